@@ -1,0 +1,82 @@
+package capture
+
+import (
+	"errors"
+	"io"
+)
+
+// Merge reads several files as one stream in capture-time order. A file that
+// fails is dropped from the merge and its error kept; the others go on.
+type Merge struct {
+	files   []*File
+	pending []Packet // the next packet of each file
+	live    []bool
+	started bool
+	last    int // file whose packet was returned last
+	errs    []error
+}
+
+// NewMerge merges files; it takes ownership of them.
+func NewMerge(files ...*File) *Merge {
+	return &Merge{files: files, pending: make([]Packet, len(files)), live: make([]bool, len(files)), last: -1}
+}
+
+// Next returns the earliest pending packet. Its payload is valid until the
+// next call. It returns io.EOF when every file is done.
+func (m *Merge) Next(p *Packet) error {
+	if !m.started {
+		m.started = true
+		for i := range m.files {
+			m.advance(i)
+		}
+	} else if m.last >= 0 {
+		m.advance(m.last)
+	}
+	best := -1
+	for i, ok := range m.live {
+		if ok && (best < 0 || m.pending[i].Time.Before(m.pending[best].Time)) {
+			best = i
+		}
+	}
+	m.last = best
+	if best < 0 {
+		return io.EOF
+	}
+	*p = m.pending[best]
+	return nil
+}
+
+func (m *Merge) advance(i int) {
+	err := m.files[i].Next(&m.pending[i])
+	m.live[i] = err == nil
+	if err != nil && err != io.EOF {
+		m.errs = append(m.errs, err)
+	}
+}
+
+// Err returns the read errors met so far, joined.
+func (m *Merge) Err() error { return errors.Join(m.errs...) }
+
+// Stats returns the counts of all files added up.
+func (m *Merge) Stats() Stats {
+	var s Stats
+	for _, f := range m.files {
+		fs := f.Stats()
+		s.Packets += fs.Packets
+		s.Bytes += fs.Bytes
+		s.TCP += fs.TCP
+		s.NotTCP += fs.NotTCP
+		s.Fragments += fs.Fragments
+		s.Undecoded += fs.Undecoded
+	}
+	return s
+}
+
+// Close closes every file.
+func (m *Merge) Close() error {
+	var errs []error
+	for _, f := range m.files {
+		errs = append(errs, f.Close())
+	}
+	return errors.Join(errs...)
+}

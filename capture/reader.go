@@ -1,0 +1,221 @@
+package capture
+
+import (
+	"bufio"
+	"compress/gzip"
+	"errors"
+	"fmt"
+	"io"
+	"net/netip"
+	"os"
+	"time"
+
+	"github.com/gopacket/gopacket"
+	"github.com/gopacket/gopacket/layers"
+	"github.com/gopacket/gopacket/pcapgo"
+)
+
+// Packet is one TCP segment read from a capture.
+type Packet struct {
+	Time     time.Time
+	Src, Dst netip.AddrPort
+	Seq, Ack uint32
+	Flags    uint8
+	// Payload is the captured TCP payload. It is valid only until the next
+	// call to Next on the source that returned it.
+	Payload []byte
+	// Truncated is set when the capture cut the packet short (snaplen);
+	// Missing is then how many bytes of the frame were not captured.
+	Truncated bool
+	Missing   int
+}
+
+// Stats counts what a source read and what it could not use.
+type Stats struct {
+	Packets   uint64 // frames read
+	Bytes     uint64 // captured bytes read
+	TCP       uint64 // TCP segments returned
+	NotTCP    uint64 // frames without TCP (UDP, ARP, …)
+	Fragments uint64 // IP fragments, not reassembled
+	Undecoded uint64 // frames that could not be decoded
+}
+
+// ErrNotCapture is returned by Open for a file that is neither pcap nor pcapng.
+var ErrNotCapture = errors.New("not a pcap or pcapng file")
+
+// packetReader is what pcapgo's pcap and pcapng readers have in common.
+type packetReader interface {
+	ZeroCopyReadPacketData() ([]byte, gopacket.CaptureInfo, error)
+}
+
+// File reads TCP segments from one pcap or pcapng file.
+type File struct {
+	name    string
+	closer  io.Closer
+	r       packetReader
+	ng      *pcapgo.NgReader // nil for pcap
+	link    layers.LinkType  // pcap's one link type
+	dec     *decoder
+	stats   Stats
+	lastErr error
+}
+
+// Open opens a pcap or pcapng file, gzip-compressed or not; "-" reads
+// standard input. The format is found by magic number, never by name.
+func Open(name string) (*File, error) {
+	var f io.ReadCloser = os.Stdin
+	if name != "-" {
+		var err error
+		if f, err = os.Open(name); err != nil {
+			return nil, err
+		}
+	}
+	file, err := newFile(name, f)
+	if err != nil {
+		f.Close()
+		return nil, err
+	}
+	return file, nil
+}
+
+func newFile(name string, rc io.ReadCloser) (*File, error) {
+	br := bufio.NewReaderSize(rc, 1<<16)
+	magic, _ := br.Peek(4)
+	var src io.Reader = br
+	if len(magic) >= 2 && magic[0] == 0x1f && magic[1] == 0x8b {
+		gz, err := gzip.NewReader(br)
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", name, ErrNotCapture)
+		}
+		zr := bufio.NewReaderSize(gz, 1<<16)
+		magic, _ = zr.Peek(4)
+		src = zr
+	}
+	file := &File{name: name, closer: rc, dec: newDecoder()}
+	switch {
+	case len(magic) < 4:
+		return nil, fmt.Errorf("%s: %w", name, ErrNotCapture)
+	case magic[0] == 0x0a && magic[1] == 0x0d && magic[2] == 0x0d && magic[3] == 0x0a:
+		ng, err := pcapgo.NewNgReader(src, pcapgo.DefaultNgReaderOptions)
+		if err != nil {
+			return nil, fmt.Errorf("%s: bad pcapng header: %v", name, err)
+		}
+		file.r, file.ng = ng, ng
+		if err := file.checkNgLinks(); err != nil {
+			return nil, err
+		}
+	case isPcapMagic(magic):
+		r, err := pcapgo.NewReader(src)
+		if err != nil {
+			return nil, fmt.Errorf("%s: bad pcap header: %v", name, err)
+		}
+		file.r, file.link = r, r.LinkType()
+		if !supported(file.link) {
+			return nil, unsupportedLink(name, file.link)
+		}
+	default:
+		return nil, fmt.Errorf("%s: %w", name, ErrNotCapture)
+	}
+	return file, nil
+}
+
+func isPcapMagic(m []byte) bool {
+	switch uint32(m[0])<<24 | uint32(m[1])<<16 | uint32(m[2])<<8 | uint32(m[3]) {
+	case 0xa1b2c3d4, 0xd4c3b2a1, 0xa1b23c4d, 0x4d3cb2a1: // µs and ns, both byte orders
+		return true
+	}
+	return false
+}
+
+func unsupportedLink(name string, lt layers.LinkType) error {
+	return fmt.Errorf("%s: unsupported link type %d (%s)", name, int(lt), lt)
+}
+
+// checkNgLinks fails when no interface of a pcapng file has a link type this
+// package decodes.
+func (f *File) checkNgLinks() error {
+	var first layers.LinkType
+	for i := 0; i < f.ng.NInterfaces(); i++ {
+		iface, err := f.ng.Interface(i)
+		if err != nil {
+			continue
+		}
+		if supported(iface.LinkType) {
+			return nil
+		}
+		if i == 0 {
+			first = iface.LinkType
+		}
+	}
+	if f.ng.NInterfaces() == 0 {
+		return nil
+	}
+	return unsupportedLink(f.name, first)
+}
+
+// Name is the name the file was opened with.
+func (f *File) Name() string { return f.name }
+
+// Stats returns the counts so far.
+func (f *File) Stats() Stats { return f.stats }
+
+// Close closes the file.
+func (f *File) Close() error { return f.closer.Close() }
+
+// Next reads the next TCP segment into p. It returns io.EOF at the end of
+// the file and a *ReadError when the file is truncated or corrupt.
+func (f *File) Next(p *Packet) error {
+	for {
+		data, ci, err := f.r.ZeroCopyReadPacketData()
+		if err != nil {
+			if err == io.EOF {
+				return io.EOF
+			}
+			return &ReadError{Name: f.name, Packet: f.stats.Packets + 1, Err: err}
+		}
+		f.stats.Packets++
+		f.stats.Bytes += uint64(len(data))
+		lt := f.link
+		if f.ng != nil {
+			iface, err := f.ng.Interface(ci.InterfaceIndex)
+			if err != nil {
+				f.stats.Undecoded++
+				continue
+			}
+			lt = iface.LinkType
+		}
+		switch f.dec.decode(lt, data, p) {
+		case resultTCP:
+			p.Time = ci.Timestamp
+			p.Missing = 0
+			if p.Truncated && ci.Length > ci.CaptureLength {
+				p.Missing = ci.Length - ci.CaptureLength
+			}
+			f.stats.TCP++
+			return nil
+		case resultNotTCP:
+			f.stats.NotTCP++
+		case resultFragment:
+			f.stats.Fragments++
+		default:
+			f.stats.Undecoded++
+		}
+	}
+}
+
+// ReadError says where a capture file stopped being readable.
+type ReadError struct {
+	Name   string
+	Packet uint64 // 1-based number of the packet that could not be read
+	Err    error
+}
+
+func (e *ReadError) Error() string {
+	reason := e.Err.Error()
+	if errors.Is(e.Err, io.ErrUnexpectedEOF) {
+		reason = "file is truncated"
+	}
+	return fmt.Sprintf("%s: stopped at packet %d: %s", e.Name, e.Packet, reason)
+}
+
+func (e *ReadError) Unwrap() error { return e.Err }

@@ -1,0 +1,102 @@
+package parser
+
+import (
+	"crypto/ecdsa"
+	"crypto/ed25519"
+	"crypto/rsa"
+	"crypto/sha256"
+	"crypto/x509"
+	"encoding/hex"
+	"time"
+
+	"golang.org/x/crypto/cryptobyte"
+)
+
+// Certificate describes one certificate of a chain as sent on the wire.
+type Certificate struct {
+	SHA256             string // lowercase hex SHA-256 of the DER
+	Length             int
+	Subject, Issuer    string
+	SANs               []string
+	NotBefore          time.Time
+	NotAfter           time.Time
+	KeyType            string
+	KeyBits            int
+	SignatureAlgorithm string
+	Serial             string
+	ParseError         string // crypto/x509's reason when the DER could not be parsed
+
+	x509 *x509.Certificate
+}
+
+// maxChainLen caps how many certificates of one Certificate message are kept.
+const maxChainLen = 32
+
+// decodeCertificate decodes a Certificate message body: the TLS 1.2 layout
+// (RFC 5246, section 7.4.2) or, when tls13, the TLS 1.3 layout with a request
+// context and per-entry extensions (RFC 8446, section 4.4.2).
+func decodeCertificate(body []byte, tls13 bool) ([]Certificate, bool) {
+	s := cryptobyte.String(body)
+	if tls13 {
+		var ctx cryptobyte.String
+		if !s.ReadUint8LengthPrefixed(&ctx) {
+			return nil, false
+		}
+	}
+	var list cryptobyte.String
+	if !s.ReadUint24LengthPrefixed(&list) || !s.Empty() {
+		return nil, false
+	}
+	var chain []Certificate
+	for !list.Empty() {
+		var der cryptobyte.String
+		if !list.ReadUint24LengthPrefixed(&der) {
+			return nil, false
+		}
+		if tls13 {
+			var exts cryptobyte.String
+			if !list.ReadUint16LengthPrefixed(&exts) {
+				return nil, false
+			}
+		}
+		if len(chain) < maxChainLen {
+			chain = append(chain, newCertificate(der))
+		}
+	}
+	return chain, true
+}
+
+// newCertificate describes a DER certificate; the DER is not kept.
+func newCertificate(der []byte) Certificate {
+	sum := sha256.Sum256(der)
+	c := Certificate{SHA256: hex.EncodeToString(sum[:]), Length: len(der)}
+	x, err := x509.ParseCertificate(der)
+	if err != nil {
+		c.ParseError = err.Error()
+		return c
+	}
+	c.x509 = x
+	c.Subject, c.Issuer = x.Subject.String(), x.Issuer.String()
+	c.SANs = append(c.SANs, x.DNSNames...)
+	for _, ip := range x.IPAddresses {
+		c.SANs = append(c.SANs, ip.String())
+	}
+	c.NotBefore, c.NotAfter = x.NotBefore.UTC(), x.NotAfter.UTC()
+	c.SignatureAlgorithm = x.SignatureAlgorithm.String()
+	c.Serial = x.SerialNumber.Text(16)
+	c.KeyType = x.PublicKeyAlgorithm.String()
+	switch k := x.PublicKey.(type) {
+	case *rsa.PublicKey:
+		c.KeyBits = k.N.BitLen()
+	case *ecdsa.PublicKey:
+		c.KeyBits = k.Curve.Params().BitSize
+	case ed25519.PublicKey:
+		c.KeyBits = 256
+	}
+	return c
+}
+
+// coversName reports whether the certificate is valid for host name.
+func (c *Certificate) coversName(name string) bool {
+	return c.x509 != nil && c.x509.VerifyHostname(name) == nil
+}

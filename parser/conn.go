@@ -1,0 +1,525 @@
+package parser
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"net/netip"
+	"time"
+)
+
+// Direction says who sent something.
+type Direction uint8
+
+const (
+	FromClient Direction = iota
+	FromServer
+)
+
+func (d Direction) String() string {
+	if d == FromClient {
+		return "client"
+	}
+	return "server"
+}
+
+// Limits on what one connection keeps.
+const (
+	// maxHandshakeBuffer caps the handshake bytes buffered per direction
+	// while a message is incomplete; a certificate chain fits many times.
+	maxHandshakeBuffer = 1 << 20
+	// maxMessages caps the messages recorded per connection.
+	maxMessages = 512
+	// maxIssues caps the issues recorded per connection.
+	maxIssues = 64
+)
+
+// Message is one TLS message in the reconstructed sequence.
+type Message struct {
+	Time      time.Time
+	From      Direction
+	Type      string // CONTRACT.md names: ClientHello, ServerHello, …, ApplicationData
+	Length    int    // handshake body length, or record length when encrypted
+	Encrypted bool   // inferred from encrypted records rather than read
+}
+
+// Alert is an alert read in the clear.
+type Alert struct {
+	Time        time.Time
+	From        Direction
+	Level       uint8
+	Description uint8
+}
+
+// Issue is a problem met while reading a connection: lost bytes, a malformed
+// record or message. Malformed traffic is output, not failure.
+type Issue struct {
+	Time   time.Time
+	From   Direction
+	Kind   string // gap, malformed_record, malformed_message, buffer_limit, not_tls
+	Detail string
+}
+
+// Connection is everything read about one TLS connection.
+type Connection struct {
+	Transport      string // "tcp"
+	Client, Server netip.AddrPort
+	Start          time.Time
+
+	ClientHello        *ClientHello // the first ClientHello
+	ServerHello        *ServerHello // the ServerHello (not a HelloRetryRequest)
+	HelloRetryRequest  *ServerHello
+	ServerKeyExchange  *ServerKeyExchange
+	CertificateRequest *CertificateRequest
+	CertificateStatus  *CertificateStatus
+	SessionTickets     []NewSessionTicket
+	Certificates       []Certificate // server chain as sent
+	ClientCertificates []Certificate
+
+	Version     uint16 // negotiated; 0 if no ServerHello was seen
+	CipherSuite uint16
+	Group       uint16
+	HasGroup    bool
+	Resumed     bool
+	Established bool
+	Alerts      []Alert
+	Messages    []Message
+	Issues      []Issue
+	// MessagesDropped counts messages beyond maxMessages.
+	MessagesDropped int
+
+	// Times of the handshake's landmarks; zero when not seen.
+	ClientHelloTime    time.Time
+	ServerHelloTime    time.Time
+	ClientFinishedTime time.Time
+	ServerFinishedTime time.Time
+}
+
+// SNI returns the server_name of the first ClientHello.
+func (c *Connection) SNI() (string, bool) {
+	if c.ClientHello == nil || !c.ClientHello.HasServerName {
+		return "", false
+	}
+	return c.ClientHello.ServerName, true
+}
+
+// ALPN returns the protocol the server selected.
+func (c *Connection) ALPN() (string, bool) {
+	if c.ServerHello == nil || !c.ServerHello.HasALPN {
+		return "", false
+	}
+	return c.ServerHello.ALPN, true
+}
+
+// SNIMatchesCert reports whether the leaf certificate covers the SNI; ok is
+// false when there is no SNI or no parsable leaf certificate.
+func (c *Connection) SNIMatchesCert() (match, ok bool) {
+	sni, has := c.SNI()
+	if !has || len(c.Certificates) == 0 || c.Certificates[0].x509 == nil {
+		return false, false
+	}
+	return c.Certificates[0].coversName(sni), true
+}
+
+// HandshakeDuration is the time from the first ClientHello to the client's
+// Finished; ok is false when either was not seen.
+func (c *Connection) HandshakeDuration() (d time.Duration, ok bool) {
+	if c.ClientHelloTime.IsZero() || c.ClientFinishedTime.IsZero() {
+		return 0, false
+	}
+	return c.ClientFinishedTime.Sub(c.ClientHelloTime), true
+}
+
+// TLS13 reports whether TLS 1.3 (or one of its drafts) was negotiated.
+func (c *Connection) TLS13() bool { return isTLS13(c.Version) }
+
+func isTLS13(v uint16) bool {
+	return v == 0x0304 || v>>8 == 0x7f || v>>8 == 0x7e
+}
+
+// half is the state of one wire side of a connection.
+type half struct {
+	conn      *Conn
+	side      int
+	rec       RecordLayer
+	hs        []byte // handshake bytes of an incomplete message
+	encrypted bool   // records from this side are now encrypted
+	finished  bool   // this side's Finished was seen or inferred
+	helloSeen bool   // a ClientHello or ServerHello came from this side
+	dead      bool   // not TLS, or malformed beyond repair
+	encFlight int    // encrypted handshake records sent (TLS 1.3 server flight)
+	fullHS    bool   // the server sent Certificate, ServerKeyExchange or ServerHelloDone
+}
+
+// Conn reconstructs one connection from the byte streams of its two sides.
+// Side 0 is the side the caller believes is the client (the SYN sender);
+// the side that sends the ClientHello becomes the client.
+type Conn struct {
+	c       Connection
+	halves  [2]half
+	client  int // which side is the client
+	emit    func(*Connection)
+	emitted bool
+	tls     bool // a hello was seen: this is a TLS connection
+}
+
+// NewConn starts a connection between side 0 (a) and side 1 (b), first seen
+// at start. emit is called once, when the handshake is decided or at Close.
+func NewConn(transport string, a, b netip.AddrPort, start time.Time, emit func(*Connection)) *Conn {
+	c := &Conn{emit: emit}
+	c.c = Connection{Transport: transport, Client: a, Server: b, Start: start}
+	for i := range c.halves {
+		c.halves[i] = half{conn: c, side: i}
+	}
+	return c
+}
+
+func (c *Conn) role(side int) Direction {
+	if side == c.client {
+		return FromClient
+	}
+	return FromServer
+}
+
+// Data passes in-order bytes sent by side (0 or 1) and captured at ts.
+// data is not retained. It reports whether more bytes from that side are
+// wanted; once it says no, the caller may stop buffering that side.
+func (c *Conn) Data(side int, data []byte, ts time.Time) bool {
+	h := &c.halves[side]
+	if h.dead || c.emitted {
+		return false
+	}
+	if err := h.rec.Feed(data, ts, h); err != nil {
+		h.dead = true
+		if !errors.Is(err, ErrNotTLS) {
+			c.issue(ts, side, "malformed_record", err.Error())
+		} else if c.tls {
+			c.issue(ts, side, "not_tls", "the stream does not carry TLS records")
+		}
+	}
+	return !h.dead && !c.emitted
+}
+
+// Gap tells the connection that n bytes sent by side were lost before ts.
+func (c *Conn) Gap(side int, n int, ts time.Time) {
+	h := &c.halves[side]
+	if h.dead || c.emitted {
+		return
+	}
+	if h.rec.started {
+		detail := fmt.Sprintf("%d bytes lost", n)
+		if len(h.hs) > 0 {
+			detail += fmt.Sprintf(" inside a %s message", handshakeTypeName(h.hs[0]))
+		}
+		c.issue(ts, side, "gap", detail)
+	}
+	h.hs = h.hs[:0]
+	h.rec.Gap(n)
+}
+
+// Close ends the connection; a TLS connection not yet emitted is emitted now.
+func (c *Conn) Close() {
+	if c.tls && !c.emitted {
+		c.decide()
+	}
+}
+
+func (c *Conn) decide() {
+	c.emitted = true
+	c.emit(&c.c)
+}
+
+func (c *Conn) issue(ts time.Time, side int, kind, detail string) {
+	if len(c.c.Issues) < maxIssues {
+		c.c.Issues = append(c.c.Issues, Issue{Time: ts, From: c.role(side), Kind: kind, Detail: detail})
+	}
+}
+
+func (c *Conn) message(ts time.Time, side int, typ string, length int, encrypted bool) {
+	if len(c.c.Messages) >= maxMessages {
+		c.c.MessagesDropped++
+		return
+	}
+	c.c.Messages = append(c.c.Messages, Message{Time: ts, From: c.role(side), Type: typ, Length: length, Encrypted: encrypted})
+}
+
+// WantBody implements RecordHandler: bodies are read until a side encrypts;
+// application data is never buffered.
+func (h *half) WantBody(typ uint8) bool {
+	return typ != recordApplicationData && !h.encrypted
+}
+
+// Record implements RecordHandler.
+func (h *half) Record(r Record) {
+	c := h.conn
+	switch r.Type {
+	case recordSSLv2:
+		h.clientHello(r.Time, r.Body[1:], true)
+	case recordChangeCipherSpec:
+		c.message(r.Time, h.side, "ChangeCipherSpec", r.Length, false)
+		if !c.c.TLS13() {
+			// RFC 5246, section 7.1: records after ChangeCipherSpec are protected.
+			h.encrypted = true
+			if c.role(h.side) == FromServer && c.c.ServerHello != nil && !h.fullHS {
+				c.c.Resumed = true // abbreviated handshake (RFC 5246, section 7.3)
+			}
+		}
+	case recordAlert:
+		if r.Body != nil && len(r.Body) == 2 {
+			c.message(r.Time, h.side, "Alert", r.Length, false)
+			c.c.Alerts = append(c.c.Alerts, Alert{Time: r.Time, From: c.role(h.side), Level: r.Body[0], Description: r.Body[1]})
+		} else {
+			c.message(r.Time, h.side, "Alert", r.Length, true)
+		}
+	case recordHandshake:
+		if r.Body == nil {
+			h.encryptedHandshake(r)
+			return
+		}
+		h.handshakeBytes(r.Time, r.Body)
+	case recordApplicationData:
+		h.applicationData(r)
+	case recordHeartbeat:
+		c.message(r.Time, h.side, "Heartbeat", r.Length, h.encrypted)
+	}
+}
+
+// encryptedHandshake handles a handshake record sent after ChangeCipherSpec
+// (TLS 1.2 and earlier): the first is that side's Finished.
+func (h *half) encryptedHandshake(r Record) {
+	c := h.conn
+	if h.finished {
+		c.message(r.Time, h.side, "EncryptedHandshake", r.Length, true)
+		return
+	}
+	c.message(r.Time, h.side, "Finished", r.Length, true)
+	h.setFinished(r.Time)
+}
+
+// applicationData handles an application_data record. In TLS 1.3 the
+// handshake after ServerHello travels in such records (RFC 8446, section 5.2):
+// the server's records before the client's first one are its encrypted flight,
+// and the client's first record after that flight is its Finished.
+func (h *half) applicationData(r Record) {
+	c := h.conn
+	if c.c.TLS13() && c.c.ServerHello != nil {
+		server := &c.halves[1-c.client]
+		switch {
+		case c.role(h.side) == FromServer && !c.halves[c.client].finished:
+			h.encFlight++
+			c.message(r.Time, h.side, "EncryptedHandshake", r.Length, true)
+			return
+		case c.role(h.side) == FromClient && !h.finished && server.encFlight > 0:
+			c.message(r.Time, h.side, "Finished", r.Length, true)
+			h.encrypted = true
+			server.setFinished(server.lastTime())
+			h.setFinished(r.Time)
+			return
+		}
+	}
+	c.message(r.Time, h.side, "ApplicationData", r.Length, true)
+}
+
+// lastTime is the time of the last message this side sent.
+func (h *half) lastTime() time.Time {
+	msgs := h.conn.c.Messages
+	for i := len(msgs) - 1; i >= 0; i-- {
+		if msgs[i].From == h.conn.role(h.side) {
+			return msgs[i].Time
+		}
+	}
+	return time.Time{}
+}
+
+func (h *half) setFinished(ts time.Time) {
+	c := h.conn
+	h.finished = true
+	if c.role(h.side) == FromClient {
+		c.c.ClientFinishedTime = ts
+	} else {
+		c.c.ServerFinishedTime = ts
+	}
+	if c.halves[0].finished && c.halves[1].finished {
+		c.c.Established = true
+		c.decide()
+	}
+}
+
+// handshakeBytes gathers handshake bytes across records and cuts messages:
+// a 1-byte type and a 3-byte length (RFC 8446, section 4).
+func (h *half) handshakeBytes(ts time.Time, b []byte) {
+	if len(h.hs) == 0 {
+		// The common case: whole messages within one record need no copy.
+		b = h.cutMessages(ts, b)
+		h.hs = append(h.hs, b...)
+	} else {
+		h.hs = append(h.hs, b...)
+		rest := h.cutMessages(ts, h.hs)
+		h.hs = append(h.hs[:0], rest...)
+	}
+	if len(h.hs) > maxHandshakeBuffer {
+		h.conn.issue(ts, h.side, "buffer_limit", fmt.Sprintf("handshake message over %d bytes", maxHandshakeBuffer))
+		h.dead = true
+	}
+}
+
+// cutMessages handles every complete message in b and returns the rest.
+func (h *half) cutMessages(ts time.Time, b []byte) []byte {
+	for len(b) >= 4 && !h.dead && !h.conn.emitted {
+		n := int(b[1])<<16 | int(b[2])<<8 | int(b[3])
+		if n > maxHandshakeBuffer {
+			h.conn.issue(ts, h.side, "malformed_message",
+				fmt.Sprintf("%s message of %d bytes exceeds the %d-byte limit", handshakeTypeName(b[0]), n, maxHandshakeBuffer))
+			h.dead = true
+			return nil
+		}
+		if len(b) < 4+n {
+			break
+		}
+		h.handshake(ts, b[0], b[4:4+n])
+		b = b[4+n:]
+	}
+	return b
+}
+
+// handshake handles one complete handshake message read in the clear.
+func (h *half) handshake(ts time.Time, typ uint8, body []byte) {
+	c := h.conn
+	cc := &c.c
+	malformed := func() {
+		c.issue(ts, h.side, "malformed_message", fmt.Sprintf("malformed %s of %d bytes", handshakeTypeName(typ), len(body)))
+	}
+	switch typ {
+	case typeClientHello:
+		h.clientHello(ts, body, false)
+		return
+	case typeServerHello:
+		h.serverHello(ts, body)
+		return
+	case typeCertificate:
+		chain, ok := decodeCertificate(body, cc.TLS13())
+		if !ok {
+			malformed()
+		} else if c.role(h.side) == FromServer && cc.Certificates == nil {
+			cc.Certificates = chain
+		} else if c.role(h.side) == FromClient && cc.ClientCertificates == nil {
+			cc.ClientCertificates = chain
+		}
+		h.fullHS = true
+	case typeServerKeyExchange:
+		m, ok := decodeServerKeyExchange(body, cc.CipherSuite)
+		if !ok {
+			malformed()
+		} else {
+			cc.ServerKeyExchange = m
+			if m.HasGroup {
+				cc.Group, cc.HasGroup = m.Group, true
+			}
+		}
+		h.fullHS = true
+	case typeServerHelloDone:
+		h.fullHS = true
+	case typeCertificateRequest:
+		if m, ok := decodeCertificateRequest(body, cc.Version); ok {
+			cc.CertificateRequest = m
+		} else {
+			malformed()
+		}
+	case typeCertificateStatus:
+		if m, ok := decodeCertificateStatus(body); ok {
+			cc.CertificateStatus = m
+		} else {
+			malformed()
+		}
+	case typeNewSessionTicket:
+		if m, ok := decodeNewSessionTicket(body, cc.TLS13()); ok {
+			cc.SessionTickets = append(cc.SessionTickets, *m)
+		} else {
+			malformed()
+		}
+	case typeFinished:
+		c.message(ts, h.side, "Finished", len(body), false)
+		h.setFinished(ts)
+		return
+	}
+	c.message(ts, h.side, handshakeTypeName(typ), len(body), false)
+}
+
+func (h *half) clientHello(ts time.Time, body []byte, sslv2 bool) {
+	c := h.conn
+	if c.role(h.side) == FromServer && !c.halves[c.client].helloSeen {
+		// The side that sends the ClientHello is the client.
+		c.client = h.side
+		c.c.Client, c.c.Server = c.c.Server, c.c.Client
+	}
+	h.helloSeen = true
+	c.tls = true
+	body = bytes.Clone(body) // the decoded hello keeps slices of it
+	var m *ClientHello
+	var ok bool
+	if sslv2 {
+		m, ok = decodeSSLv2ClientHello(body)
+	} else {
+		m, ok = decodeClientHello(body)
+	}
+	c.message(ts, h.side, "ClientHello", len(body), false)
+	if !ok {
+		c.issue(ts, h.side, "malformed_message", fmt.Sprintf("malformed ClientHello of %d bytes", len(body)))
+		return
+	}
+	if c.c.ClientHello == nil {
+		m.ja3()
+		m.ja4('t')
+		c.c.ClientHello = m
+		c.c.ClientHelloTime = ts
+	}
+}
+
+func (h *half) serverHello(ts time.Time, body []byte) {
+	c := h.conn
+	cc := &c.c
+	h.helloSeen = true
+	c.tls = true
+	m, ok := decodeServerHello(bytes.Clone(body)) // the decoded hello keeps slices of it
+	if !ok {
+		c.message(ts, h.side, "ServerHello", len(body), false)
+		c.issue(ts, h.side, "malformed_message", fmt.Sprintf("malformed ServerHello of %d bytes", len(body)))
+		return
+	}
+	m.ja3s()
+	if m.HelloRetry {
+		c.message(ts, h.side, "HelloRetryRequest", len(body), false)
+		cc.HelloRetryRequest = m
+		return
+	}
+	c.message(ts, h.side, "ServerHello", len(body), false)
+	if cc.ServerHello != nil {
+		return // renegotiation keeps the first handshake's parameters
+	}
+	cc.ServerHello = m
+	cc.ServerHelloTime = ts
+	cc.Version = m.Negotiated()
+	cc.CipherSuite = m.CipherSuite
+	if cc.TLS13() {
+		if m.HasKeyShare {
+			cc.Group, cc.HasGroup = m.KeyShare, true
+		}
+		cc.Resumed = m.PSKSelected
+		h.encrypted = true // RFC 8446, section 2: everything after ServerHello is encrypted
+	}
+}
+
+// Outcome names how the handshake ended: "established"; "alert" when an
+// alert was read in the clear; "no_server_hello" when the server never
+// answered the ClientHello; otherwise "incomplete".
+func (c *Connection) Outcome() string {
+	switch {
+	case c.Established:
+		return "established"
+	case len(c.Alerts) > 0:
+		return "alert"
+	case c.ServerHello == nil && c.HelloRetryRequest == nil:
+		return "no_server_hello"
+	}
+	return "incomplete"
+}

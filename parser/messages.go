@@ -1,0 +1,231 @@
+package parser
+
+import (
+	"strings"
+
+	"golang.org/x/crypto/cryptobyte"
+)
+
+// Handshake message types (IANA TLS HandshakeType).
+const (
+	typeHelloRequest        uint8 = 0
+	typeClientHello         uint8 = 1
+	typeServerHello         uint8 = 2
+	typeHelloVerifyRequest  uint8 = 3
+	typeNewSessionTicket    uint8 = 4
+	typeEndOfEarlyData      uint8 = 5
+	typeHelloRetryRequest   uint8 = 6 // TLS 1.3 drafts before draft-22
+	typeEncryptedExtensions uint8 = 8
+	typeCertificate         uint8 = 11
+	typeServerKeyExchange   uint8 = 12
+	typeCertificateRequest  uint8 = 13
+	typeServerHelloDone     uint8 = 14
+	typeCertificateVerify   uint8 = 15
+	typeClientKeyExchange   uint8 = 16
+	typeFinished            uint8 = 20
+	typeCertificateURL      uint8 = 21
+	typeCertificateStatus   uint8 = 22
+	typeSupplementalData    uint8 = 23
+	typeKeyUpdate           uint8 = 24
+	typeCompressedCert      uint8 = 25
+	typeMessageHash         uint8 = 254
+)
+
+// handshakeTypeName names a handshake message type as CONTRACT.md spells it.
+func handshakeTypeName(t uint8) string {
+	switch t {
+	case typeHelloRequest:
+		return "HelloRequest"
+	case typeClientHello:
+		return "ClientHello"
+	case typeServerHello:
+		return "ServerHello"
+	case typeHelloVerifyRequest:
+		return "HelloVerifyRequest"
+	case typeNewSessionTicket:
+		return "NewSessionTicket"
+	case typeEndOfEarlyData:
+		return "EndOfEarlyData"
+	case typeHelloRetryRequest:
+		return "HelloRetryRequest"
+	case typeEncryptedExtensions:
+		return "EncryptedExtensions"
+	case typeCertificate:
+		return "Certificate"
+	case typeServerKeyExchange:
+		return "ServerKeyExchange"
+	case typeCertificateRequest:
+		return "CertificateRequest"
+	case typeServerHelloDone:
+		return "ServerHelloDone"
+	case typeCertificateVerify:
+		return "CertificateVerify"
+	case typeClientKeyExchange:
+		return "ClientKeyExchange"
+	case typeFinished:
+		return "Finished"
+	case typeCertificateURL:
+		return "CertificateURL"
+	case typeCertificateStatus:
+		return "CertificateStatus"
+	case typeSupplementalData:
+		return "SupplementalData"
+	case typeKeyUpdate:
+		return "KeyUpdate"
+	case typeCompressedCert:
+		return "CompressedCertificate"
+	case typeMessageHash:
+		return "MessageHash"
+	}
+	return "Unknown"
+}
+
+// ServerKeyExchange holds what a ServerKeyExchange reveals about the key
+// exchange (RFC 8422, section 5.4; RFC 5246, section 7.4.3).
+type ServerKeyExchange struct {
+	Group    uint16 // named curve of an ECDHE exchange, 0 otherwise
+	HasGroup bool
+	DHBits   int // size of a finite-field DH prime, 0 otherwise
+}
+
+// decodeServerKeyExchange decodes the parameters of a ServerKeyExchange for
+// the given cipher suite; which layout applies depends on its key exchange.
+func decodeServerKeyExchange(body []byte, suite uint16) (*ServerKeyExchange, bool) {
+	name := CipherSuiteName(suite)
+	s := cryptobyte.String(body)
+	m := &ServerKeyExchange{}
+	switch {
+	case strings.Contains(name, "_ECDHE_") || strings.Contains(name, "_ECDH_anon_"):
+		var curveType uint8
+		var point cryptobyte.String
+		if !s.ReadUint8(&curveType) {
+			return nil, false
+		}
+		if curveType != 3 { // only named_curve is allowed since RFC 8422
+			return m, true
+		}
+		if !s.ReadUint16(&m.Group) || !s.ReadUint8LengthPrefixed(&point) {
+			return nil, false
+		}
+		m.HasGroup = true
+	case strings.Contains(name, "_DHE_") || strings.Contains(name, "_DH_anon_"):
+		var p cryptobyte.String
+		if !s.ReadUint16LengthPrefixed(&p) {
+			return nil, false
+		}
+		for len(p) > 0 && p[0] == 0 {
+			p = p[1:]
+		}
+		if len(p) > 0 {
+			m.DHBits = (len(p)-1)*8 + bitLen(p[0])
+		}
+	}
+	return m, true
+}
+
+func bitLen(b byte) int {
+	n := 0
+	for ; b != 0; b >>= 1 {
+		n++
+	}
+	return n
+}
+
+// NewSessionTicket holds the lifetime and size of a session ticket
+// (RFC 5077, section 3.3; RFC 8446, section 4.6.1).
+type NewSessionTicket struct {
+	Lifetime  uint32
+	TicketLen int
+}
+
+func decodeNewSessionTicket(body []byte, tls13 bool) (*NewSessionTicket, bool) {
+	s := cryptobyte.String(body)
+	m := &NewSessionTicket{}
+	var ticket cryptobyte.String
+	if !s.ReadUint32(&m.Lifetime) {
+		return nil, false
+	}
+	if tls13 {
+		var ageAdd uint32
+		var nonce, exts cryptobyte.String
+		if !s.ReadUint32(&ageAdd) || !s.ReadUint8LengthPrefixed(&nonce) ||
+			!s.ReadUint16LengthPrefixed(&ticket) || !s.ReadUint16LengthPrefixed(&exts) || !s.Empty() {
+			return nil, false
+		}
+	} else if !s.ReadUint16LengthPrefixed(&ticket) || !s.Empty() {
+		return nil, false
+	}
+	m.TicketLen = len(ticket)
+	return m, true
+}
+
+// CertificateStatus holds a stapled OCSP response (RFC 6066, section 8).
+type CertificateStatus struct {
+	StatusType  uint8
+	ResponseLen int
+}
+
+func decodeCertificateStatus(body []byte) (*CertificateStatus, bool) {
+	s := cryptobyte.String(body)
+	m := &CertificateStatus{}
+	var resp cryptobyte.String
+	if !s.ReadUint8(&m.StatusType) || !s.ReadUint24LengthPrefixed(&resp) || !s.Empty() {
+		return nil, false
+	}
+	m.ResponseLen = len(resp)
+	return m, true
+}
+
+// CertificateRequest holds what a server asks of a client certificate
+// (RFC 5246, section 7.4.4; RFC 8446, section 4.3.2).
+type CertificateRequest struct {
+	CertificateTypes    []uint8
+	SignatureAlgorithms []uint16
+	Authorities         int // number of distinguished names (TLS 1.2)
+}
+
+func decodeCertificateRequest(body []byte, version uint16) (*CertificateRequest, bool) {
+	s := cryptobyte.String(body)
+	m := &CertificateRequest{}
+	if isTLS13(version) {
+		// TLS 1.3: a context, then extensions; signature_algorithms is among them.
+		var ctx, exts cryptobyte.String
+		if !s.ReadUint8LengthPrefixed(&ctx) || !s.ReadUint16LengthPrefixed(&exts) || !s.Empty() {
+			return nil, false
+		}
+		for !exts.Empty() {
+			var typ uint16
+			var data, list cryptobyte.String
+			if !exts.ReadUint16(&typ) || !exts.ReadUint16LengthPrefixed(&data) {
+				return nil, false
+			}
+			if typ == extSignatureAlgorithms && (!data.ReadUint16LengthPrefixed(&list) ||
+				!readUint16s(list, &m.SignatureAlgorithms)) {
+				return nil, false
+			}
+		}
+		return m, true
+	}
+	var types, cas cryptobyte.String
+	if !s.ReadUint8LengthPrefixed(&types) {
+		return nil, false
+	}
+	m.CertificateTypes = types
+	if version == 0x0303 {
+		var list cryptobyte.String
+		if !s.ReadUint16LengthPrefixed(&list) || !readUint16s(list, &m.SignatureAlgorithms) {
+			return nil, false
+		}
+	}
+	if !s.ReadUint16LengthPrefixed(&cas) || !s.Empty() {
+		return nil, false
+	}
+	for !cas.Empty() {
+		var dn cryptobyte.String
+		if !cas.ReadUint16LengthPrefixed(&dn) {
+			return nil, false
+		}
+		m.Authorities++
+	}
+	return m, true
+}

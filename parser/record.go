@@ -1,0 +1,200 @@
+package parser
+
+import (
+	"errors"
+	"fmt"
+	"time"
+)
+
+// Record content types (RFC 8446, section 5.1).
+const (
+	recordChangeCipherSpec uint8 = 20
+	recordAlert            uint8 = 21
+	recordHandshake        uint8 = 22
+	recordApplicationData  uint8 = 23
+	recordHeartbeat        uint8 = 24
+	// recordSSLv2 marks an SSL 2.0 CLIENT-HELLO record; it is no TLS content type.
+	recordSSLv2 uint8 = 0x80
+)
+
+const (
+	recordHeaderLen = 5
+	// maxRecordLen is the largest record body accepted: 2^14 plus the
+	// 2048-byte expansion TLS 1.2 allows for ciphertext (RFC 5246, section 6.2.3).
+	maxRecordLen = 1<<14 + 2048
+)
+
+// ErrNotTLS is returned when a stream does not start with a TLS record.
+var ErrNotTLS = errors.New("not TLS")
+
+// RecordError is a malformed record header met in the middle of a stream.
+type RecordError struct {
+	Offset int64 // stream offset of the header
+	Header [recordHeaderLen]byte
+}
+
+func (e *RecordError) Error() string {
+	return fmt.Sprintf("malformed record header % x at stream offset %d", e.Header, e.Offset)
+}
+
+// Record is one TLS record. Body is nil when the record's body was skipped;
+// otherwise it is valid only until the RecordHandler returns.
+type Record struct {
+	Type    uint8
+	Version uint16
+	Length  int
+	Offset  int64     // stream offset of the record header
+	Time    time.Time // capture time of the bytes that completed the record
+	Body    []byte
+}
+
+// RecordHandler receives records from a RecordLayer.
+type RecordHandler interface {
+	// WantBody reports whether the body of a record of this type should be
+	// buffered and passed on; skipped bodies are never copied.
+	WantBody(typ uint8) bool
+	// Record handles one complete record.
+	Record(r Record)
+}
+
+// RecordLayer cuts one direction's byte stream into TLS records. It takes
+// bytes from any source: reassembled TCP payload or decrypted plaintext.
+// The zero value is ready for the start of a stream.
+type RecordLayer struct {
+	offset  int64 // stream offset of the next byte fed
+	hdr     [recordHeaderLen]byte
+	hdrLen  int
+	cur     Record
+	body    []byte // buffered body of cur, when wanted
+	need    int    // body bytes of cur still to come
+	want    bool
+	started bool
+	resync  bool
+	err     error
+}
+
+// Err returns the sticky error that stopped the layer, if any.
+func (l *RecordLayer) Err() error { return l.err }
+
+// Gap tells the layer that n bytes of the stream were lost. The record in
+// progress is dropped and the layer searches the following bytes for the
+// next plausible record header.
+func (l *RecordLayer) Gap(n int) {
+	l.offset += int64(n)
+	l.hdrLen, l.need, l.body = 0, 0, l.body[:0]
+	l.resync = l.started && l.err == nil
+}
+
+// Feed consumes data captured at ts and passes every completed record to h.
+// data is not retained. Once Feed returns an error, the layer ignores all
+// further input and returns the same error.
+func (l *RecordLayer) Feed(data []byte, ts time.Time, h RecordHandler) error {
+	for len(data) > 0 && l.err == nil {
+		if l.need > 0 {
+			n := min(l.need, len(data))
+			if l.want {
+				l.body = append(l.body, data[:n]...)
+			}
+			data = data[n:]
+			l.offset += int64(n)
+			l.need -= n
+			if l.need == 0 {
+				l.deliver(ts, h)
+			}
+			continue
+		}
+		if l.resync {
+			i := findRecordHeader(data)
+			if i < 0 {
+				l.offset += int64(len(data))
+				return nil
+			}
+			l.resync = false
+			data = data[i:]
+			l.offset += int64(i)
+		}
+		n := copy(l.hdr[l.hdrLen:], data)
+		l.hdrLen += n
+		data = data[n:]
+		l.offset += int64(n)
+		if l.hdrLen < recordHeaderLen {
+			return nil
+		}
+		l.startRecord(ts, h)
+	}
+	return l.err
+}
+
+// startRecord validates a complete header and sets up its body.
+func (l *RecordLayer) startRecord(ts time.Time, h RecordHandler) {
+	hdrOffset := l.offset - recordHeaderLen
+	if !l.started && isSSLv2ClientHello(l.hdr[:]) {
+		// SSL 2.0 header: 2-byte length with the top bit set (RFC 6101, appendix E).
+		l.cur = Record{Type: recordSSLv2, Version: uint16(l.hdr[3])<<8 | uint16(l.hdr[4]), Offset: hdrOffset,
+			Length: int(l.hdr[0]&0x7f)<<8 | int(l.hdr[1])}
+		l.started, l.want = true, true
+		l.body = append(l.body[:0], l.hdr[2:]...)
+		l.need = l.cur.Length - 3
+		if l.need <= 0 {
+			l.err = ErrNotTLS
+		}
+		return
+	}
+	if !validRecordHeader(l.hdr[:]) {
+		if !l.started {
+			l.err = ErrNotTLS
+		} else {
+			l.err = &RecordError{Offset: hdrOffset, Header: l.hdr}
+		}
+		return
+	}
+	l.started = true
+	l.cur = Record{Type: l.hdr[0], Version: uint16(l.hdr[1])<<8 | uint16(l.hdr[2]),
+		Length: int(l.hdr[3])<<8 | int(l.hdr[4]), Offset: hdrOffset}
+	l.want = h.WantBody(l.cur.Type)
+	l.body = l.body[:0]
+	l.need = l.cur.Length
+	if l.need == 0 {
+		l.deliver(ts, h)
+	}
+}
+
+func (l *RecordLayer) deliver(ts time.Time, h RecordHandler) {
+	r := l.cur
+	r.Time = ts
+	if l.want {
+		r.Body = l.body
+	}
+	l.hdrLen = 0
+	h.Record(r)
+}
+
+// validRecordHeader reports whether b starts like a TLS record header: a
+// known content type, major version 3, and a length within the limit.
+func validRecordHeader(b []byte) bool {
+	return b[0] >= recordChangeCipherSpec && b[0] <= recordHeartbeat &&
+		b[1] == 3 && b[2] <= 4 && int(b[3])<<8|int(b[4]) <= maxRecordLen
+}
+
+// isSSLv2ClientHello reports whether b starts an SSL 2.0-compatible
+// CLIENT-HELLO offering SSL 3.0 or later (RFC 5246, appendix E.2).
+func isSSLv2ClientHello(b []byte) bool {
+	return b[0]&0x80 != 0 && b[2] == 1 && (b[3] == 3 || (b[3] == 0 && b[4] == 2))
+}
+
+// findRecordHeader returns the index of the first plausible record header in
+// b whose following record, when b holds it, starts with a plausible header
+// too; -1 if there is none.
+func findRecordHeader(b []byte) int {
+	for i := 0; i+recordHeaderLen <= len(b); i++ {
+		if !validRecordHeader(b[i:]) {
+			continue
+		}
+		next := i + recordHeaderLen + (int(b[i+3])<<8 | int(b[i+4]))
+		if next+recordHeaderLen <= len(b) && !validRecordHeader(b[next:]) {
+			continue
+		}
+		return i
+	}
+	return -1
+}

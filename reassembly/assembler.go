@@ -1,0 +1,394 @@
+package reassembly
+
+import (
+	"cmp"
+	"net/netip"
+	"slices"
+	"time"
+
+	"github.com/tlssniff/tlssniff/capture"
+)
+
+// Stream receives one TCP connection's bytes. Side 0 is the side believed to
+// be the client: the SYN sender, else the guess described in the package doc.
+type Stream interface {
+	// Data delivers in-order bytes sent by side, captured at ts. data is
+	// valid only during the call. Returning false says no more bytes of that
+	// side are wanted: the assembler stops buffering and delivering them.
+	Data(side int, data []byte, ts time.Time) bool
+	// Gap says n bytes sent by side were lost before the next Data.
+	Gap(side int, n int, ts time.Time)
+	// Close ends the stream: FIN from both sides, RST, idle timeout,
+	// eviction or end of input.
+	Close()
+}
+
+// Factory makes the Stream of a new connection between side 0 (client) and
+// side 1 (server), first seen at start.
+type Factory func(client, server netip.AddrPort, start time.Time) Stream
+
+// Config bounds what the assembler keeps.
+type Config struct {
+	MaxFlows       int           // flows tracked at once; the least recently active is evicted
+	MaxFlowBuffer  int           // out-of-order bytes buffered per flow
+	MaxTotalBuffer int           // out-of-order bytes buffered in all
+	IdleTimeout    time.Duration // capture time without a packet after which a flow is closed
+}
+
+// DefaultConfig holds the limits used unless the caller sets others.
+var DefaultConfig = Config{
+	MaxFlows:       1 << 18,
+	MaxFlowBuffer:  1 << 18,
+	MaxTotalBuffer: 1 << 28,
+	IdleTimeout:    5 * time.Minute,
+}
+
+// Stats counts what the assembler did.
+type Stats struct {
+	Flows        uint64 // flows created
+	Evicted      uint64 // flows closed to stay under MaxFlows
+	IdleClosed   uint64 // flows closed by IdleTimeout
+	Retransmits  uint64 // segments whose bytes were all delivered already
+	OutOfOrder   uint64 // segments buffered ahead of a hole
+	Gaps         uint64 // holes given up on
+	GapBytes     uint64
+	SkippedBytes uint64 // bytes of sides that wanted no more
+}
+
+type key struct{ lo, hi netip.AddrPort }
+
+func keyOf(a, b netip.AddrPort) key {
+	if a.Compare(b) > 0 {
+		a, b = b, a
+	}
+	return key{a, b}
+}
+
+type segment struct {
+	seq  uint32
+	data []byte
+	ts   time.Time
+}
+
+type side struct {
+	next    uint32 // next sequence number to deliver
+	known   bool   // next is set: SYN seen or first data taken as the start
+	done    bool   // the stream wants no more bytes of this side
+	fin     bool
+	pending []segment // out-of-order segments, sorted by seq
+}
+
+type flow struct {
+	key        key
+	id         uint64
+	client     netip.AddrPort
+	stream     Stream
+	sides      [2]side
+	buffered   int
+	last       time.Time
+	prev, next *flow // activity list, least recent first
+}
+
+// Assembler puts TCP segments in order per direction and hands them to
+// Streams. It is driven by capture time only and is not safe for
+// concurrent use.
+type Assembler struct {
+	cfg        Config
+	factory    Factory
+	flows      map[key]*flow
+	head, tail *flow
+	buffered   int
+	nextID     uint64
+	lastSweep  time.Time
+	stats      Stats
+}
+
+// New returns an assembler that makes a Stream per connection with factory.
+func New(cfg Config, factory Factory) *Assembler {
+	return &Assembler{cfg: cfg, factory: factory, flows: map[key]*flow{}}
+}
+
+// Stats returns the counts so far.
+func (a *Assembler) Stats() Stats { return a.stats }
+
+// Add processes one segment. p.Payload is not retained.
+func (a *Assembler) Add(p *capture.Packet) {
+	a.sweep(p.Time)
+	k := keyOf(p.Src, p.Dst)
+	f := a.flows[k]
+	if f == nil {
+		if len(p.Payload) == 0 && p.Flags&capture.FlagSYN == 0 {
+			return // a bare ACK, FIN or RST opens nothing
+		}
+		f = a.newFlow(k, p)
+	}
+	a.touch(f, p.Time)
+	s := 0
+	if p.Src != f.client {
+		s = 1
+	}
+	sd := &f.sides[s]
+	seq := p.Seq
+	if p.Flags&capture.FlagSYN != 0 {
+		seq++ // the SYN takes one sequence number; data on a SYN follows it
+		if !sd.known || len(p.Payload) == 0 {
+			sd.next, sd.known = seq, true
+		}
+	}
+	if len(p.Payload) > 0 || p.Missing > 0 {
+		a.data(f, s, seq, p.Payload, p.Missing, p.Time)
+	}
+	if p.Flags&capture.FlagACK != 0 {
+		a.acked(f, 1-s, p.Ack, p.Time)
+	}
+	if p.Flags&capture.FlagRST != 0 {
+		a.close(f)
+		return
+	}
+	if p.Flags&capture.FlagFIN != 0 {
+		sd.fin = true
+		if f.sides[1-s].fin {
+			a.close(f)
+		}
+	}
+}
+
+func (a *Assembler) newFlow(k key, p *capture.Packet) *flow {
+	if len(a.flows) >= a.cfg.MaxFlows && a.head != nil {
+		a.stats.Evicted++
+		a.close(a.head)
+	}
+	client, server := p.Src, p.Dst
+	switch {
+	case p.Flags&capture.FlagSYN != 0 && p.Flags&capture.FlagACK != 0:
+		client, server = p.Dst, p.Src
+	case p.Flags&capture.FlagSYN != 0:
+	case looksLikeServer(client.Port(), server.Port()):
+		client, server = server, client
+	}
+	a.nextID++
+	a.stats.Flows++
+	f := &flow{key: k, id: a.nextID, client: client}
+	f.stream = a.factory(client, server, p.Time)
+	a.flows[k] = f
+	return f
+}
+
+// looksLikeServer guesses, for a connection picked up without its SYN,
+// whether port a is the server's rather than port b: a well-known TLS port
+// wins, then the lower port below 1024 (services listen there, clients use
+// ephemeral ports). Otherwise the sender of the first packet is the client.
+func looksLikeServer(a, b uint16) bool {
+	switch {
+	case tlsPorts[a] != tlsPorts[b]:
+		return tlsPorts[a]
+	case (a < 1024) != (b < 1024):
+		return a < 1024
+	}
+	return false
+}
+
+var tlsPorts = map[uint16]bool{443: true, 465: true, 563: true, 636: true, 853: true, 989: true, 990: true,
+	992: true, 993: true, 994: true, 995: true, 5061: true, 5223: true, 8443: true}
+
+// data handles payload sent by side s starting at seq; missing bytes after
+// it were on the wire but not in the capture.
+func (a *Assembler) data(f *flow, s int, seq uint32, payload []byte, missing int, ts time.Time) {
+	sd := &f.sides[s]
+	if !sd.known {
+		sd.next, sd.known = seq, true // picked up mid-stream
+	}
+	if sd.done {
+		a.stats.SkippedBytes += uint64(len(payload))
+		sd.next = maxSeq(sd.next, seq+uint32(len(payload)+missing))
+		return
+	}
+	switch d := seqDiff(seq, sd.next); {
+	case d > 0:
+		a.stats.OutOfOrder++
+		a.buffer(f, s, seq, payload, ts) // bytes the capture cut off become a hole
+		return
+	case d < 0:
+		if -int(d) >= len(payload)+missing {
+			a.stats.Retransmits++
+			return
+		}
+		cut := min(int(-d), len(payload))
+		missing -= int(-d) - cut
+		payload = payload[cut:]
+	}
+	a.deliver(f, s, payload, ts)
+	if missing > 0 && !sd.done {
+		a.gap(f, s, missing, ts)
+	}
+	a.drain(f, s)
+}
+
+// deliver passes in-order bytes to the stream and advances the side.
+func (a *Assembler) deliver(f *flow, s int, data []byte, ts time.Time) {
+	sd := &f.sides[s]
+	sd.next += uint32(len(data))
+	if len(data) > 0 && !f.stream.Data(s, data, ts) {
+		sd.done = true
+		a.drop(f, s)
+	}
+}
+
+func (a *Assembler) gap(f *flow, s int, n int, ts time.Time) {
+	a.stats.Gaps++
+	a.stats.GapBytes += uint64(n)
+	f.sides[s].next += uint32(n)
+	f.stream.Gap(s, n, ts)
+}
+
+// buffer keeps a copy of an out-of-order segment. When the flow's or the
+// assembler's budget is spent, it gives up on every hole before this segment
+// instead, so memory stays bounded.
+func (a *Assembler) buffer(f *flow, s int, seq uint32, payload []byte, ts time.Time) {
+	sd := &f.sides[s]
+	if f.buffered+len(payload) > a.cfg.MaxFlowBuffer || a.buffered+len(payload) > a.cfg.MaxTotalBuffer {
+		for len(sd.pending) > 0 && !sd.done {
+			a.skipHole(f, s)
+		}
+		if !sd.done && seqAfter(seq, sd.next) {
+			a.gap(f, s, int(seqDiff(seq, sd.next)), ts)
+		}
+		a.data(f, s, seq, payload, 0, ts)
+		return
+	}
+	i, _ := slices.BinarySearchFunc(sd.pending, seq, func(g segment, seq uint32) int { return int(seqDiff(g.seq, seq)) })
+	sd.pending = slices.Insert(sd.pending, i, segment{seq: seq, data: append([]byte(nil), payload...), ts: ts})
+	f.buffered += len(payload)
+	a.buffered += len(payload)
+}
+
+// acked handles an acknowledgement of side s's bytes up to ack: bytes the
+// receiver acknowledged but the capture never showed are lost for good.
+func (a *Assembler) acked(f *flow, s int, ack uint32, ts time.Time) {
+	sd := &f.sides[s]
+	if !sd.known || sd.done || len(sd.pending) == 0 || seqAfter(sd.pending[0].seq, ack) {
+		return
+	}
+	a.skipHole(f, s)
+}
+
+// skipHole declares the bytes before the earliest buffered segment lost and
+// delivers what follows.
+func (a *Assembler) skipHole(f *flow, s int) {
+	sd := &f.sides[s]
+	if len(sd.pending) == 0 {
+		return
+	}
+	first := sd.pending[0]
+	if n := seqDiff(first.seq, sd.next); n > 0 {
+		a.gap(f, s, int(n), first.ts)
+	}
+	a.drain(f, s)
+}
+
+// drain delivers buffered segments that are now in order.
+func (a *Assembler) drain(f *flow, s int) {
+	sd := &f.sides[s]
+	for len(sd.pending) > 0 && !sd.done {
+		g := sd.pending[0]
+		d := seqDiff(g.seq, sd.next)
+		if d > 0 {
+			return
+		}
+		sd.pending = sd.pending[1:]
+		f.buffered -= len(g.data)
+		a.buffered -= len(g.data)
+		if -int(d) < len(g.data) {
+			a.deliver(f, s, g.data[-d:], g.ts)
+		}
+	}
+	if sd.done {
+		a.drop(f, s)
+	}
+}
+
+// drop frees what side s had buffered.
+func (a *Assembler) drop(f *flow, s int) {
+	sd := &f.sides[s]
+	for _, g := range sd.pending {
+		f.buffered -= len(g.data)
+		a.buffered -= len(g.data)
+	}
+	sd.pending = nil
+}
+
+// close flushes what is buffered, across holes, and ends the flow.
+func (a *Assembler) close(f *flow) {
+	for s := range f.sides {
+		for len(f.sides[s].pending) > 0 && !f.sides[s].done {
+			a.skipHole(f, s)
+		}
+		a.drop(f, s)
+	}
+	f.stream.Close()
+	delete(a.flows, f.key)
+	a.unlink(f)
+}
+
+// touch marks f active at ts, moving it to the end of the activity list.
+func (a *Assembler) touch(f *flow, ts time.Time) {
+	if ts.After(f.last) {
+		f.last = ts
+	}
+	if a.tail == f {
+		return
+	}
+	a.unlink(f)
+	f.prev, a.tail = a.tail, f
+	if f.prev != nil {
+		f.prev.next = f
+	} else {
+		a.head = f
+	}
+}
+
+func (a *Assembler) unlink(f *flow) {
+	if f.prev != nil {
+		f.prev.next = f.next
+	} else if a.head == f {
+		a.head = f.next
+	}
+	if f.next != nil {
+		f.next.prev = f.prev
+	} else if a.tail == f {
+		a.tail = f.prev
+	}
+	f.prev, f.next = nil, nil
+}
+
+// sweep closes flows idle for longer than IdleTimeout at capture time now;
+// it runs at most once per second of capture time.
+func (a *Assembler) sweep(now time.Time) {
+	if now.Sub(a.lastSweep) < time.Second {
+		return
+	}
+	a.lastSweep = now
+	for a.head != nil && now.Sub(a.head.last) > a.cfg.IdleTimeout {
+		a.stats.IdleClosed++
+		a.close(a.head)
+	}
+}
+
+// Flush closes every flow, oldest first, at the end of input.
+func (a *Assembler) Flush() {
+	all := make([]*flow, 0, len(a.flows))
+	for _, f := range a.flows {
+		all = append(all, f)
+	}
+	slices.SortFunc(all, func(x, y *flow) int { return cmp.Compare(x.id, y.id) })
+	for _, f := range all {
+		a.close(f)
+	}
+}
+
+func maxSeq(a, b uint32) uint32 {
+	if seqAfter(b, a) {
+		return b
+	}
+	return a
+}

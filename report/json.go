@@ -1,0 +1,321 @@
+package report
+
+import (
+	"encoding/hex"
+	"encoding/json"
+	"io"
+
+	"github.com/tlssniff/tlssniff/parser"
+)
+
+// Connection is the NDJSON schema of one connection: the fields of
+// shared/CONTRACT.md and more. Keys never change without a schema bump.
+type Connection struct {
+	Transport          string        `json:"transport"`
+	Client             Endpoint      `json:"client"`
+	Server             Endpoint      `json:"server"`
+	Start              string        `json:"start"`
+	SNI                *string       `json:"sni"`
+	Version            *string       `json:"version"`
+	CipherSuite        *string       `json:"cipher_suite"`
+	Group              *string       `json:"group"`
+	ALPN               *string       `json:"alpn"`
+	Resumed            bool          `json:"resumed"`
+	Established        bool          `json:"established"`
+	Outcome            string        `json:"outcome"`
+	Alerts             []Alert       `json:"alerts"`
+	ClientHello        *ClientHello  `json:"client_hello"`
+	ServerHello        *ServerHello  `json:"server_hello"`
+	HelloRetryRequest  *ServerHello  `json:"hello_retry_request"`
+	ServerKeyExchange  *KeyExchange  `json:"server_key_exchange"`
+	Certificates       []Certificate `json:"certificates"`
+	ClientCertificates []Certificate `json:"client_certificates"`
+	SNIMatchesCert     *bool         `json:"sni_matches_cert"`
+	Messages           []Message     `json:"messages"`
+	MessagesDropped    int           `json:"messages_dropped,omitempty"`
+	Timing             Timing        `json:"timing"`
+	Issues             []Issue       `json:"issues"`
+}
+
+// Endpoint is one end of a connection.
+type Endpoint struct {
+	IP   string `json:"ip"`
+	Port uint16 `json:"port"`
+}
+
+// Alert is an alert read in the clear.
+type Alert struct {
+	TS          string `json:"ts"`
+	From        string `json:"from"`
+	Level       string `json:"level"`
+	Description string `json:"description"`
+}
+
+// Message is one entry of the reconstructed sequence.
+type Message struct {
+	TS        string `json:"ts"`
+	From      string `json:"from"`
+	Type      string `json:"type"`
+	Length    int    `json:"length"`
+	Encrypted bool   `json:"encrypted"`
+}
+
+// ClientHello is the first ClientHello, decoded.
+type ClientHello struct {
+	JA3                 string   `json:"ja3"`
+	JA3String           string   `json:"ja3_string"`
+	JA4                 string   `json:"ja4"`
+	JA4R                string   `json:"ja4_r"`
+	Length              int      `json:"length"`
+	SSLv2               bool     `json:"sslv2,omitempty"`
+	Version             string   `json:"version"`
+	SessionID           string   `json:"session_id"`
+	CipherSuites        []string `json:"cipher_suites"`
+	CompressionMethods  []uint8  `json:"compression_methods"`
+	Extensions          []string `json:"extensions"`
+	SupportedVersions   []string `json:"supported_versions"`
+	SupportedGroups     []string `json:"supported_groups"`
+	KeyShares           []string `json:"key_shares"`
+	SignatureAlgorithms []string `json:"signature_algorithms"`
+	ECPointFormats      []uint8  `json:"ec_point_formats"`
+	ALPN                []string `json:"alpn"`
+	PSKModes            []uint8  `json:"psk_key_exchange_modes"`
+	PSKIdentities       int      `json:"psk_identities"`
+	EarlyData           bool     `json:"early_data"`
+	SessionTicketLength *int     `json:"session_ticket_length"`
+	ExtendedMasterSec   bool     `json:"extended_master_secret"`
+	RenegotiationInfo   bool     `json:"renegotiation_info"`
+	StatusRequest       bool     `json:"status_request"`
+	SCT                 bool     `json:"signed_certificate_timestamp"`
+	PaddingLength       int      `json:"padding_length"`
+	CompressCertificate []uint16 `json:"compress_certificate"`
+	RecordSizeLimit     uint16   `json:"record_size_limit,omitempty"`
+	ECH                 *ECH     `json:"ech"`
+}
+
+// ECH is an encrypted_client_hello extension.
+type ECH struct {
+	Type          string `json:"type"`
+	KDF           uint16 `json:"kdf,omitempty"`
+	AEAD          uint16 `json:"aead,omitempty"`
+	ConfigID      uint8  `json:"config_id"`
+	EncLength     int    `json:"enc_length"`
+	PayloadLength int    `json:"payload_length"`
+}
+
+// ServerHello is a ServerHello or HelloRetryRequest, decoded.
+type ServerHello struct {
+	JA3S            string   `json:"ja3s"`
+	JA3SString      string   `json:"ja3s_string"`
+	Length          int      `json:"length"`
+	Version         string   `json:"version"`
+	SelectedVersion *string  `json:"selected_version"`
+	SessionID       string   `json:"session_id"`
+	CipherSuite     string   `json:"cipher_suite"`
+	Compression     uint8    `json:"compression_method"`
+	Extensions      []string `json:"extensions"`
+	KeyShare        *string  `json:"key_share"`
+	ALPN            *string  `json:"alpn"`
+	PSKSelected     bool     `json:"pre_shared_key"`
+}
+
+// KeyExchange is what a ServerKeyExchange revealed.
+type KeyExchange struct {
+	Group  *string `json:"group"`
+	DHBits int     `json:"dh_bits,omitempty"`
+}
+
+// Certificate is one certificate of a chain.
+type Certificate struct {
+	SHA256             string   `json:"sha256"`
+	Length             int      `json:"length"`
+	Subject            string   `json:"subject"`
+	Issuer             string   `json:"issuer"`
+	SANs               []string `json:"sans"`
+	NotBefore          string   `json:"not_before"`
+	NotAfter           string   `json:"not_after"`
+	KeyType            string   `json:"key_type"`
+	KeyBits            int      `json:"key_bits"`
+	SignatureAlgorithm string   `json:"signature_algorithm"`
+	Serial             string   `json:"serial"`
+	ParseError         string   `json:"parse_error,omitempty"`
+}
+
+// Timing holds durations in milliseconds; null when a step was not seen.
+type Timing struct {
+	HandshakeMS                *float64 `json:"handshake_ms"`
+	ClientHelloToServerHelloMS *float64 `json:"client_hello_to_server_hello_ms"`
+}
+
+// Issue is a problem met on the connection.
+type Issue struct {
+	TS     string `json:"ts"`
+	From   string `json:"from"`
+	Kind   string `json:"kind"`
+	Detail string `json:"detail"`
+}
+
+// JSON writes one JSON object per connection and line, as soon as it is
+// written, so that output streams.
+type JSON struct{ enc *json.Encoder }
+
+// NewJSON returns an NDJSON sink writing to w.
+func NewJSON(w io.Writer) *JSON { return &JSON{enc: json.NewEncoder(w)} }
+
+// Write implements Sink.
+func (j *JSON) Write(c *parser.Connection) error { return j.enc.Encode(NewConnection(c)) }
+
+// Close implements Sink.
+func (j *JSON) Close() error { return nil }
+
+func ptr[T any](v T) *T { return &v }
+
+// NewConnection converts a parsed connection into the JSON schema.
+func NewConnection(c *parser.Connection) *Connection {
+	out := &Connection{
+		Transport:          c.Transport,
+		Client:             Endpoint{c.Client.Addr().String(), c.Client.Port()},
+		Server:             Endpoint{c.Server.Addr().String(), c.Server.Port()},
+		Start:              formatTime(c.Start),
+		Resumed:            c.Resumed,
+		Established:        c.Established,
+		Outcome:            c.Outcome(),
+		Alerts:             []Alert{},
+		Messages:           []Message{},
+		Issues:             []Issue{},
+		MessagesDropped:    c.MessagesDropped,
+		Certificates:       certificates(c.Certificates),
+		ClientCertificates: certificates(c.ClientCertificates),
+	}
+	if sni, ok := c.SNI(); ok {
+		out.SNI = &sni
+	}
+	if c.ServerHello != nil {
+		out.Version = ptr(parser.VersionName(c.Version))
+		out.CipherSuite = ptr(parser.CipherSuiteName(c.CipherSuite))
+		out.ServerHello = serverHello(c.ServerHello)
+	}
+	if c.HasGroup {
+		out.Group = ptr(parser.GroupName(c.Group))
+	}
+	if alpn, ok := c.ALPN(); ok {
+		out.ALPN = &alpn
+	}
+	if c.HelloRetryRequest != nil {
+		out.HelloRetryRequest = serverHello(c.HelloRetryRequest)
+	}
+	if m, ok := c.SNIMatchesCert(); ok {
+		out.SNIMatchesCert = &m
+	}
+	if ch := c.ClientHello; ch != nil {
+		out.ClientHello = clientHello(ch)
+	}
+	if ske := c.ServerKeyExchange; ske != nil {
+		out.ServerKeyExchange = &KeyExchange{DHBits: ske.DHBits}
+		if ske.HasGroup {
+			out.ServerKeyExchange.Group = ptr(parser.GroupName(ske.Group))
+		}
+	}
+	for _, a := range c.Alerts {
+		out.Alerts = append(out.Alerts, Alert{formatTime(a.Time), a.From.String(),
+			parser.AlertLevelName(a.Level), parser.AlertName(a.Description)})
+	}
+	for _, m := range c.Messages {
+		out.Messages = append(out.Messages, Message{formatTime(m.Time), m.From.String(), m.Type, m.Length, m.Encrypted})
+	}
+	for _, i := range c.Issues {
+		out.Issues = append(out.Issues, Issue{formatTime(i.Time), i.From.String(), i.Kind, i.Detail})
+	}
+	if d, ok := c.HandshakeDuration(); ok {
+		out.Timing.HandshakeMS = ptr(ms(d))
+	}
+	if !c.ClientHelloTime.IsZero() && !c.ServerHelloTime.IsZero() {
+		out.Timing.ClientHelloToServerHelloMS = ptr(ms(c.ServerHelloTime.Sub(c.ClientHelloTime)))
+	}
+	return out
+}
+
+func names(vs []uint16, name func(uint16) string) []string {
+	out := make([]string, len(vs))
+	for i, v := range vs {
+		out[i] = name(v)
+	}
+	return out
+}
+
+func clientHello(ch *parser.ClientHello) *ClientHello {
+	out := &ClientHello{
+		JA3: ch.JA3, JA3String: ch.JA3String, JA4: ch.JA4, JA4R: ch.JA4R,
+		Length: ch.Length, SSLv2: ch.SSLv2,
+		Version:             parser.VersionName(ch.Version),
+		SessionID:           hex.EncodeToString(ch.SessionID),
+		CipherSuites:        names(ch.CipherSuites, parser.CipherSuiteName),
+		CompressionMethods:  ch.CompressionMethods,
+		Extensions:          names(ch.Extensions, parser.ExtensionName),
+		SupportedVersions:   names(ch.SupportedVersions, parser.VersionName),
+		SupportedGroups:     names(ch.SupportedGroups, parser.GroupName),
+		KeyShares:           names(ch.KeyShares, parser.GroupName),
+		SignatureAlgorithms: names(ch.SignatureAlgorithms, parser.SignatureSchemeName),
+		ECPointFormats:      ch.ECPointFormats,
+		ALPN:                ch.ALPN,
+		PSKModes:            ch.PSKModes,
+		PSKIdentities:       ch.PSKIdentities,
+		EarlyData:           ch.EarlyData,
+		ExtendedMasterSec:   ch.ExtendedMasterSec,
+		RenegotiationInfo:   ch.RenegotiationInfo,
+		StatusRequest:       ch.StatusRequest,
+		SCT:                 ch.SCT,
+		PaddingLength:       ch.PaddingLen,
+		CompressCertificate: ch.CompressCertificate,
+		RecordSizeLimit:     ch.RecordSizeLimit,
+	}
+	if ch.HasSessionTicket {
+		out.SessionTicketLength = &ch.SessionTicketLen
+	}
+	if e := ch.ECH; e != nil {
+		out.ECH = &ECH{Type: "inner", KDF: e.KDF, AEAD: e.AEAD, ConfigID: e.ConfigID, EncLength: e.EncLen, PayloadLength: e.PayloadLen}
+		if e.Outer {
+			out.ECH.Type = "outer"
+		}
+	}
+	return out
+}
+
+func serverHello(sh *parser.ServerHello) *ServerHello {
+	out := &ServerHello{
+		JA3S: sh.JA3S, JA3SString: sh.JA3SString, Length: sh.Length,
+		Version:     parser.VersionName(sh.Version),
+		SessionID:   hex.EncodeToString(sh.SessionID),
+		CipherSuite: parser.CipherSuiteName(sh.CipherSuite),
+		Compression: sh.Compression,
+		Extensions:  names(sh.Extensions, parser.ExtensionName),
+		PSKSelected: sh.PSKSelected,
+	}
+	if sh.SupportedVersion != 0 {
+		out.SelectedVersion = ptr(parser.VersionName(sh.SupportedVersion))
+	}
+	if sh.HasKeyShare {
+		out.KeyShare = ptr(parser.GroupName(sh.KeyShare))
+	}
+	if sh.HasALPN {
+		out.ALPN = &sh.ALPN
+	}
+	return out
+}
+
+func certificates(chain []parser.Certificate) []Certificate {
+	out := make([]Certificate, 0, len(chain))
+	for _, c := range chain {
+		jc := Certificate{SHA256: c.SHA256, Length: c.Length, Subject: c.Subject, Issuer: c.Issuer,
+			SANs: c.SANs, KeyType: c.KeyType, KeyBits: c.KeyBits, SignatureAlgorithm: c.SignatureAlgorithm,
+			Serial: c.Serial, ParseError: c.ParseError}
+		if jc.SANs == nil {
+			jc.SANs = []string{}
+		}
+		if c.ParseError == "" {
+			jc.NotBefore, jc.NotAfter = formatTime(c.NotBefore), formatTime(c.NotAfter)
+		}
+		out = append(out, jc)
+	}
+	return out
+}

@@ -1,0 +1,48 @@
+package report
+
+import (
+	"strconv"
+	"strings"
+	"time"
+	"unicode"
+
+	"github.com/tlssniff/tlssniff/parser"
+)
+
+// Sink writes connections in one output format.
+type Sink interface {
+	// Write writes one connection. It may write at once (NDJSON) or keep
+	// the connection until Close (table).
+	Write(c *parser.Connection) error
+	// Close writes whatever is pending.
+	Close() error
+}
+
+// timeFormat is RFC 3339 in UTC with nanoseconds, fixed width so that lines
+// sort and align.
+const timeFormat = "2006-01-02T15:04:05.000000000Z07:00"
+
+func formatTime(t time.Time) string { return t.UTC().Format(timeFormat) }
+
+// ms renders a duration in milliseconds with microsecond precision.
+func ms(d time.Duration) float64 {
+	return float64(d.Microseconds()) / 1000
+}
+
+// clean escapes a string from the wire before it reaches a terminal:
+// control characters, invalid UTF-8 and other non-printable runes become Go
+// escapes, so a hostile SNI cannot move the cursor or fake a line.
+func clean(s string) string {
+	ok := true
+	for _, r := range s {
+		if r == unicode.ReplacementChar || !unicode.IsPrint(r) {
+			ok = false
+			break
+		}
+	}
+	if ok {
+		return s
+	}
+	q := strconv.QuoteToGraphic(s)
+	return strings.ReplaceAll(q[1:len(q)-1], `\"`, `"`)
+}

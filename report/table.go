@@ -1,0 +1,76 @@
+package report
+
+import (
+	"fmt"
+	"io"
+
+	"github.com/olekukonko/tablewriter"
+	"github.com/olekukonko/tablewriter/renderer"
+	"github.com/olekukonko/tablewriter/tw"
+
+	"github.com/tlssniff/tlssniff/parser"
+)
+
+// Table writes one row per connection. Column widths depend on every row, so
+// rows are kept and rendered at Close.
+type Table struct {
+	t *tablewriter.Table
+}
+
+// NewTable returns a table sink writing to w.
+func NewTable(w io.Writer) *Table {
+	t := tablewriter.NewTable(w,
+		tablewriter.WithRenderer(renderer.NewBlueprint(tw.Rendition{
+			Borders: tw.BorderNone,
+			Settings: tw.Settings{
+				Separators: tw.Separators{BetweenColumns: tw.Off, BetweenRows: tw.Off},
+				Lines:      tw.Lines{ShowHeaderLine: tw.Off},
+			},
+		})),
+		tablewriter.WithHeaderAutoFormat(tw.Off),
+		tablewriter.WithHeaderAlignment(tw.AlignLeft),
+		tablewriter.WithRowAlignment(tw.AlignLeft),
+		tablewriter.WithRowAutoWrap(tw.WrapNone),
+	)
+	t.Header("START", "CLIENT", "SERVER", "SNI", "VERSION", "CIPHER SUITE", "ALPN", "HANDSHAKE", "OUTCOME")
+	return &Table{t: t}
+}
+
+// Write implements Sink.
+func (t *Table) Write(c *parser.Connection) error {
+	return t.t.Append(Row(c))
+}
+
+// Row is the table row of a connection.
+func Row(c *parser.Connection) []string {
+	dash := func(s string, ok bool) string {
+		if !ok || s == "" {
+			return "-"
+		}
+		return clean(s)
+	}
+	version, suite := "-", "-"
+	if c.ServerHello != nil {
+		version, suite = parser.VersionName(c.Version), parser.CipherSuiteName(c.CipherSuite)
+	}
+	hs := "-"
+	if d, ok := c.HandshakeDuration(); ok {
+		hs = fmt.Sprintf("%.3f ms", ms(d))
+	}
+	outcome := c.Outcome()
+	if outcome == "alert" {
+		last := c.Alerts[len(c.Alerts)-1]
+		outcome = fmt.Sprintf("alert %s from %s", parser.AlertName(last.Description), last.From)
+	}
+	if c.Resumed {
+		outcome += " (resumed)"
+	}
+	return []string{
+		c.Start.UTC().Format("2006-01-02 15:04:05.000000"),
+		c.Client.String(), c.Server.String(),
+		dash(c.SNI()), version, suite, dash(c.ALPN()), hs, outcome,
+	}
+}
+
+// Close implements Sink: it renders the table.
+func (t *Table) Close() error { return t.t.Render() }
