@@ -133,6 +133,8 @@ func (c *Connection) HandshakeDuration() (d time.Duration, ok bool) {
 // TLS13 reports whether TLS 1.3 (or one of its drafts) was negotiated.
 func (c *Connection) TLS13() bool { return isTLS13(c.Version) }
 
+// isTLS13 includes the RFC 8446 drafts (0x7fXX) and Google's experiment
+// variants of them (0x7eXX, Chrome 62–64), which encrypt the same way.
 func isTLS13(v uint16) bool {
 	return v == 0x0304 || v>>8 == 0x7f || v>>8 == 0x7e
 }
@@ -452,8 +454,7 @@ func (h *half) clientHello(ts time.Time, body []byte, sslv2 bool) {
 		c.client = h.side
 		c.c.Client, c.c.Server = c.c.Server, c.c.Client
 	}
-	h.helloSeen = true
-	c.tls = true
+	h.hello(ts)
 	body = bytes.Clone(body) // the decoded hello keeps slices of it
 	var m *ClientHello
 	var ok bool
@@ -475,11 +476,24 @@ func (h *half) clientHello(ts time.Time, body []byte, sslv2 bool) {
 	}
 }
 
+// hello marks this side as TLS on its first hello, noting any bytes that
+// came before TLS started.
+func (h *half) hello(ts time.Time) {
+	c := h.conn
+	c.tls = true
+	if h.helloSeen {
+		return
+	}
+	h.helloSeen = true
+	if n := h.rec.Preamble(); n > 0 {
+		c.issue(ts, h.side, "preamble", fmt.Sprintf("%d bytes before the first TLS record (a proxy or STARTTLS exchange)", n))
+	}
+}
+
 func (h *half) serverHello(ts time.Time, body []byte) {
 	c := h.conn
 	cc := &c.c
-	h.helloSeen = true
-	c.tls = true
+	h.hello(ts)
 	m, ok := decodeServerHello(bytes.Clone(body)) // the decoded hello keeps slices of it
 	if !ok {
 		c.message(ts, h.side, "ServerHello", len(body), false)

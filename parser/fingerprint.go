@@ -8,6 +8,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"unicode/utf8"
 )
 
 // Fingerprints holds the hello fingerprints: JA3 and JA4 for a ClientHello,
@@ -78,7 +79,7 @@ func (m *ClientHello) ja4(transport byte) {
 		}
 	}
 	sni := byte('i')
-	if m.HasServerName {
+	if slices.Contains(m.Extensions, extServerName) {
 		sni = 'd'
 	}
 	prefix := fmt.Sprintf("%c%s%c%02d%02d%s", transport, ja4Version(m), sni,
@@ -121,13 +122,14 @@ func ja4Hash(list []string, s string) string {
 }
 
 // ja4Version is the highest non-GREASE supported_versions value, else the
-// legacy version, as JA4's two-character code.
+// legacy version, as JA4's two-character code ("00" when unknown, such as a
+// TLS 1.3 draft).
 func ja4Version(m *ClientHello) string {
 	v := m.Version
 	if len(m.SupportedVersions) > 0 {
 		v = 0
 		for _, sv := range m.SupportedVersions {
-			if !IsGREASE(sv) && ja4VersionCode(sv) != "00" && (v == 0 || versionRank(sv) > versionRank(v)) {
+			if !IsGREASE(sv) && (v == 0 || versionRank(sv) > versionRank(v)) {
 				v = sv
 			}
 		}
@@ -167,21 +169,28 @@ func versionRank(v uint16) int {
 	return int(v)
 }
 
-// ja4ALPN is the first and last character of the first ALPN value, or of
-// its hex form when either is not ASCII alphanumeric; "00" without ALPN.
+// ja4ALPN is the first and last character of the first ALPN value, each
+// replaced by '9' when it is not ASCII, and '0' for a missing character: "00"
+// without ALPN, "h0" for "h". Characters are UTF-8 runes, an invalid byte
+// counting as one, as FoxIO's reference tools read the value through
+// Wireshark.
 func ja4ALPN(alpn []string) string {
-	if len(alpn) == 0 || alpn[0] == "" {
-		return "00"
+	out := []byte{'0', '0'}
+	if len(alpn) == 0 {
+		return string(out)
 	}
-	a := alpn[0]
-	first, last := a[0], a[len(a)-1]
-	if isAlnum(first) && isAlnum(last) {
-		return string([]byte{first, last})
+	runes := []rune(alpn[0])
+	ascii := func(r rune) byte {
+		if r < utf8.RuneSelf {
+			return byte(r)
+		}
+		return '9'
 	}
-	h := hex.EncodeToString([]byte(a))
-	return string([]byte{h[0], h[len(h)-1]})
-}
-
-func isAlnum(c byte) bool {
-	return '0' <= c && c <= '9' || 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z'
+	if len(runes) > 0 {
+		out[0] = ascii(runes[0])
+	}
+	if len(runes) > 1 {
+		out[1] = ascii(runes[len(runes)-1])
+	}
+	return string(out)
 }

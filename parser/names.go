@@ -23,11 +23,8 @@ func lookup(names map[uint16]string, v uint16) string {
 // VersionName names a protocol version as CONTRACT.md spells it: "TLS 1.2",
 // "TLS 1.3 draft-23", "DTLS 1.2"; an unknown value prints as 0x%04X.
 func VersionName(v uint16) string {
-	switch {
-	case v>>8 == 0x7f: // RFC 8446 drafts: 0x7f00 | draft number
+	if v>>8 == 0x7f { // RFC 8446 drafts: 0x7f00 | draft number
 		return fmt.Sprintf("TLS 1.3 draft-%d", v&0xff)
-	case v>>8 == 0x7e: // Google's TLS 1.3 experiment variants (Chrome 62–64)
-		return fmt.Sprintf("TLS 1.3 experiment-%d", v&0xff)
 	}
 	return lookup(versionNames, v)
 }

@@ -18,6 +18,11 @@ const (
 )
 
 const (
+	// maxPreamble is how far into a stream the layer looks for a first
+	// ClientHello or ServerHello when the stream does not start with TLS: a
+	// SOCKS or HTTP CONNECT exchange, or a STARTTLS dialogue, comes first.
+	maxPreamble = 64 << 10
+
 	recordHeaderLen = 5
 	// maxRecordLen is the largest record body accepted: 2^14 plus the
 	// 2048-byte expansion TLS 1.2 allows for ciphertext (RFC 5246, section 6.2.3).
@@ -61,17 +66,22 @@ type RecordHandler interface {
 // bytes from any source: reassembled TCP payload or decrypted plaintext.
 // The zero value is ready for the start of a stream.
 type RecordLayer struct {
-	offset  int64 // stream offset of the next byte fed
-	hdr     [recordHeaderLen]byte
-	hdrLen  int
-	cur     Record
-	body    []byte // buffered body of cur, when wanted
-	need    int    // body bytes of cur still to come
-	want    bool
-	started bool
-	resync  bool
-	err     error
+	offset    int64 // stream offset of the next byte fed
+	hdr       [recordHeaderLen]byte
+	hdrLen    int
+	cur       Record
+	body      []byte // buffered body of cur, when wanted
+	need      int    // body bytes of cur still to come
+	want      bool
+	started   bool
+	searching bool  // looking for the first hello past a preamble
+	preamble  int64 // stream bytes before the first record
+	resync    bool
+	err       error
 }
+
+// Preamble returns how many bytes preceded the first record of the stream.
+func (l *RecordLayer) Preamble() int64 { return l.preamble }
 
 // Err returns the sticky error that stopped the layer, if any.
 func (l *RecordLayer) Err() error { return l.err }
@@ -103,15 +113,25 @@ func (l *RecordLayer) Feed(data []byte, ts time.Time, h RecordHandler) error {
 			}
 			continue
 		}
-		if l.resync {
-			i := findRecordHeader(data)
+		if l.resync || l.searching {
+			find := findRecordHeader
+			if l.searching {
+				find = findHello
+			}
+			i := find(data)
 			if i < 0 {
 				l.offset += int64(len(data))
-				return nil
+				if l.searching && l.offset > maxPreamble {
+					l.err = ErrNotTLS
+				}
+				return l.err
 			}
-			l.resync = false
+			l.resync, l.searching = false, false
 			data = data[i:]
 			l.offset += int64(i)
+			if !l.started {
+				l.preamble = l.offset
+			}
 		}
 		n := copy(l.hdr[l.hdrLen:], data)
 		l.hdrLen += n
@@ -142,7 +162,8 @@ func (l *RecordLayer) startRecord(ts time.Time, h RecordHandler) {
 	}
 	if !validRecordHeader(l.hdr[:]) {
 		if !l.started {
-			l.err = ErrNotTLS
+			// Not TLS from the first byte: look further for a hello.
+			l.searching, l.hdrLen = true, 0
 		} else {
 			l.err = &RecordError{Offset: hdrOffset, Header: l.hdr}
 		}
@@ -180,6 +201,18 @@ func validRecordHeader(b []byte) bool {
 // CLIENT-HELLO offering SSL 3.0 or later (RFC 5246, appendix E.2).
 func isSSLv2ClientHello(b []byte) bool {
 	return b[0]&0x80 != 0 && b[2] == 1 && (b[3] == 3 || (b[3] == 0 && b[4] == 2))
+}
+
+// findHello returns the index of the first record header in b that starts a
+// handshake record holding a ClientHello or ServerHello, or -1.
+func findHello(b []byte) int {
+	for i := 0; i+recordHeaderLen < len(b); i++ {
+		if b[i] == recordHandshake && validRecordHeader(b[i:]) &&
+			(b[i+recordHeaderLen] == typeClientHello || b[i+recordHeaderLen] == typeServerHello) {
+			return i
+		}
+	}
+	return -1
 }
 
 // findRecordHeader returns the index of the first plausible record header in
