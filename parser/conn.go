@@ -259,8 +259,10 @@ func (h *half) Record(r Record) {
 		h.clientHello(r.Time, r.Body[1:], true)
 	case recordChangeCipherSpec:
 		c.message(r.Time, h.side, "ChangeCipherSpec", r.Length, false)
-		if !c.c.TLS13() {
-			// RFC 5246, section 7.1: records after ChangeCipherSpec are protected.
+		// RFC 5246, section 7.1: records after ChangeCipherSpec are protected.
+		// In TLS 1.3 it is a compatibility no-op (RFC 8446, appendix D.4),
+		// sent even before the ServerHello when a HelloRetryRequest came first.
+		if c.c.ServerHello != nil && !c.c.TLS13() {
 			h.encrypted = true
 			if c.role(h.side) == FromServer && c.c.ServerHello != nil && !h.fullHS {
 				c.c.Resumed = true // abbreviated handshake (RFC 5246, section 7.3)

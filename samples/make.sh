@@ -1,0 +1,61 @@
+#!/usr/bin/env bash
+# Makes the samples/ captures. The Go crypto/tls ones come from samples/gen;
+# the others are real OpenSSL and GnuTLS handshakes on loopback, captured by
+# tcpdump. Needs root (for tcpdump), openssl, gnutls-bin and tcpdump.
+# Run from the repository root: bash samples/make.sh
+set -euo pipefail
+cd "$(dirname "$0")/.."
+out=samples
+work=$(mktemp -d)
+pids=()
+cleanup() { kill "${pids[@]}" 2>/dev/null || true; rm -rf "$work"; }
+trap cleanup EXIT
+
+[ -n "${SKIP_GEN:-}" ] || go run ./samples/gen -samples "$out"
+
+# A private CA, a server certificate for localhost and a client certificate.
+openssl req -x509 -newkey rsa:2048 -nodes -days 3650 -subj "/CN=tlssniff sample CA" \
+  -keyout "$work/ca.key" -out "$work/ca.crt" 2>/dev/null
+for who in server client; do
+  openssl req -newkey rsa:2048 -nodes -subj "/CN=$who.localhost" -keyout "$work/$who.key" -out "$work/$who.csr" 2>/dev/null
+  printf 'subjectAltName=DNS:localhost,DNS:%s.localhost\n' "$who" > "$work/$who.ext"
+  openssl x509 -req -in "$work/$who.csr" -CA "$work/ca.crt" -CAkey "$work/ca.key" -CAcreateserial \
+    -days 3650 -extfile "$work/$who.ext" -out "$work/$who.crt" 2>/dev/null
+done
+
+# capture IFACE FILE FILTER: starts tcpdump and waits until it listens.
+capture() {
+  tcpdump -i "$1" --immediate-mode -U -w "$2" "$3" 2>"$work/tcpdump.log" &
+  tcpdump_pid=$!
+  for _ in $(seq 50); do grep -q listening "$work/tcpdump.log" 2>/dev/null && return; sleep 0.1; done
+}
+stop_capture() { sleep 1; kill -INT "$tcpdump_pid"; wait "$tcpdump_pid" || true; }
+wait_port() { for _ in $(seq 50); do (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null && return; sleep 0.1; done; }
+
+# OpenSSL: TLS 1.3, TLS 1.2, and TLS 1.2 with a client certificate (mutual TLS).
+capture lo "$out/openssl.pcap" "tcp port 44330 or tcp port 44332"
+openssl s_server -quiet -accept 44330 -cert "$work/server.crt" -key "$work/server.key" -www >/dev/null 2>&1 &
+pids+=($!)
+openssl s_server -quiet -accept 44332 -cert "$work/server.crt" -key "$work/server.key" \
+  -CAfile "$work/ca.crt" -Verify 1 -www >/dev/null 2>&1 &
+pids+=($!)
+wait_port 44330; wait_port 44332
+for v in -tls1_3 -tls1_2; do
+  printf 'GET / HTTP/1.0\r\n\r\n' | openssl s_client -quiet -connect 127.0.0.1:44330 -servername server.localhost \
+    -CAfile "$work/ca.crt" -alpn h2,http/1.1 "$v" >/dev/null 2>&1 || true
+done
+printf 'GET / HTTP/1.0\r\n\r\n' | openssl s_client -quiet -connect 127.0.0.1:44332 -servername server.localhost \
+  -CAfile "$work/ca.crt" -cert "$work/client.crt" -key "$work/client.key" -tls1_2 >/dev/null 2>&1 || true
+stop_capture
+
+# GnuTLS, captured on the "any" pseudo-interface: Linux SLL2 framing.
+capture any "$out/gnutls-sll2.pcap" "tcp port 44331"
+gnutls-serv --port 44331 --x509certfile "$work/server.crt" --x509keyfile "$work/server.key" >/dev/null 2>&1 &
+pids+=($!)
+wait_port 44331
+for prio in "NORMAL:-VERS-ALL:+VERS-TLS1.3" "NORMAL:-VERS-ALL:+VERS-TLS1.2"; do
+  echo | gnutls-cli --port 44331 --x509cafile "$work/ca.crt" --sni-hostname server.localhost \
+    --priority "$prio" localhost >/dev/null 2>&1 || true
+done
+stop_capture
+ls -l "$out"
