@@ -209,14 +209,35 @@ func (c *Conn) Gap(side int, n int, ts time.Time) {
 		return
 	}
 	if h.rec.started {
-		detail := fmt.Sprintf("%d bytes lost", n)
-		if len(h.hs) > 0 {
-			detail += fmt.Sprintf(" inside a %s message", handshakeTypeName(h.hs[0]))
-		}
-		c.issue(ts, side, "gap", detail)
+		c.issue(ts, side, "gap", fmt.Sprintf("%d bytes lost%s", n, h.lostMessage()))
 	}
 	h.hs = h.hs[:0]
 	h.rec.Gap(n)
+}
+
+// lostMessage says which handshake message a gap cut into: the one still
+// incomplete across the buffered handshake bytes and the record in progress.
+func (h *half) lostMessage() string {
+	b := h.hs
+	if typ, body, ok := h.rec.pending(); ok {
+		if typ != recordHandshake || h.encrypted {
+			return ""
+		}
+		b = append(b[:len(b):len(b)], body...)
+	} else if len(b) == 0 {
+		return "" // between records
+	}
+	for len(b) >= 4 {
+		n := int(b[1])<<16 | int(b[2])<<8 | int(b[3])
+		if len(b) < 4+n {
+			break
+		}
+		b = b[4+n:]
+	}
+	if len(b) == 0 {
+		return " between handshake messages"
+	}
+	return fmt.Sprintf(" inside a %s message", handshakeTypeName(b[0]))
 }
 
 // Close ends the connection; a TLS connection not yet emitted is emitted now.

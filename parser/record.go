@@ -83,6 +83,15 @@ type RecordLayer struct {
 // Preamble returns how many bytes preceded the first record of the stream.
 func (l *RecordLayer) Preamble() int64 { return l.preamble }
 
+// pending returns the type and the buffered body bytes of a record still
+// being read, if any.
+func (l *RecordLayer) pending() (typ uint8, body []byte, ok bool) {
+	if l.need == 0 {
+		return 0, nil, false
+	}
+	return l.cur.Type, l.body, true
+}
+
 // Err returns the sticky error that stopped the layer, if any.
 func (l *RecordLayer) Err() error { return l.err }
 
@@ -113,25 +122,19 @@ func (l *RecordLayer) Feed(data []byte, ts time.Time, h RecordHandler) error {
 			}
 			continue
 		}
-		if l.resync || l.searching {
-			find := findRecordHeader
-			if l.searching {
-				find = findHello
-			}
-			i := find(data)
+		if l.searching {
+			data = l.search(data)
+			continue
+		}
+		if l.resync {
+			i := findRecordHeader(data)
 			if i < 0 {
 				l.offset += int64(len(data))
-				if l.searching && l.offset > maxPreamble {
-					l.err = ErrNotTLS
-				}
-				return l.err
+				return nil
 			}
-			l.resync, l.searching = false, false
+			l.resync = false
 			data = data[i:]
 			l.offset += int64(i)
-			if !l.started {
-				l.preamble = l.offset
-			}
 		}
 		n := copy(l.hdr[l.hdrLen:], data)
 		l.hdrLen += n
@@ -143,6 +146,57 @@ func (l *RecordLayer) Feed(data []byte, ts time.Time, h RecordHandler) error {
 		l.startRecord(ts, h)
 	}
 	return l.err
+}
+
+// search looks for the first hello of a stream that did not start with TLS.
+// The last bytes seen are kept in hdr, so a hello whose first six bytes are
+// cut across calls is found as if the stream came in one piece. It returns
+// the data left to read as records.
+func (l *RecordLayer) search(data []byte) []byte {
+	const need = recordHeaderLen + 1 // a header and the handshake type
+	carry := l.hdr[:l.hdrLen]
+	at := func(k int) byte {
+		if k < len(carry) {
+			return carry[k]
+		}
+		return data[k-len(carry)]
+	}
+	var window [need]byte
+	for i := 0; i+need <= len(carry)+len(data); i++ {
+		if i >= len(carry) && i+need <= len(carry)+len(data) {
+			// Past the carried bytes: scan data directly.
+			if j := findHello(data[i-len(carry):]); j >= 0 {
+				i += j
+				l.hdrLen, l.searching = 0, false
+				l.offset += int64(i - len(carry))
+				l.preamble = l.offset
+				return data[i-len(carry):]
+			}
+			break
+		}
+		for k := range window {
+			window[k] = at(i + k)
+		}
+		if isHelloPrefix(window[:]) {
+			n := copy(l.hdr[:], carry[i:])
+			l.hdrLen, l.searching = n, false
+			l.preamble = l.offset - int64(n)
+			return data
+		}
+	}
+	l.offset += int64(len(data))
+	if l.offset > maxPreamble {
+		l.err = ErrNotTLS
+		return nil
+	}
+	// Keep the last bytes: a hello may start in them.
+	total := len(carry) + len(data)
+	keep := min(total, recordHeaderLen)
+	for k := 0; k < keep; k++ {
+		window[k] = at(total - keep + k)
+	}
+	l.hdrLen = copy(l.hdr[:], window[:keep])
+	return nil
 }
 
 // startRecord validates a complete header and sets up its body.
@@ -162,8 +216,11 @@ func (l *RecordLayer) startRecord(ts time.Time, h RecordHandler) {
 	}
 	if !validRecordHeader(l.hdr[:]) {
 		if !l.started {
-			// Not TLS from the first byte: look further for a hello.
-			l.searching, l.hdrLen = true, 0
+			// Not TLS from the first byte: look further for a hello,
+			// which may start in the header bytes after the first.
+			l.searching = true
+			copy(l.hdr[:], l.hdr[1:])
+			l.hdrLen = recordHeaderLen - 1
 		} else {
 			l.err = &RecordError{Offset: hdrOffset, Header: l.hdr}
 		}
@@ -203,12 +260,18 @@ func isSSLv2ClientHello(b []byte) bool {
 	return b[0]&0x80 != 0 && b[2] == 1 && (b[3] == 3 || (b[3] == 0 && b[4] == 2))
 }
 
+// isHelloPrefix reports whether b starts with a handshake record header
+// followed by the type of a ClientHello or ServerHello.
+func isHelloPrefix(b []byte) bool {
+	return len(b) > recordHeaderLen && b[0] == recordHandshake && validRecordHeader(b) &&
+		(b[recordHeaderLen] == typeClientHello || b[recordHeaderLen] == typeServerHello)
+}
+
 // findHello returns the index of the first record header in b that starts a
 // handshake record holding a ClientHello or ServerHello, or -1.
 func findHello(b []byte) int {
 	for i := 0; i+recordHeaderLen < len(b); i++ {
-		if b[i] == recordHandshake && validRecordHeader(b[i:]) &&
-			(b[i+recordHeaderLen] == typeClientHello || b[i+recordHeaderLen] == typeServerHello) {
+		if isHelloPrefix(b[i : i+recordHeaderLen+1]) {
 			return i
 		}
 	}

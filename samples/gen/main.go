@@ -10,27 +10,22 @@ package main
 
 import (
 	"bufio"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/tls"
 	"crypto/x509"
-	"crypto/x509/pkix"
 	"flag"
 	"fmt"
-	"io"
 	"log"
-	"math/big"
 	"net"
 	"net/netip"
 	"os"
 	"path/filepath"
-	"sync"
 	"time"
 
 	"github.com/gopacket/gopacket"
 	"github.com/gopacket/gopacket/layers"
 	"github.com/gopacket/gopacket/pcapgo"
+
+	"github.com/tlssniff/tlssniff/internal/tlstest"
 )
 
 func main() {
@@ -38,7 +33,8 @@ func main() {
 	bulk := flag.String("bulk", "", "write a large capture of many connections to `FILE`")
 	size := flag.Int("size", 100, "with -bulk: megabytes of capture to write, at least")
 	flag.Parse()
-	pki := newPKI()
+	pki, err := tlstest.NewPKI()
+	check(err)
 	switch {
 	case *samples != "":
 		writeSamples(*samples, pki)
@@ -48,121 +44,6 @@ func main() {
 		flag.Usage()
 		os.Exit(2)
 	}
-}
-
-// pki is a private CA and a server certificate for *.example.test.
-type pki struct {
-	roots  *x509.CertPool
-	server tls.Certificate
-}
-
-func newPKI() *pki {
-	caKey, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	check(err)
-	notBefore := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
-	ca := &x509.Certificate{
-		SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "tlssniff sample CA"},
-		NotBefore: notBefore, NotAfter: notBefore.AddDate(10, 0, 0),
-		IsCA: true, BasicConstraintsValid: true, KeyUsage: x509.KeyUsageCertSign,
-	}
-	caDER, err := x509.CreateCertificate(rand.Reader, ca, ca, &caKey.PublicKey, caKey)
-	check(err)
-	caCert, err := x509.ParseCertificate(caDER)
-	check(err)
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	check(err)
-	leaf := &x509.Certificate{
-		SerialNumber: big.NewInt(2), Subject: pkix.Name{CommonName: "www.example.test"},
-		DNSNames:  []string{"www.example.test", "*.example.test"},
-		NotBefore: notBefore, NotAfter: notBefore.AddDate(5, 0, 0),
-		KeyUsage: x509.KeyUsageDigitalSignature, ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
-	}
-	leafDER, err := x509.CreateCertificate(rand.Reader, leaf, caCert, &key.PublicKey, caKey)
-	check(err)
-	p := &pki{roots: x509.NewCertPool()}
-	p.roots.AddCert(caCert)
-	p.server = tls.Certificate{Certificate: [][]byte{leafDER, caDER}, PrivateKey: key}
-	return p
-}
-
-// write is one Write call on the wire: who wrote it and what.
-type write struct {
-	fromClient bool
-	data       []byte
-}
-
-// recorder logs the writes of both ends of a pipe in the order they happen.
-type recorder struct {
-	mu     sync.Mutex
-	writes []write
-}
-
-type recConn struct {
-	net.Conn
-	rec        *recorder
-	fromClient bool
-}
-
-func (c *recConn) Write(b []byte) (int, error) {
-	c.rec.mu.Lock()
-	c.rec.writes = append(c.rec.writes, write{c.fromClient, append([]byte(nil), b...)})
-	c.rec.mu.Unlock()
-	return c.Conn.Write(b)
-}
-
-// session runs one TLS connection between a client and a server config: the
-// client sends a request, the server answers with respSize bytes, and both
-// close. It returns the writes and the client's handshake error, if any.
-func session(client, server *tls.Config, respSize int) ([]write, error) {
-	rec := &recorder{}
-	cp, sp := socketPair()
-	cc := tls.Client(&recConn{cp, rec, true}, client)
-	sc := tls.Server(&recConn{sp, rec, false}, server)
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		defer sc.Close()
-		if sc.Handshake() != nil {
-			return
-		}
-		req := make([]byte, 64)
-		if _, err := io.ReadFull(sc, req); err != nil {
-			return
-		}
-		chunk := make([]byte, 16384)
-		for sent := 0; sent < respSize; sent += len(chunk) {
-			if _, err := sc.Write(chunk[:min(len(chunk), respSize-sent)]); err != nil {
-				return
-			}
-		}
-		io.Copy(io.Discard, sc) // until the client's close_notify
-	}()
-	err := cc.Handshake()
-	if err == nil {
-		if _, err = cc.Write(make([]byte, 64)); err == nil {
-			_, err = io.CopyN(io.Discard, cc, int64(respSize))
-		}
-	}
-	cc.Close()
-	<-done
-	return rec.writes, err
-}
-
-// socketPair returns the two ends of a TCP connection over loopback; unlike
-// net.Pipe its kernel buffers let both ends write at once, as TLS 1.3 peers do.
-func socketPair() (net.Conn, net.Conn) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	check(err)
-	defer ln.Close()
-	accepted := make(chan net.Conn)
-	go func() {
-		c, err := ln.Accept()
-		check(err)
-		accepted <- c
-	}()
-	c, err := net.Dial("tcp", ln.Addr().String())
-	check(err)
-	return c, <-accepted
 }
 
 // layout turns writes into TCP segments between two endpoints.
@@ -192,7 +73,7 @@ const (
 	ack
 )
 
-func (l layout) packets(writes []write) []pkt {
+func (l layout) packets(writes []tlstest.Write) []pkt {
 	var out []pkt
 	ts := l.start
 	cseq, sseq := uint32(1000), uint32(500000)
@@ -208,22 +89,22 @@ func (l layout) packets(writes []write) []pkt {
 	prevClient := true
 	serverFlights := 0
 	for i, w := range writes {
-		if w.fromClient != prevClient {
+		if w.FromClient != prevClient {
 			ts = ts.Add(l.rtt / 2)
-			if !w.fromClient {
+			if !w.FromClient {
 				serverFlights++
 			}
 		}
-		prevClient = w.fromClient
+		prevClient = w.FromClient
 		size := l.mss
 		if i == 0 && l.splitHello > 0 {
 			size = l.splitHello
 		}
 		var segs []pkt
-		for off := 0; off < len(w.data); off += size {
-			chunk := w.data[off:min(off+size, len(w.data))]
+		for off := 0; off < len(w.Data); off += size {
+			chunk := w.Data[off:min(off+size, len(w.Data))]
 			ts = ts.Add(50 * time.Microsecond)
-			if w.fromClient {
+			if w.FromClient {
 				segs = append(segs, pkt{ts, true, ack, cseq, sseq, chunk})
 				cseq += uint32(len(chunk))
 			} else {
@@ -231,7 +112,7 @@ func (l layout) packets(writes []write) []pkt {
 				sseq += uint32(len(chunk))
 			}
 		}
-		if !w.fromClient && serverFlights == 1 {
+		if !w.FromClient && serverFlights == 1 {
 			if l.reorder && len(segs) >= 3 {
 				segs[1], segs[2] = segs[2], segs[1]
 				segs[1].ts, segs[2].ts = segs[2].ts, segs[1].ts
@@ -286,7 +167,7 @@ type packetWriter interface {
 
 type conn struct {
 	l      layout
-	writes []write
+	writes []tlstest.Write
 }
 
 // writeCapture writes connections to path, pcapng when ng is set, with the
@@ -345,58 +226,50 @@ var base = time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
 
 func ep(s string) netip.AddrPort { return netip.MustParseAddrPort(s) }
 
-func (p *pki) configs(sni string, minV, maxV uint16) (*tls.Config, *tls.Config) {
-	client := &tls.Config{RootCAs: p.roots, ServerName: sni, MinVersion: minV, MaxVersion: maxV,
-		NextProtos: []string{"h2", "http/1.1"}}
-	server := &tls.Config{Certificates: []tls.Certificate{p.server}, MinVersion: minV, MaxVersion: maxV,
-		NextProtos: []string{"h2", "http/1.1"}}
-	return client, server
-}
-
-func must(writes []write, err error) []write {
+func must(writes []tlstest.Write, err error) []tlstest.Write {
 	check(err)
 	return writes
 }
 
-func writeSamples(dir string, p *pki) {
+func writeSamples(dir string, p *tlstest.PKI) {
 	l := func(client, server string, start time.Duration) layout {
 		return layout{client: ep(client), server: ep(server), start: base.Add(start), rtt: 20 * time.Millisecond, mss: 1448}
 	}
 
 	// TLS 1.2 and TLS 1.3, one full handshake each.
-	c12, s12 := p.configs("tls12.example.test", tls.VersionTLS12, tls.VersionTLS12)
-	c13, s13 := p.configs("tls13.example.test", tls.VersionTLS13, tls.VersionTLS13)
-	writeCapture(filepath.Join(dir, "tls12.pcap"), false, []conn{{l("10.0.0.1:50001", "10.0.0.2:443", 0), must(session(c12, s12, 4000))}})
-	writeCapture(filepath.Join(dir, "tls13.pcap"), false, []conn{{l("10.0.0.1:50002", "10.0.0.2:443", 0), must(session(c13, s13, 4000))}})
+	c12, s12 := p.Configs("tls12.example.test", tls.VersionTLS12, tls.VersionTLS12)
+	c13, s13 := p.Configs("tls13.example.test", tls.VersionTLS13, tls.VersionTLS13)
+	writeCapture(filepath.Join(dir, "tls12.pcap"), false, []conn{{l("10.0.0.1:50001", "10.0.0.2:443", 0), must(tlstest.Session(c12, s12, 4000))}})
+	writeCapture(filepath.Join(dir, "tls13.pcap"), false, []conn{{l("10.0.0.1:50002", "10.0.0.2:443", 0), must(tlstest.Session(c13, s13, 4000))}})
 
 	// HelloRetryRequest: the client's key share is X25519, the server only takes P-256.
-	ch, sh := p.configs("hrr.example.test", tls.VersionTLS13, tls.VersionTLS13)
+	ch, sh := p.Configs("hrr.example.test", tls.VersionTLS13, tls.VersionTLS13)
 	ch.CurvePreferences = []tls.CurveID{tls.X25519, tls.CurveP256}
 	sh.CurvePreferences = []tls.CurveID{tls.CurveP256}
-	writeCapture(filepath.Join(dir, "tls13-hrr.pcap"), false, []conn{{l("10.0.0.1:50003", "10.0.0.2:443", 0), must(session(ch, sh, 1000))}})
+	writeCapture(filepath.Join(dir, "tls13-hrr.pcap"), false, []conn{{l("10.0.0.1:50003", "10.0.0.2:443", 0), must(tlstest.Session(ch, sh, 1000))}})
 
 	// Resumption: TLS 1.2 by session ticket, TLS 1.3 by PSK; each a full
 	// handshake followed by a resumed one.
-	cr12, sr12 := p.configs("resume12.example.test", tls.VersionTLS12, tls.VersionTLS12)
+	cr12, sr12 := p.Configs("resume12.example.test", tls.VersionTLS12, tls.VersionTLS12)
 	cr12.ClientSessionCache = tls.NewLRUClientSessionCache(4)
-	cr13, sr13 := p.configs("resume13.example.test", tls.VersionTLS13, tls.VersionTLS13)
+	cr13, sr13 := p.Configs("resume13.example.test", tls.VersionTLS13, tls.VersionTLS13)
 	cr13.ClientSessionCache = tls.NewLRUClientSessionCache(4)
 	writeCapture(filepath.Join(dir, "resumption.pcap"), false, []conn{
-		{l("10.0.0.1:50010", "10.0.0.2:443", 0), must(session(cr12, sr12, 1000))},
-		{l("10.0.0.1:50011", "10.0.0.2:443", time.Second), must(session(cr12, sr12, 1000))},
-		{l("10.0.0.1:50012", "10.0.0.2:443", 2*time.Second), must(session(cr13, sr13, 1000))},
-		{l("10.0.0.1:50013", "10.0.0.2:443", 3*time.Second), must(session(cr13, sr13, 1000))},
+		{l("10.0.0.1:50010", "10.0.0.2:443", 0), must(tlstest.Session(cr12, sr12, 1000))},
+		{l("10.0.0.1:50011", "10.0.0.2:443", time.Second), must(tlstest.Session(cr12, sr12, 1000))},
+		{l("10.0.0.1:50012", "10.0.0.2:443", 2*time.Second), must(tlstest.Session(cr13, sr13, 1000))},
+		{l("10.0.0.1:50013", "10.0.0.2:443", 3*time.Second), must(tlstest.Session(cr13, sr13, 1000))},
 	})
 
 	// Failures: a client that does not trust the server's CA (bad_certificate
 	// in the clear, TLS 1.2), and a client and server with no version in
 	// common (protocol_version).
-	cbad, sbad := p.configs("untrusted.example.test", tls.VersionTLS12, tls.VersionTLS12)
-	cbad.RootCAs = x509.NewCertPool()
-	cold, snew := p.configs("oldclient.example.test", tls.VersionTLS12, tls.VersionTLS12)
-	_, snew = p.configs("", tls.VersionTLS13, tls.VersionTLS13)
-	badWrites, _ := session(cbad, sbad, 100)
-	oldWrites, _ := session(cold, snew, 100)
+	cbad, sbad := p.Configs("untrusted.example.test", tls.VersionTLS12, tls.VersionTLS12)
+	cbad.RootCAs = x509.NewCertPool() // trusts nothing
+	cold, snew := p.Configs("oldclient.example.test", tls.VersionTLS12, tls.VersionTLS12)
+	_, snew = p.Configs("", tls.VersionTLS13, tls.VersionTLS13)
+	badWrites, _ := tlstest.Session(cbad, sbad, 100)
+	oldWrites, _ := tlstest.Session(cold, snew, 100)
 	writeCapture(filepath.Join(dir, "alerts.pcap"), false, []conn{
 		{l("10.0.0.1:50020", "10.0.0.2:443", 0), badWrites},
 		{l("10.0.0.1:50021", "10.0.0.2:443", time.Second), oldWrites},
@@ -404,32 +277,32 @@ func writeSamples(dir string, p *pki) {
 
 	// A ClientHello cut into 7-byte segments, and a server flight whose
 	// segments arrive out of order and once more as a retransmission.
-	cs, ss := p.configs("segments.example.test", tls.VersionTLS12, tls.VersionTLS12)
+	cs, ss := p.Configs("segments.example.test", tls.VersionTLS12, tls.VersionTLS12)
 	split := l("10.0.0.1:50030", "10.0.0.2:8443", 0)
 	split.splitHello = 7
 	disorder := l("10.0.0.1:50031", "10.0.0.2:8443", time.Second)
 	disorder.mss, disorder.reorder, disorder.retransmit = 200, true, true
 	writeCapture(filepath.Join(dir, "segments.pcap"), false, []conn{
-		{split, must(session(cs, ss, 1000))},
-		{disorder, must(session(cs, ss, 1000))},
+		{split, must(tlstest.Session(cs, ss, 1000))},
+		{disorder, must(tlstest.Session(cs, ss, 1000))},
 	})
 
 	// IPv6, written as pcapng; and a connection picked up without its SYN.
-	c6, s6 := p.configs("ipv6.example.test", tls.VersionTLS13, tls.VersionTLS13)
+	c6, s6 := p.Configs("ipv6.example.test", tls.VersionTLS13, tls.VersionTLS13)
 	mid := l("[2001:db8::1]:50041", "[2001:db8::2]:443", time.Second)
 	mid.noSYN = true
 	writeCapture(filepath.Join(dir, "ipv6.pcapng"), true, []conn{
-		{l("[2001:db8::1]:50040", "[2001:db8::2]:443", 0), must(session(c6, s6, 2000))},
-		{mid, must(session(c6, s6, 2000))},
+		{l("[2001:db8::1]:50040", "[2001:db8::2]:443", 0), must(tlstest.Session(c6, s6, 2000))},
+		{mid, must(tlstest.Session(c6, s6, 2000))},
 	})
 }
 
 // writeBulk writes at least sizeMB megabytes: TLS 1.2 and 1.3 connections,
 // eight at a time interleaved, each a handshake followed by a download, so
 // that most packets are bulk data after the handshake, as in real traffic.
-func writeBulk(path string, sizeMB int, p *pki) {
-	c12, s12 := p.configs("bulk12.example.test", tls.VersionTLS12, tls.VersionTLS12)
-	c13, s13 := p.configs("bulk13.example.test", tls.VersionTLS13, tls.VersionTLS13)
+func writeBulk(path string, sizeMB int, p *tlstest.PKI) {
+	c12, s12 := p.Configs("bulk12.example.test", tls.VersionTLS12, tls.VersionTLS12)
+	c13, s13 := p.Configs("bulk13.example.test", tls.VersionTLS13, tls.VersionTLS13)
 	f, err := os.Create(path)
 	check(err)
 	bw := bufio.NewWriterSize(f, 1<<20)
@@ -450,7 +323,7 @@ func writeBulk(path string, sizeMB int, p *pki) {
 			lay := layout{client: netip.AddrPortFrom(netip.AddrFrom4([4]byte{10, 1, byte(n >> 8), byte(n)}), uint16(30000+n%30000)),
 				server: ep("10.2.0.1:443"), start: start.Add(time.Duration(i) * time.Millisecond), rtt: 10 * time.Millisecond, mss: 1448}
 			lays = append(lays, lay)
-			batch = append(batch, lay.packets(must(session(client, server, 1<<20))))
+			batch = append(batch, lay.packets(must(tlstest.Session(client, server, 1<<20))))
 		}
 		// Round-robin over the batch keeps the eight connections interleaved.
 		for more := true; more; {

@@ -1,0 +1,69 @@
+package parser
+
+import "testing"
+
+// The vector of FoxIO's reference implementation (rust/ja4/src/tls.rs,
+// test_client_stats_into_out), with GREASE values added that JA4 ignores.
+func TestJA4Vector(t *testing.T) {
+	m := &ClientHello{
+		Version:           0x0303,
+		SupportedVersions: []uint16{0x2a2a, 0x0304, 0x0303},
+		CipherSuites: []uint16{0x1a1a, 0x1301, 0x1302, 0x1303, 0xc02b, 0xc02f, 0xc02c, 0xc030, 0xcca9, 0xcca8,
+			0xc013, 0xc014, 0x009c, 0x009d, 0x002f, 0x0035},
+		Extensions: []uint16{0x3a3a, 0x001b, 0x0000, 0x0033, 0x0010, 0x4469, 0x0017, 0x002d, 0x000d, 0x0005,
+			0x0023, 0x0012, 0x002b, 0xff01, 0x000b, 0x000a, 0x0015},
+		SignatureAlgorithms: []uint16{0x0403, 0x0804, 0x0401, 0x0503, 0x0805, 0x0501, 0x0806, 0x0601},
+		ALPN:                []string{"h2", "http/1.1"},
+	}
+	m.ja4('t')
+	if m.JA4 != "t13d1516h2_8daaf6152771_e5627efa2ab1" {
+		t.Errorf("JA4 %s", m.JA4)
+	}
+	const raw = "t13d1516h2_002f,0035,009c,009d,1301,1302,1303,c013,c014,c02b,c02c,c02f,c030,cca8,cca9_0005,000a,000b,000d,0012,0015,0017,001b,0023,002b,002d,0033,4469,ff01_0403,0804,0401,0503,0805,0501,0806,0601"
+	if m.JA4R != raw {
+		t.Errorf("JA4_r %s", m.JA4R)
+	}
+}
+
+func TestJA4Parts(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		m    ClientHello
+		want string
+	}{
+		{"nothing", ClientHello{Version: 0x0301}, "t10i000000_000000000000_000000000000"},
+		{"draft version is unknown", ClientHello{Version: 0x0303, SupportedVersions: []uint16{0x7f17, 0x0304}},
+			"t00i000000_000000000000_000000000000"},
+		{"SSL 3.0", ClientHello{Version: 0x0300}, "ts3i000000"},
+		{"one-character ALPN", ClientHello{Version: 0x0303, ALPN: []string{"h"}}, "t12i0000h0"},
+		{"ALPN outside ASCII", ClientHello{Version: 0x0303, ALPN: []string{"\xbd\xbd"}}, "t12i000099"},
+		{"ALPN ending outside ASCII", ClientHello{Version: 0x0303, ALPN: []string{"x\xff"}}, "t12i0000x9"},
+		{"empty SNI extension still counts", ClientHello{Version: 0x0303, Extensions: []uint16{0}}, "t12d0001"},
+		{"sigalgs only, no extensions hash", ClientHello{Version: 0x0303, CipherSuites: []uint16{0x1301}},
+			"t12i010000_"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			tc.m.ja4('t')
+			if len(tc.m.JA4) < len(tc.want) || tc.m.JA4[:len(tc.want)] != tc.want {
+				t.Errorf("JA4 %s, want prefix %s", tc.m.JA4, tc.want)
+			}
+		})
+	}
+}
+
+// JA3 of a ClientHello as salesforce/ja3 defines it: decimal fields, GREASE
+// removed from suites, extensions and groups. The digests are Python
+// hashlib's MD5 of the expected strings.
+func TestJA3(t *testing.T) {
+	m := &ClientHello{Version: 771, CipherSuites: []uint16{0x0a0a, 4865, 4866}, Extensions: []uint16{0x1a1a, 0, 23},
+		SupportedGroups: []uint16{0x2a2a, 29, 23}, ECPointFormats: []uint8{0}}
+	m.ja3()
+	if m.JA3String != "771,4865-4866,0-23,29-23,0" || m.JA3 != "40a8d16d28297af652a24c22c97c89a8" {
+		t.Errorf("JA3 %s %s", m.JA3String, m.JA3)
+	}
+	s := &ServerHello{Version: 771, CipherSuite: 4865, Extensions: []uint16{43, 51}}
+	s.ja3s()
+	if s.JA3SString != "771,4865,43-51" || s.JA3S != "f4febc55ea12b31ae17cfb7e614afda8" {
+		t.Errorf("JA3S %s %s", s.JA3SString, s.JA3S)
+	}
+}

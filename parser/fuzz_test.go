@@ -1,0 +1,121 @@
+package parser
+
+import (
+	"bytes"
+	"crypto/tls"
+	"reflect"
+	"testing"
+	"time"
+)
+
+// seedSessions adds the two directions of real TLS 1.2 and 1.3 sessions.
+func seedSessions(f *testing.F, add func(client, server []byte)) {
+	for _, v := range []uint16{tls.VersionTLS12, tls.VersionTLS13} {
+		c, s := testPKI(f).Configs("www.example.test", v, v)
+		var client, server []byte
+		for _, w := range session(f, c, s) {
+			if w.FromClient {
+				client = append(client, w.Data...)
+			} else {
+				server = append(server, w.Data...)
+			}
+		}
+		add(client, server)
+	}
+}
+
+// FuzzRecordLayer checks that a stream cut anywhere gives the same records
+// and the same error as the stream in one piece.
+func FuzzRecordLayer(f *testing.F) {
+	seedSessions(f, func(client, server []byte) {
+		f.Add(client, uint8(3))
+		f.Add(server, uint8(0))
+	})
+	f.Add([]byte("\x05\x01\x00\x16\x03\x01\x00\x04\x01\x00\x00\x00"), uint8(1))
+	f.Fuzz(func(t *testing.T, data []byte, step uint8) {
+		run := func(size int) ([]Record, error) {
+			var l RecordLayer
+			h := &collect{}
+			var err error
+			for b := data; len(b) > 0 && err == nil; {
+				n := min(size, len(b))
+				err = l.Feed(b[:n], time.Time{}, h)
+				b = b[n:]
+			}
+			return h.records, err
+		}
+		whole, werr := run(len(data) + 1)
+		cut, cerr := run(int(step) + 1)
+		if !reflect.DeepEqual(whole, cut) || (werr == nil) != (cerr == nil) || werr != nil && werr.Error() != cerr.Error() {
+			t.Fatalf("in one piece: %d records, %v; in pieces of %d: %d records, %v", len(whole), werr, step+1, len(cut), cerr)
+		}
+	})
+}
+
+// FuzzConn feeds both directions of a connection in alternating pieces: no
+// panic, at most one emitted connection, bounded lists.
+func FuzzConn(f *testing.F) {
+	seedSessions(f, func(client, server []byte) { f.Add(client, server, uint8(200)) })
+	f.Fuzz(func(t *testing.T, client, server []byte, step uint8) {
+		emitted := 0
+		var last *Connection
+		c := NewConn("tcp", clientAddr, serverAddr, t0, func(conn *Connection) { emitted++; last = conn })
+		size := int(step) + 1
+		for len(client) > 0 || len(server) > 0 {
+			n := min(size, len(client))
+			c.Data(0, client[:n], t0)
+			client = client[n:]
+			n = min(size, len(server))
+			c.Data(1, server[:n], t0)
+			server = server[n:]
+		}
+		c.Close()
+		if emitted > 1 {
+			t.Fatalf("emitted %d times", emitted)
+		}
+		if last != nil && (len(last.Messages) > maxMessages || len(last.Issues) > maxIssues) {
+			t.Fatalf("%d messages, %d issues", len(last.Messages), len(last.Issues))
+		}
+	})
+}
+
+func seedHellos(f *testing.F, pick func(client, server []byte) []byte) {
+	seedSessions(f, func(client, server []byte) {
+		b := pick(client, server)
+		n := int(b[6])<<16 | int(b[7])<<8 | int(b[8])
+		f.Add(bytes.Clone(b[9 : 9+n]))
+	})
+}
+
+func FuzzDecodeClientHello(f *testing.F) {
+	seedHellos(f, func(client, _ []byte) []byte { return client })
+	f.Fuzz(func(t *testing.T, body []byte) {
+		if m, ok := decodeClientHello(body); ok {
+			m.ja3()
+			m.ja4('t')
+		}
+		decodeSSLv2ClientHello(body)
+	})
+}
+
+func FuzzDecodeServerHello(f *testing.F) {
+	seedHellos(f, func(_, server []byte) []byte { return server })
+	f.Fuzz(func(t *testing.T, body []byte) {
+		if m, ok := decodeServerHello(body); ok {
+			m.ja3s()
+		}
+	})
+}
+
+func FuzzDecodeCertificate(f *testing.F) {
+	c, s := testPKI(f).Configs("www.example.test", tls.VersionTLS12, tls.VersionTLS12)
+	flight := session(f, c, s)[1].Data
+	next := recordHeaderLen + (int(flight[3])<<8 | int(flight[4]))
+	f.Add(bytes.Clone(flight[next+recordHeaderLen+4:]), false)
+	f.Fuzz(func(t *testing.T, body []byte, tls13 bool) {
+		chain, ok := decodeCertificate(body, tls13)
+		if ok && len(chain) > maxChainLen {
+			t.Fatalf("%d certificates kept", len(chain))
+		}
+	})
+}

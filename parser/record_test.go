@@ -1,0 +1,99 @@
+package parser
+
+import (
+	"bytes"
+	"reflect"
+	"strings"
+	"testing"
+	"time"
+)
+
+// collect records what a RecordLayer delivers, copying bodies.
+type collect struct {
+	records []Record
+	skip    bool // want no bodies
+}
+
+func (c *collect) WantBody(typ uint8) bool { return !c.skip }
+func (c *collect) Record(r Record) {
+	r.Body = bytes.Clone(r.Body)
+	c.records = append(c.records, r)
+}
+
+func record(typ uint8, body string) string {
+	return string([]byte{typ, 3, 3, byte(len(body) >> 8), byte(len(body))}) + body
+}
+
+func TestRecordLayer(t *testing.T) {
+	hello := record(22, "\x01\x00\x00\x00")
+	for _, tc := range []struct {
+		name     string
+		stream   string
+		types    []uint8
+		preamble int64
+		err      string
+	}{
+		{"two records", hello + record(23, "secret"), []uint8{22, 23}, 0, ""},
+		{"empty record", record(20, "") + hello, []uint8{20, 22}, 0, ""},
+		{"SOCKS5 before TLS", "\x05\x01\x00" + hello, []uint8{22}, 3, ""},
+		{"STARTTLS", "220 mail.example.test ESMTP\r\n" + hello, []uint8{22}, 29, ""},
+		{"malformed header later", hello + "\x17\x09\x09\x00\x01x", []uint8{22}, 0, "malformed record header 17 09 09 00 01 at stream offset 9"},
+		{"oversized record", hello + "\x17\x03\x03\xff\xff", []uint8{22}, 0, "malformed record header"},
+		{"not TLS", strings.Repeat("GET / HTTP/1.1\r\n", 5000), nil, 0, ErrNotTLS.Error()},
+		{"SSL 2.0 ClientHello", "\x80\x2e\x01\x03\x01\x00\x15\x00\x00\x00\x10" + strings.Repeat("x", 37), []uint8{recordSSLv2}, 0, ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			for _, size := range []int{len(tc.stream), 1, 2, 3, 7} {
+				var l RecordLayer
+				h := &collect{}
+				var err error
+				for b := []byte(tc.stream); len(b) > 0 && err == nil; {
+					n := min(size, len(b))
+					err = l.Feed(b[:n], time.Time{}, h)
+					b = b[n:]
+				}
+				var types []uint8
+				for _, r := range h.records {
+					types = append(types, r.Type)
+				}
+				if !reflect.DeepEqual(types, tc.types) || l.Preamble() != tc.preamble {
+					t.Errorf("chunks of %d: types %v preamble %d, want %v %d", size, types, l.Preamble(), tc.types, tc.preamble)
+				}
+				if (err == nil) != (tc.err == "") || err != nil && !strings.Contains(err.Error(), tc.err) {
+					t.Errorf("chunks of %d: error %v, want %q", size, err, tc.err)
+				}
+			}
+		})
+	}
+}
+
+func TestRecordLayerSkipsBodies(t *testing.T) {
+	var l RecordLayer
+	h := &collect{skip: true}
+	big := strings.Repeat("z", 16000)
+	if err := l.Feed([]byte(record(23, big)+record(23, "x")), time.Time{}, h); err != nil {
+		t.Fatal(err)
+	}
+	if len(h.records) != 2 || h.records[0].Body != nil || h.records[0].Length != 16000 || cap(l.body) != 0 {
+		t.Errorf("records %d, first body %d bytes, buffer cap %d", len(h.records), len(h.records[0].Body), cap(l.body))
+	}
+}
+
+func TestRecordLayerGapResync(t *testing.T) {
+	var l RecordLayer
+	h := &collect{}
+	hello := record(22, "\x01\x00\x00\x00")
+	l.Feed([]byte(hello+record(23, "abcdef")[:7]), time.Time{}, h)
+	l.Gap(1000)
+	// After the gap: the tail of some record, then two whole records.
+	err := l.Feed([]byte("tail of a lost record"+record(21, "\x02\x28")+record(23, "zz")), time.Time{}, h)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(h.records) != 3 || h.records[1].Type != 21 || string(h.records[1].Body) != "\x02\x28" {
+		t.Fatalf("records %+v", h.records)
+	}
+	if h.records[1].Offset != int64(len(hello)+7+1000+21) {
+		t.Errorf("offset after gap %d", h.records[1].Offset)
+	}
+}
