@@ -96,7 +96,9 @@ func newFile(name string, rc io.ReadCloser) (*File, error) {
 	case len(magic) < 4:
 		return nil, fmt.Errorf("%s: %w", name, ErrNotCapture)
 	case magic[0] == 0x0a && magic[1] == 0x0d && magic[2] == 0x0d && magic[3] == 0x0a:
-		ng, err := pcapgo.NewNgReader(src, pcapgo.DefaultNgReaderOptions)
+		// Without WantMixedLinkType pcapgo silently drops the packets of
+		// interfaces whose link type differs from the first one's.
+		ng, err := pcapgo.NewNgReader(src, pcapgo.NgReaderOptions{WantMixedLinkType: true})
 		if err != nil {
 			return nil, fmt.Errorf("%s: bad pcapng header: %v", name, err)
 		}

@@ -1,0 +1,374 @@
+package capture
+
+import (
+	"bytes"
+	"compress/gzip"
+	"encoding/binary"
+	"errors"
+	"io"
+	"net"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/gopacket/gopacket"
+	"github.com/gopacket/gopacket/layers"
+	"github.com/gopacket/gopacket/pcapgo"
+)
+
+var (
+	src = netip.MustParseAddrPort("192.0.2.1:40000")
+	dst = netip.MustParseAddrPort("192.0.2.2:443")
+	t0  = time.Date(2026, 3, 1, 12, 0, 0, 123456789, time.UTC)
+)
+
+// ipTCP serializes the IP and TCP layers of one segment, after the link
+// layers given.
+func frame(t testing.TB, link []gopacket.SerializableLayer, ip6 bool, payload string) []byte {
+	t.Helper()
+	s, d := src, dst
+	tcp := &layers.TCP{SrcPort: layers.TCPPort(s.Port()), DstPort: layers.TCPPort(d.Port()), Seq: 1000, Ack: 2000,
+		ACK: true, PSH: true, Window: 512}
+	var ip gopacket.SerializableLayer
+	if ip6 {
+		s = netip.AddrPortFrom(netip.MustParseAddr("2001:db8::1"), s.Port())
+		d = netip.AddrPortFrom(netip.MustParseAddr("2001:db8::2"), d.Port())
+		l := &layers.IPv6{Version: 6, HopLimit: 64, NextHeader: layers.IPProtocolIPv6HopByHop,
+			SrcIP: s.Addr().AsSlice(), DstIP: d.Addr().AsSlice(),
+			HopByHop: &layers.IPv6HopByHop{Options: []*layers.IPv6HopByHopOption{{OptionType: 1, OptionData: []byte{0, 0, 0, 0}}}}}
+		l.HopByHop.NextHeader = layers.IPProtocolTCP
+		tcp.SetNetworkLayerForChecksum(l)
+		ip = l
+	} else {
+		l := &layers.IPv4{Version: 4, TTL: 64, Protocol: layers.IPProtocolTCP, SrcIP: s.Addr().AsSlice(), DstIP: d.Addr().AsSlice()}
+		tcp.SetNetworkLayerForChecksum(l)
+		ip = l
+	}
+	buf := gopacket.NewSerializeBuffer()
+	all := append(append(link, ip), tcp, gopacket.Payload(payload))
+	if err := gopacket.SerializeLayers(buf, gopacket.SerializeOptions{FixLengths: true, ComputeChecksums: true}, all...); err != nil {
+		t.Fatal(err)
+	}
+	return bytes.Clone(buf.Bytes())
+}
+
+func eth(typ layers.EthernetType) *layers.Ethernet {
+	return &layers.Ethernet{SrcMAC: net.HardwareAddr{2, 0, 0, 0, 0, 1}, DstMAC: net.HardwareAddr{2, 0, 0, 0, 0, 2}, EthernetType: typ}
+}
+
+// pcapFile writes frames of one link type as a pcap file.
+func pcapFile(t testing.TB, lt layers.LinkType, frames ...[]byte) []byte {
+	var b bytes.Buffer
+	w := pcapgo.NewWriterNanos(&b)
+	if err := w.WriteFileHeader(65535, lt); err != nil {
+		t.Fatal(err)
+	}
+	for i, f := range frames {
+		ci := gopacket.CaptureInfo{Timestamp: t0.Add(time.Duration(i) * time.Millisecond), CaptureLength: len(f), Length: len(f)}
+		if err := w.WritePacket(ci, f); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return b.Bytes()
+}
+
+func openBytes(t testing.TB, b []byte) (*File, error) {
+	t.Helper()
+	return newFile("test", io.NopCloser(bytes.NewReader(b)))
+}
+
+func readAll(t testing.TB, f *File) []Packet {
+	t.Helper()
+	var out []Packet
+	for {
+		var p Packet
+		err := f.Next(&p)
+		if err == io.EOF {
+			return out
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		p.Payload = bytes.Clone(p.Payload)
+		out = append(out, p)
+	}
+}
+
+func TestLinkTypes(t *testing.T) {
+	ipv4 := func(link ...gopacket.SerializableLayer) []byte { return frame(t, link, false, "hello") }
+	loop := func(family layers.ProtocolFamily) []byte {
+		b := frame(t, nil, false, "hello")
+		hdr := make([]byte, 4)
+		binary.LittleEndian.PutUint32(hdr, uint32(family))
+		return append(hdr, b...)
+	}
+	for _, tc := range []struct {
+		name  string
+		link  layers.LinkType
+		frame []byte
+		ip6   bool
+	}{
+		{"Ethernet", layers.LinkTypeEthernet, ipv4(eth(layers.EthernetTypeIPv4)), false},
+		{"802.1Q VLAN", layers.LinkTypeEthernet, ipv4(eth(layers.EthernetTypeDot1Q),
+			&layers.Dot1Q{VLANIdentifier: 10, Type: layers.EthernetTypeIPv4}), false},
+		{"QinQ", layers.LinkTypeEthernet, ipv4(eth(layers.EthernetTypeQinQ),
+			&layers.Dot1Q{VLANIdentifier: 100, Type: layers.EthernetTypeDot1Q},
+			&layers.Dot1Q{VLANIdentifier: 10, Type: layers.EthernetTypeIPv4}), false},
+		{"Linux SLL", layers.LinkTypeLinuxSLL, append([]byte{ // packet type, ARPHRD_ETHER, address, protocol
+			0, 0, 0, 1, 0, 6, 2, 0, 0, 0, 0, 1, 0, 0, 0x08, 0x00}, ipv4()...), false},
+		{"raw IPv4", layers.LinkTypeRaw, ipv4(), false},
+		{"raw IPv6 with a hop-by-hop header", layers.LinkTypeRaw, frame(t, nil, true, "hello"), true},
+		{"IPv6 over Ethernet", layers.LinkTypeEthernet, frame(t, []gopacket.SerializableLayer{eth(layers.EthernetTypeIPv6)}, true, "hello"), true},
+		{"BSD loopback", layers.LinkTypeNull, loop(layers.ProtocolFamilyIPv4), false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			f, err := openBytes(t, pcapFile(t, tc.link, tc.frame))
+			if err != nil {
+				t.Fatal(err)
+			}
+			pkts := readAll(t, f)
+			if len(pkts) != 1 {
+				t.Fatalf("%d packets, stats %+v", len(pkts), f.Stats())
+			}
+			p := pkts[0]
+			wantSrc := src
+			if tc.ip6 {
+				wantSrc = netip.MustParseAddrPort("[2001:db8::1]:40000")
+			}
+			if p.Src != wantSrc || p.Dst.Port() != 443 || p.Seq != 1000 || p.Ack != 2000 || p.Flags != FlagACK ||
+				string(p.Payload) != "hello" || !p.Time.Equal(t0) {
+				t.Errorf("packet %+v", p)
+			}
+		})
+	}
+}
+
+// Tunnels: the inner connection is reported, by its inner addresses.
+func TestTunnels(t *testing.T) {
+	outer := func(proto layers.IPProtocol) *layers.IPv4 {
+		return &layers.IPv4{Version: 4, TTL: 64, Protocol: proto, SrcIP: net.IP{198, 51, 100, 1}, DstIP: net.IP{198, 51, 100, 2}}
+	}
+	udpOuter := outer(layers.IPProtocolUDP)
+	udp := &layers.UDP{SrcPort: 5000, DstPort: 4789}
+	udp.SetNetworkLayerForChecksum(udpOuter)
+	for name, link := range map[string][]gopacket.SerializableLayer{
+		"GRE":   {eth(layers.EthernetTypeIPv4), outer(layers.IPProtocolGRE), &layers.GRE{Protocol: layers.EthernetTypeIPv4}},
+		"VXLAN": {eth(layers.EthernetTypeIPv4), udpOuter, udp, &layers.VXLAN{ValidIDFlag: true, VNI: 42}, eth(layers.EthernetTypeIPv4)},
+	} {
+		t.Run(name, func(t *testing.T) {
+			f, err := openBytes(t, pcapFile(t, layers.LinkTypeEthernet, frame(t, link, false, "inner")))
+			if err != nil {
+				t.Fatal(err)
+			}
+			pkts := readAll(t, f)
+			if len(pkts) != 1 || pkts[0].Src != src || string(pkts[0].Payload) != "inner" {
+				t.Fatalf("packets %+v, stats %+v", pkts, f.Stats())
+			}
+		})
+	}
+}
+
+func TestFormats(t *testing.T) {
+	le := pcapFile(t, layers.LinkTypeEthernet, frame(t, []gopacket.SerializableLayer{eth(layers.EthernetTypeIPv4)}, false, "x"))
+	var us bytes.Buffer // microsecond resolution
+	w := pcapgo.NewWriter(&us)
+	w.WriteFileHeader(65535, layers.LinkTypeEthernet)
+	fr := frame(t, []gopacket.SerializableLayer{eth(layers.EthernetTypeIPv4)}, false, "x")
+	w.WritePacket(gopacket.CaptureInfo{Timestamp: t0, CaptureLength: len(fr), Length: len(fr)}, fr)
+	var gz bytes.Buffer
+	zw := gzip.NewWriter(&gz)
+	zw.Write(le)
+	zw.Close()
+	var ng bytes.Buffer
+	nw, _ := pcapgo.NewNgWriter(&ng, layers.LinkTypeRaw)
+	nw.AddInterface(pcapgo.NgInterface{LinkType: layers.LinkTypeEthernet})
+	raw := frame(t, nil, false, "x")
+	nw.WritePacket(gopacket.CaptureInfo{Timestamp: t0, CaptureLength: len(raw), Length: len(raw), InterfaceIndex: 0}, raw)
+	nw.WritePacket(gopacket.CaptureInfo{Timestamp: t0.Add(time.Millisecond), CaptureLength: len(fr), Length: len(fr), InterfaceIndex: 1}, fr)
+	nw.Flush()
+
+	for _, tc := range []struct {
+		name  string
+		data  []byte
+		n     int
+		micro bool
+	}{
+		{"pcap, nanoseconds, little-endian", le, 1, false},
+		{"pcap, nanoseconds, big-endian", bigEndian(t, le), 1, false},
+		{"pcap, microseconds, little-endian", us.Bytes(), 1, true},
+		{"pcap, microseconds, big-endian", bigEndian(t, us.Bytes()), 1, true},
+		{"gzip", gz.Bytes(), 1, false},
+		{"pcapng with raw IP and Ethernet interfaces", ng.Bytes(), 2, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			f, err := openBytes(t, tc.data)
+			if err != nil {
+				t.Fatal(err)
+			}
+			pkts := readAll(t, f)
+			want := t0
+			if tc.micro {
+				want = t0.Truncate(time.Microsecond)
+			}
+			if len(pkts) != tc.n || !pkts[0].Time.Equal(want) || pkts[0].Src != src {
+				t.Errorf("packets %+v", pkts)
+			}
+		})
+	}
+}
+
+// bigEndian rewrites a little-endian pcap file in big-endian byte order.
+func bigEndian(t *testing.T, le []byte) []byte {
+	out := bytes.Clone(le)
+	swap32 := func(b []byte) { binary.BigEndian.PutUint32(b, binary.LittleEndian.Uint32(b)) }
+	swap16 := func(b []byte) { binary.BigEndian.PutUint16(b, binary.LittleEndian.Uint16(b)) }
+	swap32(out[0:])
+	swap16(out[4:])
+	swap16(out[6:])
+	for off := 8; off < 24; off += 4 {
+		swap32(out[off:])
+	}
+	for off := 24; off < len(out); {
+		n := int(binary.LittleEndian.Uint32(le[off+8:]))
+		for k := 0; k < 16; k += 4 {
+			swap32(out[off+k:])
+		}
+		off += 16 + n
+	}
+	return out
+}
+
+func TestBadFiles(t *testing.T) {
+	for name, data := range map[string][]byte{
+		"empty":  nil,
+		"text":   []byte("this is a text file, not a capture\n"),
+		"random": {0x9e, 0x12, 0x77, 0x01, 0xff, 0x00, 0x42, 0x42},
+		"gzip of text": func() []byte {
+			var b bytes.Buffer
+			w := gzip.NewWriter(&b)
+			w.Write([]byte("hello"))
+			w.Close()
+			return b.Bytes()
+		}(),
+	} {
+		if _, err := openBytes(t, data); !errors.Is(err, ErrNotCapture) {
+			t.Errorf("%s: %v", name, err)
+		}
+	}
+	_, err := openBytes(t, pcapFile(t, layers.LinkType(147)))
+	if err == nil || !strings.Contains(err.Error(), "unsupported link type 147") {
+		t.Errorf("link type 147: %v", err)
+	}
+	if _, err := Open(filepath.Join(t.TempDir(), "missing.pcap")); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("missing file: %v", err)
+	}
+}
+
+func TestTruncatedFile(t *testing.T) {
+	fr := frame(t, []gopacket.SerializableLayer{eth(layers.EthernetTypeIPv4)}, false, "payload")
+	data := pcapFile(t, layers.LinkTypeEthernet, fr, fr, fr)
+	f, err := openBytes(t, data[:len(data)-10])
+	if err != nil {
+		t.Fatal(err)
+	}
+	var p Packet
+	for i := 0; i < 2; i++ {
+		if err := f.Next(&p); err != nil {
+			t.Fatalf("packet %d: %v", i+1, err)
+		}
+	}
+	err = f.Next(&p)
+	var re *ReadError
+	if !errors.As(err, &re) || re.Packet != 3 || err.Error() != "test: stopped at packet 3: file is truncated" {
+		t.Errorf("error %v", err)
+	}
+}
+
+func TestSnaplenTruncation(t *testing.T) {
+	fr := frame(t, []gopacket.SerializableLayer{eth(layers.EthernetTypeIPv4)}, false, strings.Repeat("p", 100))
+	var b bytes.Buffer
+	w := pcapgo.NewWriter(&b)
+	w.WriteFileHeader(80, layers.LinkTypeEthernet)
+	w.WritePacket(gopacket.CaptureInfo{Timestamp: t0, CaptureLength: 80, Length: len(fr)}, fr[:80])
+	f, _ := openBytes(t, b.Bytes())
+	pkts := readAll(t, f)
+	if len(pkts) != 1 || !pkts[0].Truncated || len(pkts[0].Payload)+pkts[0].Missing != 100 {
+		t.Errorf("packets %+v", pkts)
+	}
+}
+
+func TestMergeOrdersByTime(t *testing.T) {
+	fr := frame(t, []gopacket.SerializableLayer{eth(layers.EthernetTypeIPv4)}, false, "x")
+	mk := func(offsets ...time.Duration) *File {
+		var b bytes.Buffer
+		w := pcapgo.NewWriterNanos(&b)
+		w.WriteFileHeader(65535, layers.LinkTypeEthernet)
+		for _, o := range offsets {
+			w.WritePacket(gopacket.CaptureInfo{Timestamp: t0.Add(o), CaptureLength: len(fr), Length: len(fr)}, fr)
+		}
+		f, err := openBytes(t, b.Bytes())
+		if err != nil {
+			t.Fatal(err)
+		}
+		return f
+	}
+	m := NewMerge(mk(1, 4, 5), mk(2, 3, 6))
+	var got []time.Duration
+	var p Packet
+	for m.Next(&p) == nil {
+		got = append(got, p.Time.Sub(t0))
+	}
+	for i := range got {
+		if got[i] != time.Duration(i+1) {
+			t.Fatalf("order %v", got)
+		}
+	}
+	if m.Err() != nil || m.Stats().TCP != 6 {
+		t.Errorf("err %v stats %+v", m.Err(), m.Stats())
+	}
+}
+
+// Decoding a packet allocates nothing.
+func TestDecodeAllocs(t *testing.T) {
+	d := newDecoder()
+	fr := frame(t, []gopacket.SerializableLayer{eth(layers.EthernetTypeIPv4)}, false, "payload")
+	var p Packet
+	if allocs := testing.AllocsPerRun(1000, func() { d.decode(layers.LinkTypeEthernet, fr, &p) }); allocs != 0 {
+		t.Errorf("%.1f allocations per packet", allocs)
+	}
+}
+
+// The samples read without error and hold TCP; SLL2 comes from tcpdump -i any.
+func TestSamples(t *testing.T) {
+	paths, _ := filepath.Glob("../samples/*.pcap*")
+	if len(paths) == 0 {
+		t.Fatal("no samples")
+	}
+	for _, path := range paths {
+		f, err := Open(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		n := len(readAll(t, f))
+		if n == 0 || f.Stats().Undecoded != 0 {
+			t.Errorf("%s: %d TCP packets, stats %+v", path, n, f.Stats())
+		}
+		f.Close()
+	}
+}
+
+func FuzzDecode(f *testing.F) {
+	f.Add(uint8(0), frame(f, []gopacket.SerializableLayer{eth(layers.EthernetTypeIPv4)}, false, "x"))
+	f.Add(uint8(3), frame(f, nil, true, "x"))
+	links := []layers.LinkType{layers.LinkTypeEthernet, layers.LinkTypeLinuxSLL, layers.LinkTypeLinuxSLL2, layers.LinkTypeRaw, layers.LinkTypeNull}
+	d := newDecoder()
+	f.Fuzz(func(t *testing.T, link uint8, data []byte) {
+		var p Packet
+		if d.decode(links[int(link)%len(links)], data, &p) == resultTCP && len(p.Payload) > len(data) {
+			t.Fatalf("payload of %d bytes from a frame of %d", len(p.Payload), len(data))
+		}
+	})
+}

@@ -1,0 +1,196 @@
+package reassembly
+
+import (
+	"fmt"
+	"net/netip"
+	"reflect"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/tlssniff/tlssniff/capture"
+)
+
+var (
+	cli = netip.MustParseAddrPort("10.0.0.1:40000")
+	srv = netip.MustParseAddrPort("10.0.0.2:443")
+	t0  = time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
+)
+
+// recorder is a Stream that logs what it is given, as readable lines.
+type recorder struct {
+	log    *[]string
+	client netip.AddrPort
+	stop   map[int]int // side: stop wanting after this many bytes
+	got    [2]int
+}
+
+func (r *recorder) Data(side int, data []byte, ts time.Time) bool {
+	*r.log = append(*r.log, fmt.Sprintf("data %d %q", side, data))
+	r.got[side] += len(data)
+	limit, ok := r.stop[side]
+	return !ok || r.got[side] < limit
+}
+
+func (r *recorder) Gap(side int, n int, ts time.Time) {
+	*r.log = append(*r.log, fmt.Sprintf("gap %d %d", side, n))
+}
+
+func (r *recorder) Close() { *r.log = append(*r.log, "close "+r.client.String()) }
+
+// seg is a segment in a step table: from the client unless server is set.
+type seg struct {
+	server  bool
+	flags   uint8
+	seq     uint32
+	ack     uint32
+	data    string
+	missing int
+	at      time.Duration
+	src     netip.AddrPort // another flow's client, when set
+}
+
+const (
+	S = capture.FlagSYN
+	A = capture.FlagACK
+	F = capture.FlagFIN
+	R = capture.FlagRST
+)
+
+func run(cfg Config, stop map[int]int, segs []seg) ([]string, Stats) {
+	var log []string
+	a := New(cfg, func(client, server netip.AddrPort, start time.Time) Stream {
+		log = append(log, "open "+client.String())
+		return &recorder{log: &log, client: client, stop: stop}
+	})
+	for _, s := range segs {
+		src, dst := cli, srv
+		if s.src.IsValid() {
+			src = s.src
+		}
+		if s.server {
+			src, dst = dst, src
+		}
+		p := capture.Packet{Time: t0.Add(s.at), Src: src, Dst: dst, Seq: s.seq, Ack: s.ack, Flags: s.flags,
+			Payload: []byte(s.data), Missing: s.missing}
+		a.Add(&p)
+	}
+	a.Flush()
+	return log, a.Stats()
+}
+
+func TestAssembler(t *testing.T) {
+	const c, s = 1000, 5000 // initial sequence numbers
+	handshake := []seg{{flags: S, seq: c - 1}, {server: true, flags: S | A, seq: s - 1, ack: c}, {flags: A, seq: c, ack: s}}
+	with := func(more ...seg) []seg { return append(append([]seg(nil), handshake...), more...) }
+	for _, tc := range []struct {
+		name  string
+		cfg   func(*Config)
+		stop  map[int]int
+		segs  []seg
+		want  []string
+		stats func(Stats) string
+	}{
+		{name: "in order, closed by FIN", segs: with(
+			seg{flags: A, seq: c, ack: s, data: "hello"},
+			seg{server: true, flags: A, seq: s, ack: c + 5, data: "world"},
+			seg{flags: F | A, seq: c + 5, ack: s + 5},
+			seg{server: true, flags: F | A, seq: s + 5, ack: c + 6}),
+			want: []string{"open 10.0.0.1:40000", `data 0 "hello"`, `data 1 "world"`, "close 10.0.0.1:40000"}},
+		{name: "out of order", segs: with(
+			seg{flags: A, seq: c + 3, data: "def"},
+			seg{flags: A, seq: c, data: "abc"}),
+			want: []string{"open 10.0.0.1:40000", `data 0 "abc"`, `data 0 "def"`, "close 10.0.0.1:40000"},
+			stats: func(s Stats) string { return fmt.Sprint(s.OutOfOrder) }},
+		{name: "retransmission and overlap", segs: with(
+			seg{flags: A, seq: c, data: "abcd"},
+			seg{flags: A, seq: c, data: "abcd"},
+			seg{flags: A, seq: c + 2, data: "cdef"}),
+			want: []string{"open 10.0.0.1:40000", `data 0 "abcd"`, `data 0 "ef"`, "close 10.0.0.1:40000"}},
+		{name: "sequence numbers wrap", segs: []seg{
+			{flags: S, seq: 0xfffffffd},
+			{flags: A, seq: 0x00000002, data: "cd"},
+			{flags: A, seq: 0xfffffffe, data: "xyab"}},
+			want: []string{"open 10.0.0.1:40000", `data 0 "xyab"`, `data 0 "cd"`, "close 10.0.0.1:40000"}},
+		{name: "hole declared when the peer acknowledges past it", segs: with(
+			seg{flags: A, seq: c, data: "aaaa"},
+			seg{flags: A, seq: c + 8, data: "cccc"},
+			seg{server: true, flags: A, seq: s, ack: c + 12}),
+			want: []string{"open 10.0.0.1:40000", `data 0 "aaaa"`, "gap 0 4", `data 0 "cccc"`, "close 10.0.0.1:40000"}},
+		{name: "hole given up at close", segs: with(
+			seg{flags: A, seq: c, data: "aaaa"},
+			seg{flags: A, seq: c + 8, data: "cccc"},
+			seg{flags: R, seq: c + 12}),
+			want: []string{"open 10.0.0.1:40000", `data 0 "aaaa"`, "gap 0 4", `data 0 "cccc"`, "close 10.0.0.1:40000"}},
+		{name: "bytes cut by the snapshot length", segs: with(
+			seg{flags: A, seq: c, data: "abc", missing: 97},
+			seg{flags: A, seq: c + 100, data: "next"}),
+			want: []string{"open 10.0.0.1:40000", `data 0 "abc"`, "gap 0 97", `data 0 "next"`, "close 10.0.0.1:40000"}},
+		{name: "picked up mid-stream: the TLS port is the server", segs: []seg{
+			{server: true, flags: A, seq: 77, data: "from server"},
+			{flags: A, seq: 500, data: "from client"}},
+			want: []string{"open 10.0.0.1:40000", `data 1 "from server"`, `data 0 "from client"`, "close 10.0.0.1:40000"}},
+		{name: "SYN lost, SYN/ACK seen", segs: []seg{
+			{server: true, flags: S | A, seq: s - 1, ack: c},
+			{flags: A, seq: c, data: "hi"}},
+			want: []string{"open 10.0.0.1:40000", `data 0 "hi"`, "close 10.0.0.1:40000"}},
+		{name: "a side wanting no more is skipped", stop: map[int]int{0: 3}, segs: with(
+			seg{flags: A, seq: c, data: "abc"},
+			seg{flags: A, seq: c + 6, data: "ghi"},
+			seg{flags: A, seq: c + 3, data: "def"},
+			seg{server: true, flags: A, seq: s, data: "srv"}),
+			want: []string{"open 10.0.0.1:40000", `data 0 "abc"`, `data 1 "srv"`, "close 10.0.0.1:40000"},
+			stats: func(s Stats) string { return fmt.Sprint(s.SkippedBytes) }},
+		{name: "flow buffer full: the hole is given up", cfg: func(c *Config) { c.MaxFlowBuffer = 4 }, segs: with(
+			seg{flags: A, seq: c + 2, data: "cd"},
+			seg{flags: A, seq: c + 4, data: "efgh"}),
+			want: []string{"open 10.0.0.1:40000", "gap 0 2", `data 0 "cd"`, `data 0 "efgh"`, "close 10.0.0.1:40000"}},
+		{name: "least recently active flow evicted", cfg: func(c *Config) { c.MaxFlows = 1 }, segs: []seg{
+			{flags: S, seq: 1},
+			{src: netip.MustParseAddrPort("10.0.0.3:40001"), flags: S, seq: 1}},
+			want: []string{"open 10.0.0.1:40000", "close 10.0.0.1:40000", "open 10.0.0.3:40001", "close 10.0.0.3:40001"},
+			stats: func(s Stats) string { return fmt.Sprint(s.Evicted) }},
+		{name: "idle flow closed by capture time", cfg: func(c *Config) { c.IdleTimeout = time.Minute }, segs: []seg{
+			{flags: S, seq: 1},
+			{src: netip.MustParseAddrPort("10.0.0.3:40001"), flags: S, seq: 1, at: 2 * time.Minute}},
+			want: []string{"open 10.0.0.1:40000", "close 10.0.0.1:40000", "open 10.0.0.3:40001", "close 10.0.0.3:40001"},
+			stats: func(s Stats) string { return fmt.Sprint(s.IdleClosed) }},
+		{name: "a bare ACK opens nothing", segs: []seg{{flags: A, seq: 1, ack: 1}}, want: nil},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			cfg := DefaultConfig
+			if tc.cfg != nil {
+				tc.cfg(&cfg)
+			}
+			got, stats := run(cfg, tc.stop, tc.segs)
+			if !reflect.DeepEqual(got, tc.want) {
+				t.Errorf("got\n  %s\nwant\n  %s", strings.Join(got, "\n  "), strings.Join(tc.want, "\n  "))
+			}
+			if tc.stats != nil && tc.stats(stats) == "0" {
+				t.Errorf("the counter for this case stayed 0: %+v", stats)
+			}
+		})
+	}
+}
+
+// Delivering in-order data copies nothing and allocates nothing.
+func TestAssemblerInOrderAllocs(t *testing.T) {
+	a := New(DefaultConfig, func(client, server netip.AddrPort, start time.Time) Stream { return discard{} })
+	p := capture.Packet{Time: t0, Src: cli, Dst: srv, Flags: S, Seq: 0}
+	a.Add(&p)
+	payload := make([]byte, 1400)
+	p.Flags, p.Seq, p.Payload = A, 1, payload
+	allocs := testing.AllocsPerRun(1000, func() {
+		a.Add(&p)
+		p.Seq += uint32(len(payload))
+	})
+	if allocs != 0 {
+		t.Errorf("%.1f allocations per in-order segment", allocs)
+	}
+}
+
+type discard struct{}
+
+func (discard) Data(int, []byte, time.Time) bool { return true }
+func (discard) Gap(int, int, time.Time)          {}
+func (discard) Close()                           {}
