@@ -100,7 +100,7 @@ func TestAssembler(t *testing.T) {
 		{name: "out of order", segs: with(
 			seg{flags: A, seq: c + 3, data: "def"},
 			seg{flags: A, seq: c, data: "abc"}),
-			want: []string{"open 10.0.0.1:40000", `data 0 "abc"`, `data 0 "def"`, "close 10.0.0.1:40000"},
+			want:  []string{"open 10.0.0.1:40000", `data 0 "abc"`, `data 0 "def"`, "close 10.0.0.1:40000"},
 			stats: func(s Stats) string { return fmt.Sprint(s.OutOfOrder) }},
 		{name: "retransmission and overlap", segs: with(
 			seg{flags: A, seq: c, data: "abcd"},
@@ -139,7 +139,7 @@ func TestAssembler(t *testing.T) {
 			seg{flags: A, seq: c + 6, data: "ghi"},
 			seg{flags: A, seq: c + 3, data: "def"},
 			seg{server: true, flags: A, seq: s, data: "srv"}),
-			want: []string{"open 10.0.0.1:40000", `data 0 "abc"`, `data 1 "srv"`, "close 10.0.0.1:40000"},
+			want:  []string{"open 10.0.0.1:40000", `data 0 "abc"`, `data 1 "srv"`, "close 10.0.0.1:40000"},
 			stats: func(s Stats) string { return fmt.Sprint(s.SkippedBytes) }},
 		{name: "flow buffer full: the hole is given up", cfg: func(c *Config) { c.MaxFlowBuffer = 4 }, segs: with(
 			seg{flags: A, seq: c + 2, data: "cd"},
@@ -148,12 +148,12 @@ func TestAssembler(t *testing.T) {
 		{name: "least recently active flow evicted", cfg: func(c *Config) { c.MaxFlows = 1 }, segs: []seg{
 			{flags: S, seq: 1},
 			{src: netip.MustParseAddrPort("10.0.0.3:40001"), flags: S, seq: 1}},
-			want: []string{"open 10.0.0.1:40000", "close 10.0.0.1:40000", "open 10.0.0.3:40001", "close 10.0.0.3:40001"},
+			want:  []string{"open 10.0.0.1:40000", "close 10.0.0.1:40000", "open 10.0.0.3:40001", "close 10.0.0.3:40001"},
 			stats: func(s Stats) string { return fmt.Sprint(s.Evicted) }},
 		{name: "idle flow closed by capture time", cfg: func(c *Config) { c.IdleTimeout = time.Minute }, segs: []seg{
 			{flags: S, seq: 1},
 			{src: netip.MustParseAddrPort("10.0.0.3:40001"), flags: S, seq: 1, at: 2 * time.Minute}},
-			want: []string{"open 10.0.0.1:40000", "close 10.0.0.1:40000", "open 10.0.0.3:40001", "close 10.0.0.3:40001"},
+			want:  []string{"open 10.0.0.1:40000", "close 10.0.0.1:40000", "open 10.0.0.3:40001", "close 10.0.0.3:40001"},
 			stats: func(s Stats) string { return fmt.Sprint(s.IdleClosed) }},
 		{name: "a bare ACK opens nothing", segs: []seg{{flags: A, seq: 1, ack: 1}}, want: nil},
 	} {

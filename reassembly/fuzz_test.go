@@ -26,7 +26,7 @@ func (c *checker) Data(side int, data []byte, ts time.Time) bool {
 }
 
 func (c *checker) Gap(side int, n int, ts time.Time) { c.cursor += n; c.lost += n }
-func (c *checker) Close()                           {}
+func (c *checker) Close()                            {}
 
 // FuzzAssembler cuts a payload into segments and sends them in an order, with
 // duplicates and losses, chosen by ops: what comes out at each offset equals

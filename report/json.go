@@ -71,15 +71,15 @@ type ClientHello struct {
 	Version             string   `json:"version"`
 	SessionID           string   `json:"session_id"`
 	CipherSuites        []string `json:"cipher_suites"`
-	CompressionMethods  []uint8  `json:"compression_methods"`
+	CompressionMethods  []int    `json:"compression_methods"`
 	Extensions          []string `json:"extensions"`
 	SupportedVersions   []string `json:"supported_versions"`
 	SupportedGroups     []string `json:"supported_groups"`
 	KeyShares           []string `json:"key_shares"`
 	SignatureAlgorithms []string `json:"signature_algorithms"`
-	ECPointFormats      []uint8  `json:"ec_point_formats"`
+	ECPointFormats      []int    `json:"ec_point_formats"`
 	ALPN                []string `json:"alpn"`
-	PSKModes            []uint8  `json:"psk_key_exchange_modes"`
+	PSKModes            []int    `json:"psk_key_exchange_modes"`
 	PSKIdentities       int      `json:"psk_identities"`
 	EarlyData           bool     `json:"early_data"`
 	SessionTicketLength *int     `json:"session_ticket_length"`
@@ -88,7 +88,7 @@ type ClientHello struct {
 	StatusRequest       bool     `json:"status_request"`
 	SCT                 bool     `json:"signed_certificate_timestamp"`
 	PaddingLength       int      `json:"padding_length"`
-	CompressCertificate []uint16 `json:"compress_certificate"`
+	CompressCertificate []int    `json:"compress_certificate"`
 	RecordSizeLimit     uint16   `json:"record_size_limit,omitempty"`
 	ECH                 *ECH     `json:"ech"`
 }
@@ -243,6 +243,16 @@ func names(vs []uint16, name func(uint16) string) []string {
 	return out
 }
 
+// ints renders small code points as JSON numbers; lists are never null, an
+// absent extension gives an empty list.
+func ints[T uint8 | uint16](vs []T) []int {
+	out := make([]int, len(vs))
+	for i, v := range vs {
+		out[i] = int(v)
+	}
+	return out
+}
+
 func clientHello(ch *parser.ClientHello) *ClientHello {
 	out := &ClientHello{
 		JA3: ch.JA3, JA3String: ch.JA3String, JA4: ch.JA4, JA4R: ch.JA4R,
@@ -250,15 +260,15 @@ func clientHello(ch *parser.ClientHello) *ClientHello {
 		Version:             parser.VersionName(ch.Version),
 		SessionID:           hex.EncodeToString(ch.SessionID),
 		CipherSuites:        names(ch.CipherSuites, parser.CipherSuiteName),
-		CompressionMethods:  ch.CompressionMethods,
+		CompressionMethods:  ints(ch.CompressionMethods),
 		Extensions:          names(ch.Extensions, parser.ExtensionName),
 		SupportedVersions:   names(ch.SupportedVersions, parser.VersionName),
 		SupportedGroups:     names(ch.SupportedGroups, parser.GroupName),
 		KeyShares:           names(ch.KeyShares, parser.GroupName),
 		SignatureAlgorithms: names(ch.SignatureAlgorithms, parser.SignatureSchemeName),
-		ECPointFormats:      ch.ECPointFormats,
-		ALPN:                ch.ALPN,
-		PSKModes:            ch.PSKModes,
+		ECPointFormats:      ints(ch.ECPointFormats),
+		ALPN:                append([]string{}, ch.ALPN...),
+		PSKModes:            ints(ch.PSKModes),
 		PSKIdentities:       ch.PSKIdentities,
 		EarlyData:           ch.EarlyData,
 		ExtendedMasterSec:   ch.ExtendedMasterSec,
@@ -266,7 +276,7 @@ func clientHello(ch *parser.ClientHello) *ClientHello {
 		StatusRequest:       ch.StatusRequest,
 		SCT:                 ch.SCT,
 		PaddingLength:       ch.PaddingLen,
-		CompressCertificate: ch.CompressCertificate,
+		CompressCertificate: ints(ch.CompressCertificate),
 		RecordSizeLimit:     ch.RecordSizeLimit,
 	}
 	if ch.HasSessionTicket {

@@ -1,6 +1,7 @@
 package report
 
 import (
+	"bytes"
 	"fmt"
 	"io"
 
@@ -14,12 +15,15 @@ import (
 // Table writes one row per connection. Column widths depend on every row, so
 // rows are kept and rendered at Close.
 type Table struct {
-	t *tablewriter.Table
+	t   *tablewriter.Table
+	buf bytes.Buffer
+	w   io.Writer
 }
 
 // NewTable returns a table sink writing to w.
 func NewTable(w io.Writer) *Table {
-	t := tablewriter.NewTable(w,
+	tb := &Table{w: w}
+	tb.t = tablewriter.NewTable(&tb.buf,
 		tablewriter.WithRenderer(renderer.NewBlueprint(tw.Rendition{
 			Borders: tw.BorderNone,
 			Settings: tw.Settings{
@@ -31,9 +35,10 @@ func NewTable(w io.Writer) *Table {
 		tablewriter.WithHeaderAlignment(tw.AlignLeft),
 		tablewriter.WithRowAlignment(tw.AlignLeft),
 		tablewriter.WithRowAutoWrap(tw.WrapNone),
+		tablewriter.WithPadding(tw.Padding{Right: "  "}),
 	)
-	t.Header("START", "CLIENT", "SERVER", "SNI", "VERSION", "CIPHER SUITE", "ALPN", "HANDSHAKE", "OUTCOME")
-	return &Table{t: t}
+	tb.t.Header("START", "CLIENT", "SERVER", "SNI", "VERSION", "CIPHER SUITE", "ALPN", "HANDSHAKE", "OUTCOME")
+	return tb
 }
 
 // Write implements Sink.
@@ -72,5 +77,20 @@ func Row(c *parser.Connection) []string {
 	}
 }
 
-// Close implements Sink: it renders the table.
-func (t *Table) Close() error { return t.t.Render() }
+// Close implements Sink: it renders the table, without the padding that
+// would trail each line.
+func (t *Table) Close() error {
+	if err := t.t.Render(); err != nil {
+		return err
+	}
+	for _, line := range bytes.SplitAfter(t.buf.Bytes(), []byte("\n")) {
+		trimmed := bytes.TrimRight(line, " \n")
+		if len(line) > 0 && line[len(line)-1] == '\n' {
+			trimmed = append(trimmed, '\n')
+		}
+		if _, err := t.w.Write(trimmed); err != nil {
+			return err
+		}
+	}
+	return nil
+}

@@ -287,6 +287,23 @@ func writeSamples(dir string, p *tlstest.PKI) {
 		{disorder, must(tlstest.Session(cs, ss, 1000))},
 	})
 
+	// Plain HTTP on the TLS port, and a TLS connection whose second server
+	// record has a corrupted header: no TLS connection for the first, the
+	// problem recorded on the second.
+	plain := []tlstest.Write{
+		{FromClient: true, Data: []byte("GET / HTTP/1.1\r\nHost: example.test\r\n\r\n")},
+		{FromClient: false, Data: []byte("HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n")},
+	}
+	cm, sm := p.Configs("malformed.example.test", tls.VersionTLS12, tls.VersionTLS12)
+	corrupt := must(tlstest.Session(cm, sm, 100))
+	flight := corrupt[1].Data
+	second := 5 + int(flight[3])<<8 | int(flight[4])
+	flight[second+1] = 0x09 // record version 0x09xx
+	writeCapture(filepath.Join(dir, "malformed.pcap"), false, []conn{
+		{l("10.0.0.1:50050", "10.0.0.2:443", 0), plain},
+		{l("10.0.0.1:50051", "10.0.0.2:443", time.Second), corrupt},
+	})
+
 	// IPv6, written as pcapng; and a connection picked up without its SYN.
 	c6, s6 := p.Configs("ipv6.example.test", tls.VersionTLS13, tls.VersionTLS13)
 	mid := l("[2001:db8::1]:50041", "[2001:db8::2]:443", time.Second)

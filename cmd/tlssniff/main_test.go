@@ -1,0 +1,224 @@
+package main
+
+import (
+	"bytes"
+	"compress/gzip"
+	"encoding/json"
+	"flag"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/tlssniff/tlssniff/report"
+)
+
+var update = flag.Bool("update", false, "rewrite the golden files in testdata/golden")
+
+func tlssniff(t *testing.T, args ...string) (stdout, stderr string, code int) {
+	t.Helper()
+	var out, errb bytes.Buffer
+	code = run(args, &out, &errb)
+	return out.String(), errb.String(), code
+}
+
+func samples(t *testing.T) []string {
+	paths, _ := filepath.Glob("../../samples/*.pcap*")
+	if len(paths) < 8 {
+		t.Fatalf("found %d samples", len(paths))
+	}
+	return paths
+}
+
+// parseNDJSON checks that every line of out is one JSON object.
+func parseNDJSON(t *testing.T, out string) []report.Connection {
+	t.Helper()
+	var conns []report.Connection
+	for i, line := range strings.Split(strings.TrimSuffix(out, "\n"), "\n") {
+		if line == "" && out == "" {
+			break
+		}
+		var c report.Connection
+		dec := json.NewDecoder(strings.NewReader(line))
+		dec.DisallowUnknownFields()
+		if err := dec.Decode(&c); err != nil {
+			t.Fatalf("line %d is not a connection object: %v\n%s", i+1, err, line)
+		}
+		conns = append(conns, c)
+	}
+	return conns
+}
+
+// golden compares got with testdata/golden/name, or rewrites it with -update.
+func golden(t *testing.T, name, got string) {
+	t.Helper()
+	path := filepath.Join("testdata", "golden", name)
+	if *update {
+		if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(path, []byte(got), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return
+	}
+	want, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatalf("%v (run go test -update to create it)", err)
+	}
+	if got != string(want) {
+		t.Errorf("%s differs from the golden file; review the change and run go test -update\ngot:\n%s", name, got)
+	}
+}
+
+func TestGolden(t *testing.T) {
+	for _, path := range samples(t) {
+		name := filepath.Base(path)
+		t.Run(name, func(t *testing.T) {
+			out, errs, code := tlssniff(t, "-r", path, "--json")
+			if code != 0 || errs != "" {
+				t.Fatalf("exit %d, stderr %q", code, errs)
+			}
+			parseNDJSON(t, out)
+			golden(t, name+".ndjson", out)
+			table, _, _ := tlssniff(t, "-r", path)
+			golden(t, name+".table", table)
+		})
+	}
+}
+
+func TestSampleFacts(t *testing.T) {
+	conns := func(name string) []report.Connection {
+		out, _, _ := tlssniff(t, "-r", "../../samples/"+name, "--json")
+		return parseNDJSON(t, out)
+	}
+	hrr := conns("tls13-hrr.pcap")
+	if len(hrr) != 1 || hrr[0].HelloRetryRequest == nil || *hrr[0].Group != "secp256r1" || !hrr[0].Established {
+		t.Errorf("HRR: %+v", hrr)
+	}
+	res := conns("resumption.pcap")
+	if len(res) != 4 || res[0].Resumed || !res[1].Resumed || res[2].Resumed || !res[3].Resumed {
+		t.Errorf("resumption flags: %v %v %v %v", res[0].Resumed, res[1].Resumed, res[2].Resumed, res[3].Resumed)
+	}
+	alerts := conns("alerts.pcap")
+	if len(alerts) != 2 || alerts[0].Alerts[0].Description != "bad_certificate" || alerts[0].Alerts[0].From != "client" ||
+		alerts[1].Alerts[0].Description != "protocol_version" || alerts[1].Version != nil {
+		t.Errorf("alerts: %+v", alerts)
+	}
+	seg := conns("segments.pcap")
+	if len(seg) != 2 || !seg[0].Established || !seg[1].Established || len(seg[0].Issues)+len(seg[1].Issues) != 0 {
+		t.Errorf("segments: %+v", seg)
+	}
+	v6 := conns("ipv6.pcapng")
+	if len(v6) != 2 || v6[0].Client.IP != "2001:db8::1" || !v6[1].Established {
+		t.Errorf("ipv6: %+v", v6)
+	}
+	bad := conns("malformed.pcap")
+	if len(bad) != 1 || bad[0].Outcome != "incomplete" || len(bad[0].Issues) != 1 || bad[0].Issues[0].Kind != "malformed_record" {
+		t.Errorf("malformed: %+v", bad)
+	}
+	mtls := conns("openssl.pcap")
+	if len(mtls) != 3 || len(mtls[2].ClientCertificates) == 0 || *mtls[0].Version != "TLS 1.3" {
+		t.Errorf("openssl: %+v", mtls)
+	}
+	sll2 := conns("gnutls-sll2.pcap")
+	if len(sll2) != 2 || *sll2[0].SNI != "server.localhost" {
+		t.Errorf("gnutls over SLL2: %+v", sll2)
+	}
+}
+
+func TestErrors(t *testing.T) {
+	dir := t.TempDir()
+	text := filepath.Join(dir, "notes.txt")
+	os.WriteFile(text, []byte("not a capture\n"), 0o644)
+	empty := filepath.Join(dir, "empty.pcap")
+	os.WriteFile(empty, nil, 0o644)
+	sample, _ := os.ReadFile("../../samples/resumption.pcap")
+	truncated := filepath.Join(dir, "truncated.pcap")
+	os.WriteFile(truncated, sample[:len(sample)*2/3], 0o644)
+
+	for _, tc := range []struct {
+		name   string
+		args   []string
+		code   int
+		stderr string
+		conns  int
+	}{
+		{"no input", nil, 2, "tlssniff: error: no input\nhint: read a capture with -r FILE\n", 0},
+		{"unknown flag", []string{"--bogus"}, 2, "tlssniff: error: unknown flag: --bogus\nhint: run 'tlssniff --help' for usage\n", 0},
+		{"stray argument", []string{"-r", empty, "extra"}, 2, "unexpected argument \"extra\"", 0},
+		{"missing file", []string{"-r", filepath.Join(dir, "nope.pcap")}, 1, "tlssniff: error: open " + filepath.Join(dir, "nope.pcap") + ": no such file or directory\n", 0},
+		{"text file", []string{"-r", text}, 1, "tlssniff: error: " + text + ": not a pcap or pcapng file\n", 0},
+		{"empty file", []string{"-r", empty}, 1, "not a pcap or pcapng file", 0},
+		{"truncated capture", []string{"-r", truncated}, 1, "tlssniff: warning: " + truncated + ": stopped at packet ", 3},
+		{"one bad file of two", []string{"-r", text, "-r", "../../samples/tls12.pcap"}, 1, "not a pcap or pcapng file", 1},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			out, errs, code := tlssniff(t, append(tc.args, "--json")...)
+			if code != tc.code || !strings.Contains(errs, tc.stderr) {
+				t.Errorf("exit %d, stderr %q; want %d, %q", code, errs, tc.code, tc.stderr)
+			}
+			if n := len(parseNDJSON(t, out)); n != tc.conns {
+				t.Errorf("%d connections on stdout, want %d", n, tc.conns)
+			}
+			for _, line := range strings.Split(strings.TrimSpace(errs), "\n") {
+				if line != "" && !strings.HasPrefix(line, "tlssniff: ") && !strings.HasPrefix(line, "hint: ") {
+					t.Errorf("stderr line without prefix: %q", line)
+				}
+			}
+		})
+	}
+}
+
+func TestInputs(t *testing.T) {
+	one, _, _ := tlssniff(t, "-r", "../../samples/tls12.pcap", "--json")
+
+	// Standard input.
+	f, err := os.Open("../../samples/tls12.pcap")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	stdin := os.Stdin
+	os.Stdin = f
+	out, _, code := tlssniff(t, "-r", "-", "--json")
+	os.Stdin = stdin
+	if code != 0 || out != one {
+		t.Errorf("stdin: exit %d, output differs", code)
+	}
+
+	// gzip by magic, whatever the name.
+	raw, _ := os.ReadFile("../../samples/tls12.pcap")
+	var gz bytes.Buffer
+	w := gzip.NewWriter(&gz)
+	w.Write(raw)
+	w.Close()
+	path := filepath.Join(t.TempDir(), "capture")
+	os.WriteFile(path, gz.Bytes(), 0o644)
+	if out, _, code = tlssniff(t, "-r", path, "--json"); code != 0 || out != one {
+		t.Errorf("gzip: exit %d, output differs", code)
+	}
+
+	// Several files are read as one stream, in time order.
+	out, _, code = tlssniff(t, "-r", "../../samples/resumption.pcap", "-r", "../../samples/alerts.pcap", "--json")
+	conns := parseNDJSON(t, out)
+	if code != 0 || len(conns) != 6 {
+		t.Fatalf("merge: exit %d, %d connections", code, len(conns))
+	}
+	for i := 1; i < len(conns); i++ {
+		if conns[i].Start < conns[i-1].Start {
+			t.Errorf("connection %d starts before the one before it", i)
+		}
+	}
+}
+
+func TestHelpAndVersion(t *testing.T) {
+	out, errs, code := tlssniff(t, "--help")
+	if code != 0 || errs != "" || !strings.Contains(out, "Usage: tlssniff -r FILE") || !strings.Contains(out, "--json") {
+		t.Errorf("help: %d %q %q", code, out, errs)
+	}
+	out, _, code = tlssniff(t, "--version")
+	if code != 0 || !strings.HasPrefix(out, "tlssniff ") {
+		t.Errorf("version: %d %q", code, out)
+	}
+}
