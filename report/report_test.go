@@ -13,13 +13,13 @@ import (
 
 func TestClean(t *testing.T) {
 	for in, want := range map[string]string{
-		"www.example.test":      "www.example.test",
-		"bücher.example":        "bücher.example",
-		"evil\x1b[2J.example":   `evil\x1b[2J.example`,
-		"line\nbreak":           `line\nbreak`,
-		"bad\xffutf8":           `bad\xffutf8`,
-		`quote"s are kept`:      `quote"s are kept`,
-		"tab\there":             `tab\there`,
+		"www.example.test":    "www.example.test",
+		"bücher.example":      "bücher.example",
+		"evil\x1b[2J.example": `evil\x1b[2J.example`,
+		"line\nbreak":         `line\nbreak`,
+		"bad\xffutf8":         `bad\xffutf8`,
+		`quote"s are kept`:    `quote"s are kept`,
+		"tab\there":           `tab\there`,
 		"\u202eright-to-left": `\u202eright-to-left`,
 	} {
 		if got := clean(in); got != want {

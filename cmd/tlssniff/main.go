@@ -1,9 +1,6 @@
-// Command tlssniff reconstructs TLS handshakes from packet captures.
 package main
 
-import (
-	"os"
-)
+import "os"
 
 func main() {
 	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))

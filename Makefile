@@ -1,0 +1,62 @@
+# tlssniff: make demo runs it on the bundled samples, make test passes the
+# tests. Both need only Go; the module proxy supplies the rest.
+GO       ?= go
+BIN      := tlssniff
+FUZZTIME ?= 60s
+BENCH    := bench/bulk.pcap
+BENCH_MB ?= 100
+
+.PHONY: build demo test lint bench fuzz samples clean
+
+build:
+	$(GO) build -o $(BIN) ./cmd/tlssniff
+
+demo: build
+	@echo '$$ tlssniff -r samples/*.pcap*'
+	@./$(BIN) $(patsubst %,-r %,$(wildcard samples/*.pcap samples/*.pcapng))
+	@echo
+	@echo '$$ tlssniff -r samples/tls13-hrr.pcap --json'
+	@./$(BIN) -r samples/tls13-hrr.pcap --json
+
+lint:
+	@unformatted=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
+	if [ -n "$$unformatted" ]; then echo "gofmt: not formatted: $$unformatted"; exit 1; fi
+	$(GO) vet ./...
+
+# The tests, the fuzz seed corpora, and a build without cgo (files must be
+# readable by a pure-Go binary).
+test: lint
+	$(GO) test -count=1 ./...
+	CGO_ENABLED=0 $(GO) build -o /dev/null ./cmd/tlssniff
+
+$(BENCH):
+	@mkdir -p $(dir $@)
+	$(GO) run ./samples/gen -bulk $@ -size $(BENCH_MB)
+
+# Speed on a generated capture of real crypto/tls connections: the full
+# pipeline against a bare pcapgo + DecodingLayerParser read loop.
+bench: $(BENCH)
+	TLSSNIFF_BENCH_FILE=$(CURDIR)/$(BENCH) $(GO) test -run '^$$' -bench . -benchtime 20x \
+		./capture ./reassembly ./cmd/tlssniff | tee bench/result.txt
+	@awk '/^BenchmarkReadLoop/ {r=$$3} /^BenchmarkPipeline/ {p=$$3} \
+		END {if (r && p) printf "pipeline / read loop wall time: %.2fx\n", p/r}' bench/result.txt
+
+FUZZ_TARGETS := parser:FuzzRecordLayer parser:FuzzConn parser:FuzzDecodeClientHello \
+	parser:FuzzDecodeServerHello parser:FuzzDecodeCertificate reassembly:FuzzAssembler capture:FuzzDecode
+
+# Every fuzz target for FUZZTIME each; crashers land in testdata/fuzz and
+# become regression tests that go test replays.
+fuzz:
+	@for t in $(FUZZ_TARGETS); do \
+		pkg=$${t%%:*}; name=$${t##*:}; echo "== $$pkg $$name"; \
+		$(GO) test ./$$pkg -run '^$$' -fuzz "^$$name\$$" -fuzztime $(FUZZTIME) -fuzzminimizetime 1s || exit 1; \
+	done
+
+# Regenerates samples/ from real TLS stacks (needs root, tcpdump, openssl,
+# gnutls-bin); review the golden diffs after.
+samples:
+	bash samples/make.sh
+	$(GO) test ./cmd/tlssniff -run TestGolden -update
+
+clean:
+	rm -rf $(BIN) bench

@@ -1,0 +1,47 @@
+package main
+
+import (
+	"io"
+	"os"
+	"runtime"
+	"testing"
+
+	"github.com/tlssniff/tlssniff/capture"
+)
+
+// BenchmarkPipeline runs the whole analysis with NDJSON output over the
+// capture make bench generates, to compare with capture's BenchmarkReadLoop.
+func BenchmarkPipeline(b *testing.B) {
+	path := os.Getenv("TLSSNIFF_BENCH_FILE")
+	if path == "" {
+		b.Skip("set TLSSNIFF_BENCH_FILE to a capture (make bench does)")
+	}
+	st, err := os.Stat(path)
+	if err != nil {
+		b.Fatal(err)
+	}
+	f, err := capture.Open(path)
+	if err != nil {
+		b.Fatal(err)
+	}
+	var p capture.Packet
+	for f.Next(&p) == nil {
+	}
+	packets := f.Stats().Packets
+	f.Close()
+
+	b.SetBytes(st.Size())
+	b.ReportAllocs()
+	var ms runtime.MemStats
+	var mallocs uint64
+	for i := 0; i < b.N; i++ {
+		runtime.ReadMemStats(&ms)
+		before := ms.Mallocs
+		if code := run([]string{"-r", path, "--json"}, io.Discard, io.Discard); code != 0 {
+			b.Fatalf("exit %d", code)
+		}
+		runtime.ReadMemStats(&ms)
+		mallocs += ms.Mallocs - before
+	}
+	b.ReportMetric(float64(mallocs)/float64(b.N)/float64(packets), "allocs/pkt")
+}
