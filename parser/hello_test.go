@@ -155,3 +155,74 @@ func TestNames(t *testing.T) {
 		}
 	}
 }
+
+// Layouts no sample holds, built from the RFCs' structures.
+func TestDecodeOtherMessages(t *testing.T) {
+	_, _, cert := realHellos(t)
+	// TLS 1.3 (RFC 8446, 4.4.2): a request context, then entries that each
+	// carry extensions after the certificate.
+	chain12, _ := decodeCertificate(cert, false)
+	var list []byte
+	rest := cert[3:]
+	for len(rest) > 0 {
+		n := int(rest[0])<<16 | int(rest[1])<<8 | int(rest[2])
+		list = append(list, rest[:3+n]...)
+		list = append(list, 0, 0) // no extensions
+		rest = rest[3+n:]
+	}
+	body13 := append([]byte{0, byte(len(list) >> 16), byte(len(list) >> 8), byte(len(list))}, list...)
+	chain13, ok := decodeCertificate(body13, true)
+	if !ok || len(chain13) != len(chain12) || chain13[0].SHA256 != chain12[0].SHA256 {
+		t.Errorf("TLS 1.3 certificate: %v %d", ok, len(chain13))
+	}
+
+	if m, ok := decodeNewSessionTicket([]byte{0, 0, 0x1c, 0x20, 0, 3, 1, 2, 3}, false); !ok || m.Lifetime != 7200 || m.TicketLen != 3 {
+		t.Errorf("TLS 1.2 ticket: %+v %v", m, ok)
+	}
+	t13 := []byte{0, 0, 0x0e, 0x10, 1, 2, 3, 4, 1, 9, 0, 2, 7, 7, 0, 0}
+	if m, ok := decodeNewSessionTicket(t13, true); !ok || m.Lifetime != 3600 || m.TicketLen != 2 {
+		t.Errorf("TLS 1.3 ticket: %+v %v", m, ok)
+	}
+	if _, ok := decodeNewSessionTicket(t13, false); ok {
+		t.Error("TLS 1.3 ticket accepted in the TLS 1.2 layout")
+	}
+	if m, ok := decodeCertificateStatus([]byte{1, 0, 0, 2, 0x30, 0x00}); !ok || m.StatusType != 1 || m.ResponseLen != 2 {
+		t.Errorf("certificate status: %+v %v", m, ok)
+	}
+	req13 := []byte{0, 0, 8, 0, 13, 0, 4, 0, 2, 0x08, 0x04}
+	if m, ok := decodeCertificateRequest(req13, 0x0304); !ok || len(m.SignatureAlgorithms) != 1 || m.SignatureAlgorithms[0] != 0x0804 {
+		t.Errorf("TLS 1.3 certificate request: %+v %v", m, ok)
+	}
+	req12 := []byte{1, 1, 0, 2, 4, 1, 0, 5, 0, 3, 0x30, 1, 2}
+	if m, ok := decodeCertificateRequest(req12, 0x0303); !ok || m.Authorities != 1 || m.SignatureAlgorithms[0] != 0x0401 {
+		t.Errorf("TLS 1.2 certificate request: %+v %v", m, ok)
+	}
+}
+
+// An SSL 2.0-compatible ClientHello (RFC 5246, appendix E.2) answered with a
+// TLS ServerHello.
+func TestSSLv2ClientHello(t *testing.T) {
+	specs := []byte{0x00, 0x00, 0x2f, 0x07, 0x00, 0xc0, 0x00, 0x00, 0x35} // two TLS suites, one SSL 2.0 kind
+	challenge := make([]byte, 16)
+	body := []byte{0x01, 0x03, 0x01, 0, byte(len(specs)), 0, 0, 0, byte(len(challenge))}
+	body = append(append(body, specs...), challenge...)
+	hello := append([]byte{0x80 | byte(len(body)>>8), byte(len(body))}, body...)
+	sh := []byte{3, 1}
+	sh = append(sh, make([]byte, 32)...)
+	sh = append(sh, 0, 0x00, 0x2f, 0)
+	server := append([]byte{22, 3, 1, 0, byte(4 + len(sh)), 2, 0, 0, byte(len(sh))}, sh...)
+
+	var got []*Connection
+	c := NewConn("tcp", clientAddr, serverAddr, t0, func(conn *Connection) { got = append(got, conn) })
+	c.Data(0, hello, t0)
+	c.Data(1, server, t0)
+	c.Close()
+	if len(got) != 1 || got[0].ClientHello == nil || !got[0].ClientHello.SSLv2 {
+		t.Fatalf("got %+v", got)
+	}
+	ch := got[0].ClientHello
+	if len(ch.CipherSuites) != 2 || ch.CipherSuites[1] != 0x0035 || ch.Version != 0x0301 ||
+		got[0].Version != 0x0301 || CipherSuiteName(got[0].CipherSuite) != "TLS_RSA_WITH_AES_128_CBC_SHA" {
+		t.Errorf("ClientHello %+v, version %s", ch, VersionName(got[0].Version))
+	}
+}

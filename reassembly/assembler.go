@@ -246,6 +246,17 @@ func (a *Assembler) gap(f *flow, s int, n int, ts time.Time) {
 // instead, so memory stays bounded.
 func (a *Assembler) buffer(f *flow, s int, seq uint32, payload []byte, ts time.Time) {
 	sd := &f.sides[s]
+	i, _ := slices.BinarySearchFunc(sd.pending, seq, func(g segment, seq uint32) int { return int(seqDiff(g.seq, seq)) })
+	end := seq + uint32(len(payload))
+	for _, j := range []int{i - 1, i} {
+		if j >= 0 && j < len(sd.pending) {
+			g := sd.pending[j]
+			if seqDiff(g.seq, seq) <= 0 && seqDiff(end, g.seq+uint32(len(g.data))) <= 0 {
+				a.stats.Retransmits++ // already buffered: keep one copy
+				return
+			}
+		}
+	}
 	if f.buffered+len(payload) > a.cfg.MaxFlowBuffer || a.buffered+len(payload) > a.cfg.MaxTotalBuffer {
 		for len(sd.pending) > 0 && !sd.done {
 			a.skipHole(f, s)
@@ -256,7 +267,6 @@ func (a *Assembler) buffer(f *flow, s int, seq uint32, payload []byte, ts time.T
 		a.data(f, s, seq, payload, 0, ts)
 		return
 	}
-	i, _ := slices.BinarySearchFunc(sd.pending, seq, func(g segment, seq uint32) int { return int(seqDiff(g.seq, seq)) })
 	sd.pending = slices.Insert(sd.pending, i, segment{seq: seq, data: append([]byte(nil), payload...), ts: ts})
 	f.buffered += len(payload)
 	a.buffered += len(payload)

@@ -194,3 +194,21 @@ type discard struct{}
 func (discard) Data(int, []byte, time.Time) bool { return true }
 func (discard) Gap(int, int, time.Time)          {}
 func (discard) Close()                           {}
+
+// A retransmitted out-of-order segment is kept once: twice would spend the
+// buffer budget and give up a hole that was about to fill.
+func TestAssemblerBuffersOneCopy(t *testing.T) {
+	cfg := DefaultConfig
+	cfg.MaxFlowBuffer = 6
+	got, stats := run(cfg, nil, []seg{
+		{flags: S, seq: 99},
+		{flags: A, seq: 103, data: "def"},
+		{flags: A, seq: 103, data: "def"},
+		{flags: A, seq: 104, data: "ef"},
+		{flags: A, seq: 100, data: "abc"},
+	})
+	want := []string{"open 10.0.0.1:40000", `data 0 "abc"`, `data 0 "def"`, "close 10.0.0.1:40000"}
+	if !reflect.DeepEqual(got, want) || stats.Retransmits != 2 || stats.Gaps != 0 {
+		t.Errorf("got %q, stats %+v", got, stats)
+	}
+}
