@@ -1,41 +1,24 @@
 package reassembly
 
 import (
-	"bufio"
-	"io"
 	"net/netip"
-	"os"
 	"testing"
 	"time"
 
 	"github.com/gopacket/gopacket"
 	"github.com/gopacket/gopacket/layers"
-	"github.com/gopacket/gopacket/pcapgo"
 	gpr "github.com/gopacket/gopacket/reassembly"
 
 	"github.com/tlssniff/tlssniff/capture"
+	"github.com/tlssniff/tlssniff/internal/benchfile"
 )
 
 // These two benchmarks put every byte of every stream in order, over the
 // capture make bench generates, once with this package and once with
 // gopacket/reassembly; doc.go gives the figures.
 
-func benchFile(b *testing.B) string {
-	path := os.Getenv("TLSSNIFF_BENCH_FILE")
-	if path == "" {
-		b.Skip("set TLSSNIFF_BENCH_FILE to a capture (make bench does)")
-	}
-	st, err := os.Stat(path)
-	if err != nil {
-		b.Fatal(err)
-	}
-	b.SetBytes(st.Size())
-	b.ReportAllocs()
-	return path
-}
-
 func BenchmarkAssembler(b *testing.B) {
-	path := benchFile(b)
+	path := benchfile.Path(b)
 	for i := 0; i < b.N; i++ {
 		f, err := capture.Open(path)
 		if err != nil {
@@ -70,7 +53,7 @@ type gpContext struct{ ci gopacket.CaptureInfo }
 func (c *gpContext) GetCaptureInfo() gopacket.CaptureInfo { return c.ci }
 
 func BenchmarkGopacketAssembler(b *testing.B) {
-	path := benchFile(b)
+	path := benchfile.Path(b)
 	var eth layers.Ethernet
 	var ip4 layers.IPv4
 	var tcp layers.TCP
@@ -78,31 +61,15 @@ func BenchmarkGopacketAssembler(b *testing.B) {
 	parser.IgnoreUnsupported = true
 	decoded := make([]gopacket.LayerType, 0, 8)
 	for i := 0; i < b.N; i++ {
-		f, err := os.Open(path)
-		if err != nil {
-			b.Fatal(err)
-		}
-		r, err := pcapgo.NewReader(bufio.NewReaderSize(f, 1<<16))
-		if err != nil {
-			b.Fatal(err)
-		}
 		a := gpr.NewAssembler(gpr.NewStreamPool(gpFactory{}))
 		ctx := &gpContext{}
-		for {
-			data, ci, err := r.ZeroCopyReadPacketData()
-			if err == io.EOF {
-				break
-			}
-			if err != nil {
-				b.Fatal(err)
-			}
+		benchfile.Frames(b, path, func(data []byte, ci gopacket.CaptureInfo) {
 			if parser.DecodeLayers(data, &decoded); len(decoded) < 3 || decoded[2] != layers.LayerTypeTCP {
-				continue
+				return
 			}
 			ctx.ci = ci
 			a.AssembleWithContext(ip4.NetworkFlow(), &tcp, ctx)
-		}
+		})
 		a.FlushAll()
-		f.Close()
 	}
 }

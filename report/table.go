@@ -43,11 +43,11 @@ func NewTable(w io.Writer) *Table {
 
 // Write implements Sink.
 func (t *Table) Write(c *parser.Connection) error {
-	return t.t.Append(Row(c))
+	return t.t.Append(row(c))
 }
 
-// Row is the table row of a connection.
-func Row(c *parser.Connection) []string {
+// row is the table row of a connection.
+func row(c *parser.Connection) []string {
 	dash := func(s string, ok bool) string {
 		if !ok || s == "" {
 			return "-"

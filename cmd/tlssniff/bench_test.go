@@ -2,24 +2,17 @@ package main
 
 import (
 	"io"
-	"os"
 	"runtime"
 	"testing"
 
 	"github.com/tlssniff/tlssniff/capture"
+	"github.com/tlssniff/tlssniff/internal/benchfile"
 )
 
 // BenchmarkPipeline runs the whole analysis with NDJSON output over the
 // capture make bench generates, to compare with capture's BenchmarkReadLoop.
 func BenchmarkPipeline(b *testing.B) {
-	path := os.Getenv("TLSSNIFF_BENCH_FILE")
-	if path == "" {
-		b.Skip("set TLSSNIFF_BENCH_FILE to a capture (make bench does)")
-	}
-	st, err := os.Stat(path)
-	if err != nil {
-		b.Fatal(err)
-	}
+	path := benchfile.Path(b)
 	f, err := capture.Open(path)
 	if err != nil {
 		b.Fatal(err)
@@ -30,8 +23,6 @@ func BenchmarkPipeline(b *testing.B) {
 	packets := f.Stats().Packets
 	f.Close()
 
-	b.SetBytes(st.Size())
-	b.ReportAllocs()
 	var ms runtime.MemStats
 	var mallocs uint64
 	for i := 0; i < b.N; i++ {

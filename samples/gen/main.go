@@ -19,6 +19,7 @@ import (
 	"net/netip"
 	"os"
 	"path/filepath"
+	"slices"
 	"time"
 
 	"github.com/gopacket/gopacket"
@@ -198,7 +199,7 @@ func writeCapture(path string, ng bool, conns []conn) {
 			all = append(all, item{i, p})
 		}
 	}
-	sortStable(all, func(a, b item) bool { return a.p.ts.Before(b.p.ts) })
+	slices.SortStableFunc(all, func(a, b item) int { return a.p.ts.Compare(b.p.ts) })
 	buf := gopacket.NewSerializeBuffer()
 	for _, it := range all {
 		data := conns[it.c].l.frame(buf, it.p)
@@ -206,14 +207,6 @@ func writeCapture(path string, ng bool, conns []conn) {
 	}
 	check(flush())
 	check(bw.Flush())
-}
-
-func sortStable[T any](s []T, less func(a, b T) bool) {
-	for i := 1; i < len(s); i++ {
-		for j := i; j > 0 && less(s[j], s[j-1]); j-- {
-			s[j], s[j-1] = s[j-1], s[j]
-		}
-	}
 }
 
 func check(err error) {
