@@ -76,15 +76,26 @@ type Connection struct {
 	Certificates       []Certificate // server chain as sent
 	ClientCertificates []Certificate
 
+	// ServerFlight and ClientFlight summarise the encrypted flights of a
+	// TLS 1.3 handshake, inferred from their records.
+	ServerFlight *Flight
+	ClientFlight *Flight
+	EarlyData    EarlyData
+
 	Version     uint16 // negotiated; 0 if no ServerHello was seen
 	CipherSuite uint16
 	Group       uint16
 	HasGroup    bool
 	Resumed     bool
 	Established bool
-	Alerts      []Alert
-	Messages    []Message
-	Issues      []Issue
+	// Outcome is one of the Outcome constants; OutcomeDetail says who did
+	// what, after which message.
+	Outcome       string
+	OutcomeDetail string
+	Quality       Quality
+	Alerts        []Alert
+	Messages      []Message
+	Issues        []Issue
 	// MessagesDropped counts messages beyond maxMessages.
 	MessagesDropped int
 
@@ -149,7 +160,9 @@ type half struct {
 	finished  bool   // this side's Finished was seen or inferred
 	helloSeen bool   // a ClientHello or ServerHello came from this side
 	dead      bool   // not TLS, or malformed beyond repair
-	encFlight int    // encrypted handshake records sent (TLS 1.3 server flight)
+	alerted   bool   // this side sent an alert
+	broken    bool   // this side's records turned malformed after TLS started
+	brokenAt  int    // how many messages there were then
 	fullHS    bool   // the server sent Certificate, ServerKeyExchange or ServerHelloDone
 }
 
@@ -157,18 +170,44 @@ type half struct {
 // Side 0 is the side the caller believes is the client (the SYN sender);
 // the side that sends the ClientHello becomes the client.
 type Conn struct {
-	c       Connection
-	halves  [2]half
-	client  int // which side is the client
-	emit    func(*Connection)
-	emitted bool
-	tls     bool // a hello was seen: this is a TLS connection
+	c         Connection
+	halves    [2]half
+	client    int // which side is the client
+	emit      func(*Connection)
+	transport func() Transport
+	emitted   bool
+	tls       bool // a hello was seen: this is a TLS connection
+	t13       tls13
+}
+
+// Transport is what the layer below saw of a connection's packets, by the
+// sides passed to Data (not yet by role).
+type Transport struct {
+	SYNSeen     bool // the connection's opening (SYN or SYN/ACK) was captured
+	Packets     [2]uint64
+	Retransmits uint64
+	OutOfOrder  uint64
+	Truncated   uint64 // packets cut short by the snapshot length
+	FIN         [2]bool
+	Reset       bool
+	ResetSide   int
+	ResetTime   time.Time
+}
+
+// Options configure a Conn.
+type Options struct {
+	// Emit receives the connection, once, when its handshake is decided or
+	// at Close. Required.
+	Emit func(*Connection)
+	// Transport, when set, reports the packets seen so far; it is read when
+	// the connection is emitted.
+	Transport func() Transport
 }
 
 // NewConn starts a connection between side 0 (a) and side 1 (b), first seen
-// at start. emit is called once, when the handshake is decided or at Close.
-func NewConn(transport string, a, b netip.AddrPort, start time.Time, emit func(*Connection)) *Conn {
-	c := &Conn{emit: emit}
+// at start.
+func NewConn(transport string, a, b netip.AddrPort, start time.Time, opts Options) *Conn {
+	c := &Conn{emit: opts.Emit, transport: opts.Transport}
 	c.c = Connection{Transport: transport, Client: a, Server: b, Start: start}
 	for i := range c.halves {
 		c.halves[i] = half{conn: c, side: i}
@@ -194,6 +233,7 @@ func (c *Conn) Data(side int, data []byte, ts time.Time) bool {
 	if err := h.rec.Feed(data, ts, h); err != nil {
 		h.dead = true
 		if !errors.Is(err, ErrNotTLS) {
+			h.broken, h.brokenAt = true, len(c.c.Messages)
 			c.issue(ts, side, "malformed_record", err.Error())
 		} else if c.tls {
 			c.issue(ts, side, "not_tls", "the stream does not carry TLS records")
@@ -211,6 +251,8 @@ func (c *Conn) Gap(side int, n int, ts time.Time) {
 	if h.rec.started {
 		c.issue(ts, side, "gap", fmt.Sprintf("%d bytes lost%s", n, h.lostMessage()))
 	}
+	c.c.Quality.Gaps++
+	c.c.Quality.GapBytes += n
 	h.hs = h.hs[:0]
 	h.rec.Gap(n)
 }
@@ -249,6 +291,7 @@ func (c *Conn) Close() {
 
 func (c *Conn) decide() {
 	c.emitted = true
+	c.judge()
 	c.emit(&c.c)
 }
 
@@ -258,12 +301,14 @@ func (c *Conn) issue(ts time.Time, side int, kind, detail string) {
 	}
 }
 
-func (c *Conn) message(ts time.Time, side int, typ string, length int, encrypted bool) {
+// message records a message and returns its index, or -1 past maxMessages.
+func (c *Conn) message(ts time.Time, side int, typ string, length int, encrypted bool) int {
 	if len(c.c.Messages) >= maxMessages {
 		c.c.MessagesDropped++
-		return
+		return -1
 	}
 	c.c.Messages = append(c.c.Messages, Message{Time: ts, From: c.role(side), Type: typ, Length: length, Encrypted: encrypted})
+	return len(c.c.Messages) - 1
 }
 
 // WantBody implements RecordHandler: bodies are read until a side encrypts;
@@ -290,6 +335,7 @@ func (h *half) Record(r Record) {
 			}
 		}
 	case recordAlert:
+		h.alerted = true
 		if r.Body != nil && len(r.Body) == 2 {
 			c.message(r.Time, h.side, "Alert", r.Length, false)
 			c.c.Alerts = append(c.c.Alerts, Alert{Time: r.Time, From: c.role(h.side), Level: r.Body[0], Description: r.Body[1]})
@@ -321,39 +367,14 @@ func (h *half) encryptedHandshake(r Record) {
 	h.setFinished(r.Time)
 }
 
-// applicationData handles an application_data record. In TLS 1.3 the
-// handshake after ServerHello travels in such records (RFC 8446, section 5.2):
-// the server's records before the client's first one are its encrypted flight,
-// and the client's first record after that flight is its Finished.
+// applicationData handles an application_data record: in TLS 1.3 the
+// handshake after ServerHello travels in such records (tls13.go).
 func (h *half) applicationData(r Record) {
-	c := h.conn
-	if c.c.TLS13() && c.c.ServerHello != nil {
-		server := &c.halves[1-c.client]
-		switch {
-		case c.role(h.side) == FromServer && !c.halves[c.client].finished:
-			h.encFlight++
-			c.message(r.Time, h.side, "EncryptedHandshake", r.Length, true)
-			return
-		case c.role(h.side) == FromClient && !h.finished && server.encFlight > 0:
-			c.message(r.Time, h.side, "Finished", r.Length, true)
-			h.encrypted = true
-			server.setFinished(server.lastTime())
-			h.setFinished(r.Time)
-			return
-		}
+	if h.conn.c.TLS13() || (h.conn.c.ServerHello == nil && h.conn.c.ClientHello != nil && h.conn.c.ClientHello.EarlyData) {
+		h.applicationData13(r)
+		return
 	}
-	c.message(r.Time, h.side, "ApplicationData", r.Length, true)
-}
-
-// lastTime is the time of the last message this side sent.
-func (h *half) lastTime() time.Time {
-	msgs := h.conn.c.Messages
-	for i := len(msgs) - 1; i >= 0; i-- {
-		if msgs[i].From == h.conn.role(h.side) {
-			return msgs[i].Time
-		}
-	}
-	return time.Time{}
+	h.conn.message(r.Time, h.side, "ApplicationData", r.Length, true)
 }
 
 func (h *half) setFinished(ts time.Time) {
@@ -366,7 +387,11 @@ func (h *half) setFinished(ts time.Time) {
 	}
 	if c.halves[0].finished && c.halves[1].finished {
 		c.c.Established = true
-		c.decide()
+		// TLS 1.3 waits for the server's first record after the handshake,
+		// to count its tickets, unless they came already (tls13.go).
+		if !c.c.TLS13() || c.t13.tickets > 0 {
+			c.decide()
+		}
 	}
 }
 
@@ -443,7 +468,7 @@ func (h *half) handshake(ts time.Time, typ uint8, body []byte) {
 		}
 		h.fullHS = true
 	case typeServerHelloDone:
-		h.fullHS = true
+		h.fullHS = true // also marks the server's flight as sent
 	case typeCertificateRequest:
 		if m, ok := decodeCertificateRequest(body, cc.Version); ok {
 			cc.CertificateRequest = m
@@ -544,19 +569,4 @@ func (h *half) serverHello(ts time.Time, body []byte) {
 		cc.Resumed = m.PSKSelected
 		h.encrypted = true // RFC 8446, section 2: everything after ServerHello is encrypted
 	}
-}
-
-// Outcome names how the handshake ended: "established"; "alert" when an
-// alert was read in the clear; "no_server_hello" when the server never
-// answered the ClientHello; otherwise "incomplete".
-func (c *Connection) Outcome() string {
-	switch {
-	case c.Established:
-		return "established"
-	case len(c.Alerts) > 0:
-		return "alert"
-	case c.ServerHello == nil && c.HelloRetryRequest == nil:
-		return "no_server_hello"
-	}
-	return "incomplete"
 }

@@ -59,7 +59,7 @@ func FuzzConn(f *testing.F) {
 	f.Fuzz(func(t *testing.T, client, server []byte, step uint8) {
 		emitted := 0
 		var last *Connection
-		c := NewConn("tcp", clientAddr, serverAddr, t0, func(conn *Connection) { emitted++; last = conn })
+		c := NewConn("tcp", clientAddr, serverAddr, t0, Options{Emit: func(conn *Connection) { emitted++; last = conn }})
 		size := int(step) + 1
 		for len(client) > 0 || len(server) > 0 {
 			n := min(size, len(client))

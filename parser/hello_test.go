@@ -213,7 +213,7 @@ func TestSSLv2ClientHello(t *testing.T) {
 	server := append([]byte{22, 3, 1, 0, byte(4 + len(sh)), 2, 0, 0, byte(len(sh))}, sh...)
 
 	var got []*Connection
-	c := NewConn("tcp", clientAddr, serverAddr, t0, func(conn *Connection) { got = append(got, conn) })
+	c := NewConn("tcp", clientAddr, serverAddr, t0, Options{Emit: func(conn *Connection) { got = append(got, conn) }})
 	c.Data(0, hello, t0)
 	c.Data(1, server, t0)
 	c.Close()

@@ -24,8 +24,23 @@ type Stream interface {
 }
 
 // Factory makes the Stream of a new connection between side 0 (client) and
-// side 1 (server), first seen at start.
-type Factory func(client, server netip.AddrPort, start time.Time) Stream
+// side 1 (server), first seen at start. stats is kept up to date for as long
+// as the flow lives; the Stream may read it at any time, not change it.
+type Factory func(client, server netip.AddrPort, start time.Time, stats *FlowStats) Stream
+
+// FlowStats is what the assembler saw of one connection's packets, indexed
+// by side where it matters.
+type FlowStats struct {
+	SYN, SYNACK bool      // a SYN without ACK, a SYN with ACK were seen
+	Packets     [2]uint64 // packets sent by each side
+	Retransmits uint64    // segments whose bytes were all delivered already
+	OutOfOrder  uint64    // segments that came ahead of a hole
+	Truncated   uint64    // segments the snapshot length cut short
+	FIN         [2]bool
+	Reset       bool // an RST ended the flow
+	ResetSide   int  // the side that sent it
+	ResetTime   time.Time
+}
 
 // Config bounds what the assembler keeps.
 type Config struct {
@@ -74,7 +89,6 @@ type side struct {
 	next    uint32 // next sequence number to deliver
 	known   bool   // next is set: SYN seen or first data taken as the start
 	done    bool   // the stream wants no more bytes of this side
-	fin     bool
 	pending []segment // out-of-order segments, sorted by seq
 }
 
@@ -83,6 +97,7 @@ type flow struct {
 	id         uint64
 	client     netip.AddrPort
 	stream     Stream
+	stats      FlowStats
 	sides      [2]side
 	buffered   int
 	last       time.Time
@@ -128,8 +143,18 @@ func (a *Assembler) Add(p *capture.Packet) {
 		s = 1
 	}
 	sd := &f.sides[s]
+	st := &f.stats
+	st.Packets[s]++
+	if p.Missing > 0 {
+		st.Truncated++
+	}
 	seq := p.Seq
 	if p.Flags&capture.FlagSYN != 0 {
+		if p.Flags&capture.FlagACK != 0 {
+			st.SYNACK = true
+		} else {
+			st.SYN = true
+		}
 		seq++ // the SYN takes one sequence number; data on a SYN follows it
 		if !sd.known || len(p.Payload) == 0 {
 			sd.next, sd.known = seq, true
@@ -142,12 +167,13 @@ func (a *Assembler) Add(p *capture.Packet) {
 		a.acked(f, 1-s, p.Ack, p.Time)
 	}
 	if p.Flags&capture.FlagRST != 0 {
+		st.Reset, st.ResetSide, st.ResetTime = true, s, p.Time
 		a.close(f)
 		return
 	}
 	if p.Flags&capture.FlagFIN != 0 {
-		sd.fin = true
-		if f.sides[1-s].fin {
+		st.FIN[s] = true
+		if st.FIN[1-s] {
 			a.close(f)
 		}
 	}
@@ -169,7 +195,7 @@ func (a *Assembler) newFlow(k key, p *capture.Packet) *flow {
 	a.nextID++
 	a.stats.Flows++
 	f := &flow{key: k, id: a.nextID, client: client}
-	f.stream = a.factory(client, server, p.Time)
+	f.stream = a.factory(client, server, p.Time, &f.stats)
 	a.flows[k] = f
 	return f
 }
@@ -206,11 +232,13 @@ func (a *Assembler) data(f *flow, s int, seq uint32, payload []byte, missing int
 	switch d := seqDiff(seq, sd.next); {
 	case d > 0:
 		a.stats.OutOfOrder++
+		f.stats.OutOfOrder++
 		a.buffer(f, s, seq, payload, ts) // bytes the capture cut off become a hole
 		return
 	case d < 0:
 		if -int(d) >= len(payload)+missing {
 			a.stats.Retransmits++
+			f.stats.Retransmits++
 			return
 		}
 		cut := min(int(-d), len(payload))
@@ -253,6 +281,7 @@ func (a *Assembler) buffer(f *flow, s int, seq uint32, payload []byte, ts time.T
 			g := sd.pending[j]
 			if seqDiff(g.seq, seq) <= 0 && seqDiff(end, g.seq+uint32(len(g.data))) <= 0 {
 				a.stats.Retransmits++ // already buffered: keep one copy
+				f.stats.Retransmits++
 				return
 			}
 		}

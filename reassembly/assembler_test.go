@@ -59,7 +59,7 @@ const (
 
 func run(cfg Config, stop map[int]int, segs []seg) ([]string, Stats) {
 	var log []string
-	a := New(cfg, func(client, server netip.AddrPort, start time.Time) Stream {
+	a := New(cfg, func(client, server netip.AddrPort, start time.Time, _ *FlowStats) Stream {
 		log = append(log, "open "+client.String())
 		return &recorder{log: &log, client: client, stop: stop}
 	})
@@ -175,7 +175,7 @@ func TestAssembler(t *testing.T) {
 
 // Delivering in-order data copies nothing and allocates nothing.
 func TestAssemblerInOrderAllocs(t *testing.T) {
-	a := New(DefaultConfig, func(client, server netip.AddrPort, start time.Time) Stream { return discard{} })
+	a := New(DefaultConfig, func(client, server netip.AddrPort, start time.Time, _ *FlowStats) Stream { return discard{} })
 	p := capture.Packet{Time: t0, Src: cli, Dst: srv, Flags: S, Seq: 0}
 	a.Add(&p)
 	payload := make([]byte, 1400)

@@ -24,7 +24,7 @@ func BenchmarkAssembler(b *testing.B) {
 		if err != nil {
 			b.Fatal(err)
 		}
-		a := New(DefaultConfig, func(client, server netip.AddrPort, start time.Time) Stream { return discard{} })
+		a := New(DefaultConfig, func(client, server netip.AddrPort, start time.Time, _ *FlowStats) Stream { return discard{} })
 		var p capture.Packet
 		for f.Next(&p) == nil {
 			a.Add(&p)

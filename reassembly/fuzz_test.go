@@ -68,7 +68,7 @@ func FuzzAssembler(f *testing.F) {
 		ck := &checker{t: t, sent: payload}
 		cfg := DefaultConfig
 		cfg.MaxFlowBuffer = 64
-		a := New(cfg, func(client, server netip.AddrPort, start time.Time) Stream { return ck })
+		a := New(cfg, func(client, server netip.AddrPort, start time.Time, _ *FlowStats) Stream { return ck })
 		p := capture.Packet{Time: t0, Src: cli, Dst: srv, Flags: capture.FlagSYN, Seq: isn - 1}
 		a.Add(&p)
 		for _, pc := range send {

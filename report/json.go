@@ -23,6 +23,8 @@ type Connection struct {
 	Resumed            bool          `json:"resumed"`
 	Established        bool          `json:"established"`
 	Outcome            string        `json:"outcome"`
+	OutcomeDetail      string        `json:"outcome_detail"`
+	Quality            Quality       `json:"capture"`
 	Alerts             []Alert       `json:"alerts"`
 	ClientHello        *ClientHello  `json:"client_hello"`
 	ServerHello        *ServerHello  `json:"server_hello"`
@@ -35,6 +37,19 @@ type Connection struct {
 	MessagesDropped    int           `json:"messages_dropped,omitempty"`
 	Timing             Timing        `json:"timing"`
 	Issues             []Issue       `json:"issues"`
+}
+
+// Quality says how much of the connection the capture holds.
+type Quality struct {
+	MissingSYN    bool   `json:"missing_syn"`
+	OneSided      bool   `json:"one_sided"`
+	Gaps          int    `json:"gaps"`
+	GapBytes      int    `json:"gap_bytes"`
+	Retransmits   uint64 `json:"retransmitted_segments"`
+	OutOfOrder    uint64 `json:"out_of_order_segments"`
+	Truncated     uint64 `json:"snaplen_truncated_packets"`
+	ClientPackets uint64 `json:"client_packets"`
+	ServerPackets uint64 `json:"server_packets"`
 }
 
 // Endpoint is one end of a connection.
@@ -179,7 +194,9 @@ func NewConnection(c *parser.Connection) *Connection {
 		Start:              formatTime(c.Start),
 		Resumed:            c.Resumed,
 		Established:        c.Established,
-		Outcome:            c.Outcome(),
+		Outcome:            c.Outcome,
+		OutcomeDetail:      c.OutcomeDetail,
+		Quality:            Quality(c.Quality),
 		Alerts:             []Alert{},
 		Messages:           []Message{},
 		Issues:             []Issue{},

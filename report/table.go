@@ -62,8 +62,8 @@ func row(c *parser.Connection) []string {
 	if d, ok := c.HandshakeDuration(); ok {
 		hs = fmt.Sprintf("%.3f ms", ms(d))
 	}
-	outcome := c.Outcome()
-	if outcome == "alert" {
+	outcome := c.Outcome
+	if outcome == parser.OutcomeAlert && len(c.Alerts) > 0 {
 		last := c.Alerts[len(c.Alerts)-1]
 		outcome = fmt.Sprintf("alert %s from %s", parser.AlertName(last.Description), last.From)
 	}

@@ -114,7 +114,7 @@ func TestSampleFacts(t *testing.T) {
 		t.Errorf("ipv6: %+v", v6)
 	}
 	bad := conns("malformed.pcap")
-	if len(bad) != 1 || bad[0].Outcome != "incomplete" || len(bad[0].Issues) != 1 || bad[0].Issues[0].Kind != "malformed_record" {
+	if len(bad) != 1 || bad[0].Outcome != "not_tls_after_start" || len(bad[0].Issues) != 1 || bad[0].Issues[0].Kind != "malformed_record" {
 		t.Errorf("malformed: %+v", bad)
 	}
 	mtls := conns("openssl.pcap")
@@ -220,5 +220,49 @@ func TestHelpAndVersion(t *testing.T) {
 	out, _, code = tlssniff(t, "--version")
 	if code != 0 || !strings.HasPrefix(out, "tlssniff ") {
 		t.Errorf("version: %d %q", code, out)
+	}
+}
+
+// Each outcome and capture-quality flag, from real crypto/tls sessions whose
+// captures were cut or impaired (samples/README.md).
+func TestOutcomesAndQuality(t *testing.T) {
+	byPort := map[uint16]report.Connection{}
+	for _, name := range []string{"impaired.pcap", "alerts.pcap", "malformed.pcap", "segments.pcap", "ipv6.pcapng"} {
+		out, _, _ := tlssniff(t, "-r", "../../samples/"+name, "--json")
+		for _, c := range parseNDJSON(t, out) {
+			byPort[c.Client.Port] = c
+		}
+	}
+	for _, tc := range []struct {
+		port    uint16
+		outcome string
+		detail  string
+		check   func(q report.Quality) bool
+	}{
+		{50059, "client_aborted_after_server_flight", "the client sent an encrypted alert after the server's flight", nil},
+		{50060, "reset", "reset by the server after ClientHello from client", nil},
+		{50061, "no_server_hello", "the server did not answer the ClientHello", nil},
+		{50062, "incomplete", "the capture ended or went idle after ServerHelloDone from server", nil},
+		{50063, "one_sided", "only the client's packets were captured", func(q report.Quality) bool { return q.OneSided && q.ServerPackets == 0 }},
+		{50064, "established", "", func(q report.Quality) bool { return q.Gaps == 1 && q.GapBytes == 300 && q.OutOfOrder > 0 }},
+		{50065, "established", "", func(q report.Quality) bool { return q.Truncated == 1 && q.Gaps == 1 }},
+		{50020, "alert", "fatal bad_certificate from client after ServerHelloDone from server, in the clear", nil},
+		{50021, "version_or_cipher_mismatch", "the server refused the ClientHello with protocol_version", nil},
+		{50051, "not_tls_after_start", "the server stopped sending TLS records after ServerHello from server", nil},
+		{50031, "established", "", func(q report.Quality) bool { return q.Retransmits == 1 && q.OutOfOrder == 1 }},
+		{50041, "established", "", func(q report.Quality) bool { return q.MissingSYN }},
+		{50040, "established", "", func(q report.Quality) bool { return !q.MissingSYN && q.Gaps == 0 && q.Retransmits == 0 }},
+	} {
+		c, ok := byPort[tc.port]
+		if !ok {
+			t.Errorf("port %d: no connection", tc.port)
+			continue
+		}
+		if c.Outcome != tc.outcome || !strings.HasPrefix(c.OutcomeDetail, tc.detail) || (tc.check != nil && !tc.check(c.Quality)) {
+			t.Errorf("port %d: %s (%s), capture %+v; want %s (%s)", tc.port, c.Outcome, c.OutcomeDetail, c.Quality, tc.outcome, tc.detail)
+		}
+	}
+	if gap := byPort[50064].Issues; len(gap) != 1 || gap[0].Detail != "300 bytes lost inside a Certificate message" {
+		t.Errorf("the lost segment's issue: %+v", gap)
 	}
 }

@@ -106,8 +106,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 			writeErr = err
 		}
 	}
-	asm := reassembly.New(reassembly.DefaultConfig, func(client, server netip.AddrPort, start time.Time) reassembly.Stream {
-		return parser.NewConn("tcp", client, server, start, emit)
+	asm := reassembly.New(reassembly.DefaultConfig, func(client, server netip.AddrPort, start time.Time, fs *reassembly.FlowStats) reassembly.Stream {
+		return parser.NewConn("tcp", client, server, start, parser.Options{Emit: emit, Transport: transportOf(fs)})
 	})
 	var p capture.Packet
 	for writeErr == nil {
@@ -131,6 +131,16 @@ func run(args []string, stdout, stderr io.Writer) int {
 		status = exitFailure
 	}
 	return status
+}
+
+// transportOf reads reassembly's view of a flow for the parser, which does
+// not import reassembly.
+func transportOf(fs *reassembly.FlowStats) func() parser.Transport {
+	return func() parser.Transport {
+		return parser.Transport{SYNSeen: fs.SYN || fs.SYNACK, Packets: fs.Packets, Retransmits: fs.Retransmits,
+			OutOfOrder: fs.OutOfOrder, Truncated: fs.Truncated, FIN: fs.FIN, Reset: fs.Reset,
+			ResetSide: fs.ResetSide, ResetTime: fs.ResetTime}
+	}
 }
 
 // unjoin splits an errors.Join result into its parts.

@@ -57,6 +57,11 @@ type layout struct {
 	reorder        bool // swap the second and third segments of the server's first flight
 	retransmit     bool // send the server's first segment twice
 	noSYN          bool // start mid-stream: no TCP handshake in the capture
+	keep           int  // when set, only the first keep writes, then the capture ends
+	rstFromServer  bool // the server resets the connection after the writes kept
+	onlyClient     bool // the capture holds the client's packets only
+	dropServerSeg  int  // when set, this segment (1-based) of the server's first flight is lost
+	snaplen        int  // when set, frames are captured up to this many bytes
 }
 
 type pkt struct {
@@ -75,6 +80,9 @@ const (
 )
 
 func (l layout) packets(writes []tlstest.Write) []pkt {
+	if l.keep > 0 {
+		writes = writes[:l.keep]
+	}
 	var out []pkt
 	ts := l.start
 	cseq, sseq := uint32(1000), uint32(500000)
@@ -113,6 +121,9 @@ func (l layout) packets(writes []tlstest.Write) []pkt {
 				sseq += uint32(len(chunk))
 			}
 		}
+		if !w.FromClient && serverFlights == 1 && l.dropServerSeg > 0 && len(segs) >= l.dropServerSeg {
+			segs = append(segs[:l.dropServerSeg-1:l.dropServerSeg-1], segs[l.dropServerSeg:]...)
+		}
 		if !w.FromClient && serverFlights == 1 {
 			if l.reorder && len(segs) >= 3 {
 				segs[1], segs[2] = segs[2], segs[1]
@@ -128,10 +139,24 @@ func (l layout) packets(writes []tlstest.Write) []pkt {
 		out = append(out, segs...)
 	}
 	ts = ts.Add(l.rtt / 2)
-	out = append(out,
-		pkt{ts, true, fin | ack, cseq, sseq, nil},
-		pkt{ts.Add(l.rtt / 2), false, fin | ack, sseq, cseq + 1, nil},
-		pkt{ts.Add(l.rtt), true, ack, cseq + 1, sseq + 1, nil})
+	switch {
+	case l.rstFromServer:
+		out = append(out, pkt{ts, false, rst | ack, sseq, cseq, nil})
+	case l.keep == 0:
+		out = append(out,
+			pkt{ts, true, fin | ack, cseq, sseq, nil},
+			pkt{ts.Add(l.rtt / 2), false, fin | ack, sseq, cseq + 1, nil},
+			pkt{ts.Add(l.rtt), true, ack, cseq + 1, sseq + 1, nil})
+	}
+	if l.onlyClient {
+		var client []pkt
+		for _, p := range out {
+			if p.fromClient {
+				client = append(client, p)
+			}
+		}
+		out = client
+	}
 	return out
 }
 
@@ -203,7 +228,11 @@ func writeCapture(path string, ng bool, conns []conn) {
 	buf := gopacket.NewSerializeBuffer()
 	for _, it := range all {
 		data := conns[it.c].l.frame(buf, it.p)
-		check(w.WritePacket(gopacket.CaptureInfo{Timestamp: it.p.ts, CaptureLength: len(data), Length: len(data)}, data))
+		ci := gopacket.CaptureInfo{Timestamp: it.p.ts, CaptureLength: len(data), Length: len(data)}
+		if n := conns[it.c].l.snaplen; n > 0 && len(data) > n {
+			ci.CaptureLength, data = n, data[:n]
+		}
+		check(w.WritePacket(ci, data))
 	}
 	check(flush())
 	check(bw.Flush())
@@ -295,6 +324,39 @@ func writeSamples(dir string, p *tlstest.PKI) {
 	writeCapture(filepath.Join(dir, "malformed.pcap"), false, []conn{
 		{l("10.0.0.1:50050", "10.0.0.2:443", 0), plain},
 		{l("10.0.0.1:50051", "10.0.0.2:443", time.Second), corrupt},
+	})
+
+	// One connection for each way a handshake can fail to be seen whole.
+	c3, s3 := p.Configs("impaired.example.test", tls.VersionTLS13, tls.VersionTLS13)
+	c2, s2 := p.Configs("impaired.example.test", tls.VersionTLS12, tls.VersionTLS12)
+	untrusted13, _ := p.Configs("untrusted13.example.test", tls.VersionTLS13, tls.VersionTLS13)
+	untrusted13.RootCAs = x509.NewCertPool()
+	aborted, _ := tlstest.Session(untrusted13, s3, 100) // the client rejects the certificate: an encrypted alert
+	full12 := must(tlstest.Session(c2, s2, 2000))
+	full13 := must(tlstest.Session(c3, s3, 2000))
+	imp := func(port int, at time.Duration) layout {
+		return l(fmt.Sprintf("10.0.0.1:%d", port), "10.0.0.2:443", at)
+	}
+	reset := imp(50060, time.Second)
+	reset.keep, reset.rstFromServer = 1, true
+	silent := imp(50061, 2*time.Second)
+	silent.keep = 1
+	cut := imp(50062, 3*time.Second)
+	cut.keep = 2
+	oneSided := imp(50063, 4*time.Second)
+	oneSided.onlyClient = true
+	lost := imp(50064, 5*time.Second)
+	lost.mss, lost.dropServerSeg = 300, 2
+	snapped := imp(50065, 6*time.Second)
+	snapped.snaplen = 400
+	writeCapture(filepath.Join(dir, "impaired.pcap"), false, []conn{
+		{imp(50059, 0), aborted},
+		{reset, full12},
+		{silent, full12},
+		{cut, full12},
+		{oneSided, full13},
+		{lost, full12},
+		{snapped, full12},
 	})
 
 	// IPv6, written as pcapng; and a connection picked up without its SYN.

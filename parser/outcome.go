@@ -1,0 +1,151 @@
+package parser
+
+import "fmt"
+
+// Outcomes of a handshake, one per connection.
+const (
+	OutcomeEstablished   = "established"
+	OutcomeMismatch      = "version_or_cipher_mismatch" // refused at the ClientHello
+	OutcomeAlert         = "alert"
+	OutcomeClientAborted = "client_aborted_after_server_flight"
+	OutcomeReset         = "reset"
+	OutcomeNotTLSAfter   = "not_tls_after_start"
+	OutcomeOneSided      = "one_sided"
+	OutcomeNoServerHello = "no_server_hello"
+	OutcomeIncomplete    = "incomplete"
+)
+
+// Quality says how much of the connection the capture holds.
+type Quality struct {
+	MissingSYN    bool // picked up without the TCP handshake
+	OneSided      bool // only one direction was captured
+	Gaps          int  // holes in the byte streams, read as lost
+	GapBytes      int
+	Retransmits   uint64 // segments whose bytes were all seen before
+	OutOfOrder    uint64 // segments that came ahead of a hole
+	Truncated     uint64 // packets cut short by the snapshot length
+	ClientPackets uint64
+	ServerPackets uint64
+}
+
+// refusals are the alerts a server sends when nothing in a ClientHello
+// suits it (RFC 8446, section 6.2; RFC 7507).
+var refusals = map[uint8]bool{40: true, 70: true, 71: true, 86: true} // handshake_failure, protocol_version, insufficient_security, inappropriate_fallback
+
+// judge fills in the connection's Quality and Outcome when it is emitted.
+func (c *Conn) judge() {
+	cc := &c.c
+	var t Transport
+	if c.transport != nil {
+		t = c.transport()
+		q := &cc.Quality
+		q.MissingSYN = !t.SYNSeen
+		q.ClientPackets, q.ServerPackets = t.Packets[c.client], t.Packets[1-c.client]
+		q.OneSided = q.ClientPackets == 0 || q.ServerPackets == 0
+		q.Retransmits, q.OutOfOrder, q.Truncated = t.Retransmits, t.OutOfOrder, t.Truncated
+	}
+	client, server := &c.halves[c.client], &c.halves[1-c.client]
+	after := func(i int) string { return c.after(i) }
+	outcome := func(o, detail string) { cc.Outcome, cc.OutcomeDetail = o, detail }
+
+	if cc.Established {
+		outcome(OutcomeEstablished, "")
+		return
+	}
+	if i, a := c.firstAlert(); a != nil {
+		if a.From == FromServer && refusals[a.Description] && cc.ServerHello == nil && cc.HelloRetryRequest == nil {
+			outcome(OutcomeMismatch, fmt.Sprintf("the server refused the ClientHello with %s", AlertName(a.Description)))
+			return
+		}
+		outcome(OutcomeAlert, fmt.Sprintf("%s %s from %s%s, in the clear", AlertLevelName(a.Level),
+			AlertName(a.Description), a.From, after(i)))
+		return
+	}
+	serverFlight := server.fullHS || len(c.t13.serverRecs) > 0
+	clientQuit := client.alerted || t.FIN[c.client] || (t.Reset && t.ResetSide == c.client)
+	if serverFlight && !client.finished && clientQuit {
+		how := "closed the connection"
+		switch {
+		case client.alerted:
+			how = "sent an encrypted alert"
+		case t.Reset:
+			how = "reset the connection"
+		}
+		outcome(OutcomeClientAborted, fmt.Sprintf("the client %s after the server's flight, without its Finished", how))
+		return
+	}
+	if t.Reset {
+		by := FromClient
+		if t.ResetSide != c.client {
+			by = FromServer
+		}
+		outcome(OutcomeReset, fmt.Sprintf("reset by the %s%s", by, after(len(cc.Messages))))
+		return
+	}
+	if client.broken || server.broken {
+		who, h := "client", client
+		if server.broken {
+			who, h = "server", server
+		}
+		outcome(OutcomeNotTLSAfter, fmt.Sprintf("the %s stopped sending TLS records%s", who, after(h.brokenAt)))
+		return
+	}
+	if i := c.lastEncryptedAlert(); i >= 0 {
+		m := cc.Messages[i]
+		outcome(OutcomeAlert, fmt.Sprintf("encrypted alert from %s%s", m.From, after(i)))
+		return
+	}
+	if cc.Quality.OneSided {
+		who := "client"
+		if cc.Quality.ClientPackets == 0 {
+			who = "server"
+		}
+		outcome(OutcomeOneSided, fmt.Sprintf("only the %s's packets were captured", who))
+		return
+	}
+	if cc.ServerHello == nil && cc.HelloRetryRequest == nil {
+		outcome(OutcomeNoServerHello, "the server did not answer the ClientHello")
+		return
+	}
+	outcome(OutcomeIncomplete, fmt.Sprintf("the capture ended or went idle%s", after(len(cc.Messages))))
+}
+
+// after names the message before index i: " after ServerHello from server".
+func (c *Conn) after(i int) string {
+	if i <= 0 || i > len(c.c.Messages) {
+		return ""
+	}
+	m := c.c.Messages[i-1]
+	return fmt.Sprintf(" after %s from %s", m.Type, m.From)
+}
+
+// firstAlert returns the first alert read in the clear and its message index.
+func (c *Conn) firstAlert() (int, *Alert) {
+	if len(c.c.Alerts) == 0 {
+		return -1, nil
+	}
+	a := &c.c.Alerts[0]
+	for i, m := range c.c.Messages {
+		if m.Type == "Alert" && !m.Encrypted && m.Time.Equal(a.Time) && m.From == a.From {
+			return i, a
+		}
+	}
+	return len(c.c.Messages), a
+}
+
+// lastEncryptedAlert is the index of the last encrypted alert, or -1. An
+// alert sent after the same side's application data is taken for the
+// close_notify that ends a session, not a failure.
+func (c *Conn) lastEncryptedAlert() int {
+	sentData := [2]bool{}
+	found := -1
+	for i, m := range c.c.Messages {
+		switch {
+		case m.Type == "ApplicationData":
+			sentData[m.From] = true
+		case m.Type == "Alert" && m.Encrypted && !sentData[m.From]:
+			found = i
+		}
+	}
+	return found
+}

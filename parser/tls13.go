@@ -1,0 +1,259 @@
+package parser
+
+import "slices"
+
+// TLS 1.3 without keys: after the ServerHello every handshake message
+// travels inside application_data records (RFC 8446, section 5.2), so the
+// messages are inferred from the sizes, directions and order of the records.
+// The rules, and where they cannot decide, are in doc.go.
+
+// Flight summarises one side's encrypted handshake flight.
+type Flight struct {
+	Records  int
+	Bytes    int
+	Messages []string // the messages it held, inferred
+}
+
+// EarlyData is what was seen of 0-RTT data (RFC 8446, section 4.2.10).
+type EarlyData struct {
+	Offered  bool // the ClientHello carried early_data
+	Records  int  // application_data records sent before the ServerHello
+	Accepted bool // an EndOfEarlyData was inferred from the client
+}
+
+// ticketMinLen is the smallest record taken for a NewSessionTicket: a
+// lifetime, age_add, nonce, a ticket of some dozens of bytes and the
+// AEAD's overhead. Smaller records are application data.
+const ticketMinLen = 80
+
+// tls13 is the inference state of one TLS 1.3 connection.
+type tls13 struct {
+	serverRecs   []int // message indexes of the server's flight records
+	serverFin    bool  // the server's Finished record was recognised
+	clientRecs   []int // the client's encrypted records before its Finished
+	tickets      int   // NewSessionTickets inferred
+	ticketLen    int   // their length, to recognise a run of them
+	dataStarted  bool  // the server sent application data
+	postRecords  int   // records the client sent after its Finished
+	postFinished bool  // the server sent a record after the client's Finished
+}
+
+// tagLen is the AEAD tag size of a TLS 1.3 suite.
+func tagLen(suite uint16) int {
+	if suite == 0x1305 { // TLS_AES_128_CCM_8_SHA256
+		return 8
+	}
+	return 16
+}
+
+// finishedLen is the record length of an encrypted Finished: the message
+// header, the verify_data (the suite's hash size), the inner content type
+// and the tag.
+func finishedLen(suite uint16) int {
+	hash := 32
+	if suite == 0x1302 { // TLS_AES_256_GCM_SHA384
+		hash = 48
+	}
+	return 4 + hash + 1 + tagLen(suite)
+}
+
+// alertLen is the record length of an encrypted alert: two bytes, the inner
+// content type and the tag.
+func alertLen(suite uint16) int { return 2 + 1 + tagLen(suite) }
+
+// endOfEarlyDataLen is the record length of an encrypted EndOfEarlyData.
+func endOfEarlyDataLen(suite uint16) int { return 4 + 1 + tagLen(suite) }
+
+// applicationData13 handles an application_data record of a TLS 1.3
+// connection.
+func (h *half) applicationData13(r Record) {
+	c := h.conn
+	cc := &c.c
+	st := &c.t13
+	suite := cc.CipherSuite
+	client := &c.halves[c.client]
+	fromClient := c.role(h.side) == FromClient
+
+	switch {
+	case cc.ServerHello == nil:
+		// 0-RTT: the client's records before the ServerHello.
+		if fromClient {
+			cc.EarlyData.Records++
+		}
+		c.message(r.Time, h.side, "ApplicationData", r.Length, true)
+
+	case !fromClient && !client.finished:
+		if r.Length == alertLen(suite) {
+			c.message(r.Time, h.side, "Alert", r.Length, true)
+			h.alerted = true
+			return
+		}
+		if st.serverFin {
+			h.ticketOrData(r)
+			return
+		}
+		i := c.message(r.Time, h.side, "EncryptedHandshake", r.Length, true)
+		if i < 0 {
+			return // past maxMessages: nothing left to infer from
+		}
+		st.serverRecs = append(st.serverRecs, i)
+		if r.Length == finishedLen(suite) && len(st.serverRecs) >= 2 {
+			st.serverFin = true
+			c.closeServerFlight()
+		}
+
+	case fromClient && !h.finished:
+		if r.Length == alertLen(suite) {
+			c.message(r.Time, h.side, "Alert", r.Length, true)
+			h.alerted = true
+			return
+		}
+		if len(st.serverRecs) == 0 {
+			c.message(r.Time, h.side, "ApplicationData", r.Length, true)
+			return
+		}
+		if !st.serverFin {
+			c.closeServerFlight() // the client answers: the flight is over
+			st.serverFin = true
+		}
+		i := c.message(r.Time, h.side, "EncryptedHandshake", r.Length, true)
+		if i < 0 {
+			return
+		}
+		st.clientRecs = append(st.clientRecs, i)
+		switch {
+		case r.Length == finishedLen(suite):
+			c.closeClientFlight(len(st.clientRecs) - 1)
+		case len(st.clientRecs) == 3:
+			// No record of a Finished's size among the first three: the
+			// first was the Finished, of a size the rules do not know.
+			c.closeClientFlight(0)
+		}
+
+	case !fromClient:
+		// After the client's Finished: tickets, then application data.
+		st.postFinished = true
+		if h.ticketOrData(r) {
+			return
+		}
+		c.decide()
+
+	default:
+		st.postRecords++
+		c.message(r.Time, h.side, "ApplicationData", r.Length, true)
+		if st.postRecords >= 4 && !st.postFinished {
+			c.decide() // the server sends nothing after the handshake
+		}
+	}
+}
+
+// ticketOrData labels a server record sent after a Finished: the first of at
+// least ticketMinLen bytes is a NewSessionTicket, and so is each following
+// record of the same length (servers that send two tickets send them alike);
+// anything else is application data, after which no ticket is recognised.
+// It reports whether the record was a ticket.
+func (h *half) ticketOrData(r Record) bool {
+	c := h.conn
+	st := &c.t13
+	ticket := !st.dataStarted && ((st.tickets == 0 && r.Length >= ticketMinLen) || (st.tickets > 0 && r.Length == st.ticketLen))
+	if ticket {
+		st.tickets++
+		st.ticketLen = r.Length
+		c.message(r.Time, h.side, "NewSessionTicket", r.Length, true)
+	} else {
+		st.dataStarted = true
+		c.message(r.Time, h.side, "ApplicationData", r.Length, true)
+	}
+	return ticket
+}
+
+// closeServerFlight names the records of the server's encrypted flight.
+// Resumed by PSK, it is EncryptedExtensions and Finished; otherwise
+// EncryptedExtensions, an optional CertificateRequest, Certificate,
+// CertificateVerify and Finished. Records that hold several messages stay
+// EncryptedHandshake; the flight summary lists what they must hold.
+func (c *Conn) closeServerFlight() {
+	st := &c.t13
+	cc := &c.c
+	want := []string{"EncryptedExtensions", "Certificate", "CertificateVerify", "Finished"}
+	if cc.Resumed {
+		want = []string{"EncryptedExtensions", "Finished"}
+	}
+	n := len(st.serverRecs)
+	last := cc.Messages[st.serverRecs[n-1]]
+	whole := last.Length == finishedLen(cc.CipherSuite) // the Finished has a record of its own
+	switch {
+	case whole && n == len(want):
+	case whole && n == len(want)+1 && !cc.Resumed:
+		want = []string{"EncryptedExtensions", "CertificateRequest", "Certificate", "CertificateVerify", "Finished"}
+	default:
+		want = c.flightSummary(st.serverRecs, want)
+		return
+	}
+	for k, i := range st.serverRecs {
+		cc.Messages[i].Type = want[k]
+	}
+	c.flightSummary(st.serverRecs, want)
+}
+
+// closeClientFlight names the client's records up to its Finished, at index
+// fin of clientRecs: before it, EndOfEarlyData when 0-RTT data was sent, and
+// Certificate and CertificateVerify when the server asked for them.
+func (c *Conn) closeClientFlight(fin int) {
+	st := &c.t13
+	cc := &c.c
+	recs := st.clientRecs[:fin+1]
+	names := make([]string, len(recs))
+	names[fin] = "Finished"
+	k := 0
+	if cc.EarlyData.Records > 0 && fin > 0 && cc.Messages[recs[0]].Length == endOfEarlyDataLen(cc.CipherSuite) {
+		names[0] = "EndOfEarlyData"
+		cc.EarlyData.Accepted = true
+		k = 1
+	}
+	switch fin - k {
+	case 0:
+	case 1: // an empty Certificate: the client had none to give
+		names[k] = "Certificate"
+	case 2:
+		names[k], names[k+1] = "Certificate", "CertificateVerify"
+	}
+	for j, i := range recs {
+		if names[j] != "" {
+			cc.Messages[i].Type = names[j]
+		}
+	}
+	if names[k] == "Certificate" && cc.ServerFlight != nil && !slices.Contains(cc.ServerFlight.Messages, "CertificateRequest") {
+		// The client sent a certificate, so the server asked for one.
+		m := cc.ServerFlight.Messages
+		cc.ServerFlight.Messages = append([]string{m[0], "CertificateRequest"}, m[1:]...)
+	}
+	var msgs []string
+	for j, n := range names {
+		if n == "" {
+			n = cc.Messages[recs[j]].Type
+		}
+		msgs = append(msgs, n)
+	}
+	cc.ClientFlight = c.flight(recs, msgs)
+	// Records after the Finished were the client's first application data.
+	for _, i := range st.clientRecs[fin+1:] {
+		cc.Messages[i].Type = "ApplicationData"
+		st.postRecords++
+	}
+	c.halves[1-c.client].setFinished(cc.Messages[st.serverRecs[len(st.serverRecs)-1]].Time)
+	c.halves[c.client].setFinished(cc.Messages[recs[fin]].Time)
+}
+
+func (c *Conn) flightSummary(recs []int, msgs []string) []string {
+	c.c.ServerFlight = c.flight(recs, msgs)
+	return msgs
+}
+
+func (c *Conn) flight(recs []int, msgs []string) *Flight {
+	f := &Flight{Records: len(recs), Messages: msgs}
+	for _, i := range recs {
+		f.Bytes += c.c.Messages[i].Length
+	}
+	return f
+}
