@@ -1,6 +1,7 @@
 package parser
 
 import (
+	"bytes"
 	"crypto/ecdsa"
 	"crypto/ed25519"
 	"crypto/rsa"
@@ -66,8 +67,11 @@ func decodeCertificate(body []byte, tls13 bool) ([]Certificate, bool) {
 	return chain, true
 }
 
-// newCertificate describes a DER certificate; the DER is not kept.
+// newCertificate describes a DER certificate. crypto/x509 keeps slices of
+// what it parses (Raw, RawSubject, …), so it parses a copy: der itself is
+// the record buffer, reused for the next record.
 func newCertificate(der []byte) Certificate {
+	der = bytes.Clone(der)
 	sum := sha256.Sum256(der)
 	c := Certificate{SHA256: hex.EncodeToString(sum[:]), Length: len(der)}
 	x, err := x509.ParseCertificate(der)

@@ -75,6 +75,10 @@ type Connection struct {
 	SessionTickets     []NewSessionTicket
 	Certificates       []Certificate // server chain as sent
 	ClientCertificates []Certificate
+	// Validation and ClientValidation judge the chains at capture time,
+	// when a Validator was given.
+	Validation       *Validation
+	ClientValidation *Validation
 
 	// ServerFlight and ClientFlight summarise the encrypted flights of a
 	// TLS 1.3 handshake, inferred from their records.
@@ -175,6 +179,7 @@ type Conn struct {
 	client    int // which side is the client
 	emit      func(*Connection)
 	transport func() Transport
+	validator *Validator
 	emitted   bool
 	tls       bool // a hello was seen: this is a TLS connection
 	t13       tls13
@@ -202,12 +207,14 @@ type Options struct {
 	// Transport, when set, reports the packets seen so far; it is read when
 	// the connection is emitted.
 	Transport func() Transport
+	// Validator, when set, judges the certificate chains at capture time.
+	Validator *Validator
 }
 
 // NewConn starts a connection between side 0 (a) and side 1 (b), first seen
 // at start.
 func NewConn(transport string, a, b netip.AddrPort, start time.Time, opts Options) *Conn {
-	c := &Conn{emit: opts.Emit, transport: opts.Transport}
+	c := &Conn{emit: opts.Emit, transport: opts.Transport, validator: opts.Validator}
 	c.c = Connection{Transport: transport, Client: a, Server: b, Start: start}
 	for i := range c.halves {
 		c.halves[i] = half{conn: c, side: i}

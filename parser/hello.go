@@ -303,6 +303,7 @@ type ServerHello struct {
 	HasALPN          bool
 	PSKSelected      bool
 	HelloRetry       bool
+	SCTs             int // in a signed_certificate_timestamp extension (TLS 1.2)
 
 	Fingerprints
 }
@@ -383,6 +384,8 @@ func (m *ServerHello) decodeExtension(typ uint16, data cryptobyte.String) bool {
 		var selected uint16
 		m.PSKSelected = true
 		return data.ReadUint16(&selected) && data.Empty()
+	case extSCT: // RFC 6962, section 3.3.1
+		m.SCTs = sctListLen(data)
 	}
 	return true
 }

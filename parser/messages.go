@@ -1,6 +1,7 @@
 package parser
 
 import (
+	"bytes"
 	"strings"
 
 	"golang.org/x/crypto/cryptobyte"
@@ -163,6 +164,7 @@ func decodeNewSessionTicket(body []byte, tls13 bool) (*NewSessionTicket, bool) {
 type CertificateStatus struct {
 	StatusType  uint8
 	ResponseLen int
+	Response    []byte // the DER OCSP response, a copy
 }
 
 func decodeCertificateStatus(body []byte) (*CertificateStatus, bool) {
@@ -173,6 +175,7 @@ func decodeCertificateStatus(body []byte) (*CertificateStatus, bool) {
 		return nil, false
 	}
 	m.ResponseLen = len(resp)
+	m.Response = bytes.Clone(resp)
 	return m, true
 }
 

@@ -44,6 +44,18 @@ func (c *Conn) judge() {
 		q.OneSided = q.ClientPackets == 0 || q.ServerPackets == 0
 		q.Retransmits, q.OutOfOrder, q.Truncated = t.Retransmits, t.OutOfOrder, t.Truncated
 	}
+	if v := c.validator; v != nil {
+		var ocspResp []byte
+		if cc.CertificateStatus != nil {
+			ocspResp = cc.CertificateStatus.Response
+		}
+		scts := 0
+		if cc.ServerHello != nil {
+			scts = cc.ServerHello.SCTs
+		}
+		cc.Validation = v.Validate(cc.Certificates, cc.Start, ocspResp, scts)
+		cc.ClientValidation = v.Validate(cc.ClientCertificates, cc.Start, nil, 0)
+	}
 	client, server := &c.halves[c.client], &c.halves[1-c.client]
 	after := func(i int) string { return c.after(i) }
 	outcome := func(o, detail string) { cc.Outcome, cc.OutcomeDetail = o, detail }

@@ -32,11 +32,34 @@ type Connection struct {
 	ServerKeyExchange  *KeyExchange  `json:"server_key_exchange"`
 	Certificates       []Certificate `json:"certificates"`
 	ClientCertificates []Certificate `json:"client_certificates"`
+	Validation         *Validation   `json:"validation"`
+	ClientValidation   *Validation   `json:"client_validation"`
 	SNIMatchesCert     *bool         `json:"sni_matches_cert"`
 	Messages           []Message     `json:"messages"`
 	MessagesDropped    int           `json:"messages_dropped,omitempty"`
 	Timing             Timing        `json:"timing"`
 	Issues             []Issue       `json:"issues"`
+}
+
+// Validation judges a certificate chain at capture time.
+type Validation struct {
+	Status        string `json:"status"`
+	Trusted       bool   `json:"trusted"`
+	Expired       bool   `json:"expired"`
+	NotYetValid   bool   `json:"not_yet_valid"`
+	SelfSigned    bool   `json:"self_signed"`
+	WeakKey       bool   `json:"weak_key"`
+	WeakSignature bool   `json:"weak_signature"`
+	OCSPStatus    string `json:"ocsp_status,omitempty"`
+	SCTs          int    `json:"scts"`
+}
+
+func validation(v *parser.Validation) *Validation {
+	if v == nil {
+		return nil
+	}
+	out := Validation(*v)
+	return &out
 }
 
 // Quality says how much of the connection the capture holds.
@@ -202,6 +225,8 @@ func NewConnection(c *parser.Connection) *Connection {
 		Issues:             []Issue{},
 		MessagesDropped:    c.MessagesDropped,
 		Certificates:       certificates(c.Certificates),
+		Validation:         validation(c.Validation),
+		ClientValidation:   validation(c.ClientValidation),
 		ClientCertificates: certificates(c.ClientCertificates),
 	}
 	if sni, ok := c.SNI(); ok {

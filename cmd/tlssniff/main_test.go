@@ -152,6 +152,8 @@ func TestErrors(t *testing.T) {
 		{"empty file", []string{"-r", empty}, 1, "not a pcap or pcapng file", 0},
 		{"truncated capture", []string{"-r", truncated}, 1, "tlssniff: warning: " + truncated + ": stopped at packet ", 3},
 		{"one bad file of two", []string{"-r", text, "-r", "../../samples/tls12.pcap"}, 1, "not a pcap or pcapng file", 1},
+		{"missing CA file", []string{"-r", "../../samples/tls12.pcap", "--ca-file", filepath.Join(dir, "ca.pem")}, 2, "tlssniff: error: --ca-file: open ", 0},
+		{"CA file without PEM", []string{"-r", "../../samples/tls12.pcap", "--ca-file", text}, 2, "no PEM certificate in it\nhint: --ca-file takes a PEM file", 0},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			out, errs, code := tlssniff(t, append(tc.args, "--json")...)
@@ -208,6 +210,20 @@ func TestInputs(t *testing.T) {
 	for i := 1; i < len(conns); i++ {
 		if conns[i].Start < conns[i-1].Start {
 			t.Errorf("connection %d starts before the one before it", i)
+		}
+	}
+}
+
+// The samples' private CA makes their chains trusted.
+func TestCAFile(t *testing.T) {
+	for args, want := range map[string]string{
+		"":                               "self signed certificate in certificate chain",
+		"--ca-file ../../samples/ca.pem": "ok",
+	} {
+		out, _, code := tlssniff(t, append([]string{"-r", "../../samples/tls12.pcap", "--json"}, strings.Fields(args)...)...)
+		conns := parseNDJSON(t, out)
+		if code != 0 || len(conns) != 1 || conns[0].Validation == nil || conns[0].Validation.Status != want {
+			t.Errorf("%q: exit %d, %+v", args, code, conns)
 		}
 	}
 }

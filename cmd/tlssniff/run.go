@@ -1,9 +1,11 @@
 package main
 
 import (
+	"crypto/x509"
 	"fmt"
 	"io"
 	"net/netip"
+	"os"
 	"time"
 
 	"github.com/spf13/pflag"
@@ -40,6 +42,7 @@ Examples:
 
 type cli struct {
 	reads       []string
+	caFile      string
 	json        bool
 	showVersion bool
 	help        bool
@@ -52,6 +55,7 @@ func parseFlags(args []string) (*cli, *pflag.FlagSet, error) {
 	fs.SortFlags = false
 	fs.StringArrayVarP(&c.reads, "read", "r", nil, "read packets from `FILE`: pcap or pcapng, gzip-compressed or not, - for standard input; repeat to merge files by time")
 	fs.BoolVar(&c.json, "json", false, "write NDJSON: one object per connection, one line each")
+	fs.StringVar(&c.caFile, "ca-file", "", "trust the certificates in `PEM` file as roots, besides the system's")
 	fs.BoolVar(&c.showVersion, "version", false, "print the version and exit")
 	fs.BoolVarP(&c.help, "help", "h", false, "show this help")
 	err := fs.Parse(args)
@@ -76,6 +80,12 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return exitOK
 	case len(c.reads) == 0:
 		fmt.Fprintf(stderr, "tlssniff: error: no input\nhint: read a capture with -r FILE\n")
+		return exitUsage
+	}
+
+	validator, err := newValidator(c.caFile)
+	if err != nil {
+		fmt.Fprintf(stderr, "tlssniff: error: %v\nhint: --ca-file takes a PEM file of CA certificates\n", err)
 		return exitUsage
 	}
 
@@ -107,7 +117,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 		}
 	}
 	asm := reassembly.New(reassembly.DefaultConfig, func(client, server netip.AddrPort, start time.Time, fs *reassembly.FlowStats) reassembly.Stream {
-		return parser.NewConn("tcp", client, server, start, parser.Options{Emit: emit, Transport: transportOf(fs)})
+		return parser.NewConn("tcp", client, server, start, parser.Options{Emit: emit, Transport: transportOf(fs), Validator: validator})
 	})
 	var p capture.Packet
 	for writeErr == nil {
@@ -131,6 +141,24 @@ func run(args []string, stdout, stderr io.Writer) int {
 		status = exitFailure
 	}
 	return status
+}
+
+// newValidator trusts the system's roots and those of caFile.
+func newValidator(caFile string) (*parser.Validator, error) {
+	roots, err := x509.SystemCertPool()
+	if err != nil {
+		roots = x509.NewCertPool()
+	}
+	if caFile != "" {
+		pem, err := os.ReadFile(caFile)
+		if err != nil {
+			return nil, fmt.Errorf("--ca-file: %w", err)
+		}
+		if !roots.AppendCertsFromPEM(pem) {
+			return nil, fmt.Errorf("--ca-file %s: no PEM certificate in it", caFile)
+		}
+	}
+	return parser.NewValidator(roots), nil
 }
 
 // transportOf reads reassembly's view of a flow for the parser, which does

@@ -10,6 +10,7 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"crypto/x509/pkix"
+	"encoding/pem"
 	"io"
 	"math/big"
 	"net"
@@ -22,6 +23,12 @@ import (
 type PKI struct {
 	Roots  *x509.CertPool
 	Server tls.Certificate
+	CA     *x509.Certificate
+}
+
+// CAPEM returns the CA certificate in PEM form.
+func (p *PKI) CAPEM() []byte {
+	return pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: p.CA.Raw})
 }
 
 // NewPKI makes a fresh CA and server certificate, valid from 2026 on.
@@ -58,7 +65,7 @@ func NewPKI() (*PKI, error) {
 	if err != nil {
 		return nil, err
 	}
-	p := &PKI{Roots: x509.NewCertPool()}
+	p := &PKI{Roots: x509.NewCertPool(), CA: caCert}
 	p.Roots.AddCert(caCert)
 	p.Server = tls.Certificate{Certificate: [][]byte{leafDER, caDER}, PrivateKey: key}
 	return p, nil

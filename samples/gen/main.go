@@ -254,6 +254,9 @@ func must(writes []tlstest.Write, err error) []tlstest.Write {
 }
 
 func writeSamples(dir string, p *tlstest.PKI) {
+	// The CA of every capture below, for tlssniff --ca-file.
+	check(os.WriteFile(filepath.Join(dir, "ca.pem"), p.CAPEM(), 0o644))
+
 	l := func(client, server string, start time.Duration) layout {
 		return layout{client: ep(client), server: ep(server), start: base.Add(start), rtt: 20 * time.Millisecond, mss: 1448}
 	}

@@ -1,0 +1,240 @@
+package parser
+
+import (
+	"crypto/dsa" //nolint:staticcheck // DSA keys are recognised to be called weak
+	"crypto/ecdsa"
+	"crypto/rsa"
+	"crypto/x509"
+	"encoding/asn1"
+	"errors"
+	"strings"
+	"sync"
+	"time"
+
+	"golang.org/x/crypto/cryptobyte"
+	"golang.org/x/crypto/ocsp"
+)
+
+// Validation judges a certificate chain as it stood at capture time.
+type Validation struct {
+	// Status is a short verdict in the words of Zeek's validation_status
+	// (OpenSSL's): "ok", "certificate has expired", "unable to get local
+	// issuer certificate", "self signed certificate", …
+	Status        string
+	Trusted       bool // the chain builds to a trusted root
+	Expired       bool // a certificate had expired at capture time
+	NotYetValid   bool
+	SelfSigned    bool   // the leaf signs itself
+	WeakKey       bool   // RSA under 2048 bits, DSA, or an elliptic curve under 224 bits
+	WeakSignature bool   // a certificate below the root is signed with MD5 or SHA-1
+	OCSPStatus    string // of a stapled OCSP response: good, revoked, unknown, unparsable; "" without one
+	SCTs          int    // signed certificate timestamps, in the leaf and the TLS extension
+}
+
+// Validator judges chains against a set of roots. Chains seen before are
+// not verified again. It is safe for concurrent use.
+type Validator struct {
+	roots *x509.CertPool
+	mu    sync.Mutex
+	cache map[string]chainVerdict
+}
+
+type chainVerdict struct {
+	trusted bool
+	status  string
+	weakSig bool
+}
+
+// NewValidator returns a Validator trusting roots (nil: none).
+func NewValidator(roots *x509.CertPool) *Validator {
+	if roots == nil {
+		roots = x509.NewCertPool()
+	}
+	return &Validator{roots: roots, cache: map[string]chainVerdict{}}
+}
+
+// oidSCTList is the X.509 extension of embedded SCTs (RFC 6962, 3.3).
+var oidSCTList = asn1.ObjectIdentifier{1, 3, 6, 1, 4, 1, 11129, 2, 4, 2}
+
+// Validate judges chain (leaf first) at time at. ocspResp is a stapled OCSP
+// response, tlsSCTs the SCTs of the TLS extension.
+func (v *Validator) Validate(chain []Certificate, at time.Time, ocspResp []byte, tlsSCTs int) *Validation {
+	if len(chain) == 0 {
+		return nil
+	}
+	r := &Validation{SCTs: tlsSCTs}
+	for i := range chain {
+		x := chain[i].x509
+		if x == nil {
+			r.Status = "unable to parse certificate"
+			return r
+		}
+		r.Expired = r.Expired || at.After(x.NotAfter)
+		r.NotYetValid = r.NotYetValid || at.Before(x.NotBefore)
+		r.WeakKey = r.WeakKey || weakKey(x)
+	}
+	leaf := chain[0].x509
+	r.SelfSigned = isSelfSigned(leaf)
+	r.SCTs += countSCTs(leaf)
+	if len(ocspResp) > 0 {
+		var issuer *x509.Certificate
+		if len(chain) > 1 {
+			issuer = chain[1].x509
+		}
+		r.OCSPStatus = ocspStatus(ocspResp, leaf, issuer)
+	}
+
+	verdict := v.verify(chain)
+	r.Trusted, r.WeakSignature = verdict.trusted, verdict.weakSig
+	switch {
+	case r.Expired:
+		r.Status = "certificate has expired"
+	case r.NotYetValid:
+		r.Status = "certificate is not yet valid"
+	default:
+		r.Status = verdict.status
+	}
+	return r
+}
+
+// verify builds the chain to a root, at a time every certificate is valid,
+// so that the verdict holds for any capture time (validity is judged apart).
+func (v *Validator) verify(chain []Certificate) chainVerdict {
+	var key strings.Builder
+	for _, c := range chain {
+		key.WriteString(c.SHA256)
+	}
+	v.mu.Lock()
+	verdict, ok := v.cache[key.String()]
+	v.mu.Unlock()
+	if ok {
+		return verdict
+	}
+	leaf := chain[0].x509
+	inter := x509.NewCertPool()
+	when := leaf.NotBefore
+	for i, c := range chain {
+		if i > 0 {
+			inter.AddCert(c.x509)
+		}
+		if c.x509.NotBefore.After(when) {
+			when = c.x509.NotBefore
+		}
+		last := i == len(chain)-1 && isSelfSigned(c.x509)
+		if !last && (c.x509.SignatureAlgorithm == x509.SHA1WithRSA || c.x509.SignatureAlgorithm == x509.ECDSAWithSHA1 ||
+			c.x509.SignatureAlgorithm == x509.MD5WithRSA || c.x509.SignatureAlgorithm == x509.DSAWithSHA1) {
+			verdict.weakSig = true
+		}
+	}
+	_, err := leaf.Verify(x509.VerifyOptions{Roots: v.roots, Intermediates: inter, CurrentTime: when,
+		KeyUsages: []x509.ExtKeyUsage{x509.ExtKeyUsageAny}})
+	verdict.trusted = err == nil
+	verdict.status = verifyStatus(err, chain)
+	v.mu.Lock()
+	v.cache[key.String()] = verdict
+	v.mu.Unlock()
+	return verdict
+}
+
+// verifyStatus words a crypto/x509 verification error as OpenSSL does.
+func verifyStatus(err error, chain []Certificate) string {
+	var unknown x509.UnknownAuthorityError
+	var invalid x509.CertificateInvalidError
+	var insecure x509.InsecureAlgorithmError
+	switch {
+	case err == nil:
+		return "ok"
+	case errors.As(err, &unknown) && strings.Contains(err.Error(), "insecure algorithm"):
+		// crypto/x509 verifies no SHA-1 or MD5 signature, so such a chain
+		// cannot be judged further.
+		return "signature algorithm not accepted (SHA-1 or MD5)"
+	case errors.As(err, &unknown):
+		switch {
+		case len(chain) == 1 && isSelfSigned(chain[0].x509):
+			return "self signed certificate"
+		case isSelfSigned(chain[len(chain)-1].x509):
+			return "self signed certificate in certificate chain"
+		}
+		return "unable to get local issuer certificate"
+	case errors.As(err, &insecure):
+		return "signature algorithm not accepted: " + x509.SignatureAlgorithm(insecure).String()
+	case errors.As(err, &invalid):
+		switch invalid.Reason {
+		case x509.NotAuthorizedToSign:
+			return "invalid CA certificate"
+		case x509.IncompatibleUsage:
+			return "unsupported certificate purpose"
+		case x509.TooManyIntermediates:
+			return "path length constraint exceeded"
+		}
+	}
+	return strings.TrimPrefix(err.Error(), "x509: ")
+}
+
+// isSelfSigned reports whether c is signed by its own key. CheckSignatureFrom
+// would also ask that c may sign certificates, which a self-signed leaf
+// may not.
+func isSelfSigned(c *x509.Certificate) bool {
+	return c != nil && string(c.RawIssuer) == string(c.RawSubject) &&
+		c.CheckSignature(c.SignatureAlgorithm, c.RawTBSCertificate, c.Signature) == nil
+}
+
+func weakKey(c *x509.Certificate) bool {
+	switch k := c.PublicKey.(type) {
+	case *rsa.PublicKey:
+		return k.N.BitLen() < 2048
+	case *dsa.PublicKey:
+		return true
+	case *ecdsa.PublicKey:
+		return k.Curve.Params().BitSize < 224
+	}
+	return false
+}
+
+// countSCTs counts the SCTs embedded in a certificate: an OCTET STRING that
+// holds a TLS-encoded SignedCertificateTimestampList (RFC 6962, 3.3).
+func countSCTs(c *x509.Certificate) int {
+	for _, e := range c.Extensions {
+		if !e.Id.Equal(oidSCTList) {
+			continue
+		}
+		var inner []byte
+		if _, err := asn1.Unmarshal(e.Value, &inner); err != nil {
+			return 0
+		}
+		return sctListLen(inner)
+	}
+	return 0
+}
+
+// sctListLen counts the entries of a SignedCertificateTimestampList.
+func sctListLen(b []byte) int {
+	s := cryptobyte.String(b)
+	var list cryptobyte.String
+	if !s.ReadUint16LengthPrefixed(&list) {
+		return 0
+	}
+	n := 0
+	for !list.Empty() {
+		var sct cryptobyte.String
+		if !list.ReadUint16LengthPrefixed(&sct) {
+			return n
+		}
+		n++
+	}
+	return n
+}
+
+func ocspStatus(resp []byte, leaf, issuer *x509.Certificate) string {
+	r, err := ocsp.ParseResponseForCert(resp, leaf, issuer)
+	if err != nil {
+		return "unparsable"
+	}
+	switch r.Status {
+	case ocsp.Good:
+		return "good"
+	case ocsp.Revoked:
+		return "revoked"
+	}
+	return "unknown"
+}
