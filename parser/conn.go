@@ -104,10 +104,11 @@ type Connection struct {
 	MessagesDropped int
 
 	// Times of the handshake's landmarks; zero when not seen.
-	ClientHelloTime    time.Time
-	ServerHelloTime    time.Time
-	ClientFinishedTime time.Time
-	ServerFinishedTime time.Time
+	ClientHelloTime       time.Time
+	SecondClientHelloTime time.Time // the answer to a HelloRetryRequest
+	ServerHelloTime       time.Time
+	ClientFinishedTime    time.Time
+	ServerFinishedTime    time.Time
 }
 
 // SNI returns the server_name of the first ClientHello.
@@ -134,6 +135,15 @@ func (c *Connection) SNIMatchesCert() (match, ok bool) {
 		return false, false
 	}
 	return c.Certificates[0].coversName(sni), true
+}
+
+// HelloRetryCost is the round trip a HelloRetryRequest cost: from the first
+// ClientHello to the second.
+func (c *Connection) HelloRetryCost() (time.Duration, bool) {
+	if c.SecondClientHelloTime.IsZero() {
+		return 0, false
+	}
+	return c.SecondClientHelloTime.Sub(c.ClientHelloTime), true
 }
 
 // HandshakeDuration is the time from the first ClientHello to the client's
@@ -165,6 +175,7 @@ type half struct {
 	helloSeen bool   // a ClientHello or ServerHello came from this side
 	dead      bool   // not TLS, or malformed beyond repair
 	alerted   bool   // this side sent an alert
+	calls     int    // Data calls that carried bytes of the first hello so far
 	broken    bool   // this side's records turned malformed after TLS started
 	brokenAt  int    // how many messages there were then
 	fullHS    bool   // the server sent Certificate, ServerKeyExchange or ServerHelloDone
@@ -237,7 +248,17 @@ func (c *Conn) Data(side int, data []byte, ts time.Time) bool {
 	if h.dead || c.emitted {
 		return false
 	}
-	if err := h.rec.Feed(data, ts, h); err != nil {
+	counting := !h.helloSeen
+	err := h.rec.Feed(data, ts, h)
+	if counting && h.rec.started {
+		// Each call is one TCP segment's in-order bytes; those that held
+		// only a preamble do not count.
+		h.calls++
+		if ch := c.c.ClientHello; ch != nil && ch.Segments == 0 && h.helloSeen && c.role(side) == FromClient {
+			ch.Segments = h.calls
+		}
+	}
+	if err != nil {
 		h.dead = true
 		if !errors.Is(err, ErrNotTLS) {
 			h.broken, h.brokenAt = true, len(c.c.Messages)
@@ -528,6 +549,8 @@ func (h *half) clientHello(ts time.Time, body []byte, sslv2 bool) {
 		m.ja4('t')
 		c.c.ClientHello = m
 		c.c.ClientHelloTime = ts
+	} else if c.c.HelloRetryRequest != nil && c.c.SecondClientHelloTime.IsZero() {
+		c.c.SecondClientHelloTime = ts
 	}
 }
 

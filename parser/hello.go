@@ -51,6 +51,7 @@ type ECH struct {
 // section 7.4.1.2), or an SSL 2.0-compatible CLIENT-HELLO.
 type ClientHello struct {
 	Length             int // handshake body length in bytes
+	Segments           int // TCP segments that carried it
 	SSLv2              bool
 	Version            uint16 // legacy_version
 	Random             []byte
@@ -303,7 +304,8 @@ type ServerHello struct {
 	HasALPN          bool
 	PSKSelected      bool
 	HelloRetry       bool
-	SCTs             int // in a signed_certificate_timestamp extension (TLS 1.2)
+	SCTs             int  // in a signed_certificate_timestamp extension (TLS 1.2)
+	ECHConfirmed     bool // a HelloRetryRequest confirms ECH was accepted
 
 	Fingerprints
 }
@@ -386,6 +388,8 @@ func (m *ServerHello) decodeExtension(typ uint16, data cryptobyte.String) bool {
 		return data.ReadUint16(&selected) && data.Empty()
 	case extSCT: // RFC 6962, section 3.3.1
 		m.SCTs = sctListLen(data)
+	case extECH: // draft-ietf-tls-esni, section 7.2.1: 8 bytes of confirmation in an HRR
+		m.ECHConfirmed = m.HelloRetry && len(data) == 8
 	}
 	return true
 }

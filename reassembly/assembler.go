@@ -86,9 +86,9 @@ type segment struct {
 }
 
 type side struct {
-	next    uint32 // next sequence number to deliver
-	known   bool   // next is set: SYN seen or first data taken as the start
-	done    bool   // the stream wants no more bytes of this side
+	next    uint32    // next sequence number to deliver
+	known   bool      // next is set: SYN seen or first data taken as the start
+	done    bool      // the stream wants no more bytes of this side
 	pending []segment // out-of-order segments, sorted by seq
 }
 

@@ -105,6 +105,7 @@ type ClientHello struct {
 	JA4                 string   `json:"ja4"`
 	JA4R                string   `json:"ja4_r"`
 	Length              int      `json:"length"`
+	Segments            int      `json:"tcp_segments"`
 	SSLv2               bool     `json:"sslv2,omitempty"`
 	Version             string   `json:"version"`
 	SessionID           string   `json:"session_id"`
@@ -131,14 +132,18 @@ type ClientHello struct {
 	ECH                 *ECH     `json:"ech"`
 }
 
-// ECH is an encrypted_client_hello extension.
+// ECH is an encrypted_client_hello extension. GREASE ECH and real ECH look
+// alike on the wire by design; Grease is false only when a
+// HelloRetryRequest confirms that the server accepted ECH, null otherwise.
 type ECH struct {
-	Type          string `json:"type"`
-	KDF           uint16 `json:"kdf,omitempty"`
-	AEAD          uint16 `json:"aead,omitempty"`
-	ConfigID      uint8  `json:"config_id"`
-	EncLength     int    `json:"enc_length"`
-	PayloadLength int    `json:"payload_length"`
+	Type          string  `json:"type"`
+	OuterSNI      *string `json:"outer_sni"`
+	Grease        *bool   `json:"grease"`
+	KDF           uint16  `json:"kdf,omitempty"`
+	AEAD          uint16  `json:"aead,omitempty"`
+	ConfigID      uint8   `json:"config_id"`
+	EncLength     int     `json:"enc_length"`
+	PayloadLength int     `json:"payload_length"`
 }
 
 // ServerHello is a ServerHello or HelloRetryRequest, decoded.
@@ -182,6 +187,7 @@ type Certificate struct {
 // Timing holds durations in milliseconds; null when a step was not seen.
 type Timing struct {
 	HandshakeMS                *float64 `json:"handshake_ms"`
+	HelloRetryMS               *float64 `json:"hello_retry_ms"`
 	ClientHelloToServerHelloMS *float64 `json:"client_hello_to_server_hello_ms"`
 }
 
@@ -251,6 +257,12 @@ func NewConnection(c *parser.Connection) *Connection {
 	}
 	if ch := c.ClientHello; ch != nil {
 		out.ClientHello = clientHello(ch)
+		if e := out.ClientHello.ECH; e != nil {
+			e.OuterSNI = out.SNI
+			if c.HelloRetryRequest != nil && c.HelloRetryRequest.ECHConfirmed {
+				e.Grease = ptr(false)
+			}
+		}
 	}
 	if ske := c.ServerKeyExchange; ske != nil {
 		out.ServerKeyExchange = &KeyExchange{DHBits: ske.DHBits}
@@ -270,6 +282,9 @@ func NewConnection(c *parser.Connection) *Connection {
 	}
 	if d, ok := c.HandshakeDuration(); ok {
 		out.Timing.HandshakeMS = ptr(ms(d))
+	}
+	if d, ok := c.HelloRetryCost(); ok {
+		out.Timing.HelloRetryMS = ptr(ms(d))
 	}
 	if !c.ClientHelloTime.IsZero() && !c.ServerHelloTime.IsZero() {
 		out.Timing.ClientHelloToServerHelloMS = ptr(ms(c.ServerHelloTime.Sub(c.ClientHelloTime)))
@@ -298,7 +313,7 @@ func ints[T uint8 | uint16](vs []T) []int {
 func clientHello(ch *parser.ClientHello) *ClientHello {
 	out := &ClientHello{
 		JA3: ch.JA3, JA3String: ch.JA3String, JA4: ch.JA4, JA4R: ch.JA4R,
-		Length: ch.Length, SSLv2: ch.SSLv2,
+		Length: ch.Length, Segments: ch.Segments, SSLv2: ch.SSLv2,
 		Version:             parser.VersionName(ch.Version),
 		SessionID:           hex.EncodeToString(ch.SessionID),
 		CipherSuites:        names(ch.CipherSuites, parser.CipherSuiteName),

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"fmt"
 	"io"
+	"strings"
 
 	"github.com/olekukonko/tablewriter"
 	"github.com/olekukonko/tablewriter/renderer"
@@ -67,8 +68,15 @@ func row(c *parser.Connection) []string {
 		last := c.Alerts[len(c.Alerts)-1]
 		outcome = fmt.Sprintf("alert %s from %s", parser.AlertName(last.Description), last.From)
 	}
+	var notes []string
 	if c.Resumed {
-		outcome += " (resumed)"
+		notes = append(notes, "resumed")
+	}
+	if c.HelloRetryRequest != nil {
+		notes = append(notes, "HRR")
+	}
+	if len(notes) > 0 {
+		outcome += " (" + strings.Join(notes, ", ") + ")"
 	}
 	return []string{
 		c.Start.UTC().Format("2006-01-02 15:04:05.000000"),

@@ -121,6 +121,17 @@ func TestSampleFacts(t *testing.T) {
 	if len(mtls) != 3 || len(mtls[2].ClientCertificates) == 0 || *mtls[0].Version != "TLS 1.3" {
 		t.Errorf("openssl: %+v", mtls)
 	}
+	ech := conns("ech.pcap")
+	if len(ech) != 2 || ech[0].ClientHello.ECH == nil || *ech[0].ClientHello.ECH.OuterSNI != "public.example.test" ||
+		ech[0].ClientHello.ECH.Grease != nil || ech[1].ClientHello.ECH.Grease == nil || *ech[1].ClientHello.ECH.Grease ||
+		!ech[0].Established || ech[1].Timing.HelloRetryMS == nil {
+		t.Errorf("ECH: %+v", ech)
+	}
+	pq := conns("tls13.pcap")
+	if len(pq) != 1 || *pq[0].Group != "X25519MLKEM768" || pq[0].ClientHello.KeyShares[0] != "X25519MLKEM768" ||
+		pq[0].ClientHello.Segments != 2 || pq[0].ClientHello.Length < 1448 {
+		t.Errorf("post-quantum key share: %+v", pq)
+	}
 	sll2 := conns("gnutls-sll2.pcap")
 	if len(sll2) != 2 || *sll2[0].SNI != "server.localhost" {
 		t.Errorf("gnutls over SLL2: %+v", sll2)

@@ -4,6 +4,7 @@
 package tlstest
 
 import (
+	"crypto/ecdh"
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
@@ -16,6 +17,8 @@ import (
 	"net"
 	"sync"
 	"time"
+
+	"golang.org/x/crypto/cryptobyte"
 )
 
 // PKI is a private CA and a server certificate for www.example.test and
@@ -173,4 +176,35 @@ func socketPair() (net.Conn, net.Conn, error) {
 		return nil, nil, r.err
 	}
 	return c, r.c, nil
+}
+
+// ECH returns an ECHConfigList for clients and the matching key for servers:
+// one ECHConfig (draft-ietf-tls-esni, section 4) with config_id 7, DHKEM
+// X25519, HKDF-SHA256 and AES-128-GCM, for publicName.
+func ECH(publicName string) (configList []byte, key tls.EncryptedClientHelloKey, err error) {
+	priv, err := ecdh.X25519().GenerateKey(rand.Reader)
+	if err != nil {
+		return nil, key, err
+	}
+	var b cryptobyte.Builder
+	b.AddUint16(0xfe0d) // version
+	b.AddUint16LengthPrefixed(func(b *cryptobyte.Builder) {
+		b.AddUint8(7)       // config_id
+		b.AddUint16(0x0020) // DHKEM(X25519, HKDF-SHA256)
+		b.AddUint16LengthPrefixed(func(b *cryptobyte.Builder) { b.AddBytes(priv.PublicKey().Bytes()) })
+		b.AddUint16LengthPrefixed(func(b *cryptobyte.Builder) {
+			b.AddUint16(0x0001) // HKDF-SHA256
+			b.AddUint16(0x0001) // AES-128-GCM
+		})
+		b.AddUint8(0) // maximum_name_length
+		b.AddUint8LengthPrefixed(func(b *cryptobyte.Builder) { b.AddBytes([]byte(publicName)) })
+		b.AddUint16(0) // no extensions
+	})
+	config, err := b.Bytes()
+	if err != nil {
+		return nil, key, err
+	}
+	var list cryptobyte.Builder
+	list.AddUint16LengthPrefixed(func(b *cryptobyte.Builder) { b.AddBytes(config) })
+	return list.BytesOrPanic(), tls.EncryptedClientHelloKey{Config: config, PrivateKey: priv.Bytes(), SendAsRetry: true}, nil
 }

@@ -362,6 +362,21 @@ func writeSamples(dir string, p *tlstest.PKI) {
 		{snapped, full12},
 	})
 
+	// Encrypted Client Hello: the outer SNI is the public name, the real one
+	// travels encrypted; once with a HelloRetryRequest, which confirms ECH.
+	echList, echKey, err := tlstest.ECH("public.example.test")
+	check(err)
+	ce, se := p.Configs("secret.example.test", tls.VersionTLS13, tls.VersionTLS13)
+	ce.EncryptedClientHelloConfigList = echList
+	se.EncryptedClientHelloKeys = []tls.EncryptedClientHelloKey{echKey}
+	ceh, seh := ce.Clone(), se.Clone()
+	ceh.CurvePreferences = []tls.CurveID{tls.X25519, tls.CurveP256}
+	seh.CurvePreferences = []tls.CurveID{tls.CurveP256}
+	writeCapture(filepath.Join(dir, "ech.pcap"), false, []conn{
+		{l("10.0.0.1:50070", "10.0.0.2:443", 0), must(tlstest.Session(ce, se, 1000))},
+		{l("10.0.0.1:50071", "10.0.0.2:443", time.Second), must(tlstest.Session(ceh, seh, 1000))},
+	})
+
 	// IPv6, written as pcapng; and a connection picked up without its SYN.
 	c6, s6 := p.Configs("ipv6.example.test", tls.VersionTLS13, tls.VersionTLS13)
 	mid := l("[2001:db8::1]:50041", "[2001:db8::2]:443", time.Second)
