@@ -547,6 +547,7 @@ func (h *half) clientHello(ts time.Time, body []byte, sslv2 bool) {
 	if c.c.ClientHello == nil {
 		m.ja3()
 		m.ja4('t')
+		c.c.EarlyData.Offered = m.EarlyData
 		c.c.ClientHello = m
 		c.c.ClientHelloTime = ts
 	} else if c.c.HelloRetryRequest != nil && c.c.SecondClientHelloTime.IsZero() {

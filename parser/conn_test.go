@@ -387,3 +387,22 @@ func TestConnPreamble(t *testing.T) {
 		t.Errorf("issues %q, want %q", details, want)
 	}
 }
+
+// Heartbeat records and a HelloRequest, spliced into a real TLS 1.2 session
+// where they travel in the clear.
+func TestConnHeartbeatAndHelloRequest(t *testing.T) {
+	c, s := testPKI(t).Configs("www.example.test", tls.VersionTLS12, tls.VersionTLS12)
+	writes := session(t, c, s)
+	heartbeat := tlstest.Write{FromClient: true, Data: []byte{24, 3, 3, 0, 3, 1, 0, 0}}
+	helloRequest := tlstest.Write{FromClient: false, Data: []byte{22, 3, 3, 0, 4, 0, 0, 0, 0}}
+	spliced := append([]tlstest.Write{writes[0], helloRequest, heartbeat}, writes[1:]...)
+	conn := play(t, spliced, whole, 0)[0]
+	var types []string
+	for _, m := range conn.Messages[:4] {
+		types = append(types, m.From.String()+" "+m.Type)
+	}
+	want := []string{"client ClientHello", "server HelloRequest", "client Heartbeat", "server ServerHello"}
+	if !reflect.DeepEqual(types, want) || !conn.Established {
+		t.Errorf("messages %v, established %v", types, conn.Established)
+	}
+}

@@ -35,6 +35,9 @@ type Connection struct {
 	Validation         *Validation   `json:"validation"`
 	ClientValidation   *Validation   `json:"client_validation"`
 	SNIMatchesCert     *bool         `json:"sni_matches_cert"`
+	ServerFlight       *Flight       `json:"server_flight"`
+	ClientFlight       *Flight       `json:"client_flight"`
+	EarlyData          EarlyData     `json:"early_data"`
 	Messages           []Message     `json:"messages"`
 	MessagesDropped    int           `json:"messages_dropped,omitempty"`
 	Timing             Timing        `json:"timing"`
@@ -59,6 +62,29 @@ func validation(v *parser.Validation) *Validation {
 		return nil
 	}
 	out := Validation(*v)
+	return &out
+}
+
+// Flight is one side's TLS 1.3 encrypted flight: its records, their bytes,
+// and the messages inferred in them.
+type Flight struct {
+	Records  int      `json:"records"`
+	Bytes    int      `json:"bytes"`
+	Messages []string `json:"messages"`
+}
+
+// EarlyData is what was seen of 0-RTT data.
+type EarlyData struct {
+	Offered  bool `json:"offered"`
+	Records  int  `json:"records"`
+	Accepted bool `json:"accepted"`
+}
+
+func flight(f *parser.Flight) *Flight {
+	if f == nil {
+		return nil
+	}
+	out := Flight(*f)
 	return &out
 }
 
@@ -232,6 +258,9 @@ func NewConnection(c *parser.Connection) *Connection {
 		MessagesDropped:    c.MessagesDropped,
 		Certificates:       certificates(c.Certificates),
 		Validation:         validation(c.Validation),
+		ServerFlight:       flight(c.ServerFlight),
+		ClientFlight:       flight(c.ClientFlight),
+		EarlyData:          EarlyData(c.EarlyData),
 		ClientValidation:   validation(c.ClientValidation),
 		ClientCertificates: certificates(c.ClientCertificates),
 	}

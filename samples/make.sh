@@ -48,6 +48,19 @@ printf 'GET / HTTP/1.0\r\n\r\n' | openssl s_client -quiet -connect 127.0.0.1:443
   -CAfile "$work/ca.crt" -cert "$work/client.crt" -key "$work/client.key" -tls1_2 >/dev/null 2>&1 || true
 stop_capture
 
+# OpenSSL 0-RTT: a first connection saves the session, the second resumes it
+# and sends its request as early data.
+capture lo "$out/openssl-0rtt.pcap" "tcp port 44340"
+openssl s_server -quiet -accept 44340 -cert "$work/server.crt" -key "$work/server.key" \
+  -early_data -max_early_data 16384 >/dev/null 2>&1 &
+pids+=($!)
+sleep 0.5
+printf 'GET / HTTP/1.0\r\n\r\n' > "$work/request"
+echo Q | openssl s_client -quiet -connect 127.0.0.1:44340 -sess_out "$work/session.pem" >/dev/null 2>&1 || true
+(cat "$work/request"; sleep 0.5) | openssl s_client -connect 127.0.0.1:44340 -sess_in "$work/session.pem" \
+  -early_data "$work/request" >/dev/null 2>&1 || true
+stop_capture
+
 # GnuTLS, captured on the "any" pseudo-interface: Linux SLL2 framing.
 capture any "$out/gnutls-sll2.pcap" "tcp port 44331"
 gnutls-serv --port 44331 --x509certfile "$work/server.crt" --x509keyfile "$work/server.key" >/dev/null 2>&1 &

@@ -132,8 +132,15 @@ func TestSampleFacts(t *testing.T) {
 		pq[0].ClientHello.Segments != 2 || pq[0].ClientHello.Length < 1448 {
 		t.Errorf("post-quantum key share: %+v", pq)
 	}
+	zero := conns("openssl-0rtt.pcap")
+	if len(zero) != 2 || !zero[1].Resumed || !zero[1].EarlyData.Offered || zero[1].EarlyData.Records != 1 ||
+		!zero[1].EarlyData.Accepted || zero[1].ClientFlight == nil ||
+		strings.Join(zero[1].ClientFlight.Messages, " ") != "EndOfEarlyData Finished" {
+		t.Errorf("0-RTT: %+v", zero)
+	}
 	sll2 := conns("gnutls-sll2.pcap")
-	if len(sll2) != 2 || *sll2[0].SNI != "server.localhost" {
+	if len(sll2) != 2 || *sll2[0].SNI != "server.localhost" || sll2[0].ServerFlight == nil ||
+		strings.Join(sll2[0].ServerFlight.Messages, " ") != "EncryptedExtensions CertificateRequest Certificate CertificateVerify Finished" {
 		t.Errorf("gnutls over SLL2: %+v", sll2)
 	}
 }
