@@ -317,7 +317,12 @@ func (c *Conn) Close() {
 	}
 }
 
+// decide emits the connection, once: records cut from the same bytes may
+// still arrive after it.
 func (c *Conn) decide() {
+	if c.emitted {
+		return
+	}
 	c.emitted = true
 	c.judge()
 	c.emit(&c.c)
@@ -348,6 +353,9 @@ func (h *half) WantBody(typ uint8) bool {
 // Record implements RecordHandler.
 func (h *half) Record(r Record) {
 	c := h.conn
+	if c.emitted {
+		return // decided: what follows is not part of the handshake
+	}
 	switch r.Type {
 	case recordSSLv2:
 		h.clientHello(r.Time, r.Body[1:], true)

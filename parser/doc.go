@@ -28,14 +28,61 @@
 //
 // # Deciding a handshake
 //
-// A connection is emitted once: as soon as both Finished messages were seen
-// or inferred (established), or when the caller closes it. Up to TLS 1.2 a
-// side's first handshake record after its ChangeCipherSpec is its encrypted
-// Finished. In TLS 1.3 without keys, the server's application_data records
-// after ServerHello form its encrypted flight (EncryptedExtensions through
-// Finished, reported as EncryptedHandshake records), and the client's first
-// application_data record after that flight is its Finished. A session is
-// resumed when a TLS 1.3 ServerHello selects a pre_shared_key, or when a TLS
-// 1.2 server sends ChangeCipherSpec without a Certificate, ServerKeyExchange
-// or ServerHelloDone before it.
+// A connection is emitted once: when its handshake is decided, or when the
+// caller closes it (FIN, RST, idle timeout, end of input). Up to TLS 1.2 it
+// is decided when both Finished messages are seen: a side's first handshake
+// record after its ChangeCipherSpec is its encrypted Finished. A TLS 1.3
+// connection is decided at the server's first record after the client's
+// Finished (so that its tickets are counted), or at once when the server's
+// tickets came before the client's Finished, or after four client records
+// with no answer. A session is resumed when a TLS 1.3 ServerHello selects a
+// pre_shared_key, or when a TLS 1.2 server sends ChangeCipherSpec without a
+// Certificate, ServerKeyExchange or ServerHelloDone before it.
+//
+// Renegotiation, HelloRequest and KeyUpdate are encrypted once a session is
+// up, and the connection is written when its first handshake is decided:
+// they are reported when they come before that (in the clear they are read
+// as such), not when they come later in a long connection.
+//
+// # TLS 1.3 without keys
+//
+// After the ServerHello every handshake message travels inside
+// application_data records, so messages are inferred from record sizes,
+// directions and order (tls13.go), and marked encrypted. The sizes used are
+// exact for the suite: a Finished record is 4 + hash + 1 + tag bytes (53
+// with SHA-256 and a 16-byte tag, 69 with SHA-384), an encrypted alert
+// 2 + 1 + tag (19), an EndOfEarlyData 4 + 1 + tag (21).
+//
+//   - The server's records up to the first of a Finished's size form its
+//     flight. Resumed by PSK it is EncryptedExtensions and Finished; else
+//     four records are EncryptedExtensions, Certificate, CertificateVerify
+//     and Finished, five add a CertificateRequest after EncryptedExtensions.
+//     Records that hold several messages (one record for the whole flight,
+//     as some servers send) stay EncryptedHandshake, and the flight summary
+//     lists the messages they must hold.
+//   - The client's records after that flight, up to the first of a
+//     Finished's size among the first three, are its flight: before the
+//     Finished, an EndOfEarlyData when 0-RTT data was sent (early data is
+//     then accepted), and a Certificate, with a CertificateVerify when there
+//     are two records, when the server asked for one (the server's flight
+//     then gets a CertificateRequest). Without a record of that size among
+//     three, the first record is taken for the Finished.
+//   - A record of an encrypted alert's size, from either side before the
+//     client's Finished, is an Alert: a client that rejects the server's
+//     certificate sends one, and the outcome says the client aborted after
+//     the server's flight.
+//   - After a Finished, the server's first record of at least 80 bytes is a
+//     NewSessionTicket, and so is each next record of the same length
+//     (servers that send two tickets send them alike); the first record
+//     that is not one starts the application data.
+//   - Records the client sends before the ServerHello are 0-RTT data.
+//
+// The rules cannot decide, and may name a record wrongly, when: a server
+// sends no ticket and answers with data of 80 bytes or more (the answer is
+// taken for a ticket); a ticket is under 80 bytes, or a second ticket
+// differs in length from the first; a server sends 0.5-RTT data after its
+// Finished; records are padded (RFC 8446, section 5.4), so that sizes no
+// longer match; a client certificate and its CertificateVerify share one
+// record with the Finished. With keys (a later version) every message is
+// read instead.
 package parser
