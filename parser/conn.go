@@ -189,16 +189,16 @@ type Conn struct {
 	halves    [2]half
 	client    int // which side is the client
 	emit      func(*Connection)
-	transport func() Transport
+	transport func() TransportStats
 	validator *Validator
 	emitted   bool
 	tls       bool // a hello was seen: this is a TLS connection
 	t13       tls13
 }
 
-// Transport is what the layer below saw of a connection's packets, by the
+// TransportStats is what the layer below saw of a connection's packets, by the
 // sides passed to Data (not yet by role).
-type Transport struct {
+type TransportStats struct {
 	SYNSeen     bool // the connection's opening (SYN or SYN/ACK) was captured
 	Packets     [2]uint64
 	Retransmits uint64
@@ -217,7 +217,7 @@ type Options struct {
 	Emit func(*Connection)
 	// Transport, when set, reports the packets seen so far; it is read when
 	// the connection is emitted.
-	Transport func() Transport
+	Transport func() TransportStats
 	// Validator, when set, judges the certificate chains at capture time.
 	Validator *Validator
 }

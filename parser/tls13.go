@@ -187,13 +187,13 @@ func (c *Conn) closeServerFlight() {
 	case whole && n == len(want)+1 && !cc.Resumed:
 		want = []string{"EncryptedExtensions", "CertificateRequest", "Certificate", "CertificateVerify", "Finished"}
 	default:
-		want = c.flightSummary(st.serverRecs, want)
+		cc.ServerFlight = c.flight(st.serverRecs, want)
 		return
 	}
 	for k, i := range st.serverRecs {
 		cc.Messages[i].Type = want[k]
 	}
-	c.flightSummary(st.serverRecs, want)
+	cc.ServerFlight = c.flight(st.serverRecs, want)
 }
 
 // closeClientFlight names the client's records up to its Finished, at index
@@ -243,11 +243,6 @@ func (c *Conn) closeClientFlight(fin int) {
 	}
 	c.halves[1-c.client].setFinished(cc.Messages[st.serverRecs[len(st.serverRecs)-1]].Time)
 	c.halves[c.client].setFinished(cc.Messages[recs[fin]].Time)
-}
-
-func (c *Conn) flightSummary(recs []int, msgs []string) []string {
-	c.c.ServerFlight = c.flight(recs, msgs)
-	return msgs
 }
 
 func (c *Conn) flight(recs []int, msgs []string) *Flight {

@@ -252,3 +252,18 @@ func TestConformance(t *testing.T) {
 		t.Errorf("conformance %d/%d fields (%.1f%%): want at least 500 fields and 97%%", matched, total, pct)
 	}
 }
+
+// A stapled OCSP response and SCTs, from a real server (Zeek's trace of
+// ritter.vg): the OCSP status is read and the SCTs in the TLS extension
+// counted.
+func TestStapledOCSPAndSCTs(t *testing.T) {
+	out, _, code := tlssniff(t, "-r", filepath.Join(corpus(t), "zeek/traces/signed_certificate_timestamp.pcap"), "--json")
+	conns := parseNDJSON(t, out)
+	if code != 0 || len(conns) == 0 {
+		t.Fatalf("exit %d, %d connections", code, len(conns))
+	}
+	v := conns[0].Validation
+	if conns[0].SNI == nil || *conns[0].SNI != "ritter.vg" || v == nil || v.OCSPStatus != "good" || v.SCTs != 3 {
+		t.Errorf("%v: %+v", conns[0].SNI, v)
+	}
+}

@@ -163,9 +163,9 @@ func newValidator(caFile string) (*parser.Validator, error) {
 
 // transportOf reads reassembly's view of a flow for the parser, which does
 // not import reassembly.
-func transportOf(fs *reassembly.FlowStats) func() parser.Transport {
-	return func() parser.Transport {
-		return parser.Transport{SYNSeen: fs.SYN || fs.SYNACK, Packets: fs.Packets, Retransmits: fs.Retransmits,
+func transportOf(fs *reassembly.FlowStats) func() parser.TransportStats {
+	return func() parser.TransportStats {
+		return parser.TransportStats{SYNSeen: fs.SYN || fs.SYNACK, Packets: fs.Packets, Retransmits: fs.Retransmits,
 			OutOfOrder: fs.OutOfOrder, Truncated: fs.Truncated, FIN: fs.FIN, Reset: fs.Reset,
 			ResetSide: fs.ResetSide, ResetTime: fs.ResetTime}
 	}
