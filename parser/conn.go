@@ -103,6 +103,10 @@ type Connection struct {
 	// MessagesDropped counts messages beyond maxMessages.
 	MessagesDropped int
 
+	// Timing is derived from the landmarks below when the connection is
+	// emitted.
+	Timing Timing
+
 	// Times of the handshake's landmarks; zero when not seen.
 	ClientHelloTime       time.Time
 	SecondClientHelloTime time.Time // the answer to a HelloRetryRequest
@@ -199,15 +203,18 @@ type Conn struct {
 // TransportStats is what the layer below saw of a connection's packets, by the
 // sides passed to Data (not yet by role).
 type TransportStats struct {
-	SYNSeen     bool // the connection's opening (SYN or SYN/ACK) was captured
-	Packets     [2]uint64
-	Retransmits uint64
-	OutOfOrder  uint64
-	Truncated   uint64 // packets cut short by the snapshot length
-	FIN         [2]bool
-	Reset       bool
-	ResetSide   int
-	ResetTime   time.Time
+	SYNSeen bool // the connection's opening (SYN or SYN/ACK) was captured
+	// Capture times of the SYN, the SYN/ACK and the ACK that completes the
+	// TCP handshake; zero when not seen.
+	SYN, SYNACK, ACK time.Time
+	Packets          [2]uint64
+	Retransmits      uint64
+	OutOfOrder       uint64
+	Truncated        uint64 // packets cut short by the snapshot length
+	FIN              [2]bool
+	Reset            bool
+	ResetSide        int
+	ResetTime        time.Time
 }
 
 // Options configure a Conn.

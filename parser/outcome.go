@@ -44,6 +44,7 @@ func (c *Conn) judge() {
 		q.OneSided = q.ClientPackets == 0 || q.ServerPackets == 0
 		q.Retransmits, q.OutOfOrder, q.Truncated = t.Retransmits, t.OutOfOrder, t.Truncated
 	}
+	c.timing(t)
 	if v := c.validator; v != nil {
 		var ocspResp []byte
 		if cc.CertificateStatus != nil {

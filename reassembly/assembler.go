@@ -31,15 +31,18 @@ type Factory func(client, server netip.AddrPort, start time.Time, stats *FlowSta
 // FlowStats is what the assembler saw of one connection's packets, indexed
 // by side where it matters.
 type FlowStats struct {
-	SYN, SYNACK bool      // a SYN without ACK, a SYN with ACK were seen
-	Packets     [2]uint64 // packets sent by each side
-	Retransmits uint64    // segments whose bytes were all delivered already
-	OutOfOrder  uint64    // segments that came ahead of a hole
-	Truncated   uint64    // segments the snapshot length cut short
-	FIN         [2]bool
-	Reset       bool // an RST ended the flow
-	ResetSide   int  // the side that sent it
-	ResetTime   time.Time
+	SYN, SYNACK bool // a SYN without ACK, a SYN with ACK were seen
+	// Capture times of the TCP handshake: the first SYN, SYN/ACK, and the
+	// client's first ACK after the SYN/ACK; zero when not seen.
+	SYNTime, SYNACKTime, ACKTime time.Time
+	Packets                      [2]uint64 // packets sent by each side
+	Retransmits                  uint64    // segments whose bytes were all delivered already
+	OutOfOrder                   uint64    // segments that came ahead of a hole
+	Truncated                    uint64    // segments the snapshot length cut short
+	FIN                          [2]bool
+	Reset                        bool // an RST ended the flow
+	ResetSide                    int  // the side that sent it
+	ResetTime                    time.Time
 }
 
 // Config bounds what the assembler keeps.
@@ -149,12 +152,19 @@ func (a *Assembler) Add(p *capture.Packet) {
 		st.Truncated++
 	}
 	seq := p.Seq
-	if p.Flags&capture.FlagSYN != 0 {
-		if p.Flags&capture.FlagACK != 0 {
-			st.SYNACK = true
-		} else {
-			st.SYN = true
+	switch {
+	case p.Flags&capture.FlagSYN != 0 && p.Flags&capture.FlagACK != 0:
+		if !st.SYNACK {
+			st.SYNACK, st.SYNACKTime = true, p.Time
 		}
+	case p.Flags&capture.FlagSYN != 0:
+		if !st.SYN {
+			st.SYN, st.SYNTime = true, p.Time
+		}
+	case p.Flags&capture.FlagACK != 0 && s == 0 && st.SYNACK && st.ACKTime.IsZero():
+		st.ACKTime = p.Time
+	}
+	if p.Flags&capture.FlagSYN != 0 {
 		seq++ // the SYN takes one sequence number; data on a SYN follows it
 		if !sd.known || len(p.Payload) == 0 {
 			sd.next, sd.known = seq, true

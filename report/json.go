@@ -4,6 +4,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"io"
+	"time"
 
 	"github.com/tlssniff/tlssniff/parser"
 )
@@ -117,11 +118,12 @@ type Alert struct {
 
 // Message is one entry of the reconstructed sequence.
 type Message struct {
-	TS        string `json:"ts"`
-	From      string `json:"from"`
-	Type      string `json:"type"`
-	Length    int    `json:"length"`
-	Encrypted bool   `json:"encrypted"`
+	TS        string  `json:"ts"`
+	From      string  `json:"from"`
+	Type      string  `json:"type"`
+	Length    int     `json:"length"`
+	Encrypted bool    `json:"encrypted"`
+	OffsetMS  float64 `json:"offset_ms"` // from the connection's first packet
 }
 
 // ClientHello is the first ClientHello, decoded.
@@ -213,6 +215,10 @@ type Certificate struct {
 // Timing holds durations in milliseconds; null when a step was not seen.
 type Timing struct {
 	HandshakeMS                *float64 `json:"handshake_ms"`
+	SYNToSYNACKMS              *float64 `json:"syn_to_synack_ms"`
+	SYNACKToACKMS              *float64 `json:"synack_to_ack_ms"`
+	SYNToClientHelloMS         *float64 `json:"syn_to_client_hello_ms"`
+	ServerFlightMS             *float64 `json:"server_flight_ms"`
 	HelloRetryMS               *float64 `json:"hello_retry_ms"`
 	ClientHelloToServerHelloMS *float64 `json:"client_hello_to_server_hello_ms"`
 }
@@ -304,7 +310,7 @@ func NewConnection(c *parser.Connection) *Connection {
 			parser.AlertLevelName(a.Level), parser.AlertName(a.Description)})
 	}
 	for _, m := range c.Messages {
-		out.Messages = append(out.Messages, Message{formatTime(m.Time), m.From.String(), m.Type, m.Length, m.Encrypted})
+		out.Messages = append(out.Messages, Message{formatTime(m.Time), m.From.String(), m.Type, m.Length, m.Encrypted, ms(m.Time.Sub(c.Start))})
 	}
 	for _, i := range c.Issues {
 		out.Issues = append(out.Issues, Issue{formatTime(i.Time), i.From.String(), i.Kind, i.Detail})
@@ -312,6 +318,16 @@ func NewConnection(c *parser.Connection) *Connection {
 	if d, ok := c.HandshakeDuration(); ok {
 		out.Timing.HandshakeMS = ptr(ms(d))
 	}
+	msp := func(d *time.Duration) *float64 {
+		if d == nil {
+			return nil
+		}
+		return ptr(ms(*d))
+	}
+	out.Timing.SYNToSYNACKMS = msp(c.Timing.SYNToSYNACK)
+	out.Timing.SYNACKToACKMS = msp(c.Timing.SYNACKToACK)
+	out.Timing.SYNToClientHelloMS = msp(c.Timing.SYNToClientHello)
+	out.Timing.ServerFlightMS = msp(c.Timing.ServerFlight)
 	if d, ok := c.HelloRetryCost(); ok {
 		out.Timing.HelloRetryMS = ptr(ms(d))
 	}

@@ -165,7 +165,8 @@ func newValidator(caFile string) (*parser.Validator, error) {
 // not import reassembly.
 func transportOf(fs *reassembly.FlowStats) func() parser.TransportStats {
 	return func() parser.TransportStats {
-		return parser.TransportStats{SYNSeen: fs.SYN || fs.SYNACK, Packets: fs.Packets, Retransmits: fs.Retransmits,
+		return parser.TransportStats{SYNSeen: fs.SYN || fs.SYNACK, SYN: fs.SYNTime, SYNACK: fs.SYNACKTime, ACK: fs.ACKTime,
+			Packets: fs.Packets, Retransmits: fs.Retransmits,
 			OutOfOrder: fs.OutOfOrder, Truncated: fs.Truncated, FIN: fs.FIN, Reset: fs.Reset,
 			ResetSide: fs.ResetSide, ResetTime: fs.ResetTime}
 	}

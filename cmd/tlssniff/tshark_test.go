@@ -1,6 +1,7 @@
 package main
 
 import (
+	"math"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -77,5 +78,81 @@ func TestAgainstTshark(t *testing.T) {
 				t.Error("nothing compared")
 			}
 		})
+	}
+}
+
+// tsharkTimes returns, per client port, the capture times (seconds) of the
+// SYN, the SYN/ACK, the first ClientHello and the first ServerHello, as
+// tshark reads them.
+func tsharkTimes(t *testing.T, path string) map[string][4]float64 {
+	out, err := exec.Command("tshark", "-r", path, "-Y",
+		"(tcp.flags.syn == 1) || tls.handshake.type == 1 || tls.handshake.type == 2",
+		"-T", "fields", "-e", "frame.time_epoch", "-e", "tcp.srcport", "-e", "tcp.dstport",
+		"-e", "tcp.flags.syn", "-e", "tcp.flags.ack", "-e", "tls.handshake.type").Output()
+	if err != nil {
+		t.Fatalf("tshark: %v", err)
+	}
+	times := map[string][4]float64{}
+	for _, line := range strings.Split(strings.TrimRight(string(out), "\n"), "\n") {
+		f := strings.Split(line, "\t")
+		if len(f) < 6 {
+			continue
+		}
+		ts, _ := strconv.ParseFloat(f[0], 64)
+		set := func(port string, i int) {
+			v := times[port]
+			if v[i] == 0 {
+				v[i] = ts
+			}
+			times[port] = v
+		}
+		switch {
+		case f[3] == "1" && f[4] == "0":
+			set(f[1], 0)
+		case f[3] == "1":
+			set(f[2], 1)
+		case strings.Contains(f[5], "1") && !strings.Contains(f[5], "2"):
+			set(f[1], 2)
+		case strings.Contains(f[5], "2"):
+			set(f[2], 3)
+		}
+	}
+	return times
+}
+
+// TestTimingAgainstTshark checks the TCP and TLS timings against tshark's
+// frame times on real OpenSSL and GnuTLS captures.
+func TestTimingAgainstTshark(t *testing.T) {
+	if _, err := exec.LookPath("tshark"); err != nil {
+		if os.Getenv("CI") != "" {
+			t.Fatal("tshark must be installed in CI")
+		}
+		t.Skip("tshark not installed")
+	}
+	for _, name := range []string{"openssl.pcap", "gnutls-sll2.pcap", "segments.pcap"} {
+		path := "../../samples/" + name
+		want := tsharkTimes(t, path)
+		out, _, _ := tlssniff(t, "-r", path, "--json")
+		for _, c := range parseNDJSON(t, out) {
+			w := want[strconv.Itoa(int(c.Client.Port))]
+			ms := func(a, b float64) float64 { return (b - a) * 1000 }
+			for _, check := range []struct {
+				name string
+				got  *float64
+				want float64
+			}{
+				{"SYN to SYN/ACK", c.Timing.SYNToSYNACKMS, ms(w[0], w[1])},
+				{"SYN to ClientHello", c.Timing.SYNToClientHelloMS, ms(w[0], w[2])},
+				{"ClientHello to ServerHello", c.Timing.ClientHelloToServerHelloMS, ms(w[2], w[3])},
+			} {
+				// Both sides hold microseconds; tshark's epoch float keeps them.
+				if check.got == nil || math.Abs(*check.got-check.want) > 0.002 {
+					t.Errorf("%s port %d: %s %v ms, tshark %.3f ms", name, c.Client.Port, check.name, check.got, check.want)
+				}
+			}
+			if c.Messages[0].Type != "ClientHello" || math.Abs(c.Messages[0].OffsetMS-ms(w[0], w[2])) > 0.002 {
+				t.Errorf("%s port %d: ClientHello offset %v", name, c.Client.Port, c.Messages[0].OffsetMS)
+			}
+		}
 	}
 }

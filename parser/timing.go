@@ -1,0 +1,49 @@
+package parser
+
+import "time"
+
+// Timing holds the durations of a connection's steps; a step not seen is
+// nil, never zero.
+type Timing struct {
+	// TCP handshake, as seen from the capture point: SYN to SYN/ACK is the
+	// round trip to the server's side, SYN/ACK to ACK the one to the
+	// client's.
+	SYNToSYNACK *time.Duration
+	SYNACKToACK *time.Duration
+	// SYNToClientHello runs from the SYN to the completed ClientHello.
+	SYNToClientHello *time.Duration
+	// ServerFlight runs from the ServerHello to the last message of the
+	// server's flight (ServerHelloDone, or its Finished in TLS 1.3).
+	ServerFlight *time.Duration
+}
+
+func span(from, to time.Time) *time.Duration {
+	if from.IsZero() || to.IsZero() || to.Before(from) {
+		return nil
+	}
+	d := to.Sub(from)
+	return &d
+}
+
+// timing derives the connection's Timing from its landmarks.
+func (c *Conn) timing(t TransportStats) {
+	cc := &c.c
+	cc.Timing = Timing{
+		SYNToSYNACK:      span(t.SYN, t.SYNACK),
+		SYNACKToACK:      span(t.SYNACK, t.ACK),
+		SYNToClientHello: span(t.SYN, cc.ClientHelloTime),
+		ServerFlight:     span(cc.ServerHelloTime, c.serverFlightEnd()),
+	}
+}
+
+// serverFlightEnd is the time of the last message of the server's first
+// flight: ServerHelloDone up to TLS 1.2 (or the Finished of an abbreviated
+// handshake), the Finished in TLS 1.3.
+func (c *Conn) serverFlightEnd() time.Time {
+	for _, m := range c.c.Messages {
+		if m.From == FromServer && (m.Type == "ServerHelloDone" || m.Type == "Finished") {
+			return m.Time
+		}
+	}
+	return time.Time{}
+}
