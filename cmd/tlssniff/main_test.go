@@ -300,3 +300,39 @@ func TestOutcomesAndQuality(t *testing.T) {
 		t.Errorf("the lost segment's issue: %+v", gap)
 	}
 }
+
+// Every sample cut short anywhere, or with bytes flipped, is read without a
+// failure beyond exit 1: what was read is printed as NDJSON, diagnostics
+// carry the prefix.
+func TestDamagedCaptures(t *testing.T) {
+	dir := t.TempDir()
+	for _, path := range samples(t) {
+		data, err := os.ReadFile(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var variants [][]byte
+		for k := 1; k < 8; k++ {
+			variants = append(variants, data[:len(data)*k/8])
+		}
+		flipped := bytes.Clone(data)
+		for i := 40; i < len(flipped); i += 97 {
+			flipped[i] ^= 0x5a
+		}
+		variants = append(variants, flipped)
+		for i, v := range variants {
+			p := filepath.Join(dir, "damaged")
+			os.WriteFile(p, v, 0o644)
+			out, errs, code := tlssniff(t, "-r", p, "--json")
+			if code != 0 && code != 1 {
+				t.Errorf("%s variant %d: exit %d: %s", path, i, code, errs)
+			}
+			parseNDJSON(t, out)
+			for _, line := range strings.Split(strings.TrimSpace(errs), "\n") {
+				if line != "" && !strings.HasPrefix(line, "tlssniff: ") && !strings.HasPrefix(line, "hint: ") {
+					t.Errorf("%s variant %d: stderr line %q", path, i, line)
+				}
+			}
+		}
+	}
+}
