@@ -50,14 +50,13 @@ type packetReader interface {
 
 // File reads TCP segments from one pcap or pcapng file.
 type File struct {
-	name    string
-	closer  io.Closer
-	r       packetReader
-	ng      *pcapgo.NgReader // nil for pcap
-	link    layers.LinkType  // pcap's one link type
-	dec     *decoder
-	stats   Stats
-	lastErr error
+	name   string
+	closer io.Closer
+	r      packetReader
+	ng     *pcapgo.NgReader // nil for pcap
+	link   layers.LinkType  // pcap's one link type
+	dec    *decoder
+	stats  Stats
 }
 
 // Open opens a pcap or pcapng file, gzip-compressed or not; "-" reads

@@ -379,7 +379,7 @@ func (h *half) Record(r Record) {
 		}
 	case recordAlert:
 		h.alerted = true
-		if r.Body != nil && len(r.Body) == 2 {
+		if len(r.Body) == 2 {
 			c.message(r.Time, h.side, "Alert", r.Length, false)
 			c.c.Alerts = append(c.c.Alerts, Alert{Time: r.Time, From: c.role(h.side), Level: r.Body[0], Description: r.Body[1]})
 		} else {

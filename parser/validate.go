@@ -1,7 +1,6 @@
 package parser
 
 import (
-	"crypto/dsa" //nolint:staticcheck // DSA keys are recognised to be called weak
 	"crypto/ecdsa"
 	"crypto/rsa"
 	"crypto/x509"
@@ -180,11 +179,12 @@ func isSelfSigned(c *x509.Certificate) bool {
 }
 
 func weakKey(c *x509.Certificate) bool {
+	if c.PublicKeyAlgorithm == x509.DSA {
+		return true
+	}
 	switch k := c.PublicKey.(type) {
 	case *rsa.PublicKey:
 		return k.N.BitLen() < 2048
-	case *dsa.PublicKey:
-		return true
 	case *ecdsa.PublicKey:
 		return k.Curve.Params().BitSize < 224
 	}

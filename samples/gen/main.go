@@ -291,8 +291,8 @@ func writeSamples(dir string, p *tlstest.PKI) {
 	// common (protocol_version).
 	cbad, sbad := p.Configs("untrusted.example.test", tls.VersionTLS12, tls.VersionTLS12)
 	cbad.RootCAs = x509.NewCertPool() // trusts nothing
-	cold, snew := p.Configs("oldclient.example.test", tls.VersionTLS12, tls.VersionTLS12)
-	_, snew = p.Configs("", tls.VersionTLS13, tls.VersionTLS13)
+	cold, _ := p.Configs("oldclient.example.test", tls.VersionTLS12, tls.VersionTLS12)
+	_, snew := p.Configs("", tls.VersionTLS13, tls.VersionTLS13)
 	badWrites, _ := tlstest.Session(cbad, sbad, 100)
 	oldWrites, _ := tlstest.Session(cold, snew, 100)
 	writeCapture(filepath.Join(dir, "alerts.pcap"), false, []conn{
