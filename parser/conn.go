@@ -49,6 +49,7 @@ type Alert struct {
 	From        Direction
 	Level       uint8
 	Description uint8
+	msg         int // index of its message
 }
 
 // Issue is a problem met while reading a connection: lost bytes, a malformed
@@ -139,24 +140,6 @@ func (c *Connection) SNIMatchesCert() (match, ok bool) {
 		return false, false
 	}
 	return c.Certificates[0].coversName(sni), true
-}
-
-// HelloRetryCost is the round trip a HelloRetryRequest cost: from the first
-// ClientHello to the second.
-func (c *Connection) HelloRetryCost() (time.Duration, bool) {
-	if c.SecondClientHelloTime.IsZero() {
-		return 0, false
-	}
-	return c.SecondClientHelloTime.Sub(c.ClientHelloTime), true
-}
-
-// HandshakeDuration is the time from the first ClientHello to the client's
-// Finished; ok is false when either was not seen.
-func (c *Connection) HandshakeDuration() (d time.Duration, ok bool) {
-	if c.ClientHelloTime.IsZero() || c.ClientFinishedTime.IsZero() {
-		return 0, false
-	}
-	return c.ClientFinishedTime.Sub(c.ClientHelloTime), true
 }
 
 // TLS13 reports whether TLS 1.3 (or one of its drafts) was negotiated.
@@ -380,8 +363,8 @@ func (h *half) Record(r Record) {
 	case recordAlert:
 		h.alerted = true
 		if len(r.Body) == 2 {
-			c.message(r.Time, h.side, "Alert", r.Length, false)
-			c.c.Alerts = append(c.c.Alerts, Alert{Time: r.Time, From: c.role(h.side), Level: r.Body[0], Description: r.Body[1]})
+			i := c.message(r.Time, h.side, "Alert", r.Length, false)
+			c.c.Alerts = append(c.c.Alerts, Alert{Time: r.Time, From: c.role(h.side), Level: r.Body[0], Description: r.Body[1], msg: i})
 		} else {
 			c.message(r.Time, h.side, "Alert", r.Length, true)
 		}

@@ -257,8 +257,8 @@ func TestConnCertificatesAndGroup(t *testing.T) {
 	if alpn, ok := conn.ALPN(); !ok || alpn != "h2" {
 		t.Errorf("ALPN %q", alpn)
 	}
-	if d, ok := conn.HandshakeDuration(); !ok || d <= 0 {
-		t.Errorf("handshake duration %v %v", d, ok)
+	if d := conn.Timing.Handshake; d == nil || *d <= 0 {
+		t.Errorf("handshake duration %v", d)
 	}
 }
 

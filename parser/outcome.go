@@ -132,18 +132,17 @@ func (c *Conn) after(i int) string {
 	return fmt.Sprintf(" after %s from %s", m.Type, m.From)
 }
 
-// firstAlert returns the first alert read in the clear and its message index.
+// firstAlert returns the first alert read in the clear and its message
+// index (past the end when the message list was full).
 func (c *Conn) firstAlert() (int, *Alert) {
 	if len(c.c.Alerts) == 0 {
 		return -1, nil
 	}
 	a := &c.c.Alerts[0]
-	for i, m := range c.c.Messages {
-		if m.Type == "Alert" && !m.Encrypted && m.Time.Equal(a.Time) && m.From == a.From {
-			return i, a
-		}
+	if a.msg < 0 {
+		return len(c.c.Messages), a
 	}
-	return len(c.c.Messages), a
+	return a.msg, a
 }
 
 // lastEncryptedAlert is the index of the last encrypted alert, or -1. An

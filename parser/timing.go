@@ -5,6 +5,14 @@ import "time"
 // Timing holds the durations of a connection's steps; a step not seen is
 // nil, never zero.
 type Timing struct {
+	// Handshake runs from the first ClientHello to the client's Finished.
+	Handshake *time.Duration
+	// ClientHelloToServerHello runs from the first ClientHello to the
+	// ServerHello.
+	ClientHelloToServerHello *time.Duration
+	// HelloRetry is the round trip a HelloRetryRequest cost: from the first
+	// ClientHello to the second.
+	HelloRetry *time.Duration
 	// TCP handshake, as seen from the capture point: SYN to SYN/ACK is the
 	// round trip to the server's side, SYN/ACK to ACK the one to the
 	// client's.
@@ -29,10 +37,13 @@ func span(from, to time.Time) *time.Duration {
 func (c *Conn) timing(t TransportStats) {
 	cc := &c.c
 	cc.Timing = Timing{
-		SYNToSYNACK:      span(t.SYN, t.SYNACK),
-		SYNACKToACK:      span(t.SYNACK, t.ACK),
-		SYNToClientHello: span(t.SYN, cc.ClientHelloTime),
-		ServerFlight:     span(cc.ServerHelloTime, c.serverFlightEnd()),
+		Handshake:                span(cc.ClientHelloTime, cc.ClientFinishedTime),
+		ClientHelloToServerHello: span(cc.ClientHelloTime, cc.ServerHelloTime),
+		HelloRetry:               span(cc.ClientHelloTime, cc.SecondClientHelloTime),
+		SYNToSYNACK:              span(t.SYN, t.SYNACK),
+		SYNACKToACK:              span(t.SYNACK, t.ACK),
+		SYNToClientHello:         span(t.SYN, cc.ClientHelloTime),
+		ServerFlight:             span(cc.ServerHelloTime, c.serverFlightEnd()),
 	}
 }
 

@@ -315,26 +315,24 @@ func NewConnection(c *parser.Connection) *Connection {
 	for _, i := range c.Issues {
 		out.Issues = append(out.Issues, Issue{formatTime(i.Time), i.From.String(), i.Kind, i.Detail})
 	}
-	if d, ok := c.HandshakeDuration(); ok {
-		out.Timing.HandshakeMS = ptr(ms(d))
-	}
-	msp := func(d *time.Duration) *float64 {
-		if d == nil {
-			return nil
-		}
-		return ptr(ms(*d))
-	}
-	out.Timing.SYNToSYNACKMS = msp(c.Timing.SYNToSYNACK)
-	out.Timing.SYNACKToACKMS = msp(c.Timing.SYNACKToACK)
-	out.Timing.SYNToClientHelloMS = msp(c.Timing.SYNToClientHello)
-	out.Timing.ServerFlightMS = msp(c.Timing.ServerFlight)
-	if d, ok := c.HelloRetryCost(); ok {
-		out.Timing.HelloRetryMS = ptr(ms(d))
-	}
-	if !c.ClientHelloTime.IsZero() && !c.ServerHelloTime.IsZero() {
-		out.Timing.ClientHelloToServerHelloMS = ptr(ms(c.ServerHelloTime.Sub(c.ClientHelloTime)))
+	out.Timing = Timing{
+		HandshakeMS:                msp(c.Timing.Handshake),
+		SYNToSYNACKMS:              msp(c.Timing.SYNToSYNACK),
+		SYNACKToACKMS:              msp(c.Timing.SYNACKToACK),
+		SYNToClientHelloMS:         msp(c.Timing.SYNToClientHello),
+		ServerFlightMS:             msp(c.Timing.ServerFlight),
+		HelloRetryMS:               msp(c.Timing.HelloRetry),
+		ClientHelloToServerHelloMS: msp(c.Timing.ClientHelloToServerHello),
 	}
 	return out
+}
+
+// msp renders a duration in milliseconds, nil when the step was not seen.
+func msp(d *time.Duration) *float64 {
+	if d == nil {
+		return nil
+	}
+	return ptr(ms(*d))
 }
 
 func names(vs []uint16, name func(uint16) string) []string {

@@ -60,8 +60,8 @@ func row(c *parser.Connection) []string {
 		version, suite = parser.VersionName(c.Version), parser.CipherSuiteName(c.CipherSuite)
 	}
 	hs := "-"
-	if d, ok := c.HandshakeDuration(); ok {
-		hs = fmt.Sprintf("%.3f ms", ms(d))
+	if d := c.Timing.Handshake; d != nil {
+		hs = fmt.Sprintf("%.3f ms", ms(*d))
 	}
 	outcome := c.Outcome
 	if outcome == parser.OutcomeAlert && len(c.Alerts) > 0 {

@@ -10,21 +10,34 @@ import (
 	"testing"
 )
 
-// tsharkHellos returns, per client port, the first ClientHello's JA3 and
-// SNI and the last ServerHello's JA3S as tshark computes them.
-func tsharkHellos(t *testing.T, path string) map[string][3]string {
-	out, err := exec.Command("tshark", "-r", path, "-Y", "tls.handshake.type == 1 || tls.handshake.type == 2",
-		"-T", "fields", "-e", "tcp.srcport", "-e", "tcp.dstport", "-e", "tls.handshake.type",
-		"-e", "tls.handshake.ja3", "-e", "tls.handshake.extensions_server_name", "-e", "tls.handshake.ja3s").Output()
+// tsharkFields runs tshark on path with a display filter and returns the
+// given fields of each matching frame. Only the newline is trimmed: a last
+// field may be empty.
+func tsharkFields(t *testing.T, path, filter string, fields ...string) [][]string {
+	args := []string{"-r", path, "-Y", filter, "-T", "fields"}
+	for _, f := range fields {
+		args = append(args, "-e", f)
+	}
+	out, err := exec.Command("tshark", args...).Output()
 	if err != nil {
 		t.Fatalf("tshark: %v", err)
 	}
-	hellos := map[string][3]string{}
+	var rows [][]string
 	for _, line := range strings.Split(strings.TrimRight(string(out), "\n"), "\n") {
-		f := strings.Split(line, "\t")
-		if len(f) < 6 {
-			continue
+		if f := strings.Split(line, "\t"); len(f) == len(fields) {
+			rows = append(rows, f)
 		}
+	}
+	return rows
+}
+
+// tsharkHellos returns, per client port, the first ClientHello's JA3 and
+// SNI and the last ServerHello's JA3S as tshark computes them.
+func tsharkHellos(t *testing.T, path string) map[string][3]string {
+	hellos := map[string][3]string{}
+	for _, f := range tsharkFields(t, path, "tls.handshake.type == 1 || tls.handshake.type == 2",
+		"tcp.srcport", "tcp.dstport", "tls.handshake.type", "tls.handshake.ja3",
+		"tls.handshake.extensions_server_name", "tls.handshake.ja3s") {
 		if strings.Contains(f[2], "1") && !strings.Contains(f[2], "2") {
 			h := hellos[f[0]]
 			if h[0] == "" {
@@ -85,19 +98,9 @@ func TestAgainstTshark(t *testing.T) {
 // SYN, the SYN/ACK, the first ClientHello and the first ServerHello, as
 // tshark reads them.
 func tsharkTimes(t *testing.T, path string) map[string][4]float64 {
-	out, err := exec.Command("tshark", "-r", path, "-Y",
-		"(tcp.flags.syn == 1) || tls.handshake.type == 1 || tls.handshake.type == 2",
-		"-T", "fields", "-e", "frame.time_epoch", "-e", "tcp.srcport", "-e", "tcp.dstport",
-		"-e", "tcp.flags.syn", "-e", "tcp.flags.ack", "-e", "tls.handshake.type").Output()
-	if err != nil {
-		t.Fatalf("tshark: %v", err)
-	}
 	times := map[string][4]float64{}
-	for _, line := range strings.Split(strings.TrimRight(string(out), "\n"), "\n") {
-		f := strings.Split(line, "\t")
-		if len(f) < 6 {
-			continue
-		}
+	for _, f := range tsharkFields(t, path, "(tcp.flags.syn == 1) || tls.handshake.type == 1 || tls.handshake.type == 2",
+		"frame.time_epoch", "tcp.srcport", "tcp.dstport", "tcp.flags.syn", "tcp.flags.ack", "tls.handshake.type") {
 		ts, _ := strconv.ParseFloat(f[0], 64)
 		set := func(port string, i int) {
 			v := times[port]
