@@ -32,6 +32,9 @@ const (
 	maxMessages = 512
 	// maxIssues caps the issues recorded per connection.
 	maxIssues = 64
+	// maxAfterHandshake caps the records awaited after the handshake for
+	// each side's first application data.
+	maxAfterHandshake = 16
 )
 
 // Message is one TLS message in the reconstructed sequence.
@@ -109,11 +112,14 @@ type Connection struct {
 	Timing Timing
 
 	// Times of the handshake's landmarks; zero when not seen.
-	ClientHelloTime       time.Time
-	SecondClientHelloTime time.Time // the answer to a HelloRetryRequest
-	ServerHelloTime       time.Time
-	ClientFinishedTime    time.Time
-	ServerFinishedTime    time.Time
+	SYNTime, SYNACKTime, ACKTime time.Time // the TCP handshake
+	ClientHelloTime              time.Time
+	SecondClientHelloTime        time.Time // the answer to a HelloRetryRequest
+	ServerHelloTime              time.Time
+	ClientFinishedTime           time.Time
+	ServerFinishedTime           time.Time
+	// The first application data record of each side (0-RTT data counts).
+	ClientDataTime, ServerDataTime time.Time
 }
 
 // SNI returns the server_name of the first ClientHello.
@@ -172,15 +178,16 @@ type half struct {
 // Side 0 is the side the caller believes is the client (the SYN sender);
 // the side that sends the ClientHello becomes the client.
 type Conn struct {
-	c         Connection
-	halves    [2]half
-	client    int // which side is the client
-	emit      func(*Connection)
-	transport func() TransportStats
-	validator *Validator
-	emitted   bool
-	tls       bool // a hello was seen: this is a TLS connection
-	t13       tls13
+	c           Connection
+	halves      [2]half
+	client      int // which side is the client
+	emit        func(*Connection)
+	transport   func() TransportStats
+	validator   *Validator
+	emitted     bool
+	tls         bool // a hello was seen: this is a TLS connection
+	postRecords int  // records seen since the handshake completed
+	t13         tls13
 }
 
 // TransportStats is what the layer below saw of a connection's packets, by the
@@ -198,6 +205,14 @@ type TransportStats struct {
 	Reset            bool
 	ResetSide        int
 	ResetTime        time.Time
+	Marks            []TransportMark
+}
+
+// TransportMark is a retransmitted or out-of-order segment, by side.
+type TransportMark struct {
+	Time       time.Time
+	Side       int
+	Retransmit bool // else it came ahead of a hole
 }
 
 // Options configure a Conn.
@@ -326,12 +341,39 @@ func (c *Conn) issue(ts time.Time, side int, kind, detail string) {
 
 // message records a message and returns its index, or -1 past maxMessages.
 func (c *Conn) message(ts time.Time, side int, typ string, length int, encrypted bool) int {
+	// Records that look like data before the handshake completed are data
+	// only as 0-RTT; otherwise they are a handshake the capture did not see.
+	if typ == "ApplicationData" && (c.c.Established || (c.c.ServerHello == nil && c.c.EarlyData.Offered)) {
+		c.sentData(c.role(side), ts)
+	}
 	if len(c.c.Messages) >= maxMessages {
 		c.c.MessagesDropped++
 		return -1
 	}
 	c.c.Messages = append(c.c.Messages, Message{Time: ts, From: c.role(side), Type: typ, Length: length, Encrypted: encrypted})
 	return len(c.c.Messages) - 1
+}
+
+// sentData notes application data sent by from at ts.
+func (c *Conn) sentData(from Direction, ts time.Time) {
+	t := &c.c.ClientDataTime
+	if from == FromServer {
+		t = &c.c.ServerDataTime
+	}
+	if t.IsZero() {
+		*t = ts
+	}
+}
+
+// settle decides an established connection once each side has sent its
+// first application data, or maxAfterHandshake records went by without it
+// (a server that never answers). Waiting costs a few segments and gives the
+// time to first data, TLS 1.3 tickets, and alerts sent right after.
+func (c *Conn) settle() {
+	cc := &c.c
+	if cc.Established && ((!cc.ClientDataTime.IsZero() && !cc.ServerDataTime.IsZero()) || c.postRecords >= maxAfterHandshake) {
+		c.decide()
+	}
 }
 
 // WantBody implements RecordHandler: bodies are read until a side encrypts;
@@ -346,6 +388,10 @@ func (h *half) Record(r Record) {
 	if c.emitted {
 		return // decided: what follows is not part of the handshake
 	}
+	if c.c.Established {
+		c.postRecords++
+	}
+	defer c.settle()
 	switch r.Type {
 	case recordSSLv2:
 		h.clientHello(r.Time, r.Body[1:], true)
@@ -412,12 +458,7 @@ func (h *half) setFinished(ts time.Time) {
 		c.c.ServerFinishedTime = ts
 	}
 	if c.halves[0].finished && c.halves[1].finished {
-		c.c.Established = true
-		// TLS 1.3 waits for the server's first record after the handshake,
-		// to count its tickets, unless they came already (tls13.go).
-		if !c.c.TLS13() || c.t13.tickets > 0 {
-			c.decide()
-		}
+		c.c.Established = true // decided by settle
 	}
 }
 

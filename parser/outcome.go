@@ -1,6 +1,9 @@
 package parser
 
-import "fmt"
+import (
+	"fmt"
+	"time"
+)
 
 // Outcomes of a handshake, one per connection.
 const (
@@ -26,6 +29,15 @@ type Quality struct {
 	Truncated     uint64 // packets cut short by the snapshot length
 	ClientPackets uint64
 	ServerPackets uint64
+	// Marks place the first retransmitted and out-of-order segments.
+	Marks []Mark
+}
+
+// Mark is a retransmitted or out-of-order segment.
+type Mark struct {
+	Time       time.Time
+	From       Direction
+	Retransmit bool // else it came ahead of a hole
 }
 
 // refusals are the alerts a server sends when nothing in a ClientHello
@@ -43,6 +55,10 @@ func (c *Conn) judge() {
 		q.ClientPackets, q.ServerPackets = t.Packets[c.client], t.Packets[1-c.client]
 		q.OneSided = q.ClientPackets == 0 || q.ServerPackets == 0
 		q.Retransmits, q.OutOfOrder, q.Truncated = t.Retransmits, t.OutOfOrder, t.Truncated
+		q.Marks = q.Marks[:0]
+		for _, m := range t.Marks {
+			q.Marks = append(q.Marks, Mark{m.Time, c.role(m.Side), m.Retransmit})
+		}
 	}
 	c.timing(t)
 	if v := c.validator; v != nil {

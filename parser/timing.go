@@ -23,6 +23,10 @@ type Timing struct {
 	// ServerFlight runs from the ServerHello to the last message of the
 	// server's flight (ServerHelloDone, or its Finished in TLS 1.3).
 	ServerFlight *time.Duration
+	// ClientFirstData and ServerFirstData run from the connection's first
+	// packet (the SYN when captured) to each side's first application data.
+	ClientFirstData *time.Duration
+	ServerFirstData *time.Duration
 }
 
 func span(from, to time.Time) *time.Duration {
@@ -36,14 +40,17 @@ func span(from, to time.Time) *time.Duration {
 // timing derives the connection's Timing from its landmarks.
 func (c *Conn) timing(t TransportStats) {
 	cc := &c.c
+	cc.SYNTime, cc.SYNACKTime, cc.ACKTime = t.SYN, t.SYNACK, t.ACK
 	cc.Timing = Timing{
 		Handshake:                span(cc.ClientHelloTime, cc.ClientFinishedTime),
 		ClientHelloToServerHello: span(cc.ClientHelloTime, cc.ServerHelloTime),
 		HelloRetry:               span(cc.ClientHelloTime, cc.SecondClientHelloTime),
-		SYNToSYNACK:              span(t.SYN, t.SYNACK),
-		SYNACKToACK:              span(t.SYNACK, t.ACK),
-		SYNToClientHello:         span(t.SYN, cc.ClientHelloTime),
+		SYNToSYNACK:              span(cc.SYNTime, cc.SYNACKTime),
+		SYNACKToACK:              span(cc.SYNACKTime, cc.ACKTime),
+		SYNToClientHello:         span(cc.SYNTime, cc.ClientHelloTime),
 		ServerFlight:             span(cc.ServerHelloTime, c.serverFlightEnd()),
+		ClientFirstData:          span(cc.Start, cc.ClientDataTime),
+		ServerFirstData:          span(cc.Start, cc.ServerDataTime),
 	}
 }
 

@@ -28,14 +28,12 @@ const ticketMinLen = 80
 
 // tls13 is the inference state of one TLS 1.3 connection.
 type tls13 struct {
-	serverRecs   []int // message indexes of the server's flight records
-	serverFin    bool  // the server's Finished record was recognised
-	clientRecs   []int // the client's encrypted records before its Finished
-	tickets      int   // NewSessionTickets inferred
-	ticketLen    int   // their length, to recognise a run of them
-	dataStarted  bool  // the server sent application data
-	postRecords  int   // records the client sent after its Finished
-	postFinished bool  // the server sent a record after the client's Finished
+	serverRecs  []int // message indexes of the server's flight records
+	serverFin   bool  // the server's Finished record was recognised
+	clientRecs  []int // the client's encrypted records before its Finished
+	tickets     int   // NewSessionTickets inferred
+	ticketLen   int   // their length, to recognise a run of them
+	dataStarted bool  // the server sent application data
 }
 
 // tagLen is the AEAD tag size of a TLS 1.3 suite.
@@ -132,18 +130,10 @@ func (h *half) applicationData13(r Record) {
 
 	case !fromClient:
 		// After the client's Finished: tickets, then application data.
-		st.postFinished = true
-		if h.ticketOrData(r) {
-			return
-		}
-		c.decide()
+		h.ticketOrData(r)
 
 	default:
-		st.postRecords++
 		c.message(r.Time, h.side, "ApplicationData", r.Length, true)
-		if st.postRecords >= 4 && !st.postFinished {
-			c.decide() // the server sends nothing after the handshake
-		}
 	}
 }
 
@@ -151,8 +141,7 @@ func (h *half) applicationData13(r Record) {
 // least ticketMinLen bytes is a NewSessionTicket, and so is each following
 // record of the same length (servers that send two tickets send them alike);
 // anything else is application data, after which no ticket is recognised.
-// It reports whether the record was a ticket.
-func (h *half) ticketOrData(r Record) bool {
+func (h *half) ticketOrData(r Record) {
 	c := h.conn
 	st := &c.t13
 	ticket := !st.dataStarted && ((st.tickets == 0 && r.Length >= ticketMinLen) || (st.tickets > 0 && r.Length == st.ticketLen))
@@ -164,7 +153,6 @@ func (h *half) ticketOrData(r Record) bool {
 		st.dataStarted = true
 		c.message(r.Time, h.side, "ApplicationData", r.Length, true)
 	}
-	return ticket
 }
 
 // closeServerFlight names the records of the server's encrypted flight.
@@ -239,7 +227,7 @@ func (c *Conn) closeClientFlight(fin int) {
 	// Records after the Finished were the client's first application data.
 	for _, i := range st.clientRecs[fin+1:] {
 		cc.Messages[i].Type = "ApplicationData"
-		st.postRecords++
+		c.sentData(FromClient, cc.Messages[i].Time)
 	}
 	c.halves[1-c.client].setFinished(cc.Messages[st.serverRecs[len(st.serverRecs)-1]].Time)
 	c.halves[c.client].setFinished(cc.Messages[recs[fin]].Time)

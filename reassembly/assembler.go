@@ -43,6 +43,30 @@ type FlowStats struct {
 	Reset                        bool // an RST ended the flow
 	ResetSide                    int  // the side that sent it
 	ResetTime                    time.Time
+	// Marks are the first maxMarks retransmitted and out-of-order segments,
+	// in capture order, so that a sequence diagram can show where they fell.
+	Marks []Mark
+}
+
+// maxMarks caps the Marks kept per flow.
+const maxMarks = 32
+
+// Mark is one retransmitted or out-of-order segment.
+type Mark struct {
+	Time       time.Time
+	Side       int
+	Retransmit bool // else it came ahead of a hole
+}
+
+func (s *FlowStats) mark(ts time.Time, side int, retransmit bool) {
+	if retransmit {
+		s.Retransmits++
+	} else {
+		s.OutOfOrder++
+	}
+	if len(s.Marks) < maxMarks {
+		s.Marks = append(s.Marks, Mark{ts, side, retransmit})
+	}
 }
 
 // Config bounds what the assembler keeps.
@@ -242,13 +266,13 @@ func (a *Assembler) data(f *flow, s int, seq uint32, payload []byte, missing int
 	switch d := seqDiff(seq, sd.next); {
 	case d > 0:
 		a.stats.OutOfOrder++
-		f.stats.OutOfOrder++
+		f.stats.mark(ts, s, false)
 		a.buffer(f, s, seq, payload, ts) // bytes the capture cut off become a hole
 		return
 	case d < 0:
 		if -int(d) >= len(payload)+missing {
 			a.stats.Retransmits++
-			f.stats.Retransmits++
+			f.stats.mark(ts, s, true)
 			return
 		}
 		cut := min(int(-d), len(payload))
@@ -291,7 +315,7 @@ func (a *Assembler) buffer(f *flow, s int, seq uint32, payload []byte, ts time.T
 			g := sd.pending[j]
 			if seqDiff(g.seq, seq) <= 0 && seqDiff(end, g.seq+uint32(len(g.data))) <= 0 {
 				a.stats.Retransmits++ // already buffered: keep one copy
-				f.stats.Retransmits++
+				f.stats.mark(ts, s, true)
 				return
 			}
 		}

@@ -100,6 +100,31 @@ type Quality struct {
 	Truncated     uint64 `json:"snaplen_truncated_packets"`
 	ClientPackets uint64 `json:"client_packets"`
 	ServerPackets uint64 `json:"server_packets"`
+	// Marks place the first 32 retransmitted and out-of-order segments.
+	Marks []Mark `json:"marks"`
+}
+
+// Mark is a retransmitted or out-of-order segment.
+type Mark struct {
+	TS   string `json:"ts"`
+	From string `json:"from"`
+	Kind string `json:"kind"` // retransmission, out_of_order
+}
+
+func quality(q parser.Quality) Quality {
+	out := Quality{q.MissingSYN, q.OneSided, q.Gaps, q.GapBytes, q.Retransmits, q.OutOfOrder, q.Truncated,
+		q.ClientPackets, q.ServerPackets, []Mark{}}
+	for _, m := range q.Marks {
+		out.Marks = append(out.Marks, Mark{formatTime(m.Time), m.From.String(), markKind(m)})
+	}
+	return out
+}
+
+func markKind(m parser.Mark) string {
+	if m.Retransmit {
+		return "retransmission"
+	}
+	return "out_of_order"
 }
 
 // Endpoint is one end of a connection.
@@ -221,6 +246,10 @@ type Timing struct {
 	ServerFlightMS             *float64 `json:"server_flight_ms"`
 	HelloRetryMS               *float64 `json:"hello_retry_ms"`
 	ClientHelloToServerHelloMS *float64 `json:"client_hello_to_server_hello_ms"`
+	// From the connection's first packet to each side's first application
+	// data.
+	ClientFirstDataMS *float64 `json:"client_first_data_ms"`
+	ServerFirstDataMS *float64 `json:"server_first_data_ms"`
 }
 
 // Issue is a problem met on the connection.
@@ -257,7 +286,7 @@ func NewConnection(c *parser.Connection) *Connection {
 		Established:        c.Established,
 		Outcome:            c.Outcome,
 		OutcomeDetail:      c.OutcomeDetail,
-		Quality:            Quality(c.Quality),
+		Quality:            quality(c.Quality),
 		Alerts:             []Alert{},
 		Messages:           []Message{},
 		Issues:             []Issue{},
@@ -323,6 +352,8 @@ func NewConnection(c *parser.Connection) *Connection {
 		ServerFlightMS:             msp(c.Timing.ServerFlight),
 		HelloRetryMS:               msp(c.Timing.HelloRetry),
 		ClientHelloToServerHelloMS: msp(c.Timing.ClientHelloToServerHello),
+		ClientFirstDataMS:          msp(c.Timing.ClientFirstData),
+		ServerFirstDataMS:          msp(c.Timing.ServerFirstData),
 	}
 	return out
 }

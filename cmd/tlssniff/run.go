@@ -165,7 +165,11 @@ func newValidator(caFile string) (*parser.Validator, error) {
 // not import reassembly.
 func transportOf(fs *reassembly.FlowStats) func() parser.TransportStats {
 	return func() parser.TransportStats {
-		return parser.TransportStats{SYNSeen: fs.SYN || fs.SYNACK, SYN: fs.SYNTime, SYNACK: fs.SYNACKTime, ACK: fs.ACKTime,
+		marks := make([]parser.TransportMark, len(fs.Marks))
+		for i, m := range fs.Marks {
+			marks[i] = parser.TransportMark(m)
+		}
+		return parser.TransportStats{Marks: marks, SYNSeen: fs.SYN || fs.SYNACK, SYN: fs.SYNTime, SYNACK: fs.SYNACKTime, ACK: fs.ACKTime,
 			Packets: fs.Packets, Retransmits: fs.Retransmits,
 			OutOfOrder: fs.OutOfOrder, Truncated: fs.Truncated, FIN: fs.FIN, Reset: fs.Reset,
 			ResetSide: fs.ResetSide, ResetTime: fs.ResetTime}

@@ -95,12 +95,14 @@ func TestAgainstTshark(t *testing.T) {
 }
 
 // tsharkTimes returns, per client port, the capture times (seconds) of the
-// SYN, the SYN/ACK, the first ClientHello and the first ServerHello, as
-// tshark reads them.
-func tsharkTimes(t *testing.T, path string) map[string][4]float64 {
-	times := map[string][4]float64{}
-	for _, f := range tsharkFields(t, path, "(tcp.flags.syn == 1) || tls.handshake.type == 1 || tls.handshake.type == 2",
-		"frame.time_epoch", "tcp.srcport", "tcp.dstport", "tcp.flags.syn", "tcp.flags.ack", "tls.handshake.type") {
+// SYN, the SYN/ACK, the first ClientHello, the first ServerHello, and the
+// first application_data record from the client and from the server, as
+// tshark reads them. Only up to TLS 1.2 are application_data records all
+// application data.
+func tsharkTimes(t *testing.T, path string) map[string][6]float64 {
+	times := map[string][6]float64{}
+	for _, f := range tsharkFields(t, path, "(tcp.flags.syn == 1) || tls.handshake.type == 1 || tls.handshake.type == 2 || tls.record.content_type == 23",
+		"frame.time_epoch", "tcp.srcport", "tcp.dstport", "tcp.flags.syn", "tcp.flags.ack", "tls.handshake.type", "tls.record.content_type") {
 		ts, _ := strconv.ParseFloat(f[0], 64)
 		set := func(port string, i int) {
 			v := times[port]
@@ -118,6 +120,10 @@ func tsharkTimes(t *testing.T, path string) map[string][4]float64 {
 			set(f[1], 2)
 		case strings.Contains(f[5], "2"):
 			set(f[2], 3)
+		case strings.Contains(f[6], "23") && times[f[1]][0] != 0:
+			set(f[1], 4) // the client's port knows a SYN
+		case strings.Contains(f[6], "23"):
+			set(f[2], 5)
 		}
 	}
 	return times
@@ -147,7 +153,18 @@ func TestTimingAgainstTshark(t *testing.T) {
 				{"SYN to SYN/ACK", c.Timing.SYNToSYNACKMS, ms(w[0], w[1])},
 				{"SYN to ClientHello", c.Timing.SYNToClientHelloMS, ms(w[0], w[2])},
 				{"ClientHello to ServerHello", c.Timing.ClientHelloToServerHelloMS, ms(w[2], w[3])},
+				{"client's first data", c.Timing.ClientFirstDataMS, ms(w[0], w[4])},
+				{"server's first data", c.Timing.ServerFirstDataMS, ms(w[0], w[5])},
 			} {
+				if strings.HasSuffix(check.name, "data") && (c.Version == nil || *c.Version != "TLS 1.2") {
+					continue
+				}
+				if check.want < 0 { // tshark saw none
+					if check.got != nil {
+						t.Errorf("%s port %d: %s %v ms, tshark saw none", name, c.Client.Port, check.name, *check.got)
+					}
+					continue
+				}
 				// Both sides hold microseconds; tshark's epoch float keeps them.
 				if check.got == nil || math.Abs(*check.got-check.want) > 0.002 {
 					t.Errorf("%s port %d: %s %v ms, tshark %.3f ms", name, c.Client.Port, check.name, check.got, check.want)
