@@ -29,20 +29,23 @@
 // # Deciding a handshake
 //
 // A connection is emitted once: when its handshake is decided, or when the
-// caller closes it (FIN, RST, idle timeout, end of input). Up to TLS 1.2 it
-// is decided when both Finished messages are seen: a side's first handshake
-// record after its ChangeCipherSpec is its encrypted Finished. A TLS 1.3
-// connection is decided at the server's first record after the client's
-// Finished (so that its tickets are counted), or at once when the server's
-// tickets came before the client's Finished, or after four client records
-// with no answer. A session is resumed when a TLS 1.3 ServerHello selects a
+// caller closes it (FIN, RST, idle timeout, end of input). Up to TLS 1.2 the
+// handshake completes when both Finished messages are seen: a side's first
+// handshake record after its ChangeCipherSpec is its encrypted Finished. In
+// TLS 1.3 the Finished messages are inferred (below). A completed handshake
+// is decided once each side has sent its first application data, or after
+// 16 more records without it: this gives the time to first data, counts TLS
+// 1.3 tickets (they come before the server's data), and costs a few
+// segments. The connection's start is its first packet, the SYN when
+// captured; the time to first data is measured from it.
+// A session is resumed when a TLS 1.3 ServerHello selects a
 // pre_shared_key, or when a TLS 1.2 server sends ChangeCipherSpec without a
 // Certificate, ServerKeyExchange or ServerHelloDone before it.
 //
 // Renegotiation, HelloRequest and KeyUpdate are encrypted once a session is
 // up, and the connection is written when its first handshake is decided:
-// they are reported when they come before that (in the clear they are read
-// as such), not when they come later in a long connection.
+// they are reported (as EncryptedHandshake) when they come before that, not
+// when they come later in a long connection.
 //
 // # TLS 1.3 without keys
 //
