@@ -6,7 +6,7 @@ FUZZTIME ?= 60s
 BENCH    := bench/bulk.pcap
 BENCH_MB ?= 100
 
-.PHONY: build demo test lint bench fuzz samples clean
+.PHONY: build demo report test lint bench fuzz samples clean
 
 build:
 	$(GO) build -o $(BIN) ./cmd/tlssniff
@@ -17,6 +17,17 @@ demo: build
 	@echo
 	@echo '$$ tlssniff -r samples/tls13-hrr.pcap --json'
 	@./$(BIN) -r samples/tls13-hrr.pcap --json
+
+# The HTML report of every sample, and a screenshot of it from headless
+# Chromium (Debian's chromium package), kept off the network.
+report: build
+	@mkdir -p out
+	./$(BIN) $(patsubst %,-r %,$(wildcard samples/*.pcap samples/*.pcapng)) --summary --html out/samples.html
+	chromium --headless --no-sandbox --disable-gpu --disable-quic --no-first-run \
+		--disable-background-networking --disable-component-update --disable-sync \
+		--user-data-dir=$$(mktemp -d) --window-size=1280,4000 \
+		--screenshot=$(CURDIR)/out/samples.png file://$(CURDIR)/out/samples.html 2>/dev/null
+	@echo "report: out/samples.html, screenshot: out/samples.png"
 
 lint:
 	@unformatted=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
@@ -60,4 +71,4 @@ samples:
 	$(GO) test ./cmd/tlssniff -run TestGolden -update
 
 clean:
-	rm -rf $(BIN) bench
+	rm -rf $(BIN) bench out

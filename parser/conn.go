@@ -71,6 +71,7 @@ type Connection struct {
 	Start          time.Time
 
 	ClientHello        *ClientHello // the first ClientHello
+	RetryClientHello   *ClientHello // the ClientHello that answered a HelloRetryRequest
 	ServerHello        *ServerHello // the ServerHello (not a HelloRetryRequest)
 	HelloRetryRequest  *ServerHello
 	ServerKeyExchange  *ServerKeyExchange
@@ -589,7 +590,8 @@ func (h *half) clientHello(ts time.Time, body []byte, sslv2 bool) {
 		c.c.EarlyData.Offered = m.EarlyData
 		c.c.ClientHello = m
 		c.c.ClientHelloTime = ts
-	} else if c.c.HelloRetryRequest != nil && c.c.SecondClientHelloTime.IsZero() {
+	} else if c.c.HelloRetryRequest != nil && c.c.RetryClientHello == nil {
+		c.c.RetryClientHello = m
 		c.c.SecondClientHelloTime = ts
 	}
 }

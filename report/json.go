@@ -344,7 +344,13 @@ func NewConnection(c *parser.Connection) *Connection {
 	for _, i := range c.Issues {
 		out.Issues = append(out.Issues, Issue{formatTime(i.Time), i.From.String(), i.Kind, i.Detail})
 	}
-	out.Timing = Timing{
+	out.Timing = timing(c)
+	return out
+}
+
+// timing converts the connection's durations to milliseconds.
+func timing(c *parser.Connection) Timing {
+	return Timing{
 		HandshakeMS:                msp(c.Timing.Handshake),
 		SYNToSYNACKMS:              msp(c.Timing.SYNToSYNACK),
 		SYNACKToACKMS:              msp(c.Timing.SYNACKToACK),
@@ -355,7 +361,6 @@ func NewConnection(c *parser.Connection) *Connection {
 		ClientFirstDataMS:          msp(c.Timing.ClientFirstData),
 		ServerFirstDataMS:          msp(c.Timing.ServerFirstData),
 	}
-	return out
 }
 
 // msp renders a duration in milliseconds, nil when the step was not seen.

@@ -16,45 +16,26 @@ import (
 // Table writes one row per connection. Column widths depend on every row, so
 // rows are kept and rendered at Close.
 type Table struct {
-	t   *tablewriter.Table
-	buf bytes.Buffer
-	w   io.Writer
+	rows [][]string
+	w    io.Writer
 }
 
 // NewTable returns a table sink writing to w.
-func NewTable(w io.Writer) *Table {
-	tb := &Table{w: w}
-	tb.t = tablewriter.NewTable(&tb.buf,
-		tablewriter.WithRenderer(renderer.NewBlueprint(tw.Rendition{
-			Borders: tw.BorderNone,
-			Settings: tw.Settings{
-				Separators: tw.Separators{BetweenColumns: tw.Off, BetweenRows: tw.Off},
-				Lines:      tw.Lines{ShowHeaderLine: tw.Off},
-			},
-		})),
-		tablewriter.WithHeaderAutoFormat(tw.Off),
-		tablewriter.WithHeaderAlignment(tw.AlignLeft),
-		tablewriter.WithRowAlignment(tw.AlignLeft),
-		tablewriter.WithRowAutoWrap(tw.WrapNone),
-		tablewriter.WithPadding(tw.Padding{Right: "  "}),
-	)
-	tb.t.Header("START", "CLIENT", "SERVER", "SNI", "VERSION", "CIPHER SUITE", "ALPN", "HANDSHAKE", "OUTCOME")
-	return tb
-}
+func NewTable(w io.Writer) *Table { return &Table{w: w} }
 
 // Write implements Sink.
 func (t *Table) Write(c *parser.Connection) error {
-	return t.t.Append(row(c))
+	t.rows = append(t.rows, row(c))
+	return nil
+}
+
+// Close implements Sink.
+func (t *Table) Close() error {
+	return renderTable(t.w, []string{"START", "CLIENT", "SERVER", "SNI", "VERSION", "CIPHER SUITE", "ALPN", "HANDSHAKE", "OUTCOME"}, t.rows)
 }
 
 // row is the table row of a connection.
 func row(c *parser.Connection) []string {
-	dash := func(s string, ok bool) string {
-		if !ok || s == "" {
-			return "-"
-		}
-		return clean(s)
-	}
 	version, suite := "-", "-"
 	if c.ServerHello != nil {
 		version, suite = parser.VersionName(c.Version), parser.CipherSuiteName(c.CipherSuite)
@@ -85,18 +66,45 @@ func row(c *parser.Connection) []string {
 	}
 }
 
-// Close implements Sink: it renders the table, without the padding that
-// would trail each line.
-func (t *Table) Close() error {
-	if err := t.t.Render(); err != nil {
+// dash is the escaped value, or "-" when there is none.
+func dash(s string, ok bool) string {
+	if !ok || s == "" {
+		return "-"
+	}
+	return clean(s)
+}
+
+// renderTable writes an aligned table without borders, and without the
+// padding that would trail each line.
+func renderTable(w io.Writer, header []string, rows [][]string) error {
+	var buf bytes.Buffer
+	t := tablewriter.NewTable(&buf,
+		tablewriter.WithRenderer(renderer.NewBlueprint(tw.Rendition{
+			Borders: tw.BorderNone,
+			Settings: tw.Settings{
+				Separators: tw.Separators{BetweenColumns: tw.Off, BetweenRows: tw.Off},
+				Lines:      tw.Lines{ShowHeaderLine: tw.Off},
+			},
+		})),
+		tablewriter.WithHeaderAutoFormat(tw.Off),
+		tablewriter.WithHeaderAlignment(tw.AlignLeft),
+		tablewriter.WithRowAlignment(tw.AlignLeft),
+		tablewriter.WithRowAutoWrap(tw.WrapNone),
+		tablewriter.WithPadding(tw.Padding{Right: "  "}),
+	)
+	t.Header(header)
+	if err := t.Bulk(rows); err != nil {
 		return err
 	}
-	for _, line := range bytes.SplitAfter(t.buf.Bytes(), []byte("\n")) {
+	if err := t.Render(); err != nil {
+		return err
+	}
+	for _, line := range bytes.SplitAfter(buf.Bytes(), []byte("\n")) {
 		trimmed := bytes.TrimRight(line, " \n")
 		if len(line) > 0 && line[len(line)-1] == '\n' {
 			trimmed = append(trimmed, '\n')
 		}
-		if _, err := t.w.Write(trimmed); err != nil {
+		if _, err := w.Write(trimmed); err != nil {
 			return err
 		}
 	}

@@ -71,18 +71,40 @@ func golden(t *testing.T, name, got string) {
 	}
 }
 
+// utf8Terminal sets a UTF-8 locale, as a terminal's, without NO_COLOR.
+func utf8Terminal(t *testing.T) {
+	t.Setenv("LC_ALL", "")
+	t.Setenv("LC_CTYPE", "")
+	t.Setenv("LANG", "C.UTF-8")
+	t.Setenv("NO_COLOR", "")
+}
+
+// TestGolden writes every sample in every format.
 func TestGolden(t *testing.T) {
+	utf8Terminal(t)
 	for _, path := range samples(t) {
 		name := filepath.Base(path)
 		t.Run(name, func(t *testing.T) {
-			out, errs, code := tlssniff(t, "-r", path, "--json")
-			if code != 0 || errs != "" {
-				t.Fatalf("exit %d, stderr %q", code, errs)
+			for _, view := range []struct {
+				suffix string
+				args   []string
+			}{
+				{".ndjson", []string{"--json"}},
+				{".table", nil},
+				{".csv", []string{"--format", "csv"}},
+				{".ladder", []string{"--ladder"}},
+				{".ladder-ascii", []string{"--ladder", "--ascii"}},
+				{".summary", []string{"--summary"}},
+			} {
+				out, errs, code := tlssniff(t, append([]string{"-r", path}, view.args...)...)
+				if code != 0 || errs != "" {
+					t.Fatalf("%v: exit %d, stderr %q", view.args, code, errs)
+				}
+				if view.suffix == ".ndjson" {
+					parseNDJSON(t, out)
+				}
+				golden(t, name+view.suffix, out)
 			}
-			parseNDJSON(t, out)
-			golden(t, name+".ndjson", out)
-			table, _, _ := tlssniff(t, "-r", path)
-			golden(t, name+".table", table)
 		})
 	}
 }
@@ -162,8 +184,8 @@ func TestErrors(t *testing.T) {
 		stderr string
 		conns  int
 	}{
-		{"no input", nil, 2, "tlssniff: error: no input\nhint: read a capture with -r FILE\n", 0},
-		{"unknown flag", []string{"--bogus"}, 2, "tlssniff: error: unknown flag: --bogus\nhint: run 'tlssniff --help' for usage\n", 0},
+		{"no input", nil, 2, "tlssniff: error: no input\ntlssniff: hint: read a capture with -r FILE\n", 0},
+		{"unknown flag", []string{"--bogus"}, 2, "tlssniff: error: unknown flag: --bogus\ntlssniff: hint: run 'tlssniff --help' for usage\n", 0},
 		{"stray argument", []string{"-r", empty, "extra"}, 2, "unexpected argument \"extra\"", 0},
 		{"missing file", []string{"-r", filepath.Join(dir, "nope.pcap")}, 1, "tlssniff: error: open " + filepath.Join(dir, "nope.pcap") + ": no such file or directory\n", 0},
 		{"text file", []string{"-r", text}, 1, "tlssniff: error: " + text + ": not a pcap or pcapng file\n", 0},
@@ -171,7 +193,7 @@ func TestErrors(t *testing.T) {
 		{"truncated capture", []string{"-r", truncated}, 1, "tlssniff: warning: " + truncated + ": stopped at packet ", 3},
 		{"one bad file of two", []string{"-r", text, "-r", "../../samples/tls12.pcap"}, 1, "not a pcap or pcapng file", 1},
 		{"missing CA file", []string{"-r", "../../samples/tls12.pcap", "--ca-file", filepath.Join(dir, "ca.pem")}, 2, "tlssniff: error: --ca-file: open ", 0},
-		{"CA file without PEM", []string{"-r", "../../samples/tls12.pcap", "--ca-file", text}, 2, "no PEM certificate in it\nhint: --ca-file takes a PEM file", 0},
+		{"CA file without PEM", []string{"-r", "../../samples/tls12.pcap", "--ca-file", text}, 2, "no PEM certificate in it\ntlssniff: hint: --ca-file takes a PEM file", 0},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			out, errs, code := tlssniff(t, append(tc.args, "--json")...)
@@ -182,7 +204,7 @@ func TestErrors(t *testing.T) {
 				t.Errorf("%d connections on stdout, want %d", n, tc.conns)
 			}
 			for _, line := range strings.Split(strings.TrimSpace(errs), "\n") {
-				if line != "" && !strings.HasPrefix(line, "tlssniff: ") && !strings.HasPrefix(line, "hint: ") {
+				if line != "" && !strings.HasPrefix(line, "tlssniff: ") {
 					t.Errorf("stderr line without prefix: %q", line)
 				}
 			}
@@ -329,7 +351,7 @@ func TestDamagedCaptures(t *testing.T) {
 			}
 			parseNDJSON(t, out)
 			for _, line := range strings.Split(strings.TrimSpace(errs), "\n") {
-				if line != "" && !strings.HasPrefix(line, "tlssniff: ") && !strings.HasPrefix(line, "hint: ") {
+				if line != "" && !strings.HasPrefix(line, "tlssniff: ") {
 					t.Errorf("%s variant %d: stderr line %q", path, i, line)
 				}
 			}

@@ -1,0 +1,334 @@
+package main
+
+import (
+	"bytes"
+	"encoding/csv"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"slices"
+	"strconv"
+	"strings"
+	"testing"
+)
+
+// allSamples is -r for every sample, in a fixed order.
+func allSamples(t *testing.T) []string {
+	var args []string
+	for _, p := range samples(t) {
+		args = append(args, "-r", p)
+	}
+	return args
+}
+
+// TestLadderMutualTLS12: every message of a TLS 1.2 handshake with client
+// certificates, in order, with its time.
+func TestLadderMutualTLS12(t *testing.T) {
+	utf8Terminal(t)
+	out, _, code := tlssniff(t, "-r", "../../samples/openssl.pcap", "--ladder", "--port", "59756")
+	if code != 0 {
+		t.Fatalf("exit %d", code)
+	}
+	want := []string{"SYN", "SYN/ACK", "ACK", "ClientHello", "ServerHello", "Certificate", "ServerKeyExchange",
+		"CertificateRequest", "ServerHelloDone", "Certificate", "ClientKeyExchange", "CertificateVerify",
+		"ChangeCipherSpec", "Finished", "NewSessionTicket", "ChangeCipherSpec", "Finished", "ApplicationData", "ApplicationData"}
+	got := arrows(t, out)
+	if strings.Join(got.labels, " ") != strings.Join(want, " ") {
+		t.Errorf("arrows\n%v\nwant\n%v", got.labels, want)
+	}
+	for i := 1; i < len(got.times); i++ {
+		if got.times[i] < got.times[i-1] {
+			t.Errorf("arrow %d (%s) at %s before %s", i, got.labels[i], got.times[i], got.times[i-1])
+		}
+	}
+	for _, s := range []string{"CN=client.localhost; chain of 2", "CN=server.localhost; chain of 2", "TLS 1.2; TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384"} {
+		if !strings.Contains(out, s) {
+			t.Errorf("no %q in\n%s", s, out)
+		}
+	}
+}
+
+// TestLadderHRR: both ClientHellos, the HelloRetryRequest, and the
+// encrypted flight named by inference.
+func TestLadderHRR(t *testing.T) {
+	utf8Terminal(t)
+	out, _, _ := tlssniff(t, "-r", "../../samples/tls13-hrr.pcap", "--ladder")
+	got := strings.Join(arrows(t, out).labels, " ")
+	want := "SYN SYN/ACK ACK ClientHello HelloRetryRequest ChangeCipherSpec ChangeCipherSpec ClientHello ServerHello " +
+		"EncryptedExtensions Certificate CertificateVerify Finished Finished"
+	if !strings.HasPrefix(got, want) {
+		t.Errorf("arrows\n%s\nwant them to start with\n%s", got, want)
+	}
+	for _, s := range []string{"asks for a key share of secp256r1", "key shares x25519;", "key shares secp256r1;",
+		"┄┄ Finished", "HelloRetryRequest round trip 20.200 ms"} {
+		if !strings.Contains(out, s) {
+			t.Errorf("no %q in\n%s", s, out)
+		}
+	}
+}
+
+type ladderArrows struct{ labels, times []string }
+
+// arrows reads the labels and times of a ladder's arrows.
+func arrows(t *testing.T, out string) ladderArrows {
+	t.Helper()
+	re := regexp.MustCompile(`^ *([0-9.]+) ms [│|][─┄━~×.=x<>◀ -]*? ([A-Za-z/ ]+?) [─┄━~×.=x>▶ -]*[│|]`)
+	var a ladderArrows
+	for _, line := range strings.Split(out, "\n") {
+		if m := re.FindStringSubmatch(line); m != nil {
+			a.times = append(a.times, m[1])
+			a.labels = append(a.labels, m[2])
+		}
+	}
+	if len(a.labels) == 0 {
+		t.Fatalf("no arrows in\n%s", out)
+	}
+	return a
+}
+
+// TestLadderEscapesWireStrings: an SNI made of terminal escapes reaches the
+// terminal as text, in every view that prints it.
+func TestLadderEscapesWireStrings(t *testing.T) {
+	capture, err := os.ReadFile("../../samples/tls12.pcap")
+	if err != nil {
+		t.Fatal(err)
+	}
+	evil := "\x1b[2J\x1b]0;pwn\a\n12345" // as long as tls12.example.test
+	if len(evil) != len("tls12.example.test") {
+		t.Fatalf("evil SNI is %d bytes", len(evil))
+	}
+	path := filepath.Join(t.TempDir(), "evil.pcap")
+	if err := os.WriteFile(path, bytes.ReplaceAll(capture, []byte("tls12.example.test"), []byte(evil)), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for _, args := range [][]string{{"--ladder", "--color", "always"}, {"--ladder", "--ascii"}, {}, {"--summary"}} {
+		out, _, _ := tlssniff(t, append([]string{"-r", path}, args...)...)
+		// The only escapes left are the SGR colors the ladder writes.
+		rest := regexp.MustCompile(`\x1b\[[0-9;]*m`).ReplaceAllString(out, "")
+		if strings.ContainsAny(rest, "\x1b\a") || !strings.Contains(out, `\x1b[2J\x1b]0;pwn\a\n12345`) {
+			t.Errorf("%v: the SNI was not escaped:\n%q", args, out)
+		}
+	}
+}
+
+// TestColor: colors on a terminal unless NO_COLOR, never in a pipe unless
+// asked for.
+func TestColor(t *testing.T) {
+	utf8Terminal(t)
+	sgr := "\x1b["
+	out, _, _ := tlssniff(t, "-r", "../../samples/tls12.pcap", "--ladder")
+	if strings.Contains(out, sgr) {
+		t.Error("colors in a pipe")
+	}
+	out, _, _ = tlssniff(t, "-r", "../../samples/tls12.pcap", "--ladder", "--color", "always")
+	if !strings.Contains(out, sgr) {
+		t.Error("no colors with --color always")
+	}
+	tty, err := os.OpenFile("/dev/ptmx", os.O_RDWR, 0)
+	if err != nil {
+		t.Skipf("no pseudo-terminal to test auto: %v", err)
+	}
+	defer tty.Close()
+	if !isTerminal(tty) {
+		t.Error("a pseudo-terminal is not taken for a terminal")
+	}
+	if isTerminal(&bytes.Buffer{}) {
+		t.Error("a buffer is taken for a terminal")
+	}
+	c := &cli{format: formatLadder, color: "auto"}
+	for _, noColor := range []string{"", "1"} {
+		t.Setenv("NO_COLOR", noColor)
+		l := fmt.Sprintf("%+v", c.sink(tty))
+		if colored := strings.Contains(l, "Color:true"); colored != (noColor == "") {
+			t.Errorf("NO_COLOR=%q: sink %s", noColor, l)
+		}
+	}
+	t.Setenv("LANG", "C")
+	if !strings.Contains(fmt.Sprintf("%+v", c.sink(tty)), "ASCII:true") {
+		t.Error("Unicode drawing outside a UTF-8 locale")
+	}
+}
+
+// TestFiltersAndSort selects and orders connections; the same input gives
+// the same output.
+func TestFiltersAndSort(t *testing.T) {
+	all := allSamples(t)
+	var header []string
+	csvRows := func(args ...string) [][]string {
+		out, errs, code := tlssniff(t, append(append([]string{}, all...), append([]string{"--format", "csv"}, args...)...)...)
+		if code != 0 {
+			t.Fatalf("%v: exit %d: %s", args, code, errs)
+		}
+		rows, err := csv.NewReader(strings.NewReader(out)).ReadAll()
+		if err != nil || len(rows) == 0 || rows[0][0] != "start" {
+			t.Fatalf("%v: not CSV with a header: %v\n%s", args, err, out)
+		}
+		header = rows[0]
+		return rows[1:]
+	}
+	col := func(name string) int {
+		i := slices.Index(header, name)
+		if i < 0 {
+			t.Fatalf("no column %s", name)
+		}
+		return i
+	}
+	everything := csvRows()
+	if len(everything) < 25 {
+		t.Fatalf("%d connections in the samples", len(everything))
+	}
+	for _, tc := range []struct {
+		args []string
+		keep func(r []string) bool
+	}{
+		{[]string{"--sni", "*.EXAMPLE.test"}, func(r []string) bool { return strings.HasSuffix(r[col("sni")], ".example.test") }},
+		{[]string{"--sni", "resume1?.example.test"}, func(r []string) bool { return strings.HasPrefix(r[col("sni")], "resume1") }},
+		{[]string{"--host", "2001:db8::2"}, func(r []string) bool {
+			return r[col("client_ip")] == "2001:db8::2" || r[col("server_ip")] == "2001:db8::2"
+		}},
+		{[]string{"--host", "127.0.0.1"}, func(r []string) bool { return r[col("server_ip")] == "127.0.0.1" }},
+		{[]string{"--port", "8443"}, func(r []string) bool { return r[col("server_port")] == "8443" || r[col("client_port")] == "8443" }},
+		{[]string{"--outcome", "alert"}, func(r []string) bool { return r[col("outcome")] == "alert" }},
+	} {
+		got := csvRows(tc.args...)
+		want := 0
+		for _, r := range everything {
+			if tc.keep(r) {
+				want++
+			}
+		}
+		if len(got) != want || want == 0 {
+			t.Errorf("%v: %d rows, want %d (of %d)", tc.args, len(got), want, len(everything))
+		}
+		for _, r := range got {
+			if !tc.keep(r) {
+				t.Errorf("%v kept %v", tc.args, r)
+			}
+		}
+	}
+	byHandshake := csvRows("--sort", "handshake")
+	last := 1e18
+	seenNone := false
+	for _, r := range byHandshake {
+		v := r[col("handshake_ms")]
+		if v == "" {
+			seenNone = true
+			continue
+		}
+		f, err := strconv.ParseFloat(v, 64)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if seenNone || f > last {
+			t.Errorf("--sort handshake: %s after %v (none seen: %v)", v, last, seenNone)
+		}
+		last = f
+	}
+	bySNI := csvRows("--sort", "sni")
+	for i := 1; i < len(bySNI); i++ {
+		a, b := bySNI[i-1][col("sni")], bySNI[i][col("sni")]
+		if b != "" && (a == "" || a > b) {
+			t.Errorf("--sort sni: %q before %q", a, b)
+		}
+	}
+	byStart := csvRows("--sort", "start")
+	for i := 1; i < len(byStart); i++ {
+		if byStart[i-1][0] > byStart[i][0] {
+			t.Errorf("--sort start: %s before %s", byStart[i-1][0], byStart[i][0])
+		}
+	}
+	for _, args := range [][]string{{"--ladder"}, {"--summary"}, {"--json"}, {"--sort", "sni"}} {
+		a, _, _ := tlssniff(t, append(append([]string{}, all...), args...)...)
+		b, _, _ := tlssniff(t, append(append([]string{}, all...), args...)...)
+		if a != b {
+			t.Errorf("%v: two runs differ", args)
+		}
+	}
+}
+
+// TestFormatFlags: one format at a time, shorthands equal to --format, and
+// bad values refused with a hint.
+func TestFormatFlags(t *testing.T) {
+	in := []string{"-r", "../../samples/tls12.pcap"}
+	for _, pair := range [][2]string{{"--json", "json"}, {"--ladder", "ladder"}, {"--summary", "summary"}} {
+		a, _, _ := tlssniff(t, append(in, pair[0])...)
+		b, _, _ := tlssniff(t, append(in, "--format", pair[1])...)
+		if a != b || a == "" {
+			t.Errorf("%s and --format %s differ", pair[0], pair[1])
+		}
+	}
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"--json", "--ladder"}, "more than one output format: --json, --ladder"},
+		{[]string{"--format", "xml"}, `unknown format "xml"`},
+		{[]string{"--color", "sometimes"}, `unknown --color "sometimes"`},
+		{[]string{"--sort", "size"}, `unknown --sort "size"`},
+		{[]string{"--outcome", "failed"}, `unknown outcome "failed"`},
+		{[]string{"--port", "70000"}, "--port 70000 is not a port"},
+		{[]string{"--host", "example.com"}, `--host "example.com" is not an IP address`},
+		{[]string{"--sni", "[a-"}, `--sni "[a-": syntax error in pattern`},
+	} {
+		_, errs, code := tlssniff(t, append(in, tc.args...)...)
+		if code != exitUsage || !strings.HasPrefix(errs, "tlssniff: error: "+tc.want+"\ntlssniff: hint: ") {
+			t.Errorf("%v: exit %d, stderr %q", tc.args, code, errs)
+		}
+	}
+}
+
+// TestHTML renders the report of every sample: golden, self-contained, and
+// filtered in headless Chromium when it is installed (in CI it must be).
+func TestHTML(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "report.html")
+	out, errs, code := tlssniff(t, append(allSamples(t), "--summary", "--html", path)...)
+	if code != 0 || out == "" {
+		t.Fatalf("exit %d: %s", code, errs)
+	}
+	page, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	golden(t, "samples.html", string(page))
+	// Self-contained: nothing to fetch.
+	if m := regexp.MustCompile(`(?i)(src|href)=|url\((?:["']?)(?:https?:|//)|@import|https?://`).FindString(string(page)); m != "" {
+		t.Errorf("the page refers elsewhere: %q", m)
+	}
+	chromium, err := exec.LookPath("chromium")
+	if err != nil {
+		if os.Getenv("CI") != "" {
+			t.Fatal("chromium must be installed in CI")
+		}
+		t.Skip("chromium not installed")
+	}
+	dom := func(fragment string) string {
+		cmd := exec.Command(chromium, append(chromiumFlags(t), "--dump-dom", "file://"+path+fragment)...)
+		var stdout bytes.Buffer
+		cmd.Stdout = &stdout
+		if err := cmd.Run(); err != nil {
+			t.Fatalf("chromium: %v", err)
+		}
+		return stdout.String()
+	}
+	shown := regexp.MustCompile(`id="shown"[^>]*>([^<]*)<`)
+	for _, tc := range []struct{ fragment, want string }{
+		{"", "30 of 30 shown"},
+		{"#sni=resume1*", "4 of 30 shown"},
+		{"#outcome=alert", "1 of 30 shown"},
+		{"#sni=impaired&outcome=established", "2 of 30 shown"},
+	} {
+		d := dom(tc.fragment)
+		if m := shown.FindStringSubmatch(d); m == nil || m[1] != tc.want {
+			t.Errorf("%q: %v, want %q", tc.fragment, m, tc.want)
+		}
+	}
+}
+
+// chromiumFlags start a headless Chromium that stays off the network.
+func chromiumFlags(t *testing.T) []string {
+	return []string{"--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+		"--disable-background-networking", "--disable-component-update", "--disable-sync",
+		"--user-data-dir=" + t.TempDir()}
+}

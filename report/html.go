@@ -1,0 +1,204 @@
+package report
+
+import (
+	_ "embed"
+	"fmt"
+	"html/template"
+	"io"
+	"slices"
+	"time"
+
+	"github.com/tlssniff/tlssniff/parser"
+)
+
+// maxDiagrams caps the sequence diagrams an HTML report draws; the summary
+// and the histogram count every connection.
+const maxDiagrams = 2000
+
+//go:embed html.tmpl
+var htmlTemplate string
+
+var htmlPage = template.Must(template.New("report").Funcs(template.FuncMap{
+	"ms":   func(d time.Duration) string { return fmt.Sprintf("%.3f", ms(d)) },
+	"rate": rate,
+	"list": func(v ...any) []any { return v },
+}).Parse(htmlTemplate))
+
+// HTML writes, at Close, one self-contained page: the summary, a histogram
+// of handshake latency and each connection's sequence diagram in SVG,
+// filterable by SNI and outcome. It loads nothing from anywhere.
+type HTML struct {
+	w       io.Writer
+	title   string
+	entries []entry
+	diagram []diagram
+}
+
+// NewHTML returns an HTML sink writing to w; title names the input.
+func NewHTML(w io.Writer, title string) *HTML { return &HTML{w: w, title: title} }
+
+// Write implements Sink.
+func (h *HTML) Write(c *parser.Connection) error {
+	h.entries = append(h.entries, newEntry(c))
+	if len(h.diagram) < maxDiagrams {
+		h.diagram = append(h.diagram, newDiagram(c))
+	}
+	return nil
+}
+
+// Close implements Sink.
+func (h *HTML) Close() error {
+	sum := summarize(h.entries)
+	outcomes := make([]string, len(sum.Outcomes))
+	for i, t := range sum.Outcomes {
+		outcomes[i] = t.Name
+	}
+	slices.Sort(outcomes)
+	return htmlPage.Execute(h.w, map[string]any{
+		"Title":     h.title,
+		"Summary":   sum,
+		"Undecided": sum.Conns - sum.Established - sum.Failed,
+		"Histogram": newHistogram(sum.Handshakes),
+		"Outcomes":  outcomes,
+		"Diagrams":  h.diagram,
+		"Omitted":   len(h.entries) - len(h.diagram),
+	})
+}
+
+// Geometry of a sequence diagram, in SVG user units (pixels).
+const (
+	svgTimeX   = 8   // left edge of the time column
+	svgClientX = 110 // the client's lifeline
+	svgServerX = 430 // the server's lifeline
+	svgDetailX = 445 // left edge of the details
+	svgWidth   = 1000
+	svgTop     = 34 // first arrow
+	svgRow     = 24 // between arrows
+)
+
+// diagram is one connection's sequence diagram, laid out.
+type diagram struct {
+	Title, Subtitle, Detail string
+	SNI, Outcome            string
+	Established             bool
+	Timing                  []string
+	Width, Height           int
+	ClientX, ServerX        int
+	TimeX, DetailX          int
+	Arrows                  []svgArrow
+}
+
+type svgArrow struct {
+	Y, X1, X2, LabelX int
+	Time              string
+	Label, Detail     string
+	Class             string
+}
+
+func newDiagram(c *parser.Connection) diagram {
+	d := diagram{
+		Title:       fmt.Sprintf("%s ⇄ %s", c.Client, c.Server),
+		Outcome:     c.Outcome,
+		Established: c.Outcome == parser.OutcomeEstablished,
+		Detail:      c.OutcomeDetail,
+		Width:       svgWidth, ClientX: svgClientX, ServerX: svgServerX, TimeX: svgTimeX, DetailX: svgDetailX,
+	}
+	if sni, ok := c.SNI(); ok {
+		d.SNI = clean(sni)
+	}
+	d.Subtitle = c.Start.UTC().Format("2006-01-02 15:04:05.000000 UTC")
+	if c.ServerHello != nil {
+		d.Subtitle = parser.VersionName(c.Version) + " · " + parser.CipherSuiteName(c.CipherSuite) + " · " + d.Subtitle
+	}
+	for _, s := range steps(c) {
+		a := svgArrow{Y: svgTop + len(d.Arrows)*svgRow, Time: fmt.Sprintf("%.3f ms", ms(s.At)),
+			Label: s.Label, Detail: s.Detail, Class: stepClass(s), X1: svgClientX, X2: svgServerX}
+		if s.From == parser.FromServer {
+			a.X1, a.X2 = a.X2, a.X1
+		}
+		a.LabelX = (svgClientX + svgServerX) / 2
+		d.Arrows = append(d.Arrows, a)
+	}
+	d.Height = svgTop + len(d.Arrows)*svgRow
+	t := timing(c)
+	for _, p := range []struct {
+		name string
+		v    *float64
+	}{{"SYN→SYN/ACK", t.SYNToSYNACKMS}, {"SYN/ACK→ACK", t.SYNACKToACKMS}, {"ClientHello→ServerHello", t.ClientHelloToServerHelloMS},
+		{"HelloRetryRequest round trip", t.HelloRetryMS}, {"handshake", t.HandshakeMS},
+		{"client's first data", t.ClientFirstDataMS}, {"server's first data", t.ServerFirstDataMS}} {
+		if p.v != nil {
+			d.Timing = append(d.Timing, fmt.Sprintf("%s %.3f ms", p.name, *p.v))
+		}
+	}
+	return d
+}
+
+// stepClass is the CSS class that draws a step.
+func stepClass(s step) string {
+	return [...]string{stepTCP: "tcp", stepClear: "clear", stepEncrypted: "enc", stepAlert: "alert", stepMark: "mark", stepGap: "gap"}[s.Kind]
+}
+
+// Geometry of the histogram.
+const (
+	histBins   = 20
+	histWidth  = 640 // of the bars
+	histHeight = 180 // of the tallest bar
+	histLeft   = 10
+	histTop    = 20 // room for the tallest bar's count
+)
+
+// histogram is the latency histogram, laid out.
+type histogram struct {
+	Width, Height, Left, Base int
+	Bars                      []histBar
+	Ticks                     []histTick
+}
+
+type histBar struct {
+	X, Y, W, H int
+	Count      int
+	From, To   string
+}
+
+type histTick struct {
+	X     int
+	Label string
+}
+
+// newHistogram bins the sorted handshake times into histBins bins of a
+// round width (1, 2 or 5 times a power of ten) from zero.
+func newHistogram(ds []time.Duration) histogram {
+	h := histogram{Width: histLeft + histWidth + 40, Height: histTop + histHeight + 30, Left: histLeft, Base: histTop + histHeight}
+	if len(ds) == 0 {
+		return h
+	}
+	width := roundUp(ds[len(ds)-1]/histBins + 1)
+	counts := make([]int, histBins)
+	for _, d := range ds {
+		counts[min(int(d/width), histBins-1)]++
+	}
+	most := slices.Max(counts)
+	barW := histWidth / histBins
+	for i, n := range counts {
+		bh := n * histHeight / most
+		h.Bars = append(h.Bars, histBar{X: histLeft + i*barW, Y: h.Base - bh, W: barW - 2, H: bh, Count: n,
+			From: fmt.Sprintf("%.3f", ms(time.Duration(i)*width)), To: fmt.Sprintf("%.3f", ms(time.Duration(i+1)*width))})
+	}
+	for i := 0; i <= histBins; i += 5 {
+		h.Ticks = append(h.Ticks, histTick{histLeft + i*barW, fmt.Sprintf("%g", ms(time.Duration(i)*width))})
+	}
+	return h
+}
+
+// roundUp returns the smallest of 1, 2 or 5 times a power of ten
+// nanoseconds that is at least d.
+func roundUp(d time.Duration) time.Duration {
+	for p := time.Duration(1); ; p *= 10 {
+		for _, m := range []time.Duration{1, 2, 5} {
+			if m*p >= d {
+				return m * p
+			}
+		}
+	}
+}

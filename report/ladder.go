@@ -1,0 +1,175 @@
+package report
+
+import (
+	"fmt"
+	"io"
+	"strings"
+	"unicode/utf8"
+
+	"github.com/tlssniff/tlssniff/parser"
+)
+
+// LadderOptions choose how a sequence diagram is drawn; the caller decides
+// them from the terminal.
+type LadderOptions struct {
+	ASCII bool // ASCII instead of Unicode box drawing
+	Color bool // ANSI colors
+}
+
+// Ladder writes each connection as a sequence diagram: the client's
+// lifeline on the left, the server's on the right, one arrow per step with
+// its time from the connection's start. It writes each connection at once.
+type Ladder struct {
+	w    io.Writer
+	g    glyphs
+	opts LadderOptions
+	n    int
+}
+
+// glyphs are the characters a diagram is drawn with.
+type glyphs struct {
+	life, right, left string
+	line              [stepGap + 1]string // by stepKind
+	both              string
+}
+
+var (
+	unicodeGlyphs = glyphs{life: "│", right: "▶", left: "◀", both: "⇄",
+		line: [...]string{stepTCP: "─", stepClear: "─", stepEncrypted: "┄", stepAlert: "━", stepMark: "~", stepGap: "×"}}
+	asciiGlyphs = glyphs{life: "|", right: ">", left: "<", both: "<->",
+		line: [...]string{stepTCP: "-", stepClear: "-", stepEncrypted: ".", stepAlert: "=", stepMark: "~", stepGap: "x"}}
+)
+
+// arrowWidth is the width of an arrow between the lifelines; the longest
+// message name fits with room to spare.
+const arrowWidth = 32
+
+// ANSI SGR sequences.
+const (
+	sgrReset   = "\x1b[0m"
+	sgrBold    = "\x1b[1m"
+	sgrDim     = "\x1b[2m"
+	sgrRed     = "\x1b[31m"
+	sgrGreen   = "\x1b[32m"
+	sgrYellow  = "\x1b[33m"
+	sgrMagenta = "\x1b[35m"
+	sgrCyan    = "\x1b[36m"
+)
+
+// NewLadder returns a sequence-diagram sink writing to w.
+func NewLadder(w io.Writer, opts LadderOptions) *Ladder {
+	g := unicodeGlyphs
+	if opts.ASCII {
+		g = asciiGlyphs
+	}
+	return &Ladder{w: w, g: g, opts: opts}
+}
+
+// paint wraps s in an SGR sequence when colors are on.
+func (l *Ladder) paint(sgr, s string) string {
+	if !l.opts.Color || s == "" {
+		return s
+	}
+	return sgr + s + sgrReset
+}
+
+// Write implements Sink.
+func (l *Ladder) Write(c *parser.Connection) error {
+	var b strings.Builder
+	if l.n > 0 {
+		b.WriteString("\n")
+	}
+	l.n++
+	l.header(&b, c)
+	for _, s := range steps(c) {
+		l.arrow(&b, s)
+	}
+	l.footer(&b, c)
+	_, err := io.WriteString(l.w, b.String())
+	return err
+}
+
+func (l *Ladder) header(b *strings.Builder, c *parser.Connection) {
+	sni, ok := c.SNI()
+	if !ok {
+		sni = "(no SNI)"
+	}
+	fmt.Fprintf(b, "%s\n", l.paint(sgrBold, fmt.Sprintf("%s %s %s  %s", c.Client, l.g.both, c.Server, clean(sni))))
+	var parts []string
+	if c.ServerHello != nil {
+		parts = append(parts, parser.VersionName(c.Version), parser.CipherSuiteName(c.CipherSuite))
+	}
+	outcome := l.paint(sgrRed, c.Outcome)
+	if c.Outcome == parser.OutcomeEstablished {
+		outcome = l.paint(sgrGreen, c.Outcome)
+	}
+	parts = append(parts, outcome, "start "+c.Start.UTC().Format("2006-01-02 15:04:05.000000 UTC"))
+	fmt.Fprintf(b, "%s\n", strings.Join(parts, "  "))
+	if c.OutcomeDetail != "" {
+		fmt.Fprintf(b, "%s\n", c.OutcomeDetail)
+	}
+	pad := strings.Repeat(" ", 13)
+	fmt.Fprintf(b, "%s%-*s%s\n", pad, arrowWidth+2, "client", "server")
+}
+
+// arrow draws one step: its time, the two lifelines and the arrow between
+// them, pointing away from the sender, then the detail.
+func (l *Ladder) arrow(b *strings.Builder, s step) {
+	line := l.g.line[s.Kind]
+	fill := arrowWidth - 2 - utf8.RuneCountInString(s.Label) - 3 // two line runes, two spaces, a head
+	var body string
+	if s.From == parser.FromClient {
+		body = line + line + " " + s.Label + " " + strings.Repeat(line, max(fill, 1)) + l.g.right
+	} else {
+		body = l.g.left + strings.Repeat(line, max(fill, 1)) + " " + s.Label + " " + line + line
+	}
+	body = l.paint(l.sgr(s), body)
+	detail := s.Detail
+	if detail != "" {
+		detail = "  " + detail
+	}
+	fmt.Fprintf(b, "%10.3f ms %s%s%s%s\n", ms(s.At), l.g.life, body, l.g.life, detail)
+}
+
+// sgr is the color of a step: by direction, dimmed when encrypted, red for
+// alerts, yellow for what went wrong in the capture.
+func (l *Ladder) sgr(s step) string {
+	switch s.Kind {
+	case stepAlert:
+		return sgrRed
+	case stepMark, stepGap:
+		return sgrYellow
+	}
+	color := sgrCyan
+	if s.From == parser.FromServer {
+		color = sgrMagenta
+	}
+	if s.Kind == stepEncrypted || s.Kind == stepTCP {
+		return sgrDim + color
+	}
+	return color
+}
+
+// footer sums up the connection's timing.
+func (l *Ladder) footer(b *strings.Builder, c *parser.Connection) {
+	var parts []string
+	add := func(name string, d *float64) {
+		if d != nil {
+			parts = append(parts, fmt.Sprintf("%s %.3f ms", name, *d))
+		}
+	}
+	t := timing(c)
+	add("SYN to SYN/ACK", t.SYNToSYNACKMS)
+	add("SYN/ACK to ACK", t.SYNACKToACKMS)
+	add("ClientHello to ServerHello", t.ClientHelloToServerHelloMS)
+	add("HelloRetryRequest round trip", t.HelloRetryMS)
+	add("handshake", t.HandshakeMS)
+	add("client's first data", t.ClientFirstDataMS)
+	add("server's first data", t.ServerFirstDataMS)
+	if len(parts) > 0 {
+		fmt.Fprintf(b, "%s\n", strings.Join(parts, ", "))
+	}
+}
+
+// Close implements Sink.
+func (l *Ladder) Close() error { return nil }

@@ -1,0 +1,138 @@
+package report
+
+import (
+	"cmp"
+	"errors"
+	"net/netip"
+	"path"
+	"slices"
+	"strings"
+
+	"github.com/tlssniff/tlssniff/parser"
+)
+
+// Filter selects connections; a zero field selects everything.
+type Filter struct {
+	SNI     string     // glob (path.Match syntax), case-insensitive
+	Host    netip.Addr // client or server address
+	Port    uint16     // client or server port
+	Outcome string     // one of parser's Outcome constants
+}
+
+// Match reports whether c passes every condition of f.
+func (f Filter) Match(c *parser.Connection) bool {
+	if f.SNI != "" {
+		sni, ok := c.SNI()
+		if m, _ := path.Match(strings.ToLower(f.SNI), strings.ToLower(sni)); !ok || !m {
+			return false
+		}
+	}
+	if f.Host.IsValid() && c.Client.Addr() != f.Host && c.Server.Addr() != f.Host {
+		return false
+	}
+	if f.Port != 0 && c.Client.Port() != f.Port && c.Server.Port() != f.Port {
+		return false
+	}
+	return f.Outcome == "" || c.Outcome == f.Outcome
+}
+
+// Filtered passes to s only the connections f matches.
+func Filtered(s Sink, f Filter) Sink { return filtered{s, f} }
+
+type filtered struct {
+	Sink
+	f Filter
+}
+
+func (s filtered) Write(c *parser.Connection) error {
+	if !s.f.Match(c) {
+		return nil
+	}
+	return s.Sink.Write(c)
+}
+
+// Sort orders.
+const (
+	SortStart     = "start"     // by first packet
+	SortHandshake = "handshake" // slowest handshake first; none last
+	SortSNI       = "sni"       // by server name; none last
+)
+
+// Sorted keeps every connection and passes them to s at Close, in the order
+// named by by. Ties keep the order of the start, then of the endpoints, so
+// that the output is the same for the same input.
+func Sorted(s Sink, by string) Sink { return &sorted{s: s, by: by} }
+
+type sorted struct {
+	s     Sink
+	by    string
+	conns []*parser.Connection
+}
+
+func (s *sorted) Write(c *parser.Connection) error {
+	s.conns = append(s.conns, c)
+	return nil
+}
+
+func (s *sorted) Close() error {
+	slices.SortStableFunc(s.conns, func(a, b *parser.Connection) int {
+		var r int
+		switch s.by {
+		case SortHandshake:
+			r = compareMissingLast(a.Timing.Handshake == nil, b.Timing.Handshake == nil, func() int {
+				return cmp.Compare(*b.Timing.Handshake, *a.Timing.Handshake)
+			})
+		case SortSNI:
+			sa, oka := a.SNI()
+			sb, okb := b.SNI()
+			r = compareMissingLast(!oka, !okb, func() int { return strings.Compare(sa, sb) })
+		}
+		if r != 0 {
+			return r
+		}
+		return cmp.Or(a.Start.Compare(b.Start), a.Client.Compare(b.Client), a.Server.Compare(b.Server))
+	})
+	var errs []error
+	for _, c := range s.conns {
+		if err := s.s.Write(c); err != nil {
+			errs = append(errs, err)
+			break
+		}
+	}
+	return errors.Join(append(errs, s.s.Close())...)
+}
+
+// compareMissingLast orders present values by cmp and missing ones last.
+func compareMissingLast(aMissing, bMissing bool, cmp func() int) int {
+	switch {
+	case aMissing && bMissing:
+		return 0
+	case aMissing:
+		return 1
+	case bMissing:
+		return -1
+	}
+	return cmp()
+}
+
+// Tee writes every connection to each sink.
+func Tee(sinks ...Sink) Sink { return tee(sinks) }
+
+type tee []Sink
+
+func (t tee) Write(c *parser.Connection) error {
+	for _, s := range t {
+		if err := s.Write(c); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (t tee) Close() error {
+	var errs []error
+	for _, s := range t {
+		errs = append(errs, s.Close())
+	}
+	return errors.Join(errs...)
+}
