@@ -15,6 +15,12 @@ demo: build
 	@echo '$$ tlssniff -r samples/*.pcap*'
 	@./$(BIN) $(patsubst %,-r %,$(wildcard samples/*.pcap samples/*.pcapng))
 	@echo
+	@echo '$$ tlssniff -r samples/openssl.pcap --ladder --port 59756'
+	@./$(BIN) -r samples/openssl.pcap --ladder --port 59756
+	@echo
+	@echo '$$ tlssniff -r samples/*.pcap* --summary'
+	@./$(BIN) $(patsubst %,-r %,$(wildcard samples/*.pcap samples/*.pcapng)) --summary
+	@echo
 	@echo '$$ tlssniff -r samples/tls13-hrr.pcap --json'
 	@./$(BIN) -r samples/tls13-hrr.pcap --json
 

@@ -18,6 +18,13 @@ type Timing struct {
 	// client's.
 	SYNToSYNACK *time.Duration
 	SYNACKToACK *time.Duration
+	// TCPRoundTrip is their sum: the client-server round trip wherever the
+	// capture point is.
+	TCPRoundTrip *time.Duration
+	// CaptureNear says which end the capture point is close to, from the
+	// two legs: "client" when the SYN/ACK-to-ACK leg is under a quarter of
+	// the other, "server" the other way round, "" in between or unknown.
+	CaptureNear string
 	// SYNToClientHello runs from the SYN to the completed ClientHello.
 	SYNToClientHello *time.Duration
 	// ServerFlight runs from the ServerHello to the last message of the
@@ -51,6 +58,16 @@ func (c *Conn) timing(t TransportStats) {
 		ServerFlight:             span(cc.ServerHelloTime, c.serverFlightEnd()),
 		ClientFirstData:          span(cc.Start, cc.ClientDataTime),
 		ServerFirstData:          span(cc.Start, cc.ServerDataTime),
+	}
+	if a, b := cc.Timing.SYNToSYNACK, cc.Timing.SYNACKToACK; a != nil && b != nil {
+		rtt := *a + *b
+		cc.Timing.TCPRoundTrip = &rtt
+		switch {
+		case 4**b < *a:
+			cc.Timing.CaptureNear = "client"
+		case 4**a < *b:
+			cc.Timing.CaptureNear = "server"
+		}
 	}
 }
 

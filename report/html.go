@@ -120,17 +120,7 @@ func newDiagram(c *parser.Connection) diagram {
 		d.Arrows = append(d.Arrows, a)
 	}
 	d.Height = svgTop + len(d.Arrows)*svgRow
-	t := timing(c)
-	for _, p := range []struct {
-		name string
-		v    *float64
-	}{{"SYN→SYN/ACK", t.SYNToSYNACKMS}, {"SYN/ACK→ACK", t.SYNACKToACKMS}, {"ClientHello→ServerHello", t.ClientHelloToServerHelloMS},
-		{"HelloRetryRequest round trip", t.HelloRetryMS}, {"handshake", t.HandshakeMS},
-		{"client's first data", t.ClientFirstDataMS}, {"server's first data", t.ServerFirstDataMS}} {
-		if p.v != nil {
-			d.Timing = append(d.Timing, fmt.Sprintf("%s %.3f ms", p.name, *p.v))
-		}
-	}
+	d.Timing = timingParts(c)
 	return d
 }
 

@@ -239,9 +239,13 @@ type Certificate struct {
 
 // Timing holds durations in milliseconds; null when a step was not seen.
 type Timing struct {
-	HandshakeMS                *float64 `json:"handshake_ms"`
-	SYNToSYNACKMS              *float64 `json:"syn_to_synack_ms"`
-	SYNACKToACKMS              *float64 `json:"synack_to_ack_ms"`
+	HandshakeMS    *float64 `json:"handshake_ms"`
+	SYNToSYNACKMS  *float64 `json:"syn_to_synack_ms"`
+	SYNACKToACKMS  *float64 `json:"synack_to_ack_ms"`
+	TCPRoundTripMS *float64 `json:"tcp_rtt_ms"`
+	// CaptureNear is "client" or "server" when one leg of the TCP
+	// handshake is much shorter than the other, else null.
+	CaptureNear                *string  `json:"capture_near"`
 	SYNToClientHelloMS         *float64 `json:"syn_to_client_hello_ms"`
 	ServerFlightMS             *float64 `json:"server_flight_ms"`
 	HelloRetryMS               *float64 `json:"hello_retry_ms"`
@@ -354,6 +358,8 @@ func timing(c *parser.Connection) Timing {
 		HandshakeMS:                msp(c.Timing.Handshake),
 		SYNToSYNACKMS:              msp(c.Timing.SYNToSYNACK),
 		SYNACKToACKMS:              msp(c.Timing.SYNACKToACK),
+		TCPRoundTripMS:             msp(c.Timing.TCPRoundTrip),
+		CaptureNear:                nonEmpty(c.Timing.CaptureNear),
 		SYNToClientHelloMS:         msp(c.Timing.SYNToClientHello),
 		ServerFlightMS:             msp(c.Timing.ServerFlight),
 		HelloRetryMS:               msp(c.Timing.HelloRetry),
@@ -361,6 +367,14 @@ func timing(c *parser.Connection) Timing {
 		ClientFirstDataMS:          msp(c.Timing.ClientFirstData),
 		ServerFirstDataMS:          msp(c.Timing.ServerFirstData),
 	}
+}
+
+// nonEmpty is s, or nil when it is empty.
+func nonEmpty(s string) *string {
+	if s == "" {
+		return nil
+	}
+	return &s
 }
 
 // msp renders a duration in milliseconds, nil when the step was not seen.

@@ -152,21 +152,7 @@ func (l *Ladder) sgr(s step) string {
 
 // footer sums up the connection's timing.
 func (l *Ladder) footer(b *strings.Builder, c *parser.Connection) {
-	var parts []string
-	add := func(name string, d *float64) {
-		if d != nil {
-			parts = append(parts, fmt.Sprintf("%s %.3f ms", name, *d))
-		}
-	}
-	t := timing(c)
-	add("SYN to SYN/ACK", t.SYNToSYNACKMS)
-	add("SYN/ACK to ACK", t.SYNACKToACKMS)
-	add("ClientHello to ServerHello", t.ClientHelloToServerHelloMS)
-	add("HelloRetryRequest round trip", t.HelloRetryMS)
-	add("handshake", t.HandshakeMS)
-	add("client's first data", t.ClientFirstDataMS)
-	add("server's first data", t.ServerFirstDataMS)
-	if len(parts) > 0 {
+	if parts := timingParts(c); len(parts) > 0 {
 		fmt.Fprintf(b, "%s\n", strings.Join(parts, ", "))
 	}
 }

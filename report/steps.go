@@ -163,3 +163,25 @@ func messageDetail(c *parser.Connection, m parser.Message) string {
 	}
 	return fmt.Sprintf("%d bytes", m.Length)
 }
+
+// timingParts names the connection's durations, in the order they happen.
+func timingParts(c *parser.Connection) []string {
+	var parts []string
+	add := func(name string, d *float64) {
+		if d != nil {
+			parts = append(parts, fmt.Sprintf("%s %.3f ms", name, *d))
+		}
+	}
+	t := timing(c)
+	add("SYN to SYN/ACK", t.SYNToSYNACKMS)
+	add("SYN/ACK to ACK", t.SYNACKToACKMS)
+	if t.CaptureNear != nil {
+		parts = append(parts, "captured near the "+*t.CaptureNear)
+	}
+	add("ClientHello to ServerHello", t.ClientHelloToServerHelloMS)
+	add("HelloRetryRequest round trip", t.HelloRetryMS)
+	add("handshake", t.HandshakeMS)
+	add("client's first data", t.ClientFirstDataMS)
+	add("server's first data", t.ServerFirstDataMS)
+	return parts
+}
