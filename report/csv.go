@@ -9,7 +9,8 @@ import (
 )
 
 // csvHeader names the CSV columns: the flat fields of the JSON schema, with
-// the same names and values; an absent value is an empty cell.
+// the same names and values, wire strings escaped as in the table; an
+// absent value is an empty cell.
 var csvHeader = []string{"start", "client_ip", "client_port", "server_ip", "server_port", "sni", "version",
 	"cipher_suite", "group", "alpn", "resumed", "established", "outcome", "outcome_detail",
 	"ja3", "ja4", "ja3s", "client_hello_length", "client_hello_tcp_segments", "certificate_subject", "validation_status",
@@ -37,7 +38,7 @@ func (s *CSV) Write(c *parser.Connection) error {
 		if p == nil {
 			return ""
 		}
-		return *p
+		return clean(*p) // a CSV is read on terminals too
 	}
 	num := func(p *float64) string {
 		if p == nil {
@@ -53,7 +54,7 @@ func (s *CSV) Write(c *parser.Connection) error {
 		ja3s = j.ServerHello.JA3S
 	}
 	if len(j.Certificates) > 0 {
-		subject = j.Certificates[0].Subject
+		subject = clean(j.Certificates[0].Subject)
 	}
 	if j.Validation != nil {
 		status = j.Validation.Status

@@ -132,7 +132,7 @@ func stepClass(s step) string {
 // Geometry of the histogram.
 const (
 	histBins   = 20
-	histWidth  = 640 // of the bars
+	histWidth  = 640 // of histBins bars
 	histHeight = 180 // of the tallest bar
 	histLeft   = 10
 	histTop    = 20 // room for the tallest bar's count
@@ -156,26 +156,33 @@ type histTick struct {
 	Label string
 }
 
-// newHistogram bins the sorted handshake times into histBins bins of a
-// round width (1, 2 or 5 times a power of ten) from zero.
+// newHistogram bins the sorted handshake times into at most histBins bins
+// of a round width (1, 2 or 5 times a power of ten) from zero to the
+// largest.
 func newHistogram(ds []time.Duration) histogram {
-	h := histogram{Width: histLeft + histWidth + 40, Height: histTop + histHeight + 30, Left: histLeft, Base: histTop + histHeight}
+	h := histogram{Left: histLeft, Base: histTop + histHeight, Height: histTop + histHeight + 30}
 	if len(ds) == 0 {
 		return h
 	}
-	width := roundUp(ds[len(ds)-1]/histBins + 1)
-	counts := make([]int, histBins)
+	top := ds[len(ds)-1]
+	width := roundUp(top/histBins + 1)
+	counts := make([]int, min(int(top/width)+1, histBins))
 	for _, d := range ds {
-		counts[min(int(d/width), histBins-1)]++
+		counts[min(int(d/width), len(counts)-1)]++
 	}
 	most := slices.Max(counts)
 	barW := histWidth / histBins
+	h.Width = histLeft + len(counts)*barW + 40
 	for i, n := range counts {
 		bh := n * histHeight / most
 		h.Bars = append(h.Bars, histBar{X: histLeft + i*barW, Y: h.Base - bh, W: barW - 2, H: bh, Count: n,
 			From: fmt.Sprintf("%.3f", ms(time.Duration(i)*width)), To: fmt.Sprintf("%.3f", ms(time.Duration(i+1)*width))})
 	}
-	for i := 0; i <= histBins; i += 5 {
+	step := 1
+	if len(counts) > 10 {
+		step = 5
+	}
+	for i := 0; i <= len(counts); i += step {
 		h.Ticks = append(h.Ticks, histTick{histLeft + i*barW, fmt.Sprintf("%g", ms(time.Duration(i)*width))})
 	}
 	return h

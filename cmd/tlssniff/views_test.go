@@ -103,7 +103,7 @@ func TestLadderEscapesWireStrings(t *testing.T) {
 	if err := os.WriteFile(path, bytes.ReplaceAll(capture, []byte("tls12.example.test"), []byte(evil)), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	for _, args := range [][]string{{"--ladder", "--color", "always"}, {"--ladder", "--ascii"}, {}, {"--summary"}} {
+	for _, args := range [][]string{{"--ladder", "--color", "always"}, {"--ladder", "--ascii"}, {}, {"--summary"}, {"--format", "csv"}} {
 		out, _, _ := tlssniff(t, append([]string{"-r", path}, args...)...)
 		// The only escapes left are the SGR colors the ladder writes.
 		rest := regexp.MustCompile(`\x1b\[[0-9;]*m`).ReplaceAllString(out, "")
