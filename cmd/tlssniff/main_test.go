@@ -194,6 +194,8 @@ func TestErrors(t *testing.T) {
 		{"one bad file of two", []string{"-r", text, "-r", "../../samples/tls12.pcap"}, 1, "not a pcap or pcapng file", 1},
 		{"missing CA file", []string{"-r", "../../samples/tls12.pcap", "--ca-file", filepath.Join(dir, "ca.pem")}, 2, "tlssniff: error: --ca-file: open ", 0},
 		{"CA file without PEM", []string{"-r", "../../samples/tls12.pcap", "--ca-file", text}, 2, "no PEM certificate in it\ntlssniff: hint: --ca-file takes a PEM file", 0},
+		{"HTML in a missing folder", []string{"-r", "../../samples/tls12.pcap", "--html", filepath.Join(dir, "no", "r.html")}, 1, "tlssniff: error: --html: open ", 0},
+		{"HTML to a full disk", []string{"-r", "../../samples/tls12.pcap", "--html", "/dev/full"}, 1, "tlssniff: error: writing output: write /dev/full: no space left on device\n", 1},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			out, errs, code := tlssniff(t, append(tc.args, "--json")...)

@@ -1,7 +1,9 @@
 package main
 
 import (
+	"bufio"
 	"crypto/x509"
+	"errors"
 	"fmt"
 	"io"
 	"net/netip"
@@ -205,8 +207,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 			fmt.Fprintf(stderr, "tlssniff: error: --html: %v\n", err)
 			return exitFailure
 		}
-		defer f.Close()
-		sink = report.Tee(sink, report.NewHTML(f, strings.Join(c.reads, ", ")))
+		w := bufio.NewWriter(f)
+		sink = report.Tee(sink, &fileSink{report.NewHTML(w, strings.Join(c.reads, ", ")), w, f})
 	}
 	if c.sort != "" {
 		sink = report.Sorted(sink, c.sort)
@@ -243,6 +245,22 @@ func run(args []string, stdout, stderr io.Writer) int {
 		status = exitFailure
 	}
 	return status
+}
+
+// fileSink is a sink writing to a file through a bufio.Writer; Close
+// flushes and closes the file.
+type fileSink struct {
+	report.Sink
+	w *bufio.Writer
+	f *os.File
+}
+
+func (s *fileSink) Close() error {
+	err := s.Sink.Close()
+	if ferr := s.w.Flush(); err == nil {
+		err = ferr // the first error sticks in the bufio.Writer: say it once
+	}
+	return errors.Join(err, s.f.Close())
 }
 
 // sink is the sink of the chosen format, writing to stdout.
