@@ -32,12 +32,13 @@ type Packet struct {
 
 // Stats counts what a source read and what it could not use.
 type Stats struct {
-	Packets   uint64 // frames read
-	Bytes     uint64 // captured bytes read
-	TCP       uint64 // TCP segments returned
-	NotTCP    uint64 // frames without TCP (UDP, ARP, …)
-	Fragments uint64 // IP fragments, not reassembled
-	Undecoded uint64 // frames that could not be decoded
+	Packets   uint64       // frames read
+	Bytes     uint64       // captured bytes read
+	TCP       uint64       // TCP segments returned
+	NotTCP    uint64       // frames without TCP (UDP, ARP, …)
+	Fragments uint64       // IP fragments, not reassembled
+	Undecoded uint64       // frames that could not be decoded
+	Kernel    *KernelStats // a live capture's, from libpcap
 }
 
 // ErrNotCapture is returned by Open for a file that is neither pcap nor pcapng.
@@ -56,6 +57,7 @@ type File struct {
 	ng     *pcapgo.NgReader // nil for pcap
 	link   layers.LinkType  // pcap's one link type
 	dec    *decoder
+	filter filterFunc // nil keeps every frame
 	stats  Stats
 }
 
@@ -160,6 +162,16 @@ func (f *File) Name() string { return f.name }
 // Stats returns the counts so far.
 func (f *File) Stats() Stats { return f.stats }
 
+// firstLink is the link type of the file's first packets.
+func (f *File) firstLink() layers.LinkType {
+	if f.ng != nil {
+		if iface, err := f.ng.Interface(0); err == nil {
+			return iface.LinkType
+		}
+	}
+	return f.link
+}
+
 // Close closes the file.
 func (f *File) Close() error { return f.closer.Close() }
 
@@ -174,32 +186,21 @@ func (f *File) Next(p *Packet) error {
 			}
 			return &ReadError{Name: f.name, Packet: f.stats.Packets + 1, Err: err}
 		}
-		f.stats.Packets++
-		f.stats.Bytes += uint64(len(data))
 		lt := f.link
 		if f.ng != nil {
 			iface, err := f.ng.Interface(ci.InterfaceIndex)
 			if err != nil {
+				f.stats.Packets++
 				f.stats.Undecoded++
 				continue
 			}
 			lt = iface.LinkType
 		}
-		switch f.dec.decode(lt, data, p) {
-		case resultTCP:
-			p.Time = ci.Timestamp
-			p.Missing = 0
-			if p.Truncated && ci.Length > ci.CaptureLength {
-				p.Missing = ci.Length - ci.CaptureLength
-			}
-			f.stats.TCP++
+		if f.filter != nil && !f.filter(lt, data, ci) {
+			continue
+		}
+		if f.stats.count(f.dec.decode(lt, data, p), data, ci, p) {
 			return nil
-		case resultNotTCP:
-			f.stats.NotTCP++
-		case resultFragment:
-			f.stats.Fragments++
-		default:
-			f.stats.Undecoded++
 		}
 	}
 }

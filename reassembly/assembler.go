@@ -75,6 +75,10 @@ type Config struct {
 	MaxFlowBuffer  int           // out-of-order bytes buffered per flow
 	MaxTotalBuffer int           // out-of-order bytes buffered in all
 	IdleTimeout    time.Duration // capture time without a packet after which a flow is closed
+	// MaxAge is how long a stream may take, from its first packet, before
+	// it is ended (Close) even though packets still come: it decides
+	// stalled handshakes. The flow is kept to skip what follows.
+	MaxAge time.Duration
 }
 
 // DefaultConfig holds the limits used unless the caller sets others.
@@ -83,6 +87,7 @@ var DefaultConfig = Config{
 	MaxFlowBuffer:  1 << 18,
 	MaxTotalBuffer: 1 << 28,
 	IdleTimeout:    5 * time.Minute,
+	MaxAge:         time.Minute,
 }
 
 // Stats counts what the assembler did.
@@ -90,6 +95,7 @@ type Stats struct {
 	Flows        uint64 // flows created
 	Evicted      uint64 // flows closed to stay under MaxFlows
 	IdleClosed   uint64 // flows closed by IdleTimeout
+	Aged         uint64 // streams ended by MaxAge
 	Retransmits  uint64 // segments whose bytes were all delivered already
 	OutOfOrder   uint64 // segments buffered ahead of a hole
 	Gaps         uint64 // holes given up on
@@ -120,34 +126,40 @@ type side struct {
 }
 
 type flow struct {
-	key        key
-	id         uint64
-	client     netip.AddrPort
-	stream     Stream
-	stats      FlowStats
-	sides      [2]side
-	buffered   int
-	last       time.Time
-	prev, next *flow // activity list, least recent first
+	key      key
+	id       uint64
+	start    time.Time
+	ended    bool // the stream was ended by MaxAge
+	client   netip.AddrPort
+	stream   Stream
+	stats    FlowStats
+	sides    [2]side
+	buffered int
+	last     time.Time
+	active   links // in Assembler.active
+	age      links // in Assembler.age
 }
 
 // Assembler puts TCP segments in order per direction and hands them to
 // Streams. It is driven by capture time only and is not safe for
 // concurrent use.
 type Assembler struct {
-	cfg        Config
-	factory    Factory
-	flows      map[key]*flow
-	head, tail *flow
-	buffered   int
-	nextID     uint64
-	lastSweep  time.Time
-	stats      Stats
+	cfg       Config
+	factory   Factory
+	flows     map[key]*flow
+	active    flowList // least recently active first
+	age       flowList // streams not yet ended, oldest first
+	buffered  int
+	nextID    uint64
+	lastSweep time.Time
+	stats     Stats
 }
 
 // New returns an assembler that makes a Stream per connection with factory.
 func New(cfg Config, factory Factory) *Assembler {
-	return &Assembler{cfg: cfg, factory: factory, flows: map[key]*flow{}}
+	return &Assembler{cfg: cfg, factory: factory, flows: map[key]*flow{},
+		active: flowList{at: func(f *flow) *links { return &f.active }},
+		age:    flowList{at: func(f *flow) *links { return &f.age }}}
 }
 
 // Stats returns the counts so far.
@@ -155,7 +167,7 @@ func (a *Assembler) Stats() Stats { return a.stats }
 
 // Add processes one segment. p.Payload is not retained.
 func (a *Assembler) Add(p *capture.Packet) {
-	a.sweep(p.Time)
+	a.Advance(p.Time)
 	k := keyOf(p.Src, p.Dst)
 	f := a.flows[k]
 	if f == nil {
@@ -214,9 +226,9 @@ func (a *Assembler) Add(p *capture.Packet) {
 }
 
 func (a *Assembler) newFlow(k key, p *capture.Packet) *flow {
-	if len(a.flows) >= a.cfg.MaxFlows && a.head != nil {
+	if len(a.flows) >= a.cfg.MaxFlows && a.active.head != nil {
 		a.stats.Evicted++
-		a.close(a.head)
+		a.close(a.active.head)
 	}
 	client, server := p.Src, p.Dst
 	switch {
@@ -228,9 +240,10 @@ func (a *Assembler) newFlow(k key, p *capture.Packet) *flow {
 	}
 	a.nextID++
 	a.stats.Flows++
-	f := &flow{key: k, id: a.nextID, client: client}
+	f := &flow{key: k, id: a.nextID, client: client, start: p.Time}
 	f.stream = a.factory(client, server, p.Time, &f.stats)
 	a.flows[k] = f
+	a.age.pushBack(f)
 	return f
 }
 
@@ -293,6 +306,9 @@ func (a *Assembler) deliver(f *flow, s int, data []byte, ts time.Time) {
 	if len(data) > 0 && !f.stream.Data(s, data, ts) {
 		sd.done = true
 		a.drop(f, s)
+		if f.sides[1-s].done {
+			a.age.remove(f) // the stream has all it wants: nothing to age
+		}
 	}
 }
 
@@ -398,9 +414,12 @@ func (a *Assembler) close(f *flow) {
 		}
 		a.drop(f, s)
 	}
-	f.stream.Close()
+	if !f.ended {
+		f.stream.Close()
+	}
 	delete(a.flows, f.key)
-	a.unlink(f)
+	a.active.remove(f)
+	a.age.remove(f)
 }
 
 // touch marks f active at ts, moving it to the end of the activity list.
@@ -408,43 +427,37 @@ func (a *Assembler) touch(f *flow, ts time.Time) {
 	if ts.After(f.last) {
 		f.last = ts
 	}
-	if a.tail == f {
-		return
-	}
-	a.unlink(f)
-	f.prev, a.tail = a.tail, f
-	if f.prev != nil {
-		f.prev.next = f
-	} else {
-		a.head = f
-	}
+	a.active.moveToBack(f)
 }
 
-func (a *Assembler) unlink(f *flow) {
-	if f.prev != nil {
-		f.prev.next = f.next
-	} else if a.head == f {
-		a.head = f.next
-	}
-	if f.next != nil {
-		f.next.prev = f.prev
-	} else if a.tail == f {
-		a.tail = f.prev
-	}
-	f.prev, f.next = nil, nil
-}
-
-// sweep closes flows idle for longer than IdleTimeout at capture time now;
-// it runs at most once per second of capture time.
-func (a *Assembler) sweep(now time.Time) {
+// Advance tells the assembler that capture time is now: flows idle for
+// longer than IdleTimeout are closed and streams older than MaxAge ended.
+// Add calls it with each packet's time; a live capture also calls it when
+// no packet comes. It works at most once per second of capture time.
+func (a *Assembler) Advance(now time.Time) {
 	if now.Sub(a.lastSweep) < time.Second {
 		return
 	}
 	a.lastSweep = now
-	for a.head != nil && now.Sub(a.head.last) > a.cfg.IdleTimeout {
+	for f := a.active.head; f != nil && now.Sub(f.last) > a.cfg.IdleTimeout; f = a.active.head {
 		a.stats.IdleClosed++
-		a.close(a.head)
+		a.close(f)
 	}
+	for f := a.age.head; f != nil && now.Sub(f.start) > a.cfg.MaxAge; f = a.age.head {
+		a.stats.Aged++
+		a.end(f)
+	}
+}
+
+// end ends f's stream and keeps the flow, wanting no more of its bytes.
+func (a *Assembler) end(f *flow) {
+	for s := range f.sides {
+		f.sides[s].done = true
+		a.drop(f, s)
+	}
+	f.ended = true
+	a.age.remove(f)
+	f.stream.Close()
 }
 
 // Flush closes every flow, oldest first, at the end of input.

@@ -155,6 +155,13 @@ func TestAssembler(t *testing.T) {
 			{src: netip.MustParseAddrPort("10.0.0.3:40001"), flags: S, seq: 1, at: 2 * time.Minute}},
 			want:  []string{"open 10.0.0.1:40000", "close 10.0.0.1:40000", "open 10.0.0.3:40001", "close 10.0.0.3:40001"},
 			stats: func(s Stats) string { return fmt.Sprint(s.IdleClosed) }},
+		{name: "a stalled stream is ended at MaxAge, its flow kept", cfg: func(c *Config) { c.MaxAge = 30 * time.Second }, segs: []seg{
+			{flags: S, seq: 1},
+			{flags: A, seq: 2, data: "a", at: 20 * time.Second},
+			{flags: A, seq: 3, data: "b", at: 40 * time.Second}, // ended before this one
+			{flags: A, seq: 4, data: "c", at: 50 * time.Second}},
+			want:  []string{"open 10.0.0.1:40000", `data 0 "a"`, "close 10.0.0.1:40000"},
+			stats: func(s Stats) string { return fmt.Sprint(s.Aged) }},
 		{name: "a bare ACK opens nothing", segs: []seg{{flags: A, seq: 1, ack: 1}}, want: nil},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -170,6 +177,20 @@ func TestAssembler(t *testing.T) {
 				t.Errorf("the counter for this case stayed 0: %+v", stats)
 			}
 		})
+	}
+}
+
+// A stream that wants nothing more (its handshake is decided) is not aged.
+func TestAssemblerDecidedStreamsDoNotAge(t *testing.T) {
+	cfg := DefaultConfig
+	cfg.MaxAge = 30 * time.Second
+	log, stats := run(cfg, map[int]int{0: 1, 1: 1}, []seg{
+		{flags: S, seq: 1},
+		{flags: A, seq: 2, data: "a"},
+		{server: true, flags: A, seq: 1, data: "b"},
+		{flags: A, seq: 3, data: "c", at: 40 * time.Second}})
+	if stats.Aged != 0 || len(log) != 4 {
+		t.Errorf("aged %d, log %q", stats.Aged, log)
 	}
 }
 
