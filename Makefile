@@ -41,11 +41,15 @@ lint:
 	$(GO) vet ./...
 	$(GO) run honnef.co/go/tools/cmd/staticcheck@v0.8.2 ./...
 
-# The tests, the fuzz seed corpora, and a build without cgo (files must be
-# readable by a pure-Go binary).
+# The tests, the fuzz seed corpora, and a build without cgo: it must read
+# files and refuse -i with a clear message.
 test: lint
 	$(GO) test -count=1 ./...
-	CGO_ENABLED=0 $(GO) build -o /dev/null ./cmd/tlssniff
+	CGO_ENABLED=0 $(GO) build -o $(BIN)-nocgo ./cmd/tlssniff
+	./$(BIN)-nocgo -r samples/tls12.pcap | grep -q tls12.example.test
+	./$(BIN)-nocgo -i lo 2>&1 | grep -q 'live capture and -f need libpcap'; \
+		code=$$(./$(BIN)-nocgo -i lo >/dev/null 2>&1; echo $$?); test $$code = 2
+	rm -f $(BIN)-nocgo
 
 $(BENCH):
 	@mkdir -p $(dir $@)

@@ -21,6 +21,10 @@ const LiveSupported = true
 // ErrNoPacket, so that the caller can flush idle flows and notice signals.
 const readTimeout = 100 * time.Millisecond
 
+// defaultBuffer is the kernel buffer unless -B says otherwise: libpcap's
+// 2 MB overflows in the bursts of a busy server.
+const defaultBuffer = 32 << 20
+
 // Live reads TCP segments from a network interface through libpcap.
 type Live struct {
 	name  string
@@ -41,19 +45,22 @@ func OpenLive(iface string, cfg LiveConfig) (Source, error) {
 	if snap == 0 {
 		snap = 262144
 	}
+	buf := cfg.BufferBytes
+	if buf == 0 {
+		buf = defaultBuffer
+	}
+	// Not immediate mode: libpcap then uses TPACKET_V3, whose blocks pack
+	// packets by their size, where immediate mode's fixed slots of snaplen
+	// bytes hold a handful of packets and drop bursts. Blocks are handed
+	// over at readTimeout at the latest.
 	for _, set := range []error{
 		ih.SetSnapLen(snap),
 		ih.SetPromisc(!cfg.NoPromisc),
 		ih.SetTimeout(readTimeout),
-		ih.SetImmediateMode(true), // each packet as it comes, not in batches
+		ih.SetBufferSize(buf),
 	} {
 		if set != nil {
 			return nil, liveError(iface, set)
-		}
-	}
-	if cfg.BufferBytes > 0 {
-		if err := ih.SetBufferSize(cfg.BufferBytes); err != nil {
-			return nil, liveError(iface, err)
 		}
 	}
 	h, err := ih.Activate()
@@ -111,12 +118,12 @@ func (l *Live) Close() error {
 // liveError explains why an interface could not be opened, with what the
 // user can do about it.
 func liveError(iface string, err error) error {
-	msg := err.Error()
+	msg := strings.ToLower(err.Error())
 	switch {
-	case strings.Contains(msg, "ermission") || strings.Contains(msg, "not permitted"):
+	case strings.Contains(msg, "permission") || strings.Contains(msg, "not permitted"):
 		return &LiveError{Iface: iface, Err: err, Hint: "capturing needs root or the capabilities: run with sudo, or " +
 			"sudo setcap cap_net_raw,cap_net_admin+eip $(command -v tlssniff)"}
-	case strings.Contains(msg, "No such device") || strings.Contains(msg, "doesn't exist") || strings.Contains(msg, "no such device"):
+	case strings.Contains(msg, "no such device") || strings.Contains(msg, "doesn't exist"):
 		hint := "list the interfaces with tlssniff -D"
 		if names, err := interfaceNames(); err == nil && len(names) > 0 {
 			hint = "the interfaces are: " + strings.Join(names, ", ")

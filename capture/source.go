@@ -31,7 +31,7 @@ var ErrNoLibpcap = errors.New("this tlssniff was built without libpcap (CGO_ENAB
 type LiveConfig struct {
 	SnapLen     int    // bytes kept per packet; 0 for 262144
 	NoPromisc   bool   // do not put the interface in promiscuous mode
-	BufferBytes int    // kernel buffer size; 0 for libpcap's default
+	BufferBytes int    // kernel buffer size; 0 for 32 MiB
 	Filter      string // BPF expression, tcpdump syntax
 }
 

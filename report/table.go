@@ -30,9 +30,55 @@ func (t *Table) Write(c *parser.Connection) error {
 }
 
 // Close implements Sink.
-func (t *Table) Close() error {
-	return renderTable(t.w, []string{"START", "CLIENT", "SERVER", "SNI", "VERSION", "CIPHER SUITE", "ALPN", "HANDSHAKE", "OUTCOME"}, t.rows)
+func (t *Table) Close() error { return renderTable(t.w, tableHeader, t.rows) }
+
+var tableHeader = []string{"START", "CLIENT", "SERVER", "SNI", "VERSION", "CIPHER SUITE", "ALPN", "HANDSHAKE", "OUTCOME"}
+
+// streamWidths are the column widths of a streaming table: wide enough for
+// most values; a longer one pushes the rest of its row right.
+var streamWidths = []int{26, 21, 21, 28, 7, 39, 8, 12}
+
+// StreamingTable writes each row as soon as its connection is decided,
+// with fixed column widths, for a live capture.
+type StreamingTable struct {
+	w      io.Writer
+	header bool
 }
+
+// NewStreamingTable returns a table sink that writes row by row to w.
+func NewStreamingTable(w io.Writer) *StreamingTable { return &StreamingTable{w: w} }
+
+// Write implements Sink.
+func (t *StreamingTable) Write(c *parser.Connection) error {
+	if err := t.writeHeader(); err != nil {
+		return err
+	}
+	return t.line(row(c))
+}
+
+func (t *StreamingTable) writeHeader() error {
+	if t.header {
+		return nil
+	}
+	t.header = true
+	return t.line(tableHeader)
+}
+
+func (t *StreamingTable) line(cells []string) error {
+	var b strings.Builder
+	for i, cell := range cells {
+		if i < len(streamWidths) {
+			fmt.Fprintf(&b, "%-*s  ", streamWidths[i], cell)
+		} else {
+			b.WriteString(cell)
+		}
+	}
+	_, err := io.WriteString(t.w, strings.TrimRight(b.String(), " ")+"\n")
+	return err
+}
+
+// Close implements Sink: the header is written even without rows.
+func (t *StreamingTable) Close() error { return t.writeHeader() }
 
 // row is the table row of a connection.
 func row(c *parser.Connection) []string {

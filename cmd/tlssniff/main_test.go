@@ -184,7 +184,7 @@ func TestErrors(t *testing.T) {
 		stderr string
 		conns  int
 	}{
-		{"no input", nil, 2, "tlssniff: error: no input\ntlssniff: hint: read a capture with -r FILE\n", 0},
+		{"no input", nil, 2, "tlssniff: error: no input\ntlssniff: hint: read a capture with -r FILE, or capture live with -i IFACE\n", 0},
 		{"unknown flag", []string{"--bogus"}, 2, "tlssniff: error: unknown flag: --bogus\ntlssniff: hint: run 'tlssniff --help' for usage\n", 0},
 		{"stray argument", []string{"-r", empty, "extra"}, 2, "unexpected argument \"extra\"", 0},
 		{"missing file", []string{"-r", filepath.Join(dir, "nope.pcap")}, 1, "tlssniff: error: open " + filepath.Join(dir, "nope.pcap") + ": no such file or directory\n", 0},
@@ -194,6 +194,9 @@ func TestErrors(t *testing.T) {
 		{"one bad file of two", []string{"-r", text, "-r", "../../samples/tls12.pcap"}, 1, "not a pcap or pcapng file", 1},
 		{"missing CA file", []string{"-r", "../../samples/tls12.pcap", "--ca-file", filepath.Join(dir, "ca.pem")}, 2, "tlssniff: error: --ca-file: open ", 0},
 		{"CA file without PEM", []string{"-r", "../../samples/tls12.pcap", "--ca-file", text}, 2, "no PEM certificate in it\ntlssniff: hint: --ca-file takes a PEM file", 0},
+		{"bad BPF filter", []string{"-r", "../../samples/tls12.pcap", "-f", "port 443 and"}, 2, "tlssniff: error: filter \"port 443 and\": can't parse filter expression: syntax error\ntlssniff: hint: -f takes tcpdump's filter syntax", 0},
+		{"-i with -r", []string{"-r", "../../samples/tls12.pcap", "-i", "lo"}, 2, "tlssniff: error: -i and -r together\n", 0},
+		{"unknown interface", []string{"-i", "nosuch0"}, 1, "tlssniff: hint: the interfaces are: ", 0},
 		{"HTML in a missing folder", []string{"-r", "../../samples/tls12.pcap", "--html", filepath.Join(dir, "no", "r.html")}, 1, "tlssniff: error: --html: open ", 0},
 		{"HTML to a full disk", []string{"-r", "../../samples/tls12.pcap", "--html", "/dev/full"}, 1, "tlssniff: error: writing output: write /dev/full: no space left on device\n", 1},
 	} {

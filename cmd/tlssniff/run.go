@@ -8,12 +8,10 @@ import (
 	"io"
 	"net/netip"
 	"os"
-	"path"
-	"slices"
+	"os/signal"
 	"strings"
+	"syscall"
 	"time"
-
-	"github.com/spf13/pflag"
 
 	"github.com/tlssniff/tlssniff/capture"
 	"github.com/tlssniff/tlssniff/parser"
@@ -31,133 +29,6 @@ const (
 	exitUsage   = 2
 )
 
-const usageText = `Usage: tlssniff -r FILE [-r FILE ...] [--format FORMAT] [filters]
-
-Reconstructs every TLS handshake in a packet capture: each message in order
-with its time and direction, the negotiated parameters, certificates,
-fingerprints (JA3, JA4), the outcome and the timing of each step.
-
-Options:
-%s
-Examples:
-  tlssniff -r capture.pcapng                 one row per TLS connection
-  tlssniff -r capture.pcap --json | jq .sni  one JSON object per connection
-  tlssniff -r capture.pcap --ladder --sni '*.example.com'
-                                             sequence diagrams of some connections
-  tlssniff -r capture.pcap --summary --html report.html
-                                             totals and latency percentiles, and a
-                                             report to open in a browser
-  tcpdump -w - port 443 | tlssniff -r -      read a capture from standard input
-`
-
-// Output formats.
-const (
-	formatTable   = "table"
-	formatJSON    = "json"
-	formatCSV     = "csv"
-	formatLadder  = "ladder"
-	formatSummary = "summary"
-)
-
-var (
-	formats  = []string{formatTable, formatJSON, formatCSV, formatLadder, formatSummary}
-	sorts    = []string{report.SortStart, report.SortHandshake, report.SortSNI}
-	colors   = []string{"auto", "always", "never"}
-	outcomes = []string{parser.OutcomeEstablished, parser.OutcomeAlert, parser.OutcomeMismatch, parser.OutcomeClientAborted,
-		parser.OutcomeReset, parser.OutcomeNotTLSAfter, parser.OutcomeOneSided, parser.OutcomeNoServerHello, parser.OutcomeIncomplete}
-)
-
-type cli struct {
-	reads       []string
-	caFile      string
-	format      string
-	json        bool
-	ladder      bool
-	summary     bool
-	ascii       bool
-	color       string
-	html        string
-	sort        string
-	filter      report.Filter
-	showVersion bool
-	help        bool
-}
-
-// usageError is a bad flag or combination, with a hint to fix it.
-type usageError struct{ msg, hint string }
-
-func (e *usageError) Error() string { return e.msg }
-
-func parseFlags(args []string) (*cli, *pflag.FlagSet, error) {
-	c := &cli{}
-	var host string
-	var port int
-	fs := pflag.NewFlagSet("tlssniff", pflag.ContinueOnError)
-	fs.SetOutput(io.Discard)
-	fs.SortFlags = false
-	fs.StringArrayVarP(&c.reads, "read", "r", nil, "read packets from `FILE`: pcap or pcapng, gzip-compressed or not, - for standard input; repeat to merge files by time")
-	fs.StringVar(&c.format, "format", formatTable, "write `FORMAT`: "+strings.Join(formats, ", "))
-	fs.BoolVar(&c.json, "json", false, "same as --format json: one object per connection, one line each (NDJSON)")
-	fs.BoolVar(&c.ladder, "ladder", false, "same as --format ladder: a sequence diagram per connection")
-	fs.BoolVar(&c.summary, "summary", false, "same as --format summary: counts, top names, latency percentiles, failure rates")
-	fs.StringVar(&c.html, "html", "", "also write a self-contained HTML report to `FILE`")
-	fs.BoolVar(&c.ascii, "ascii", false, "draw diagrams with ASCII only (default: Unicode on a UTF-8 locale)")
-	fs.StringVar(&c.color, "color", "auto", "color diagrams: auto (on a terminal, unless NO_COLOR is set), always, never")
-	fs.StringVar(&c.filter.SNI, "sni", "", "only connections whose SNI matches `GLOB` (*, ?, [a-z]; case-insensitive)")
-	fs.StringVar(&host, "host", "", "only connections to or from `IP`")
-	fs.IntVar(&port, "port", 0, "only connections to or from port `N`")
-	fs.StringVar(&c.filter.Outcome, "outcome", "", "only connections with outcome `NAME`: "+strings.Join(outcomes, ", "))
-	fs.StringVar(&c.sort, "sort", "", "order connections by `KEY`: start, handshake (slowest first), sni (default: as decided)")
-	fs.StringVar(&c.caFile, "ca-file", "", "trust the certificates in `PEM` file as roots, besides the system's")
-	fs.BoolVar(&c.showVersion, "version", false, "print the version and exit")
-	fs.BoolVarP(&c.help, "help", "h", false, "show this help")
-	if err := fs.Parse(args); err != nil {
-		return c, fs, &usageError{err.Error(), "run 'tlssniff --help' for usage"}
-	}
-	if fs.NArg() > 0 {
-		return c, fs, &usageError{fmt.Sprintf("unexpected argument %q", fs.Arg(0)), "run 'tlssniff --help' for usage"}
-	}
-	var chosen []string
-	if fs.Changed("format") {
-		chosen = append(chosen, "--format "+c.format)
-	}
-	for _, sh := range []struct {
-		set  bool
-		name string
-	}{{c.json, formatJSON}, {c.ladder, formatLadder}, {c.summary, formatSummary}} {
-		if sh.set {
-			c.format = sh.name
-			chosen = append(chosen, "--"+sh.name)
-		}
-	}
-	switch {
-	case len(chosen) > 1:
-		return c, fs, &usageError{"more than one output format: " + strings.Join(chosen, ", "), "choose one; --html FILE may go with any"}
-	case !slices.Contains(formats, c.format):
-		return c, fs, &usageError{fmt.Sprintf("unknown format %q", c.format), "--format takes " + strings.Join(formats, ", ")}
-	case !slices.Contains(colors, c.color):
-		return c, fs, &usageError{fmt.Sprintf("unknown --color %q", c.color), "--color takes auto, always or never"}
-	case c.sort != "" && !slices.Contains(sorts, c.sort):
-		return c, fs, &usageError{fmt.Sprintf("unknown --sort %q", c.sort), "--sort takes " + strings.Join(sorts, ", ")}
-	case c.filter.Outcome != "" && !slices.Contains(outcomes, c.filter.Outcome):
-		return c, fs, &usageError{fmt.Sprintf("unknown outcome %q", c.filter.Outcome), "--outcome takes " + strings.Join(outcomes, ", ")}
-	case port < 0 || port > 65535:
-		return c, fs, &usageError{fmt.Sprintf("--port %d is not a port", port), "a port is 1 to 65535"}
-	}
-	if _, err := path.Match(c.filter.SNI, ""); err != nil {
-		return c, fs, &usageError{fmt.Sprintf("--sni %q: %v", c.filter.SNI, err), "a glob uses *, ? and [a-z]; quote it for the shell"}
-	}
-	if host != "" {
-		a, err := netip.ParseAddr(host)
-		if err != nil {
-			return c, fs, &usageError{fmt.Sprintf("--host %q is not an IP address", host), "give an IPv4 or IPv6 address, such as 192.0.2.1 or 2001:db8::1"}
-		}
-		c.filter.Host = a.Unmap()
-	}
-	c.filter.Port = uint16(port)
-	return c, fs, nil
-}
-
 func run(args []string, stdout, stderr io.Writer) int {
 	c, fs, err := parseFlags(args)
 	if err != nil {
@@ -172,8 +43,10 @@ func run(args []string, stdout, stderr io.Writer) int {
 	case c.showVersion:
 		fmt.Fprintf(stdout, "tlssniff %s\n", version)
 		return exitOK
-	case len(c.reads) == 0:
-		fmt.Fprintf(stderr, "tlssniff: error: no input\ntlssniff: hint: read a capture with -r FILE\n")
+	case c.listIfaces:
+		return listInterfaces(stdout, stderr)
+	case len(c.reads) == 0 && c.iface == "":
+		fmt.Fprintf(stderr, "tlssniff: error: no input\ntlssniff: hint: read a capture with -r FILE, or capture live with -i IFACE\n")
 		return exitUsage
 	}
 
@@ -182,22 +55,10 @@ func run(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "tlssniff: error: %v\ntlssniff: hint: --ca-file takes a PEM file of CA certificates\n", err)
 		return exitUsage
 	}
-
-	status := exitOK
-	var files []*capture.File
-	for _, name := range c.reads {
-		f, err := capture.Open(name)
-		if err != nil {
-			fmt.Fprintf(stderr, "tlssniff: error: %v\n", err)
-			status = exitFailure
-			continue
-		}
-		files = append(files, f)
-	}
-	if len(files) == 0 {
+	src, status := c.open(stderr)
+	if src == nil {
 		return status
 	}
-	src := capture.NewMerge(files...)
 	defer src.Close()
 
 	sink := c.sink(stdout)
@@ -208,25 +69,66 @@ func run(args []string, stdout, stderr io.Writer) int {
 			return exitFailure
 		}
 		w := bufio.NewWriter(f)
-		sink = report.Tee(sink, &fileSink{report.NewHTML(w, strings.Join(c.reads, ", ")), w, f})
+		sink = report.Tee(sink, &fileSink{report.NewHTML(w, c.title()), w, f})
 	}
 	if c.sort != "" {
 		sink = report.Sorted(sink, c.sort)
 	}
-	sink = report.Filtered(sink, c.filter)
+	counted := &countingSink{Sink: sink, max: c.count}
+	sink = report.Filtered(counted, c.filter)
 	var writeErr error
 	emit := func(conn *parser.Connection) {
 		if err := sink.Write(conn); err != nil && writeErr == nil {
 			writeErr = err
 		}
 	}
-	asm := reassembly.New(reassembly.DefaultConfig, func(client, server netip.AddrPort, start time.Time, fs *reassembly.FlowStats) reassembly.Stream {
+	cfg := reassembly.DefaultConfig
+	cfg.IdleTimeout, cfg.MaxAge = c.idle, c.maxAge
+	asm := reassembly.New(cfg, func(client, server netip.AddrPort, start time.Time, fs *reassembly.FlowStats) reassembly.Stream {
 		return parser.NewConn("tcp", client, server, start, parser.Options{Emit: emit, Transport: transportOf(fs), Validator: validator})
 	})
+
+	// SIGINT and SIGTERM stop the reading; what is pending is decided and
+	// written as for the end of a file.
+	stop := make(chan os.Signal, 1)
+	signal.Notify(stop, os.Interrupt, syscall.SIGTERM)
+	defer signal.Stop(stop)
+	var readErr error
 	var p capture.Packet
-	for writeErr == nil {
-		if err := src.Next(&p); err != nil {
+	var deadline time.Time // of capture time in files, wall time live
+	if c.duration > 0 && c.iface != "" {
+		deadline = time.Now().Add(c.duration)
+	}
+loop:
+	for writeErr == nil && !counted.full() {
+		select {
+		case <-stop:
+			break loop
+		default:
+		}
+		err := src.Next(&p)
+		if errors.Is(err, capture.ErrNoPacket) {
+			// Nothing on the wire: time goes on for idle and stalled flows.
+			now := time.Now()
+			asm.Advance(now)
+			if !deadline.IsZero() && now.After(deadline) {
+				break
+			}
+			continue
+		}
+		if err != nil {
+			if !errors.Is(err, io.EOF) {
+				readErr = err
+			}
 			break
+		}
+		if c.duration > 0 {
+			if deadline.IsZero() {
+				deadline = p.Time.Add(c.duration)
+			}
+			if p.Time.After(deadline) {
+				break
+			}
 		}
 		asm.Add(&p)
 	}
@@ -234,12 +136,23 @@ func run(args []string, stdout, stderr io.Writer) int {
 	if err := sink.Close(); err != nil && writeErr == nil {
 		writeErr = err
 	}
+	if c.iface != "" {
+		st := src.Stats()
+		if k := st.Kernel; k != nil {
+			fmt.Fprintf(stderr, "tlssniff: %d packets received, %d dropped by the kernel, %d dropped by the interface; %d TLS connections\n",
+				k.Received, k.Dropped, k.IfDropped, counted.n)
+		}
+	}
 	if writeErr != nil {
 		fmt.Fprintf(stderr, "tlssniff: error: writing output: %v\n", writeErr)
 		return exitFailure
 	}
-	if err := src.Err(); err != nil {
-		for _, e := range unjoin(err) {
+	if readErr != nil {
+		fmt.Fprintf(stderr, "tlssniff: error: %v\n", readErr)
+		return exitFailure
+	}
+	if m, ok := src.(*capture.Merge); ok && m.Err() != nil {
+		for _, e := range unjoin(m.Err()) {
 			fmt.Fprintf(stderr, "tlssniff: warning: %v; connections read before it are shown\n", e)
 		}
 		status = exitFailure
@@ -247,60 +160,99 @@ func run(args []string, stdout, stderr io.Writer) int {
 	return status
 }
 
-// fileSink is a sink writing to a file through a bufio.Writer; Close
-// flushes and closes the file.
-type fileSink struct {
-	report.Sink
-	w *bufio.Writer
-	f *os.File
-}
-
-func (s *fileSink) Close() error {
-	err := s.Sink.Close()
-	if ferr := s.w.Flush(); err == nil {
-		err = ferr // the first error sticks in the bufio.Writer: say it once
-	}
-	return errors.Join(err, s.f.Close())
-}
-
-// sink is the sink of the chosen format, writing to stdout.
-func (c *cli) sink(stdout io.Writer) report.Sink {
-	switch c.format {
-	case formatJSON:
-		return report.NewJSON(stdout)
-	case formatCSV:
-		return report.NewCSV(stdout)
-	case formatSummary:
-		return report.NewSummary(stdout)
-	case formatLadder:
-		color := c.color == "always" || (c.color == "auto" && isTerminal(stdout) && os.Getenv("NO_COLOR") == "")
-		return report.NewLadder(stdout, report.LadderOptions{ASCII: c.ascii || !utf8Locale(), Color: color})
-	}
-	return report.NewTable(stdout)
-}
-
-// isTerminal reports whether w is a character device, as a terminal is.
-func isTerminal(w io.Writer) bool {
-	f, ok := w.(*os.File)
-	if !ok {
-		return false
-	}
-	st, err := f.Stat()
-	return err == nil && st.Mode()&os.ModeCharDevice != 0
-}
-
-// utf8Locale reports whether the locale's character set is UTF-8, as
-// setlocale would decide it: the first of LC_ALL, LC_CTYPE and LANG that is
-// set names it.
-func utf8Locale() bool {
-	for _, name := range []string{"LC_ALL", "LC_CTYPE", "LANG"} {
-		if v := os.Getenv(name); v != "" {
-			v = strings.ToLower(v)
-			return strings.Contains(v, "utf-8") || strings.Contains(v, "utf8")
+// open opens the interface or the files; src is nil when there is nothing
+// to read, and status says whether some input failed.
+func (c *cli) open(stderr io.Writer) (src capture.Source, status int) {
+	if c.iface != "" {
+		live, err := capture.OpenLive(c.iface, capture.LiveConfig{SnapLen: c.snaplen, NoPromisc: c.noPromisc,
+			BufferBytes: c.bufferMiB << 20, Filter: c.bpf})
+		if err != nil {
+			return nil, printCaptureError(stderr, err)
 		}
+		return live, exitOK
 	}
-	return false
+	var files []*capture.File
+	for _, name := range c.reads {
+		f, err := capture.Open(name)
+		if err == nil && c.bpf != "" {
+			if err = f.SetFilter(c.bpf); err != nil {
+				f.Close()
+			}
+		}
+		if err != nil {
+			if status = printCaptureError(stderr, err); status == exitUsage {
+				return nil, status
+			}
+			continue
+		}
+		files = append(files, f)
+	}
+	if len(files) == 0 {
+		return nil, status
+	}
+	return capture.NewMerge(files...), status
 }
+
+// printCaptureError writes err, and its hint when it has one, and returns
+// the exit status: a bad filter is a usage error, the rest failures.
+func printCaptureError(stderr io.Writer, err error) int {
+	fmt.Fprintf(stderr, "tlssniff: error: %v\n", err)
+	var live *capture.LiveError
+	if errors.As(err, &live) && live.Hint != "" {
+		fmt.Fprintf(stderr, "tlssniff: hint: %s\n", live.Hint)
+	}
+	var filter *capture.FilterError
+	if errors.As(err, &filter) {
+		fmt.Fprintf(stderr, "tlssniff: hint: -f takes tcpdump's filter syntax, such as 'tcp port 443'\n")
+		return exitUsage
+	}
+	return exitFailure
+}
+
+// title names the input in reports.
+func (c *cli) title() string {
+	if c.iface != "" {
+		return "live on " + c.iface
+	}
+	return strings.Join(c.reads, ", ")
+}
+
+// listInterfaces prints what -D shows, as tcpdump does.
+func listInterfaces(stdout, stderr io.Writer) int {
+	ifs, err := capture.Interfaces()
+	if err != nil {
+		fmt.Fprintf(stderr, "tlssniff: error: listing interfaces: %v\n", err)
+		return exitFailure
+	}
+	for i, f := range ifs {
+		line := fmt.Sprintf("%d.%s", i+1, f.Name)
+		if f.Description != "" {
+			line += " (" + f.Description + ")"
+		}
+		if len(f.Addresses) > 0 {
+			line += " [" + strings.Join(f.Addresses, ", ") + "]"
+		}
+		fmt.Fprintln(stdout, line)
+	}
+	return exitOK
+}
+
+// countingSink counts the connections written, and drops those past max
+// (when max is not 0).
+type countingSink struct {
+	report.Sink
+	n, max int
+}
+
+func (s *countingSink) Write(c *parser.Connection) error {
+	if s.full() {
+		return nil
+	}
+	s.n++
+	return s.Sink.Write(c)
+}
+
+func (s *countingSink) full() bool { return s.max > 0 && s.n >= s.max }
 
 // newValidator trusts the system's roots and those of caFile.
 func newValidator(caFile string) (*parser.Validator, error) {

@@ -248,6 +248,24 @@ func TestFiltersAndSort(t *testing.T) {
 	}
 }
 
+// TestBPFOnFiles: -f filters files with libpcap's compiler, as tcpdump
+// would.
+func TestBPFOnFiles(t *testing.T) {
+	byBPF, errs, code := tlssniff(t, "-r", "../../samples/openssl.pcap", "-r", "../../samples/ipv6.pcapng", "-f", "tcp port 44332 or ip6", "--json")
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, errs)
+	}
+	conns := parseNDJSON(t, byBPF)
+	var got []string
+	for _, c := range conns {
+		got = append(got, fmt.Sprintf("%s:%d", c.Server.IP, c.Server.Port))
+	}
+	// The files are merged by time: the IPv6 sample is older.
+	if strings.Join(got, " ") != "2001:db8::2:443 2001:db8::2:443 127.0.0.1:44332" {
+		t.Errorf("servers %v", got)
+	}
+}
+
 // TestFormatFlags: one format at a time, shorthands equal to --format, and
 // bad values refused with a hint.
 func TestFormatFlags(t *testing.T) {

@@ -1,0 +1,237 @@
+package main
+
+import (
+	"bufio"
+	"errors"
+	"fmt"
+	"io"
+	"net/netip"
+	"os"
+	"path"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/spf13/pflag"
+
+	"github.com/tlssniff/tlssniff/capture"
+	"github.com/tlssniff/tlssniff/parser"
+	"github.com/tlssniff/tlssniff/reassembly"
+	"github.com/tlssniff/tlssniff/report"
+)
+
+const usageText = `Usage: tlssniff -r FILE [-r FILE ...] [options]
+       tlssniff -i IFACE [-f 'BPF'] [options]
+
+Reconstructs every TLS handshake in a packet capture: each message in order
+with its time and direction, the negotiated parameters, certificates,
+fingerprints (JA3, JA4), the outcome and the timing of each step.
+
+Options:
+%s
+Examples:
+  tlssniff -r capture.pcapng                 one row per TLS connection
+  tlssniff -r capture.pcap --json | jq .sni  one JSON object per connection
+  tlssniff -r capture.pcap --ladder --sni '*.example.com'
+                                             sequence diagrams of some connections
+  tlssniff -r capture.pcap --summary --html report.html
+                                             totals and latency percentiles, and a
+                                             report to open in a browser
+  tcpdump -w - port 443 | tlssniff -r -      read a capture from standard input
+  sudo tlssniff -i eth0 -f 'tcp port 443'    each handshake as it is decided; Ctrl-C
+                                             ends it with the capture's counts
+`
+
+// Output formats.
+const (
+	formatTable   = "table"
+	formatJSON    = "json"
+	formatCSV     = "csv"
+	formatLadder  = "ladder"
+	formatSummary = "summary"
+)
+
+var (
+	formats  = []string{formatTable, formatJSON, formatCSV, formatLadder, formatSummary}
+	sorts    = []string{report.SortStart, report.SortHandshake, report.SortSNI}
+	colors   = []string{"auto", "always", "never"}
+	outcomes = []string{parser.OutcomeEstablished, parser.OutcomeAlert, parser.OutcomeMismatch, parser.OutcomeClientAborted,
+		parser.OutcomeReset, parser.OutcomeNotTLSAfter, parser.OutcomeOneSided, parser.OutcomeNoServerHello, parser.OutcomeIncomplete}
+)
+
+type cli struct {
+	reads       []string
+	iface       string
+	bpf         string
+	snaplen     int
+	noPromisc   bool
+	bufferMiB   int
+	listIfaces  bool
+	count       int
+	duration    time.Duration
+	idle        time.Duration
+	maxAge      time.Duration
+	caFile      string
+	format      string
+	json        bool
+	ladder      bool
+	summary     bool
+	ascii       bool
+	color       string
+	html        string
+	sort        string
+	filter      report.Filter
+	showVersion bool
+	help        bool
+}
+
+// usageError is a bad flag or combination, with a hint to fix it.
+type usageError struct{ msg, hint string }
+
+func (e *usageError) Error() string { return e.msg }
+
+func parseFlags(args []string) (*cli, *pflag.FlagSet, error) {
+	c := &cli{}
+	var host string
+	var port int
+	fs := pflag.NewFlagSet("tlssniff", pflag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	fs.SortFlags = false
+	fs.StringArrayVarP(&c.reads, "read", "r", nil, "read packets from `FILE`: pcap or pcapng, gzip-compressed or not, - for standard input; repeat to merge files by time")
+	fs.StringVarP(&c.iface, "interface", "i", "", "capture live on `IFACE` (needs root or cap_net_raw)")
+	fs.StringVarP(&c.bpf, "filter", "f", "", "keep only packets matching `BPF` (tcpdump syntax), live or from files")
+	fs.IntVarP(&c.snaplen, "snaplen", "s", 262144, "capture at most `N` bytes per packet (live)")
+	fs.BoolVarP(&c.noPromisc, "no-promiscuous-mode", "p", false, "do not put the interface in promiscuous mode")
+	fs.IntVarP(&c.bufferMiB, "buffer-size", "B", 0, "kernel capture buffer of `MiB` (live; default 32)")
+	fs.BoolVarP(&c.listIfaces, "list-interfaces", "D", false, "list the interfaces to capture on and exit")
+	fs.IntVarP(&c.count, "count", "c", 0, "stop after `N` connections")
+	fs.DurationVar(&c.duration, "duration", 0, "stop after `D` (e.g. 30s, 5m): wall time live, capture time in files")
+	fs.DurationVar(&c.idle, "idle-timeout", reassembly.DefaultConfig.IdleTimeout, "close a connection silent for `D` (capture time)")
+	fs.DurationVar(&c.maxAge, "max-age", reassembly.DefaultConfig.MaxAge, "decide a handshake still pending `D` after its first packet")
+	fs.StringVar(&c.format, "format", formatTable, "write `FORMAT`: "+strings.Join(formats, ", "))
+	fs.BoolVar(&c.json, "json", false, "same as --format json: one object per connection, one line each (NDJSON)")
+	fs.BoolVar(&c.ladder, "ladder", false, "same as --format ladder: a sequence diagram per connection")
+	fs.BoolVar(&c.summary, "summary", false, "same as --format summary: counts, top names, latency percentiles, failure rates")
+	fs.StringVar(&c.html, "html", "", "also write a self-contained HTML report to `FILE`")
+	fs.BoolVar(&c.ascii, "ascii", false, "draw diagrams with ASCII only (default: Unicode on a UTF-8 locale)")
+	fs.StringVar(&c.color, "color", "auto", "color diagrams: auto (on a terminal, unless NO_COLOR is set), always, never")
+	fs.StringVar(&c.filter.SNI, "sni", "", "only connections whose SNI matches `GLOB` (*, ?, [a-z]; case-insensitive)")
+	fs.StringVar(&host, "host", "", "only connections to or from `IP`")
+	fs.IntVar(&port, "port", 0, "only connections to or from port `N`")
+	fs.StringVar(&c.filter.Outcome, "outcome", "", "only connections with outcome `NAME`: "+strings.Join(outcomes, ", "))
+	fs.StringVar(&c.sort, "sort", "", "order connections by `KEY`: start, handshake (slowest first), sni (default: as decided)")
+	fs.StringVar(&c.caFile, "ca-file", "", "trust the certificates in `PEM` file as roots, besides the system's")
+	fs.BoolVar(&c.showVersion, "version", false, "print the version and exit")
+	fs.BoolVarP(&c.help, "help", "h", false, "show this help")
+	if err := fs.Parse(args); err != nil {
+		return c, fs, &usageError{err.Error(), "run 'tlssniff --help' for usage"}
+	}
+	if fs.NArg() > 0 {
+		return c, fs, &usageError{fmt.Sprintf("unexpected argument %q", fs.Arg(0)), "run 'tlssniff --help' for usage"}
+	}
+	var chosen []string
+	if fs.Changed("format") {
+		chosen = append(chosen, "--format "+c.format)
+	}
+	for _, sh := range []struct {
+		set  bool
+		name string
+	}{{c.json, formatJSON}, {c.ladder, formatLadder}, {c.summary, formatSummary}} {
+		if sh.set {
+			c.format = sh.name
+			chosen = append(chosen, "--"+sh.name)
+		}
+	}
+	switch {
+	case len(chosen) > 1:
+		return c, fs, &usageError{"more than one output format: " + strings.Join(chosen, ", "), "choose one; --html FILE may go with any"}
+	case !slices.Contains(formats, c.format):
+		return c, fs, &usageError{fmt.Sprintf("unknown format %q", c.format), "--format takes " + strings.Join(formats, ", ")}
+	case !slices.Contains(colors, c.color):
+		return c, fs, &usageError{fmt.Sprintf("unknown --color %q", c.color), "--color takes auto, always or never"}
+	case c.sort != "" && !slices.Contains(sorts, c.sort):
+		return c, fs, &usageError{fmt.Sprintf("unknown --sort %q", c.sort), "--sort takes " + strings.Join(sorts, ", ")}
+	case c.filter.Outcome != "" && !slices.Contains(outcomes, c.filter.Outcome):
+		return c, fs, &usageError{fmt.Sprintf("unknown outcome %q", c.filter.Outcome), "--outcome takes " + strings.Join(outcomes, ", ")}
+	case port < 0 || port > 65535:
+		return c, fs, &usageError{fmt.Sprintf("--port %d is not a port", port), "a port is 1 to 65535"}
+	case c.iface != "" && len(c.reads) > 0:
+		return c, fs, &usageError{"-i and -r together", "capture live with -i, or read files with -r"}
+	case c.count < 0 || c.snaplen <= 0 || c.bufferMiB < 0 || c.duration < 0 || c.idle <= 0 || c.maxAge <= 0:
+		return c, fs, &usageError{"-c, -s, -B, --duration, --idle-timeout and --max-age take positive values", "run 'tlssniff --help' for usage"}
+	case (c.iface != "" || c.listIfaces || c.bpf != "") && !capture.LiveSupported:
+		return c, fs, &usageError{"live capture and -f need libpcap, and this tlssniff was built without it (CGO_ENABLED=0)",
+			"build with cgo and libpcap-dev: apt-get install libpcap-dev && make build"}
+	}
+	if _, err := path.Match(c.filter.SNI, ""); err != nil {
+		return c, fs, &usageError{fmt.Sprintf("--sni %q: %v", c.filter.SNI, err), "a glob uses *, ? and [a-z]; quote it for the shell"}
+	}
+	if host != "" {
+		a, err := netip.ParseAddr(host)
+		if err != nil {
+			return c, fs, &usageError{fmt.Sprintf("--host %q is not an IP address", host), "give an IPv4 or IPv6 address, such as 192.0.2.1 or 2001:db8::1"}
+		}
+		c.filter.Host = a.Unmap()
+	}
+	c.filter.Port = uint16(port)
+	return c, fs, nil
+}
+
+// fileSink is a sink writing to a file through a bufio.Writer; Close
+// flushes and closes the file.
+type fileSink struct {
+	report.Sink
+	w *bufio.Writer
+	f *os.File
+}
+
+func (s *fileSink) Close() error {
+	err := s.Sink.Close()
+	if ferr := s.w.Flush(); err == nil {
+		err = ferr // the first error sticks in the bufio.Writer: say it once
+	}
+	return errors.Join(err, s.f.Close())
+}
+
+// sink is the sink of the chosen format, writing to stdout. A live
+// capture's table is written row by row, as connections are decided.
+func (c *cli) sink(stdout io.Writer) report.Sink {
+	switch c.format {
+	case formatJSON:
+		return report.NewJSON(stdout)
+	case formatCSV:
+		return report.NewCSV(stdout)
+	case formatSummary:
+		return report.NewSummary(stdout)
+	case formatLadder:
+		color := c.color == "always" || (c.color == "auto" && isTerminal(stdout) && os.Getenv("NO_COLOR") == "")
+		return report.NewLadder(stdout, report.LadderOptions{ASCII: c.ascii || !utf8Locale(), Color: color})
+	}
+	if c.iface != "" {
+		return report.NewStreamingTable(stdout)
+	}
+	return report.NewTable(stdout)
+}
+
+// isTerminal reports whether w is a character device, as a terminal is.
+func isTerminal(w io.Writer) bool {
+	f, ok := w.(*os.File)
+	if !ok {
+		return false
+	}
+	st, err := f.Stat()
+	return err == nil && st.Mode()&os.ModeCharDevice != 0
+}
+
+// utf8Locale reports whether the locale's character set is UTF-8, as
+// setlocale would decide it: the first of LC_ALL, LC_CTYPE and LANG that is
+// set names it.
+func utf8Locale() bool {
+	for _, name := range []string{"LC_ALL", "LC_CTYPE", "LANG"} {
+		if v := os.Getenv(name); v != "" {
+			v = strings.ToLower(v)
+			return strings.Contains(v, "utf-8") || strings.Contains(v, "utf8")
+		}
+	}
+	return false
+}

@@ -1,0 +1,231 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"crypto/tls"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"os/exec"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/tlssniff/tlssniff/capture"
+	"github.com/tlssniff/tlssniff/internal/tlstest"
+)
+
+// syncBuffer is a bytes.Buffer safe to write from run and read from the test.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+// needLive skips the test where live capture on lo is impossible, and
+// fails it in CI, where it must run.
+func needLive(t *testing.T) {
+	why := ""
+	switch {
+	case !capture.LiveSupported:
+		why = "built without libpcap"
+	case os.Geteuid() != 0:
+		why = "not root"
+	}
+	if why == "" {
+		if _, err := net.InterfaceByName("lo"); err != nil {
+			why = "no lo interface"
+		}
+	}
+	if why != "" {
+		if os.Getenv("CI") != "" {
+			t.Fatalf("the live test must run in CI: %s", why)
+		}
+		t.Skip(why)
+	}
+}
+
+// sniffer runs tlssniff on lo in the background.
+type sniffer struct {
+	out, errs syncBuffer
+	done      chan int
+}
+
+func startSniffer(t *testing.T, args ...string) *sniffer {
+	s := &sniffer{done: make(chan int, 1)}
+	go func() { s.done <- run(append([]string{"-i", "lo"}, args...), &s.out, &s.errs) }()
+	time.Sleep(time.Second) // libpcap is capturing well before this
+	return s
+}
+
+// waitLines waits until the sniffer has written n lines.
+func (s *sniffer) waitLines(t *testing.T, n int) []string {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		lines := strings.Split(strings.TrimSpace(s.out.String()), "\n")
+		if s.out.String() != "" && len(lines) >= n {
+			return lines
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%d of %d connections reported:\n%s\nstderr: %s", len(lines), n, s.out.String(), s.errs.String())
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// interrupt sends SIGINT as Ctrl-C would and returns the exit status.
+func (s *sniffer) interrupt(t *testing.T) int {
+	t.Helper()
+	if err := syscall.Kill(os.Getpid(), syscall.SIGINT); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case code := <-s.done:
+		return code
+	case <-time.After(5 * time.Second):
+		t.Fatal("the sniffer did not stop on SIGINT")
+		return -1
+	}
+}
+
+// TestLive captures real handshakes on lo as they happen: Go crypto/tls
+// and OpenSSL's s_client against a Go server, each reported with the
+// right SNI, version and suite before the sniffer is stopped; then SIGINT
+// decides an unfinished handshake as incomplete and exits 0.
+func TestLive(t *testing.T) {
+	needLive(t)
+	pki, err := tlstest.NewPKI()
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, serverCfg := pki.Configs("live.example.test", tls.VersionTLS12, tls.VersionTLS13)
+	ln, err := tls.Listen("tcp", "127.0.0.1:0", serverCfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	var negotiated sync.Map // SNI → the server's view of the connection
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			go func() {
+				defer c.Close()
+				tc := c.(*tls.Conn)
+				if tc.Handshake() != nil {
+					return
+				}
+				st := tc.ConnectionState()
+				negotiated.Store(st.ServerName, [2]string{tls.VersionName(st.Version), tls.CipherSuiteName(st.CipherSuite)})
+				io.WriteString(c, "hello\n")
+				io.Copy(io.Discard, c)
+			}()
+		}
+	}()
+	port := ln.Addr().(*net.TCPAddr).Port
+	s := startSniffer(t, "-f", fmt.Sprintf("tcp port %d", port), "--json")
+
+	var wants []string // SNIs in the order of the handshakes
+	for i, v := range []uint16{tls.VersionTLS12, tls.VersionTLS13, tls.VersionTLS12, tls.VersionTLS13} {
+		sni := fmt.Sprintf("go%d-live.example.test", i)
+		cfg, _ := pki.Configs(sni, v, v)
+		c, err := tls.Dial("tcp", ln.Addr().String(), cfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		io.WriteString(c, "hi\n")
+		io.ReadFull(c, make([]byte, 6))
+		c.Close()
+		wants = append(wants, sni)
+	}
+	if path, err := exec.LookPath("openssl"); err == nil {
+		for _, v := range []string{"-tls1_2", "-tls1_3"} {
+			sni := "openssl" + v + ".example.test"
+			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			// -quiet implies -ign_eof, which would keep the session open.
+			cmd := exec.CommandContext(ctx, path, "s_client", "-connect", ln.Addr().String(), "-servername", sni, v, "-quiet", "-no_ign_eof")
+			cmd.Stdin = strings.NewReader("hi\n")
+			out, err := cmd.CombinedOutput()
+			cancel()
+			if err != nil && !strings.Contains(string(out), "hello") {
+				t.Fatalf("openssl s_client %s: %v\n%s", v, err, out)
+			}
+			wants = append(wants, sni)
+		}
+	} else if os.Getenv("CI") != "" {
+		t.Fatal("openssl must be installed in CI")
+	}
+
+	// Every handshake is on stdout while the sniffer still runs.
+	conns := parseNDJSON(t, strings.Join(s.waitLines(t, len(wants)), "\n")+"\n")
+	for i, sni := range wants {
+		c := conns[i]
+		v, _ := negotiated.Load(sni)
+		w, _ := v.([2]string)
+		if c.SNI == nil || *c.SNI != sni || c.Version == nil || *c.Version != w[0] ||
+			c.CipherSuite == nil || *c.CipherSuite != w[1] || c.Outcome != "established" {
+			t.Errorf("connection %d: %v %v %v %s; the server saw %s %v", i, c.SNI, c.Version, c.CipherSuite, c.Outcome, sni, w)
+		}
+	}
+
+	// A client that stops after the server's flight: the handshake stays
+	// pending until SIGINT.
+	raw, err := net.Dial("tcp", ln.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer raw.Close()
+	stall := &stallAfterFirstWrite{Conn: raw, release: make(chan struct{})}
+	defer close(stall.release)
+	clientCfg, _ := pki.Configs("stalled.example.test", tls.VersionTLS12, tls.VersionTLS12)
+	go tls.Client(stall, clientCfg).Handshake()
+	time.Sleep(300 * time.Millisecond)
+	if n := len(parseNDJSON(t, s.out.String())); n != len(wants) {
+		t.Fatalf("the stalled handshake was reported before SIGINT (%d connections)", n)
+	}
+	if code := s.interrupt(t); code != 0 {
+		t.Errorf("exit %d after SIGINT", code)
+	}
+	conns = parseNDJSON(t, s.out.String())
+	last := conns[len(conns)-1]
+	if len(conns) != len(wants)+1 || *last.SNI != "stalled.example.test" || last.Outcome != "incomplete" {
+		t.Errorf("after SIGINT: %d connections, last %v %s (%s)", len(conns), last.SNI, last.Outcome, last.OutcomeDetail)
+	}
+	if !strings.Contains(s.errs.String(), "packets received, 0 dropped by the kernel") {
+		t.Errorf("stderr: %q", s.errs.String())
+	}
+}
+
+// stallAfterFirstWrite lets the ClientHello through and blocks every later
+// write, as a client that hangs after the server's flight.
+type stallAfterFirstWrite struct {
+	net.Conn
+	writes  int
+	release chan struct{}
+}
+
+func (s *stallAfterFirstWrite) Write(b []byte) (int, error) {
+	if s.writes++; s.writes > 1 {
+		<-s.release
+		return 0, io.ErrClosedPipe
+	}
+	return s.Conn.Write(b)
+}
