@@ -5,6 +5,7 @@ import (
 	"compress/gzip"
 	"encoding/binary"
 	"errors"
+	"fmt"
 	"io"
 	"net"
 	"net/netip"
@@ -146,28 +147,134 @@ func TestLinkTypes(t *testing.T) {
 	}
 }
 
-// Tunnels: the inner connection is reported, by its inner addresses.
+// Tunnels: the inner connection is reported, by its inner addresses, with
+// the tunnel named.
 func TestTunnels(t *testing.T) {
 	outer := func(proto layers.IPProtocol) *layers.IPv4 {
 		return &layers.IPv4{Version: 4, TTL: 64, Protocol: proto, SrcIP: net.IP{198, 51, 100, 1}, DstIP: net.IP{198, 51, 100, 2}}
 	}
-	udpOuter := outer(layers.IPProtocolUDP)
-	udp := &layers.UDP{SrcPort: 5000, DstPort: 4789}
-	udp.SetNetworkLayerForChecksum(udpOuter)
-	for name, link := range map[string][]gopacket.SerializableLayer{
-		"GRE":   {eth(layers.EthernetTypeIPv4), outer(layers.IPProtocolGRE), &layers.GRE{Protocol: layers.EthernetTypeIPv4}},
-		"VXLAN": {eth(layers.EthernetTypeIPv4), udpOuter, udp, &layers.VXLAN{ValidIDFlag: true, VNI: 42}, eth(layers.EthernetTypeIPv4)},
+	udpTo := func(port layers.UDPPort) []gopacket.SerializableLayer {
+		ip := outer(layers.IPProtocolUDP)
+		udp := &layers.UDP{SrcPort: 5000, DstPort: port}
+		udp.SetNetworkLayerForChecksum(ip)
+		return []gopacket.SerializableLayer{eth(layers.EthernetTypeIPv4), ip, udp}
+	}
+	raw := func(b ...byte) gopacket.SerializableLayer { return gopacket.Payload(b) }
+	// Headers gopacket cannot write are raw bytes.
+	mpls := raw(0x00, 0x01, 0x00, 0x40, 0x00, 0x02, 0x01, 0x40)  // two labels, the second bottom of stack
+	pppoe := raw(0x11, 0x00, 0x00, 0x01, 0x00, 0x00, 0x00, 0x21) // session 1, PPP protocol IPv4; length fixed below
+	erspan3 := raw(0x20, 0x01, 0x00, 0x00, 0, 0, 0, 0, 0, 0, 0, 0)
+	geneve := raw(0x00, 0x00, 0x65, 0x58, 0x00, 0x00, 0x2a, 0x00) // no options, Ethernet inside, VNI 42
+	for _, tc := range []struct {
+		name, tunnel string
+		link         []gopacket.SerializableLayer
+		ip6          bool
+	}{
+		{"GRE", "gre", []gopacket.SerializableLayer{eth(layers.EthernetTypeIPv4), outer(layers.IPProtocolGRE), &layers.GRE{Protocol: layers.EthernetTypeIPv4}}, false},
+		{"GRE with ERSPAN II", "gre/erspan", []gopacket.SerializableLayer{eth(layers.EthernetTypeIPv4), outer(layers.IPProtocolGRE),
+			&layers.GRE{Protocol: layers.EthernetTypeERSPAN, SeqPresent: true}, &layers.ERSPANII{Version: 1, SessionID: 7}, eth(layers.EthernetTypeIPv4)}, false},
+		{"GRE with ERSPAN III", "gre/erspan", []gopacket.SerializableLayer{eth(layers.EthernetTypeIPv4), outer(layers.IPProtocolGRE),
+			&layers.GRE{Protocol: layers.EthernetType(0x22EB), SeqPresent: true}, erspan3, eth(layers.EthernetTypeIPv4)}, false},
+		{"VXLAN", "vxlan", append(udpTo(4789), &layers.VXLAN{ValidIDFlag: true, VNI: 42}, eth(layers.EthernetTypeIPv4)), false},
+		{"Geneve", "geneve", append(udpTo(6081), geneve, eth(layers.EthernetTypeIPv4)), false},
+		{"IP in IP", "ip-in-ip", []gopacket.SerializableLayer{eth(layers.EthernetTypeIPv4), outer(layers.IPProtocolIPv4)}, false},
+		{"IPv6 in IPv4", "ip-in-ip", []gopacket.SerializableLayer{eth(layers.EthernetTypeIPv4), outer(layers.IPProtocolIPv6)}, true},
+		{"MPLS", "mpls", []gopacket.SerializableLayer{eth(layers.EthernetType(0x8847)), mpls}, false},
+		{"MPLS with IPv6", "mpls", []gopacket.SerializableLayer{eth(layers.EthernetType(0x8847)), mpls}, true},
+		{"PPPoE", "pppoe", []gopacket.SerializableLayer{eth(layers.EthernetType(0x8864)), pppoe}, false},
+		{"VLAN, then MPLS", "mpls", []gopacket.SerializableLayer{eth(layers.EthernetTypeDot1Q),
+			&layers.Dot1Q{VLANIdentifier: 10, Type: layers.EthernetType(0x8847)}, mpls}, false},
 	} {
-		t.Run(name, func(t *testing.T) {
-			f, err := openBytes(t, pcapFile(t, layers.LinkTypeEthernet, frame(t, link, false, "inner")))
+		t.Run(tc.name, func(t *testing.T) {
+			fr := frame(t, tc.link, tc.ip6, "inner")
+			f, err := openBytes(t, pcapFile(t, layers.LinkTypeEthernet, fr))
 			if err != nil {
 				t.Fatal(err)
 			}
 			pkts := readAll(t, f)
-			if len(pkts) != 1 || pkts[0].Src != src || string(pkts[0].Payload) != "inner" {
+			want := src
+			if tc.ip6 {
+				want = netip.MustParseAddrPort("[2001:db8::1]:40000")
+			}
+			if len(pkts) != 1 || pkts[0].Src != want || string(pkts[0].Payload) != "inner" || pkts[0].Tunnel != tc.tunnel {
 				t.Fatalf("packets %+v, stats %+v", pkts, f.Stats())
 			}
 		})
+	}
+}
+
+// TestFragments: IPv4 and IPv6 fragments, in any order and overlapping,
+// give back the TCP segment; a datagram never completed gives nothing.
+func TestFragments(t *testing.T) {
+	payload := strings.Repeat("0123456789abcdef", 40) // 640 bytes of TCP payload
+	for _, ip6 := range []bool{false, true} {
+		whole := frame(t, nil, ip6, payload)
+		hdr := 20
+		if ip6 {
+			hdr = 40 + 8 // the hop-by-hop header stays in the unfragmentable part
+		}
+		body := whole[hdr:]                                                        // TCP header and payload
+		pieces := []struct{ off, end int }{{0, 264}, {256, 512}, {512, len(body)}} // 8-byte units, one overlap
+		frag := func(i int) []byte {
+			pc := pieces[i]
+			more := pc.end < len(body)
+			if ip6 {
+				h := bytes.Clone(whole[:hdr])
+				h[40] = 44 // the hop-by-hop header's next header: Fragment
+				binary.BigEndian.PutUint16(h[4:], uint16(8+8+pc.end-pc.off))
+				fh := []byte{6, 0, 0, 0, 0, 0, 0x12, 0x34}
+				binary.BigEndian.PutUint16(fh[2:], uint16(pc.off/8)<<3)
+				if more {
+					fh[3] |= 1
+				}
+				binary.BigEndian.PutUint32(fh[4:], 0xbeef)
+				return append(append(h, fh...), body[pc.off:pc.end]...)
+			}
+			h := bytes.Clone(whole[:hdr])
+			binary.BigEndian.PutUint16(h[2:], uint16(hdr+pc.end-pc.off))
+			binary.BigEndian.PutUint16(h[4:], 0xbeef)
+			flags := uint16(pc.off / 8)
+			if more {
+				flags |= 0x2000
+			}
+			binary.BigEndian.PutUint16(h[6:], flags)
+			return append(h, body[pc.off:pc.end]...)
+		}
+		for name, order := range map[string][]int{"in order": {0, 1, 2}, "reversed": {2, 1, 0}, "last first": {2, 0, 1}, "one lost": {0, 2}} {
+			t.Run(fmt.Sprintf("IPv6 %v, %s", ip6, name), func(t *testing.T) {
+				var frames [][]byte
+				for _, i := range order {
+					frames = append(frames, frag(i))
+				}
+				f, err := openBytes(t, pcapFile(t, layers.LinkTypeRaw, frames...))
+				if err != nil {
+					t.Fatal(err)
+				}
+				pkts := readAll(t, f)
+				if name == "one lost" {
+					if len(pkts) != 0 || f.Stats().Fragments != 2 {
+						t.Errorf("packets %d, stats %+v", len(pkts), f.Stats())
+					}
+					return
+				}
+				if len(pkts) != 1 || string(pkts[0].Payload) != payload || pkts[0].Seq != 1000 || pkts[0].Dst.Port() != 443 {
+					t.Fatalf("packets %d, stats %+v", len(pkts), f.Stats())
+				}
+			})
+		}
+	}
+}
+
+// TestFragmentMemory: a flood of datagrams that never complete keeps at
+// most maxDatagrams pending.
+func TestFragmentMemory(t *testing.T) {
+	var d defragmenter
+	a := netip.MustParseAddr("192.0.2.1")
+	for i := range 100000 {
+		d.add(fragKey{a, a, uint32(i), 6}, 0, true, make([]byte, 1480))
+	}
+	if len(d.pending) != maxDatagrams || d.dropped != 100000-maxDatagrams {
+		t.Errorf("%d pending, %d dropped", len(d.pending), d.dropped)
 	}
 }
 
@@ -371,4 +478,38 @@ func FuzzDecode(f *testing.F) {
 			t.Fatalf("payload of %d bytes from a frame of %d", len(p.Payload), len(data))
 		}
 	})
+}
+
+// TestCorpusTunnels reads the GRE and Geneve captures of the shared corpus
+// (they carry SSH, no TLS): every TCP segment comes out with the inner
+// addresses and the tunnel named.
+func TestCorpusTunnels(t *testing.T) {
+	dir := "../../shared/corpus/ja4/pcap"
+	if _, err := os.Stat(dir); err != nil {
+		if os.Getenv("CI") != "" {
+			t.Fatalf("the corpus must be there in CI: %v", err)
+		}
+		t.Skip("no corpus")
+	}
+	for name, tunnel := range map[string]string{"gre-sample.pcap": "gre", "tcpdump-geneve.pcap": "geneve"} {
+		f, err := Open(filepath.Join(dir, name))
+		if err != nil {
+			t.Fatal(err)
+		}
+		pkts := readAll(t, f)
+		f.Close()
+		ssh := 0
+		for _, p := range pkts {
+			if p.Tunnel != tunnel {
+				t.Errorf("%s: a segment through %q", name, p.Tunnel)
+			}
+			if p.Src.Port() == 22 || p.Dst.Port() == 22 {
+				ssh++
+			}
+		}
+		// tshark counts 22 TCP frames inside GRE and 33 inside Geneve.
+		if want := map[string]int{"gre-sample.pcap": 22, "tcpdump-geneve.pcap": 33}[name]; len(pkts) != want || ssh != want {
+			t.Errorf("%s: %d TCP segments, %d of SSH; tshark sees %d", name, len(pkts), ssh, want)
+		}
+	}
 }

@@ -1,7 +1,9 @@
 package capture
 
 import (
+	"encoding/binary"
 	"net/netip"
+	"strings"
 
 	"github.com/gopacket/gopacket"
 	"github.com/gopacket/gopacket/layers"
@@ -39,6 +41,9 @@ type decoder struct {
 	raw4    *gopacket.DecodingLayerParser // raw IP links start at IPv4 or IPv6
 	raw6    *gopacket.DecodingLayerParser
 	decoded []gopacket.LayerType
+	tunnel  uint16            // tunnels of the frame being decoded
+	names   map[uint16]string // tunnelName's cache
+	defrag  defragmenter
 }
 
 // Link types a capture may use; raw IP has several numbers across platforms.
@@ -61,7 +66,7 @@ func supported(lt layers.LinkType) bool {
 }
 
 func newDecoder() *decoder {
-	d := &decoder{parsers: map[layers.LinkType]*gopacket.DecodingLayerParser{}}
+	d := &decoder{parsers: map[layers.LinkType]*gopacket.DecodingLayerParser{}, names: map[uint16]string{}}
 	mk := func(first gopacket.LayerType) *gopacket.DecodingLayerParser {
 		p := gopacket.NewDecodingLayerParser(first,
 			&d.eth, &d.dot1q, &d.sll, &d.sll2, &d.lo, &d.ip4, &d.ip6, &d.ip6ext, &d.ip6fr,
@@ -87,42 +92,177 @@ const (
 	resultError
 )
 
-// decode fills p from one frame. p.Payload aliases data.
+// Tunnels and encapsulations a packet came through, as bits of a mask.
+const (
+	tunMPLS uint16 = 1 << iota
+	tunPPPoE
+	tunGRE
+	tunERSPAN
+	tunVXLAN
+	tunGeneve
+	tunIPinIP // IPv4 or IPv6 directly inside IPv4 or IPv6 (IP-in-IP, 6in4, 4in6)
+)
+
+var tunnelNames = []string{"mpls", "pppoe", "gre", "erspan", "vxlan", "geneve", "ip-in-ip"}
+
+// tunnelName names the tunnels of mask, outermost first: "gre/erspan".
+// Names are made once per mask, so decoding stays free of allocation.
+func (d *decoder) tunnelName(mask uint16) string {
+	if mask == 0 {
+		return ""
+	}
+	if n, ok := d.names[mask]; ok {
+		return n
+	}
+	var parts []string
+	for i, n := range tunnelNames {
+		if mask&(1<<i) != 0 {
+			parts = append(parts, n)
+		}
+	}
+	d.names[mask] = strings.Join(parts, "/")
+	return d.names[mask]
+}
+
+// maxNesting bounds how many encapsulations decode unwraps by hand (MPLS,
+// PPPoE, ERSPAN III), so a crafted frame cannot loop.
+const maxNesting = 8
+
+// decode fills p from one frame. p.Payload aliases data, or the
+// defragmenter's buffer for a reassembled datagram.
 func (d *decoder) decode(lt layers.LinkType, data []byte, p *Packet) result {
 	var parser *gopacket.DecodingLayerParser
 	if isRawIP(lt) {
-		if len(data) == 0 {
-			return resultError
-		}
-		parser = d.raw4
-		if data[0]>>4 == 6 {
-			parser = d.raw6
-		}
-	} else if parser = d.parsers[lt]; parser == nil {
+		parser = d.rawParser(data)
+	} else {
+		parser = d.parsers[lt]
+	}
+	if parser == nil {
 		return resultError
 	}
+	d.tunnel = 0
+	return d.walk(parser, data, p, 0)
+}
+
+// rawParser is the parser for a raw IP packet, by its version nibble.
+func (d *decoder) rawParser(data []byte) *gopacket.DecodingLayerParser {
+	switch {
+	case len(data) == 0:
+		return nil
+	case data[0]>>4 == 6:
+		return d.raw6
+	}
+	return d.raw4
+}
+
+// walk decodes data with parser, then unwraps by hand what gopacket has no
+// decoding layer for.
+func (d *decoder) walk(parser *gopacket.DecodingLayerParser, data []byte, p *Packet, depth int) result {
 	parser.Truncated = false
 	err := parser.DecodeLayers(data, &d.decoded)
+	truncated := parser.Truncated
 	// The innermost IP layer before TCP names the endpoints: tunnels decode
 	// their inner headers into the same structs, overwriting the outer ones.
-	var ip gopacket.LayerType
+	var ip, last gopacket.LayerType
 	for _, t := range d.decoded {
 		switch t {
 		case layers.LayerTypeIPv4, layers.LayerTypeIPv6:
+			if last == layers.LayerTypeIPv4 || last == layers.LayerTypeIPv6 || last == layers.LayerTypeIPv6Fragment {
+				d.tunnel |= tunIPinIP
+			}
 			ip = t
+		case layers.LayerTypeGRE:
+			d.tunnel |= tunGRE
+		case layers.LayerTypeERSPANII:
+			d.tunnel |= tunERSPAN
+		case layers.LayerTypeVXLAN:
+			d.tunnel |= tunVXLAN
+		case layers.LayerTypeGeneve:
+			d.tunnel |= tunGeneve
 		case layers.LayerTypeIPv6Fragment:
-			return resultFragment
+			return d.fragment6(p)
 		case layers.LayerTypeTCP:
-			return d.fill(ip, parser.Truncated, p)
+			return d.fill(ip, truncated, p)
+		}
+		if t != layers.LayerTypeIPv6HopByHop && t != gopacket.LayerTypeZero {
+			last = t
 		}
 	}
 	if ip == layers.LayerTypeIPv4 && (d.ip4.Flags&layers.IPv4MoreFragments != 0 || d.ip4.FragOffset != 0) {
-		return resultFragment
+		return d.fragment4(p)
+	}
+	if depth < maxNesting && len(d.decoded) > 0 {
+		if inner, next, mask := d.unwrap(d.decoded[len(d.decoded)-1]); next != nil {
+			d.tunnel |= mask
+			return d.walk(next, inner, p, depth+1)
+		}
 	}
 	if err != nil {
 		return resultError
 	}
 	return resultNotTCP
+}
+
+// EtherTypes gopacket decodes no further.
+const (
+	etherMPLS         layers.EthernetType = 0x8847
+	etherMPLSMulti    layers.EthernetType = 0x8848
+	etherPPPoESession layers.EthernetType = 0x8864
+	etherERSPANIII    layers.EthernetType = 0x22EB
+)
+
+// unwrap takes the encapsulation that follows the last decoded layer, when
+// it is one gopacket stops at: an MPLS label stack (RFC 3032), a PPPoE
+// session header and PPP protocol (RFC 2516), an ERSPAN type III header.
+// It returns the inner bytes and the parser for them, or a nil parser.
+func (d *decoder) unwrap(last gopacket.LayerType) ([]byte, *gopacket.DecodingLayerParser, uint16) {
+	var typ layers.EthernetType
+	var payload []byte
+	switch last {
+	case layers.LayerTypeEthernet:
+		typ, payload = d.eth.EthernetType, d.eth.Payload
+	case layers.LayerTypeDot1Q:
+		typ, payload = d.dot1q.Type, d.dot1q.Payload
+	case layers.LayerTypeGRE:
+		typ, payload = d.gre.Protocol, d.gre.Payload
+	default:
+		return nil, nil, 0
+	}
+	switch typ {
+	case etherMPLS, etherMPLSMulti:
+		for len(payload) >= 4 {
+			bottom := payload[2]&1 != 0
+			payload = payload[4:]
+			if bottom {
+				// No protocol field: the first nibble tells IPv4 from IPv6.
+				return payload, d.rawParser(payload), tunMPLS
+			}
+		}
+	case etherPPPoESession:
+		if len(payload) < 8 {
+			return nil, nil, 0
+		}
+		inner := payload[8:]
+		switch binary.BigEndian.Uint16(payload[6:8]) {
+		case 0x0021:
+			return inner, d.raw4, tunPPPoE
+		case 0x0057:
+			return inner, d.raw6, tunPPPoE
+		}
+	case etherERSPANIII:
+		// 12 bytes, and an 8-byte platform subheader when the O bit is set.
+		if len(payload) < 12 {
+			return nil, nil, 0
+		}
+		n := 12
+		if payload[11]&1 != 0 {
+			n += 8
+		}
+		if len(payload) >= n {
+			return payload[n:], d.parsers[layers.LinkTypeEthernet], tunGRE | tunERSPAN
+		}
+	}
+	return nil, nil, 0
 }
 
 func (d *decoder) fill(ip gopacket.LayerType, truncated bool, p *Packet) result {
@@ -156,5 +296,6 @@ func (d *decoder) fill(ip gopacket.LayerType, truncated bool, p *Packet) result 
 	}
 	p.Payload = t.Payload
 	p.Truncated = truncated
+	p.Tunnel = d.tunnelName(d.tunnel)
 	return resultTCP
 }

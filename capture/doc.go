@@ -1,20 +1,24 @@
-// Package capture reads packets from capture files and decodes them down to
-// TCP segments, the first stage of tlssniff's pipeline:
+// Package capture reads packets from capture files or a live interface and
+// decodes them down to TCP segments, the first stage of tlssniff's pipeline:
 //
 //	capture ──Packet──▶ reassembly ──▶ parser ──▶ report
 //
 // It opens pcap (microsecond and nanosecond, both byte orders) and pcapng
 // (several interfaces, mixed link types) with pcapgo, finds the format and
 // gzip compression by magic number, and reads "-" from standard input.
-// Several files are merged into one stream in capture-time order.
+// Several files are merged into one stream in capture-time order. Live
+// capture and BPF filters go through libpcap (gopacket/pcap), only in a cgo
+// build; without cgo they return ErrNoLibpcap.
 //
 // Frames are decoded with one reused gopacket DecodingLayerParser per link
 // type: Ethernet, Linux SLL and SLL2, raw IPv4/IPv6 and BSD loopback, 802.1Q
-// VLANs and QinQ, IPv6 extension headers, and the GRE, ERSPAN II, VXLAN and
-// Geneve tunnels, whose inner addresses are reported. Decoding allocates
-// nothing per packet: a Packet's Payload aliases the reader's buffer and is
-// valid only until the next call to Next. IP fragments are counted, not yet
-// reassembled.
+// VLANs and QinQ, IPv6 extension headers, GRE, ERSPAN II, VXLAN, Geneve and
+// IP-in-IP; MPLS, PPPoE and ERSPAN III, which gopacket does not decode in
+// place, are unwrapped by hand. Inner addresses name the connection and
+// Packet.Tunnel the tunnels. Decoding allocates nothing per packet: a
+// Packet's Payload aliases the reader's buffer and is valid only until the
+// next call to Next. IPv4 and IPv6 fragments are reassembled (defrag.go)
+// with bounded memory; only that path allocates.
 //
 // It knows nothing of TLS and prints nothing; what it could not decode is
 // counted in Stats.

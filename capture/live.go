@@ -102,6 +102,7 @@ func (l *Live) Next(p *Packet) error {
 // Stats returns the counts so far, with the kernel's.
 func (l *Live) Stats() Stats {
 	s := l.stats
+	s.DatagramsDropped = l.dec.defrag.dropped
 	if ks, err := l.h.Stats(); err == nil {
 		s.Kernel = &KernelStats{Received: uint64(ks.PacketsReceived), Dropped: uint64(ks.PacketsDropped),
 			IfDropped: uint64(ks.PacketsIfDropped)}

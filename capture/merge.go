@@ -67,6 +67,7 @@ func (m *Merge) Stats() Stats {
 		s.TCP += fs.TCP
 		s.NotTCP += fs.NotTCP
 		s.Fragments += fs.Fragments
+		s.DatagramsDropped += fs.DatagramsDropped
 		s.Undecoded += fs.Undecoded
 	}
 	return s

@@ -28,17 +28,23 @@ type Packet struct {
 	// Missing is then how many bytes of the frame were not captured.
 	Truncated bool
 	Missing   int
+	// Tunnel names the tunnels the packet came through, outermost first
+	// ("gre/erspan", "vxlan", "mpls"); empty when none.
+	Tunnel string
 }
 
 // Stats counts what a source read and what it could not use.
 type Stats struct {
-	Packets   uint64       // frames read
-	Bytes     uint64       // captured bytes read
-	TCP       uint64       // TCP segments returned
-	NotTCP    uint64       // frames without TCP (UDP, ARP, …)
-	Fragments uint64       // IP fragments, not reassembled
-	Undecoded uint64       // frames that could not be decoded
-	Kernel    *KernelStats // a live capture's, from libpcap
+	Packets   uint64 // frames read
+	Bytes     uint64 // captured bytes read
+	TCP       uint64 // TCP segments returned
+	NotTCP    uint64 // frames without TCP (UDP, ARP, …)
+	Fragments uint64 // IP fragments taken in; a datagram's last is counted as what it completes
+	// DatagramsDropped counts datagrams whose fragments were given up to
+	// bound memory.
+	DatagramsDropped uint64
+	Undecoded        uint64       // frames that could not be decoded
+	Kernel           *KernelStats // a live capture's, from libpcap
 }
 
 // ErrNotCapture is returned by Open for a file that is neither pcap nor pcapng.
@@ -160,7 +166,11 @@ func (f *File) checkNgLinks() error {
 func (f *File) Name() string { return f.name }
 
 // Stats returns the counts so far.
-func (f *File) Stats() Stats { return f.stats }
+func (f *File) Stats() Stats {
+	s := f.stats
+	s.DatagramsDropped = f.dec.defrag.dropped
+	return s
+}
 
 // firstLink is the link type of the file's first packets.
 func (f *File) firstLink() layers.LinkType {

@@ -67,6 +67,7 @@ type Issue struct {
 // Connection is everything read about one TLS connection.
 type Connection struct {
 	Transport      string // "tcp"
+	Tunnel         string // tunnels the connection came through ("gre/erspan"), outermost first
 	Client, Server netip.AddrPort
 	Start          time.Time
 
@@ -207,6 +208,7 @@ type TransportStats struct {
 	ResetSide        int
 	ResetTime        time.Time
 	Marks            []TransportMark
+	Tunnel           string // the tunnels the packets came through, if any
 }
 
 // TransportMark is a retransmitted or out-of-order segment, by side.

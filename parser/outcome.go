@@ -55,6 +55,7 @@ func (c *Conn) judge() {
 		q.ClientPackets, q.ServerPackets = t.Packets[c.client], t.Packets[1-c.client]
 		q.OneSided = q.ClientPackets == 0 || q.ServerPackets == 0
 		q.Retransmits, q.OutOfOrder, q.Truncated = t.Retransmits, t.OutOfOrder, t.Truncated
+		cc.Tunnel = t.Tunnel
 		q.Marks = q.Marks[:0]
 		for _, m := range t.Marks {
 			q.Marks = append(q.Marks, Mark{m.Time, c.role(m.Side), m.Retransmit})

@@ -43,6 +43,8 @@ type FlowStats struct {
 	Reset                        bool // an RST ended the flow
 	ResetSide                    int  // the side that sent it
 	ResetTime                    time.Time
+	// Tunnel names the tunnels of the flow's first packet ("vxlan").
+	Tunnel string
 	// Marks are the first maxMarks retransmitted and out-of-order segments,
 	// in capture order, so that a sequence diagram can show where they fell.
 	Marks []Mark
@@ -241,6 +243,7 @@ func (a *Assembler) newFlow(k key, p *capture.Packet) *flow {
 	a.nextID++
 	a.stats.Flows++
 	f := &flow{key: k, id: a.nextID, client: client, start: p.Time}
+	f.stats.Tunnel = p.Tunnel
 	f.stream = a.factory(client, server, p.Time, &f.stats)
 	a.flows[k] = f
 	a.age.pushBack(f)

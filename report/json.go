@@ -13,6 +13,7 @@ import (
 // shared/CONTRACT.md and more. Keys never change without a schema bump.
 type Connection struct {
 	Transport          string        `json:"transport"`
+	Tunnel             *string       `json:"tunnel"` // tunnels the packets came through, outermost first: "gre/erspan", "vxlan", "mpls"
 	Client             Endpoint      `json:"client"`
 	Server             Endpoint      `json:"server"`
 	Start              string        `json:"start"`
@@ -283,6 +284,7 @@ func ptr[T any](v T) *T { return &v }
 func NewConnection(c *parser.Connection) *Connection {
 	out := &Connection{
 		Transport:          c.Transport,
+		Tunnel:             nonEmpty(c.Tunnel),
 		Client:             Endpoint{c.Client.Addr().String(), c.Client.Port()},
 		Server:             Endpoint{c.Server.Addr().String(), c.Server.Port()},
 		Start:              formatTime(c.Start),

@@ -94,7 +94,11 @@ func (l *Ladder) header(b *strings.Builder, c *parser.Connection) {
 	if !ok {
 		sni = "(no SNI)"
 	}
-	fmt.Fprintf(b, "%s\n", l.paint(sgrBold, fmt.Sprintf("%s %s %s  %s", c.Client, l.g.both, c.Server, clean(sni))))
+	via := ""
+	if c.Tunnel != "" {
+		via = "  via " + c.Tunnel
+	}
+	fmt.Fprintf(b, "%s\n", l.paint(sgrBold, fmt.Sprintf("%s %s %s  %s%s", c.Client, l.g.both, c.Server, clean(sni), via)))
 	var parts []string
 	if c.ServerHello != nil {
 		parts = append(parts, parser.VersionName(c.Version), parser.CipherSuiteName(c.CipherSuite))

@@ -280,7 +280,7 @@ func transportOf(fs *reassembly.FlowStats) func() parser.TransportStats {
 		for i, m := range fs.Marks {
 			marks[i] = parser.TransportMark(m)
 		}
-		return parser.TransportStats{Marks: marks, SYNSeen: fs.SYN || fs.SYNACK, SYN: fs.SYNTime, SYNACK: fs.SYNACKTime, ACK: fs.ACKTime,
+		return parser.TransportStats{Marks: marks, Tunnel: fs.Tunnel, SYNSeen: fs.SYN || fs.SYNACK, SYN: fs.SYNTime, SYNACK: fs.SYNACKTime, ACK: fs.ACKTime,
 			Packets: fs.Packets, Retransmits: fs.Retransmits,
 			OutOfOrder: fs.OutOfOrder, Truncated: fs.Truncated, FIN: fs.FIN, Reset: fs.Reset,
 			ResetSide: fs.ResetSide, ResetTime: fs.ResetTime}
