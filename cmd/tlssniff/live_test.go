@@ -11,6 +11,7 @@ import (
 	"os/exec"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -39,7 +40,7 @@ func (s *syncBuffer) String() string {
 
 // needLive skips the test where live capture on lo is impossible, and
 // fails it in CI, where it must run.
-func needLive(t *testing.T) {
+func needLive(t testing.TB) {
 	why := ""
 	switch {
 	case !capture.LiveSupported:
@@ -66,7 +67,7 @@ type sniffer struct {
 	done      chan int
 }
 
-func startSniffer(t *testing.T, args ...string) *sniffer {
+func startSniffer(t testing.TB, args ...string) *sniffer {
 	s := &sniffer{done: make(chan int, 1)}
 	go func() { s.done <- run(append([]string{"-i", "lo"}, args...), &s.out, &s.errs) }()
 	time.Sleep(time.Second) // libpcap is capturing well before this
@@ -74,7 +75,7 @@ func startSniffer(t *testing.T, args ...string) *sniffer {
 }
 
 // waitLines waits until the sniffer has written n lines.
-func (s *sniffer) waitLines(t *testing.T, n int) []string {
+func (s *sniffer) waitLines(t testing.TB, n int) []string {
 	t.Helper()
 	deadline := time.Now().Add(10 * time.Second)
 	for {
@@ -90,7 +91,7 @@ func (s *sniffer) waitLines(t *testing.T, n int) []string {
 }
 
 // interrupt sends SIGINT as Ctrl-C would and returns the exit status.
-func (s *sniffer) interrupt(t *testing.T) int {
+func (s *sniffer) interrupt(t testing.TB) int {
 	t.Helper()
 	if err := syscall.Kill(os.Getpid(), syscall.SIGINT); err != nil {
 		t.Fatal(err)
@@ -114,32 +115,7 @@ func TestLive(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	_, serverCfg := pki.Configs("live.example.test", tls.VersionTLS12, tls.VersionTLS13)
-	ln, err := tls.Listen("tcp", "127.0.0.1:0", serverCfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	var negotiated sync.Map // SNI → the server's view of the connection
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			go func() {
-				defer c.Close()
-				tc := c.(*tls.Conn)
-				if tc.Handshake() != nil {
-					return
-				}
-				st := tc.ConnectionState()
-				negotiated.Store(st.ServerName, [2]string{tls.VersionName(st.Version), tls.CipherSuiteName(st.CipherSuite)})
-				io.WriteString(c, "hello\n")
-				io.Copy(io.Discard, c)
-			}()
-		}
-	}()
+	ln, negotiated := tlsServer(t, pki)
 	port := ln.Addr().(*net.TCPAddr).Port
 	s := startSniffer(t, "-f", fmt.Sprintf("tcp port %d", port), "--json")
 
@@ -212,6 +188,82 @@ func TestLive(t *testing.T) {
 	if !strings.Contains(s.errs.String(), "packets received, 0 dropped by the kernel") {
 		t.Errorf("stderr: %q", s.errs.String())
 	}
+}
+
+// tlsServer serves TLS 1.2 and 1.3 on a loopback port, greets each client
+// and records, by SNI, the version and suite it negotiated.
+func tlsServer(t testing.TB, pki *tlstest.PKI) (net.Listener, *sync.Map) {
+	_, serverCfg := pki.Configs("live.example.test", tls.VersionTLS12, tls.VersionTLS13)
+	ln, err := tls.Listen("tcp", "127.0.0.1:0", serverCfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ln.Close() })
+	negotiated := &sync.Map{}
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			go func() {
+				defer c.Close()
+				tc := c.(*tls.Conn)
+				if tc.Handshake() != nil {
+					return
+				}
+				st := tc.ConnectionState()
+				negotiated.Store(st.ServerName, [2]string{tls.VersionName(st.Version), tls.CipherSuiteName(st.CipherSuite)})
+				io.WriteString(c, "hello\n")
+				io.Copy(io.Discard, c)
+			}()
+		}
+	}()
+	return ln, negotiated
+}
+
+// BenchmarkLiveLoad makes TLS 1.3 handshakes over loopback as fast as the
+// machine allows while tlssniff captures them, and reports how many it
+// reported and what the kernel dropped (make load; needs root).
+func BenchmarkLiveLoad(b *testing.B) {
+	needLive(b)
+	pki, err := tlstest.NewPKI()
+	if err != nil {
+		b.Fatal(err)
+	}
+	ln, _ := tlsServer(b, pki)
+	port := ln.Addr().(*net.TCPAddr).Port
+	s := startSniffer(b, "-f", fmt.Sprintf("tcp port %d", port), "--json")
+	cfg, _ := pki.Configs("load.example.test", tls.VersionTLS13, tls.VersionTLS13)
+	var made atomic.Int64
+	start := time.Now()
+	b.ResetTimer()
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			c, err := tls.Dial("tcp", ln.Addr().String(), cfg)
+			if err != nil {
+				continue
+			}
+			io.ReadFull(c, make([]byte, 6))
+			c.Close()
+			made.Add(1)
+		}
+	})
+	elapsed := time.Since(start)
+	b.StopTimer()
+	time.Sleep(500 * time.Millisecond) // the last closes reach the sniffer
+	if code := s.interrupt(b); code != 0 {
+		b.Fatalf("exit %d", code)
+	}
+	reported := int64(strings.Count(s.out.String(), "\n"))
+	var received, dropped, ifDropped, conns int64
+	fmt.Sscanf(s.errs.String(), "tlssniff: %d packets received, %d dropped by the kernel, %d dropped by the interface; %d TLS connections",
+		&received, &dropped, &ifDropped, &conns)
+	b.ReportMetric(float64(made.Load())/elapsed.Seconds(), "handshakes/s")
+	b.ReportMetric(float64(made.Load()), "made")
+	b.ReportMetric(float64(reported), "reported")
+	b.ReportMetric(float64(dropped), "kernel-drops")
+	b.ReportMetric(float64(received), "packets")
 }
 
 // stallAfterFirstWrite lets the ClientHello through and blocks every later
