@@ -9,6 +9,7 @@ import (
 	"net"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -280,4 +281,28 @@ func (s *stallAfterFirstWrite) Write(b []byte) (int, error) {
 		return 0, io.ErrClosedPipe
 	}
 	return s.Conn.Write(b)
+}
+
+// TestLivePermissionHint: a user without the capture capabilities is told
+// how to get them (the built binary, run as nobody).
+func TestLivePermissionHint(t *testing.T) {
+	needLive(t)
+	setpriv, err := exec.LookPath("setpriv")
+	if err != nil {
+		t.Skip("no setpriv to drop privileges")
+	}
+	bin := filepath.Join(t.TempDir(), "tlssniff")
+	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
+		t.Fatalf("go build: %v\n%s", err, out)
+	}
+	os.Chmod(filepath.Dir(bin), 0o755)
+	cmd := exec.Command(setpriv, "--reuid=65534", "--regid=65534", "--clear-groups", bin, "-i", "lo")
+	out, err := cmd.CombinedOutput()
+	code := -1
+	if ee, ok := err.(*exec.ExitError); ok {
+		code = ee.ExitCode()
+	}
+	if code != 1 || !strings.Contains(string(out), "tlssniff: hint: capturing needs root or the capabilities: run with sudo, or sudo setcap cap_net_raw,cap_net_admin+eip") {
+		t.Errorf("exit %d:\n%s", code, out)
+	}
 }
