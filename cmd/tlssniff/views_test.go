@@ -350,3 +350,25 @@ func chromiumFlags(t *testing.T) []string {
 		"--disable-background-networking", "--disable-component-update", "--disable-sync",
 		"--user-data-dir=" + t.TempDir()}
 }
+
+// TestCountAndDuration: -c stops after N connections, --duration after a
+// span of capture time in files.
+func TestCountAndDuration(t *testing.T) {
+	for _, tc := range []struct {
+		args  []string
+		ports string
+	}{
+		{[]string{"-c", "3"}, "50010 50011 50012"},
+		{[]string{"--duration", "1500ms"}, "50010 50011"}, // the connections start a second apart
+		{[]string{"--outcome", "established", "-c", "1", "--sort", "sni"}, "50010"},
+	} {
+		out, errs, code := tlssniff(t, append([]string{"-r", "../../samples/resumption.pcap", "--json"}, tc.args...)...)
+		var ports []string
+		for _, c := range parseNDJSON(t, out) {
+			ports = append(ports, strconv.Itoa(int(c.Client.Port)))
+		}
+		if code != 0 || strings.Join(ports, " ") != tc.ports {
+			t.Errorf("%v: exit %d (%s), ports %v, want %s", tc.args, code, errs, ports, tc.ports)
+		}
+	}
+}
