@@ -363,3 +363,22 @@ func TestDamagedCaptures(t *testing.T) {
 		}
 	}
 }
+
+// TestVerbose: -v writes the run's statistics to stderr, stdout unchanged.
+func TestVerbose(t *testing.T) {
+	plain, _, _ := tlssniff(t, "-r", "../../samples/impaired.pcap", "--json")
+	out, errs, code := tlssniff(t, "-r", "../../samples/impaired.pcap", "--json", "-v")
+	if code != 0 || out != plain {
+		t.Fatalf("exit %d, stdout changed: %v", code, out != plain)
+	}
+	for _, want := range []string{"tlssniff: read 72 packets, 16223 bytes in ", "tlssniff: 72 TCP segments, 0 other packets",
+		"tlssniff: 7 flows, 7 TLS connections; 0 evicted", "tlssniff: 4 gaps (2328 bytes lost), 0 retransmitted and 2 out-of-order segments"} {
+		if !strings.Contains(errs, want) {
+			t.Errorf("no %q in\n%s", want, errs)
+		}
+	}
+	_, errs, _ = tlssniff(t, "-r", "../../samples/resumption.pcap", "--max-flows", "1", "-v")
+	if !strings.Contains(errs, "4 flows, 4 TLS connections; 0 evicted") {
+		t.Errorf("--max-flows 1 over sequential connections:\n%s", errs)
+	}
+}

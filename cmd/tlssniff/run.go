@@ -77,13 +77,15 @@ func run(args []string, stdout, stderr io.Writer) int {
 	counted := &countingSink{Sink: sink, max: c.count}
 	sink = report.Filtered(counted, c.filter)
 	var writeErr error
+	var conns uint64 // TLS connections, before filters
 	emit := func(conn *parser.Connection) {
+		conns++
 		if err := sink.Write(conn); err != nil && writeErr == nil {
 			writeErr = err
 		}
 	}
 	cfg := reassembly.DefaultConfig
-	cfg.IdleTimeout, cfg.MaxAge = c.idle, c.maxAge
+	cfg.IdleTimeout, cfg.MaxAge, cfg.MaxFlows = c.idle, c.maxAge, c.maxFlows
 	asm := reassembly.New(cfg, func(client, server netip.AddrPort, start time.Time, fs *reassembly.FlowStats) reassembly.Stream {
 		return parser.NewConn("tcp", client, server, start, parser.Options{Emit: emit, Transport: transportOf(fs), Validator: validator})
 	})
@@ -96,6 +98,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	var readErr error
 	var p capture.Packet
 	var deadline time.Time // of capture time in files, wall time live
+	began := time.Now()
 	if c.duration > 0 && c.iface != "" {
 		deadline = time.Now().Add(c.duration)
 	}
@@ -135,6 +138,9 @@ loop:
 	asm.Flush()
 	if err := sink.Close(); err != nil && writeErr == nil {
 		writeErr = err
+	}
+	if c.verbose {
+		printStats(stderr, src.Stats(), asm.Stats(), conns, time.Since(began))
 	}
 	if c.iface != "" {
 		st := src.Stats()
@@ -235,6 +241,19 @@ func listInterfaces(stdout, stderr io.Writer) int {
 		fmt.Fprintln(stdout, line)
 	}
 	return exitOK
+}
+
+// printStats writes what -v shows.
+func printStats(w io.Writer, cs capture.Stats, rs reassembly.Stats, conns uint64, elapsed time.Duration) {
+	secs := max(elapsed.Seconds(), 1e-9)
+	fmt.Fprintf(w, "tlssniff: read %d packets, %d bytes in %.3f s: %.1f MB/s, %.0f packets/s\n",
+		cs.Packets, cs.Bytes, elapsed.Seconds(), float64(cs.Bytes)/secs/1e6, float64(cs.Packets)/secs)
+	fmt.Fprintf(w, "tlssniff: %d TCP segments, %d other packets, %d IP fragments (%d datagrams dropped), %d decode errors\n",
+		cs.TCP, cs.NotTCP, cs.Fragments, cs.DatagramsDropped, cs.Undecoded)
+	fmt.Fprintf(w, "tlssniff: %d flows, %d TLS connections; %d evicted, %d closed idle, %d stalled handshakes aged out\n",
+		rs.Flows, conns, rs.Evicted, rs.IdleClosed, rs.Aged)
+	fmt.Fprintf(w, "tlssniff: %d gaps (%d bytes lost), %d retransmitted and %d out-of-order segments, %d bytes skipped after handshakes\n",
+		rs.Gaps, rs.GapBytes, rs.Retransmits, rs.OutOfOrder, rs.SkippedBytes)
 }
 
 // countingSink counts the connections written, and drops those past max
