@@ -203,6 +203,10 @@ type TransportStats struct {
 	Retransmits      uint64
 	OutOfOrder       uint64
 	Truncated        uint64 // packets cut short by the snapshot length
+	Overlaps         uint64 // segments partly over bytes already taken
+	Conflicts        uint64 // of which, or of buffered ones, with other bytes
+	ConflictTime     time.Time
+	ConflictSide     int
 	FIN              [2]bool
 	Reset            bool
 	ResetSide        int

@@ -27,6 +27,8 @@ type Quality struct {
 	Retransmits   uint64 // segments whose bytes were all seen before
 	OutOfOrder    uint64 // segments that came ahead of a hole
 	Truncated     uint64 // packets cut short by the snapshot length
+	Overlaps      uint64 // segments partly over bytes already taken
+	Conflicts     uint64 // segments whose overlapping bytes differed
 	ClientPackets uint64
 	ServerPackets uint64
 	// Marks place the first retransmitted and out-of-order segments.
@@ -56,6 +58,11 @@ func (c *Conn) judge() {
 		q.OneSided = q.ClientPackets == 0 || q.ServerPackets == 0
 		q.Retransmits, q.OutOfOrder, q.Truncated = t.Retransmits, t.OutOfOrder, t.Truncated
 		cc.Tunnel = t.Tunnel
+		q.Overlaps, q.Conflicts = t.Overlaps, t.Conflicts
+		if t.Conflicts > 0 {
+			c.issue(t.ConflictTime, t.ConflictSide, "overlap_conflict", fmt.Sprintf("%d TCP segments carried other bytes than an "+
+				"overlapping copy; the copy delivered first was read (an evasion attempt or a broken stack)", t.Conflicts))
+		}
 		q.Marks = q.Marks[:0]
 		for _, m := range t.Marks {
 			q.Marks = append(q.Marks, Mark{m.Time, c.role(m.Side), m.Retransmit})

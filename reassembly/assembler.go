@@ -1,6 +1,7 @@
 package reassembly
 
 import (
+	"bytes"
 	"cmp"
 	"net/netip"
 	"slices"
@@ -39,10 +40,18 @@ type FlowStats struct {
 	Retransmits                  uint64    // segments whose bytes were all delivered already
 	OutOfOrder                   uint64    // segments that came ahead of a hole
 	Truncated                    uint64    // segments the snapshot length cut short
-	FIN                          [2]bool
-	Reset                        bool // an RST ended the flow
-	ResetSide                    int  // the side that sent it
-	ResetTime                    time.Time
+	// Overlaps counts segments that partly covered bytes already taken,
+	// Conflicts those whose overlapping bytes differed from a buffered
+	// copy. The copy delivered first wins: for bytes already delivered the
+	// earlier one; when an in-order segment runs into a buffered one, the
+	// in-order segment's.
+	Overlaps, Conflicts uint64
+	ConflictTime        time.Time // of the first conflict
+	ConflictSide        int
+	FIN                 [2]bool
+	Reset               bool // an RST ended the flow
+	ResetSide           int  // the side that sent it
+	ResetTime           time.Time
 	// Tunnel names the tunnels of the flow's first packet ("vxlan").
 	Tunnel string
 	// Marks are the first maxMarks retransmitted and out-of-order segments,
@@ -69,6 +78,13 @@ func (s *FlowStats) mark(ts time.Time, side int, retransmit bool) {
 	if len(s.Marks) < maxMarks {
 		s.Marks = append(s.Marks, Mark{ts, side, retransmit})
 	}
+}
+
+func (s *FlowStats) conflict(ts time.Time, side int) {
+	if s.Conflicts == 0 {
+		s.ConflictTime, s.ConflictSide = ts, side
+	}
+	s.Conflicts++
 }
 
 // Config bounds what the assembler keeps.
@@ -291,9 +307,14 @@ func (a *Assembler) data(f *flow, s int, seq uint32, payload []byte, missing int
 			f.stats.mark(ts, s, true)
 			return
 		}
+		f.stats.Overlaps++
 		cut := min(int(-d), len(payload))
 		missing -= int(-d) - cut
 		payload = payload[cut:]
+		seq += uint32(cut)
+	}
+	if len(sd.pending) > 0 && conflict(sd.pending[0], seq, payload) {
+		f.stats.conflict(ts, s)
 	}
 	a.deliver(f, s, payload, ts)
 	if missing > 0 && !sd.done {
@@ -332,6 +353,9 @@ func (a *Assembler) buffer(f *flow, s int, seq uint32, payload []byte, ts time.T
 	for _, j := range []int{i - 1, i} {
 		if j >= 0 && j < len(sd.pending) {
 			g := sd.pending[j]
+			if conflict(g, seq, payload) {
+				f.stats.conflict(ts, s)
+			}
 			if seqDiff(g.seq, seq) <= 0 && seqDiff(end, g.seq+uint32(len(g.data))) <= 0 {
 				a.stats.Retransmits++ // already buffered: keep one copy
 				f.stats.mark(ts, s, true)
@@ -352,6 +376,26 @@ func (a *Assembler) buffer(f *flow, s int, seq uint32, payload []byte, ts time.T
 	sd.pending = slices.Insert(sd.pending, i, segment{seq: seq, data: append([]byte(nil), payload...), ts: ts})
 	f.buffered += len(payload)
 	a.buffered += len(payload)
+}
+
+// conflict reports whether payload at seq and the buffered segment g hold
+// different bytes for a sequence number both cover.
+func conflict(g segment, seq uint32, payload []byte) bool {
+	from := seq
+	if seqAfter(g.seq, from) {
+		from = g.seq
+	}
+	to := seq + uint32(len(payload))
+	if gEnd := g.seq + uint32(len(g.data)); seqAfter(to, gEnd) {
+		to = gEnd
+	}
+	if !seqAfter(to, from) {
+		return false
+	}
+	n := int(seqDiff(to, from))
+	a := g.data[seqDiff(from, g.seq):][:n]
+	b := payload[seqDiff(from, seq):][:n]
+	return !bytes.Equal(a, b)
 }
 
 // acked handles an acknowledgement of side s's bytes up to ack: bytes the
@@ -390,6 +434,9 @@ func (a *Assembler) drain(f *flow, s int) {
 		sd.pending = sd.pending[1:]
 		f.buffered -= len(g.data)
 		a.buffered -= len(g.data)
+		if d < 0 {
+			f.stats.Overlaps++ // bytes delivered since it was buffered
+		}
 		if -int(d) < len(g.data) {
 			a.deliver(f, s, g.data[-d:], g.ts)
 		}

@@ -99,6 +99,8 @@ type Quality struct {
 	Retransmits   uint64 `json:"retransmitted_segments"`
 	OutOfOrder    uint64 `json:"out_of_order_segments"`
 	Truncated     uint64 `json:"snaplen_truncated_packets"`
+	Overlaps      uint64 `json:"overlapping_segments"`
+	Conflicts     uint64 `json:"conflicting_segments"`
 	ClientPackets uint64 `json:"client_packets"`
 	ServerPackets uint64 `json:"server_packets"`
 	// Marks place the first 32 retransmitted and out-of-order segments.
@@ -114,7 +116,7 @@ type Mark struct {
 
 func quality(q parser.Quality) Quality {
 	out := Quality{q.MissingSYN, q.OneSided, q.Gaps, q.GapBytes, q.Retransmits, q.OutOfOrder, q.Truncated,
-		q.ClientPackets, q.ServerPackets, []Mark{}}
+		q.Overlaps, q.Conflicts, q.ClientPackets, q.ServerPackets, []Mark{}}
 	for _, m := range q.Marks {
 		out.Marks = append(out.Marks, Mark{formatTime(m.Time), m.From.String(), markKind(m)})
 	}

@@ -301,7 +301,8 @@ func transportOf(fs *reassembly.FlowStats) func() parser.TransportStats {
 		}
 		return parser.TransportStats{Marks: marks, Tunnel: fs.Tunnel, SYNSeen: fs.SYN || fs.SYNACK, SYN: fs.SYNTime, SYNACK: fs.SYNACKTime, ACK: fs.ACKTime,
 			Packets: fs.Packets, Retransmits: fs.Retransmits,
-			OutOfOrder: fs.OutOfOrder, Truncated: fs.Truncated, FIN: fs.FIN, Reset: fs.Reset,
+			OutOfOrder: fs.OutOfOrder, Overlaps: fs.Overlaps, Conflicts: fs.Conflicts,
+			ConflictTime: fs.ConflictTime, ConflictSide: fs.ConflictSide, Truncated: fs.Truncated, FIN: fs.FIN, Reset: fs.Reset,
 			ResetSide: fs.ResetSide, ResetTime: fs.ResetTime}
 	}
 }
