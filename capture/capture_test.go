@@ -11,6 +11,7 @@ import (
 	"net/netip"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -511,5 +512,51 @@ func TestCorpusTunnels(t *testing.T) {
 		if want := map[string]int{"gre-sample.pcap": 22, "tcpdump-geneve.pcap": 33}[name]; len(pkts) != want || ssh != want {
 			t.Errorf("%s: %d TCP segments, %d of SSH; tshark sees %d", name, len(pkts), ssh, want)
 		}
+	}
+}
+
+// TestLyingLengths: a record whose length field lies (beyond the snapshot
+// length, beyond the file, or a pcapng block claiming gigabytes) stops the
+// file with a ReadError after the good packets, without a huge allocation.
+func TestLyingLengths(t *testing.T) {
+	good := pcapFile(t, layers.LinkTypeEthernet, frame(t, []gopacket.SerializableLayer{eth(layers.EthernetTypeIPv4)}, false, "ok"))
+	record := func(caplen, length uint32, data []byte) []byte {
+		h := make([]byte, 16)
+		binary.LittleEndian.PutUint32(h[8:], caplen)
+		binary.LittleEndian.PutUint32(h[12:], length)
+		return append(h, data...)
+	}
+	var ng bytes.Buffer
+	nw, _ := pcapgo.NewNgWriter(&ng, layers.LinkTypeEthernet)
+	fr := frame(t, []gopacket.SerializableLayer{eth(layers.EthernetTypeIPv4)}, false, "ok")
+	nw.WritePacket(gopacket.CaptureInfo{Timestamp: t0, CaptureLength: len(fr), Length: len(fr)}, fr)
+	nw.Flush()
+	epb := []byte{6, 0, 0, 0, 0xf0, 0xff, 0xff, 0xff} // an Enhanced Packet Block of 4 GiB
+	for name, data := range map[string][]byte{
+		"caplen over the snaplen":  append(bytes.Clone(good), record(0x7fffffff, 0x7fffffff, []byte("short"))...),
+		"caplen past the file end": append(bytes.Clone(good), record(60000, 60000, []byte("short"))...),
+		"pcapng block of 4 GiB":    append(ng.Bytes(), epb...),
+	} {
+		t.Run(name, func(t *testing.T) {
+			var before, after runtime.MemStats
+			runtime.ReadMemStats(&before)
+			f, err := openBytes(t, data)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var p Packet
+			n := 0
+			for err = f.Next(&p); err == nil; err = f.Next(&p) {
+				n++
+			}
+			runtime.ReadMemStats(&after)
+			var re *ReadError
+			if n != 1 || !errors.As(err, &re) || re.Packet != 2 {
+				t.Errorf("%d packets, then %v", n, err)
+			}
+			if grew := after.TotalAlloc - before.TotalAlloc; grew > 16<<20 {
+				t.Errorf("%d bytes allocated", grew)
+			}
+		})
 	}
 }
