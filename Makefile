@@ -3,8 +3,8 @@
 GO       ?= go
 BIN      := tlssniff
 FUZZTIME ?= 60s
-BENCH    := bench/bulk.pcap
-BENCH_MB ?= 100
+BENCH       := bench/bulk-1024.pcap
+BENCH_SMALL := bench/bulk-100.pcap
 
 .PHONY: build demo report test lint bench load fuzz samples clean
 
@@ -51,17 +51,27 @@ test: lint
 		code=$$(./$(BIN)-nocgo -i lo >/dev/null 2>&1; echo $$?); test $$code = 2
 	rm -f $(BIN)-nocgo
 
-$(BENCH):
+bench/bulk-%.pcap:
 	@mkdir -p $(dir $@)
-	$(GO) run ./samples/gen -bulk $@ -size $(BENCH_MB)
+	$(GO) run ./samples/gen -bulk $@ -size $*
 
-# Speed on a generated capture of real crypto/tls connections: the full
-# pipeline against a bare pcapgo + DecodingLayerParser read loop.
-bench: $(BENCH)
-	TLSSNIFF_BENCH_FILE=$(CURDIR)/$(BENCH) $(GO) test -run '^$$' -bench . -benchtime 20x \
+# Speed and memory on generated captures of real crypto/tls connections
+# (1 GiB and 100 MiB): the full pipeline against a bare pcapgo +
+# DecodingLayerParser read loop, in one run; peak RSS of both sizes; and
+# tshark on the same file when it is installed.
+bench: build $(BENCH) $(BENCH_SMALL)
+	TLSSNIFF_BENCH_FILE=$(CURDIR)/$(BENCH) $(GO) test -run '^$$' -bench . -benchtime 5x \
 		./capture ./reassembly ./cmd/tlssniff | tee bench/result.txt
 	@awk '/^BenchmarkReadLoop/ {r=$$3} /^BenchmarkPipeline/ {p=$$3} \
-		END {if (r && p) printf "pipeline / read loop wall time: %.2fx\n", p/r}' bench/result.txt
+		END {if (r && p) printf "pipeline / read loop wall time: %.2fx (target 2x at most)\n", p/r}' bench/result.txt
+	@big=$$($(GO) run ./internal/measure ./$(BIN) -r $(BENCH) --json); \
+	small=$$($(GO) run ./internal/measure ./$(BIN) -r $(BENCH_SMALL) --json); \
+	echo "$$small $$big" | awk '{printf "peak RSS: %.1f MiB on %s, %.1f MiB on %s: %.2fx growth (targets 100 MiB, 1.5x)\n", $$4, "$(BENCH)", $$2, "$(BENCH_SMALL)", $$4/$$2}'; \
+	if command -v tshark >/dev/null; then \
+		t=$$($(GO) run ./internal/measure tshark -r $(BENCH) -Y tls.handshake.type==1 -T fields \
+			-e tls.handshake.extensions_server_name 2>/dev/null); \
+		echo "$$t $$big" | awk '{printf "tshark %.2f s, tlssniff %.3f s: %.0fx faster (target 20x)\n", $$1, $$3, $$1/$$3}'; \
+	fi
 
 # Live capture under load (root): TLS 1.3 handshakes over loopback as fast
 # as they go while tlssniff captures them; made vs reported, kernel drops.

@@ -24,6 +24,20 @@ func NewMerge(files ...*File) *Merge {
 // Next returns the earliest pending packet. Its payload is valid until the
 // next call. It returns io.EOF when every file is done.
 func (m *Merge) Next(p *Packet) error {
+	if len(m.files) == 1 {
+		// One file needs no merging: read into p directly, without the
+		// copy of each packet through pending.
+		if m.started {
+			return io.EOF // the file failed before
+		}
+		err := m.files[0].Next(p)
+		if err != nil && err != io.EOF {
+			m.errs = append(m.errs, err) // kept for Err, as for several files
+			m.started = true
+			return io.EOF
+		}
+		return err
+	}
 	if !m.started {
 		m.started = true
 		for i := range m.files {

@@ -86,7 +86,7 @@ func Open(name string) (*File, error) {
 }
 
 func newFile(name string, rc io.ReadCloser) (*File, error) {
-	br := bufio.NewReaderSize(rc, 1<<16)
+	br := bufio.NewReaderSize(rc, 1<<20)
 	magic, _ := br.Peek(4)
 	var src io.Reader = br
 	if len(magic) >= 2 && magic[0] == 0x1f && magic[1] == 0x8b {

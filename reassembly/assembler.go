@@ -165,6 +165,7 @@ type Assembler struct {
 	cfg       Config
 	factory   Factory
 	flows     map[key]*flow
+	last      *flow    // the flow of the previous packet, if still open
 	active    flowList // least recently active first
 	age       flowList // streams not yet ended, oldest first
 	buffered  int
@@ -187,13 +188,19 @@ func (a *Assembler) Stats() Stats { return a.stats }
 func (a *Assembler) Add(p *capture.Packet) {
 	a.Advance(p.Time)
 	k := keyOf(p.Src, p.Dst)
-	f := a.flows[k]
+	f := a.last
+	if f == nil || f.key != k {
+		// Bulk data comes in runs of one flow: the cache spares hashing
+		// the addresses of most packets.
+		f = a.flows[k]
+	}
 	if f == nil {
 		if len(p.Payload) == 0 && p.Flags&capture.FlagSYN == 0 {
 			return // a bare ACK, FIN or RST opens nothing
 		}
 		f = a.newFlow(k, p)
 	}
+	a.last = f
 	a.touch(f, p.Time)
 	s := 0
 	if p.Src != f.client {
@@ -468,6 +475,9 @@ func (a *Assembler) close(f *flow) {
 		f.stream.Close()
 	}
 	delete(a.flows, f.key)
+	if a.last == f {
+		a.last = nil
+	}
 	a.active.remove(f)
 	a.age.remove(f)
 }
