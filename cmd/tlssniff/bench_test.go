@@ -1,8 +1,10 @@
 package main
 
 import (
+	"fmt"
 	"io"
 	"runtime"
+	"strconv"
 	"testing"
 
 	"github.com/tlssniff/tlssniff/capture"
@@ -10,8 +12,15 @@ import (
 )
 
 // BenchmarkPipeline runs the whole analysis with NDJSON output over the
-// capture make bench generates, to compare with capture's BenchmarkReadLoop.
+// capture make bench generates, to compare with capture's BenchmarkReadLoop:
+// with one worker, then with one per CPU.
 func BenchmarkPipeline(b *testing.B) {
+	for _, workers := range []int{1, max(2, runtime.NumCPU())} {
+		b.Run(fmt.Sprintf("workers=%d", workers), func(b *testing.B) { pipeline(b, workers) })
+	}
+}
+
+func pipeline(b *testing.B, workers int) {
 	path := benchfile.Path(b)
 	f, err := capture.Open(path)
 	if err != nil {
@@ -28,7 +37,7 @@ func BenchmarkPipeline(b *testing.B) {
 	for i := 0; i < b.N; i++ {
 		runtime.ReadMemStats(&ms)
 		before := ms.Mallocs
-		if code := run([]string{"-r", path, "--json"}, io.Discard, io.Discard); code != 0 {
+		if code := run([]string{"-r", path, "--json", "--workers", strconv.Itoa(workers)}, io.Discard, io.Discard); code != 0 {
 			b.Fatalf("exit %d", code)
 		}
 		runtime.ReadMemStats(&ms)

@@ -72,6 +72,7 @@ type cli struct {
 	idle        time.Duration
 	maxAge      time.Duration
 	maxFlows    int
+	workers     int
 	verbose     bool
 	caFile      string
 	format      string
@@ -110,6 +111,7 @@ func parseFlags(args []string) (*cli, *pflag.FlagSet, error) {
 	fs.DurationVar(&c.duration, "duration", 0, "stop after `D` (e.g. 30s, 5m): wall time live, capture time in files")
 	fs.DurationVar(&c.idle, "idle-timeout", reassembly.DefaultConfig.IdleTimeout, "close a connection silent for `D` (capture time)")
 	fs.IntVar(&c.maxFlows, "max-flows", reassembly.DefaultConfig.MaxFlows, "track at most `N` connections at once; the least recently active is evicted")
+	fs.IntVar(&c.workers, "workers", 1, "analyse files with `N` workers, flows sharded by their addresses; the output is the same for any N")
 	fs.BoolVarP(&c.verbose, "verbose", "v", false, "write statistics to stderr at the end: packets, bytes, flows, evictions, gaps, errors, throughput")
 	fs.DurationVar(&c.maxAge, "max-age", reassembly.DefaultConfig.MaxAge, "decide a handshake still pending `D` after its first packet")
 	fs.StringVar(&c.format, "format", formatTable, "write `FORMAT`: "+strings.Join(formats, ", "))
@@ -161,8 +163,8 @@ func parseFlags(args []string) (*cli, *pflag.FlagSet, error) {
 		return c, fs, &usageError{fmt.Sprintf("--port %d is not a port", port), "a port is 1 to 65535"}
 	case c.iface != "" && len(c.reads) > 0:
 		return c, fs, &usageError{"-i and -r together", "capture live with -i, or read files with -r"}
-	case c.count < 0 || c.snaplen <= 0 || c.bufferMiB < 0 || c.duration < 0 || c.idle <= 0 || c.maxAge <= 0 || c.maxFlows <= 0:
-		return c, fs, &usageError{"-c, -s, -B, --duration, --idle-timeout, --max-age and --max-flows take positive values", "run 'tlssniff --help' for usage"}
+	case c.count < 0 || c.snaplen <= 0 || c.bufferMiB < 0 || c.duration < 0 || c.idle <= 0 || c.maxAge <= 0 || c.maxFlows <= 0 || c.workers <= 0:
+		return c, fs, &usageError{"-c, -s, -B, --duration, --idle-timeout, --max-age, --max-flows and --workers take positive values", "run 'tlssniff --help' for usage"}
 	case (c.iface != "" || c.listIfaces || c.bpf != "") && !capture.LiveSupported:
 		return c, fs, &usageError{"live capture and -f need libpcap, and this tlssniff was built without it (CGO_ENABLED=0)",
 			"build with cgo and libpcap-dev: apt-get install libpcap-dev && make build"}

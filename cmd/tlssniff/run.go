@@ -6,10 +6,10 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net/netip"
 	"os"
 	"os/signal"
 	"strings"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -78,73 +78,71 @@ func run(args []string, stdout, stderr io.Writer) int {
 	sink = report.Filtered(counted, c.filter)
 	var writeErr error
 	var conns uint64 // TLS connections, before filters
-	emit := func(conn *parser.Connection) {
+	write := func(conn *parser.Connection) {
 		conns++
 		if err := sink.Write(conn); err != nil && writeErr == nil {
 			writeErr = err
 		}
 	}
+
 	cfg := reassembly.DefaultConfig
 	cfg.IdleTimeout, cfg.MaxAge, cfg.MaxFlows = c.idle, c.maxAge, c.maxFlows
-	asm := reassembly.New(cfg, func(client, server netip.AddrPort, start time.Time, fs *reassembly.FlowStats) reassembly.Stream {
-		return parser.NewConn("tcp", client, server, start, parser.Options{Emit: emit, Transport: transportOf(fs), Validator: validator})
-	})
 
 	// SIGINT and SIGTERM stop the reading; what is pending is decided and
 	// written as for the end of a file.
-	stop := make(chan os.Signal, 1)
-	signal.Notify(stop, os.Interrupt, syscall.SIGTERM)
-	defer signal.Stop(stop)
-	var readErr error
-	var p capture.Packet
-	var deadline time.Time // of capture time in files, wall time live
-	began := time.Now()
-	if c.duration > 0 && c.iface != "" {
-		deadline = time.Now().Add(c.duration)
-	}
-loop:
-	for writeErr == nil && !counted.full() {
+	signals := make(chan os.Signal, 1)
+	signal.Notify(signals, os.Interrupt, syscall.SIGTERM)
+	defer signal.Stop(signals)
+	var stop atomic.Bool
+	finished := make(chan struct{})
+	defer close(finished)
+	go func() {
 		select {
-		case <-stop:
-			break loop
-		default:
+		case <-signals:
+			stop.Store(true)
+		case <-finished:
 		}
-		err := src.Next(&p)
-		if errors.Is(err, capture.ErrNoPacket) {
-			// Nothing on the wire: time goes on for idle and stalled flows.
-			now := time.Now()
-			asm.Advance(now)
-			if !deadline.IsZero() && now.After(deadline) {
-				break
-			}
-			continue
+	}()
+	began := time.Now()
+	// With several workers, files are read once by a feed and analysed by
+	// workers that shard the flows (workers.go); one worker, and a live
+	// capture, read straight from the source, without copying payloads.
+	srcs := []capture.Source{src}
+	var fd *feed
+	if c.iface == "" && c.workers > 1 {
+		fd = newFeed(src, c.workers, &stop)
+		srcs = srcs[:0]
+		for _, in := range fd.outs {
+			srcs = append(srcs, &feedSource{in: in, f: fd})
 		}
-		if err != nil {
-			if !errors.Is(err, io.EOF) {
-				readErr = err
-			}
-			break
-		}
-		if c.duration > 0 {
-			if deadline.IsZero() {
-				deadline = p.Time.Add(c.duration)
-			}
-			if p.Time.After(deadline) {
-				break
-			}
-		}
-		asm.Add(&p)
+		cfg.MaxFlows = max(c.maxFlows/len(srcs), 1)
+		go fd.run()
 	}
-	asm.Flush()
+	ws := make([]*worker, len(srcs))
+	for i, s := range srcs {
+		ws[i] = &worker{cli: c, index: i, n: len(srcs), src: s, cfg: cfg, validator: validator, stop: &stop,
+			out: make(chan batch, 256)}
+		go ws[i].run()
+	}
+	merge(ws, func(conn *parser.Connection) {
+		write(conn)
+		if writeErr != nil || counted.full() {
+			stop.Store(true)
+		}
+	})
 	if err := sink.Close(); err != nil && writeErr == nil {
 		writeErr = err
 	}
+	first := ws[0]
 	if c.verbose {
-		printStats(stderr, src.Stats(), asm.Stats(), conns, time.Since(began))
+		var rs reassembly.Stats
+		for _, w := range ws {
+			rs = addStats(rs, w.asmStats)
+		}
+		printStats(stderr, first.src.Stats(), rs, conns, time.Since(began))
 	}
 	if c.iface != "" {
-		st := src.Stats()
-		if k := st.Kernel; k != nil {
+		if k := first.src.Stats().Kernel; k != nil {
 			fmt.Fprintf(stderr, "tlssniff: %d packets received, %d dropped by the kernel, %d dropped by the interface; %d TLS connections\n",
 				k.Received, k.Dropped, k.IfDropped, counted.n)
 		}
@@ -152,6 +150,10 @@ loop:
 	if writeErr != nil {
 		fmt.Fprintf(stderr, "tlssniff: error: writing output: %v\n", writeErr)
 		return exitFailure
+	}
+	readErr := first.readErr
+	if fd != nil {
+		readErr = fd.readErr
 	}
 	if readErr != nil {
 		fmt.Fprintf(stderr, "tlssniff: error: %v\n", readErr)

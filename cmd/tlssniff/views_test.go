@@ -372,3 +372,33 @@ func TestCountAndDuration(t *testing.T) {
 		}
 	}
 }
+
+// TestWorkersSameOutput: any number of workers writes the same bytes as
+// one, on the samples and on every capture of the corpus.
+func TestWorkersSameOutput(t *testing.T) {
+	inputs := [][]string{allSamples(t)}
+	var corpus []string
+	for _, pattern := range []string{"../../../shared/corpus/ja4/pcap/*", "../../../shared/corpus/zeek/traces/*/*", "../../../shared/corpus/zeek/traces/*"} {
+		m, _ := filepath.Glob(pattern)
+		for _, p := range m {
+			if st, err := os.Stat(p); err == nil && st.Mode().IsRegular() {
+				corpus = append(corpus, p)
+			}
+		}
+	}
+	for _, p := range corpus {
+		inputs = append(inputs, []string{"-r", p})
+	}
+	if len(corpus) == 0 && os.Getenv("CI") != "" {
+		t.Fatal("no corpus in CI")
+	}
+	for _, in := range inputs {
+		one, _, _ := tlssniff(t, append(in, "--json", "--workers", "1")...)
+		for _, n := range []string{"2", "3", "8"} {
+			many, _, _ := tlssniff(t, append(in, "--json", "--workers", n)...)
+			if many != one {
+				t.Errorf("%v: --workers %s writes other bytes than one worker", in, n)
+			}
+		}
+	}
+}
