@@ -148,9 +148,14 @@ func TestLinkTypes(t *testing.T) {
 	}
 }
 
-// Tunnels: the inner connection is reported, by its inner addresses, with
-// the tunnel named.
-func TestTunnels(t *testing.T) {
+// tunnelCase is a TCP segment inside a tunnel, built around frame().
+type tunnelCase struct {
+	name, tunnel string
+	frame        []byte
+	ip6          bool
+}
+
+func tunnelCases(t testing.TB) []tunnelCase {
 	outer := func(proto layers.IPProtocol) *layers.IPv4 {
 		return &layers.IPv4{Version: 4, TTL: 64, Protocol: proto, SrcIP: net.IP{198, 51, 100, 1}, DstIP: net.IP{198, 51, 100, 2}}
 	}
@@ -163,9 +168,10 @@ func TestTunnels(t *testing.T) {
 	raw := func(b ...byte) gopacket.SerializableLayer { return gopacket.Payload(b) }
 	// Headers gopacket cannot write are raw bytes.
 	mpls := raw(0x00, 0x01, 0x00, 0x40, 0x00, 0x02, 0x01, 0x40)  // two labels, the second bottom of stack
-	pppoe := raw(0x11, 0x00, 0x00, 0x01, 0x00, 0x00, 0x00, 0x21) // session 1, PPP protocol IPv4; length fixed below
+	pppoe := raw(0x11, 0x00, 0x00, 0x01, 0x00, 0x00, 0x00, 0x21) // session 1, PPP protocol IPv4
 	erspan3 := raw(0x20, 0x01, 0x00, 0x00, 0, 0, 0, 0, 0, 0, 0, 0)
 	geneve := raw(0x00, 0x00, 0x65, 0x58, 0x00, 0x00, 0x2a, 0x00) // no options, Ethernet inside, VNI 42
+	var cases []tunnelCase
 	for _, tc := range []struct {
 		name, tunnel string
 		link         []gopacket.SerializableLayer
@@ -186,9 +192,17 @@ func TestTunnels(t *testing.T) {
 		{"VLAN, then MPLS", "mpls", []gopacket.SerializableLayer{eth(layers.EthernetTypeDot1Q),
 			&layers.Dot1Q{VLANIdentifier: 10, Type: layers.EthernetType(0x8847)}, mpls}, false},
 	} {
+		cases = append(cases, tunnelCase{tc.name, tc.tunnel, frame(t, tc.link, tc.ip6, "inner"), tc.ip6})
+	}
+	return cases
+}
+
+// Tunnels: the inner connection is reported, by its inner addresses, with
+// the tunnel named.
+func TestTunnels(t *testing.T) {
+	for _, tc := range tunnelCases(t) {
 		t.Run(tc.name, func(t *testing.T) {
-			fr := frame(t, tc.link, tc.ip6, "inner")
-			f, err := openBytes(t, pcapFile(t, layers.LinkTypeEthernet, fr))
+			f, err := openBytes(t, pcapFile(t, layers.LinkTypeEthernet, tc.frame))
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -471,11 +485,14 @@ func TestSamples(t *testing.T) {
 func FuzzDecode(f *testing.F) {
 	f.Add(uint8(0), frame(f, []gopacket.SerializableLayer{eth(layers.EthernetTypeIPv4)}, false, "x"))
 	f.Add(uint8(3), frame(f, nil, true, "x"))
+	for _, tc := range tunnelCases(f) {
+		f.Add(uint8(0), tc.frame)
+	}
 	links := []layers.LinkType{layers.LinkTypeEthernet, layers.LinkTypeLinuxSLL, layers.LinkTypeLinuxSLL2, layers.LinkTypeRaw, layers.LinkTypeNull}
-	d := newDecoder()
 	f.Fuzz(func(t *testing.T, link uint8, data []byte) {
 		var p Packet
-		if d.decode(links[int(link)%len(links)], data, &p) == resultTCP && len(p.Payload) > len(data) {
+		// A fresh decoder: a frame must not complete fragments of another.
+		if newDecoder().decode(links[int(link)%len(links)], data, &p) == resultTCP && len(p.Payload) > len(data) {
 			t.Fatalf("payload of %d bytes from a frame of %d", len(p.Payload), len(data))
 		}
 	})
@@ -559,4 +576,40 @@ func TestLyingLengths(t *testing.T) {
 			}
 		})
 	}
+}
+
+// FuzzDefrag cuts a datagram into fragments at fuzzed offsets, overlapping
+// and in a fuzzed order: what comes out must be what went in, once, when
+// the last byte is in, and never before.
+func FuzzDefrag(f *testing.F) {
+	f.Add([]byte("0123456789abcdef0123456789abcdef"), []byte{8, 3, 16, 1, 0, 2})
+	f.Fuzz(func(t *testing.T, payload, ops []byte) {
+		if len(payload) == 0 || len(payload) > 4096 || len(ops) > 64 {
+			return
+		}
+		var d defragmenter
+		k := fragKey{id: 1, proto: 6}
+		covered := make([]bool, len(payload))
+		remaining := len(payload)
+		for i := 0; i+1 < len(ops); i += 2 {
+			off := int(ops[i]) * 8 % len(payload) &^ 7
+			end := min(off+int(ops[i+1])*8+8, len(payload))
+			for j := off; j < end; j++ {
+				if !covered[j] {
+					covered[j] = true
+					remaining--
+				}
+			}
+			whole, ok := d.add(k, off, end < len(payload), payload[off:end])
+			if ok != (remaining == 0) {
+				t.Fatalf("complete %v with %d bytes missing", ok, remaining)
+			}
+			if ok {
+				if !bytes.Equal(whole, payload) {
+					t.Fatalf("reassembled %q, sent %q", whole, payload)
+				}
+				return
+			}
+		}
+	})
 }
