@@ -62,8 +62,9 @@ bench/bulk-%.pcap:
 bench: build $(BENCH) $(BENCH_SMALL)
 	TLSSNIFF_BENCH_FILE=$(CURDIR)/$(BENCH) $(GO) test -run '^$$' -bench 'ReadLoop|Assembler|Pipeline' -benchtime 5x \
 		./capture ./reassembly ./cmd/tlssniff | tee bench/result.txt
-	@awk '/^BenchmarkReadLoop/ {r=$$3} /^BenchmarkPipeline/ {p=$$3} \
-		END {if (r && p) printf "pipeline / read loop wall time: %.2fx (target 2x at most)\n", p/r}' bench/result.txt
+	@awk '/^BenchmarkReadLoop/ {r=$$3} /^BenchmarkPipeline\/workers=1-/ {p=$$3} /^BenchmarkPipeline\/workers=[2-9]/ {w=$$3} \
+		END {if (r && p) printf "pipeline / read loop wall time: %.2fx (target 2x at most)\n", p/r; \
+			if (p && w) printf "workers: %.2fx the speed of one\n", p/w}' bench/result.txt
 	@big=$$($(GO) run ./internal/measure ./$(BIN) -r $(BENCH) --json); \
 	small=$$($(GO) run ./internal/measure ./$(BIN) -r $(BENCH_SMALL) --json); \
 	echo "$$small $$big" | awk '{printf "peak RSS: %.1f MiB on %s, %.1f MiB on %s: %.2fx growth (targets 100 MiB, 1.5x)\n", $$4, "$(BENCH)", $$2, "$(BENCH_SMALL)", $$4/$$2}'; \
