@@ -111,14 +111,7 @@ func (s *sniffer) interrupt(t testing.TB) int {
 // right SNI, version and suite before the sniffer is stopped; then SIGINT
 // decides an unfinished handshake as incomplete and exits 0.
 func TestLive(t *testing.T) {
-	needLive(t)
-	pki, err := tlstest.NewPKI()
-	if err != nil {
-		t.Fatal(err)
-	}
-	ln, negotiated := tlsServer(t, pki)
-	port := ln.Addr().(*net.TCPAddr).Port
-	s := startSniffer(t, "-f", fmt.Sprintf("tcp port %d", port), "--json")
+	pki, ln, negotiated, s := liveRig(t)
 
 	var wants []string // SNIs in the order of the handshakes
 	for i, v := range []uint16{tls.VersionTLS12, tls.VersionTLS13, tls.VersionTLS12, tls.VersionTLS13} {
@@ -191,6 +184,19 @@ func TestLive(t *testing.T) {
 	}
 }
 
+// liveRig starts a TLS server on loopback and tlssniff on lo, filtered to
+// the server's port, writing NDJSON.
+func liveRig(tb testing.TB) (*tlstest.PKI, net.Listener, *sync.Map, *sniffer) {
+	needLive(tb)
+	pki, err := tlstest.NewPKI()
+	if err != nil {
+		tb.Fatal(err)
+	}
+	ln, negotiated := tlsServer(tb, pki)
+	port := ln.Addr().(*net.TCPAddr).Port
+	return pki, ln, negotiated, startSniffer(tb, "-f", fmt.Sprintf("tcp port %d", port), "--json")
+}
+
 // tlsServer serves TLS 1.2 and 1.3 on a loopback port, greets each client
 // and records, by SNI, the version and suite it negotiated.
 func tlsServer(t testing.TB, pki *tlstest.PKI) (net.Listener, *sync.Map) {
@@ -227,14 +233,7 @@ func tlsServer(t testing.TB, pki *tlstest.PKI) (net.Listener, *sync.Map) {
 // machine allows while tlssniff captures them, and reports how many it
 // reported and what the kernel dropped (make load; needs root).
 func BenchmarkLiveLoad(b *testing.B) {
-	needLive(b)
-	pki, err := tlstest.NewPKI()
-	if err != nil {
-		b.Fatal(err)
-	}
-	ln, _ := tlsServer(b, pki)
-	port := ln.Addr().(*net.TCPAddr).Port
-	s := startSniffer(b, "-f", fmt.Sprintf("tcp port %d", port), "--json")
+	pki, ln, _, s := liveRig(b)
 	cfg, _ := pki.Configs("load.example.test", tls.VersionTLS13, tls.VersionTLS13)
 	var made atomic.Int64
 	start := time.Now()
