@@ -86,6 +86,9 @@ type Connection struct {
 	Validation       *Validation
 	ClientValidation *Validation
 
+	// QUIC is what was seen of a QUIC connection's packets; nil over TCP.
+	QUIC *QUICInfo
+
 	// ServerFlight and ClientFlight summarise the encrypted flights of a
 	// TLS 1.3 handshake, inferred from their records.
 	ServerFlight *Flight
@@ -190,6 +193,7 @@ type Conn struct {
 	tls         bool // a hello was seen: this is a TLS connection
 	postRecords int  // records seen since the handshake completed
 	t13         tls13
+	q           quicState
 }
 
 // TransportStats is what the layer below saw of a connection's packets, by the
@@ -259,6 +263,9 @@ func (c *Conn) Data(side int, data []byte, ts time.Time) bool {
 	h := &c.halves[side]
 	if h.dead || c.emitted {
 		return false
+	}
+	if c.c.Transport == "udp" {
+		return c.datagram(side, data, ts)
 	}
 	counting := !h.helloSeen
 	err := h.rec.Feed(data, ts, h)
@@ -592,7 +599,11 @@ func (h *half) clientHello(ts time.Time, body []byte, sslv2 bool) {
 	}
 	if c.c.ClientHello == nil {
 		m.ja3()
-		m.ja4('t')
+		if c.c.Transport == "udp" {
+			m.ja4('q') // QUIC: FoxIO's transport letter
+		} else {
+			m.ja4('t')
+		}
 		c.c.EarlyData.Offered = m.EarlyData
 		c.c.ClientHello = m
 		c.c.ClientHelloTime = ts
