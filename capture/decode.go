@@ -95,6 +95,7 @@ type result uint8
 
 const (
 	resultTCP result = iota
+	resultUDP
 	resultNotTCP
 	resultFragment
 	resultError
@@ -194,7 +195,7 @@ func (d *decoder) walk(parser *gopacket.DecodingLayerParser, data []byte, p *Pac
 		case layers.LayerTypeIPv6Fragment:
 			return d.fragment6(p)
 		case layers.LayerTypeTCP:
-			return d.fill(ip, truncated, p)
+			return d.fill(ip, truncated, p, false)
 		}
 		if t != layers.LayerTypeIPv6HopByHop && t != gopacket.LayerTypeZero {
 			last = t
@@ -202,6 +203,10 @@ func (d *decoder) walk(parser *gopacket.DecodingLayerParser, data []byte, p *Pac
 	}
 	if ip == layers.LayerTypeIPv4 && (d.ip4.Flags&layers.IPv4MoreFragments != 0 || d.ip4.FragOffset != 0) {
 		return d.fragment4(p)
+	}
+	if last == layers.LayerTypeUDP {
+		// A datagram no tunnel decoder took: QUIC or DTLS, perhaps.
+		return d.fill(ip, truncated, p, true)
 	}
 	if depth < maxNesting && len(d.decoded) > 0 {
 		if inner, next, mask := d.unwrap(d.decoded[len(d.decoded)-1]); next != nil {
@@ -277,7 +282,9 @@ func (d *decoder) unwrap(last gopacket.LayerType) ([]byte, *gopacket.DecodingLay
 	return nil, nil, 0
 }
 
-func (d *decoder) fill(ip gopacket.LayerType, truncated bool, p *Packet) result {
+// fill sets p from the decoded IP layer and the TCP (or, when udp, UDP)
+// header.
+func (d *decoder) fill(ip gopacket.LayerType, truncated bool, p *Packet, udp bool) result {
 	var src, dst netip.Addr
 	switch ip {
 	case layers.LayerTypeIPv4:
@@ -288,6 +295,16 @@ func (d *decoder) fill(ip gopacket.LayerType, truncated bool, p *Packet) result 
 		dst, _ = netip.AddrFromSlice(d.ip6.DstIP)
 	default:
 		return resultError
+	}
+	p.Truncated = truncated
+	p.Tunnel = d.tunnelName(d.tunnel)
+	p.UDP = udp
+	if udp {
+		p.Src = netip.AddrPortFrom(src, uint16(d.udp.SrcPort))
+		p.Dst = netip.AddrPortFrom(dst, uint16(d.udp.DstPort))
+		p.Seq, p.Ack, p.Flags = 0, 0, 0
+		p.Payload = d.udp.Payload
+		return resultUDP
 	}
 	t := &d.tcp
 	p.Src = netip.AddrPortFrom(src, uint16(t.SrcPort))
@@ -307,7 +324,5 @@ func (d *decoder) fill(ip gopacket.LayerType, truncated bool, p *Packet) result 
 		p.Flags |= FlagACK
 	}
 	p.Payload = t.Payload
-	p.Truncated = truncated
-	p.Tunnel = d.tunnelName(d.tunnel)
 	return resultTCP
 }

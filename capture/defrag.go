@@ -151,14 +151,20 @@ func (d *decoder) fragment6(p *Packet) result {
 	return d.reassembled(layers.LayerTypeIPv6, fr.NextHeader, whole, p)
 }
 
-// reassembled decodes the TCP segment of a whole datagram; the IP header
-// of its last fragment names the endpoints.
+// reassembled decodes the TCP segment or UDP datagram of a whole
+// datagram; the IP header of its last fragment names the endpoints.
 func (d *decoder) reassembled(ip gopacket.LayerType, proto layers.IPProtocol, whole []byte, p *Packet) result {
-	if proto != layers.IPProtocolTCP {
+	var err error
+	switch proto {
+	case layers.IPProtocolTCP:
+		err = d.tcp.DecodeFromBytes(whole, gopacket.NilDecodeFeedback)
+	case layers.IPProtocolUDP:
+		err = d.udp.DecodeFromBytes(whole, gopacket.NilDecodeFeedback)
+	default:
 		return resultNotTCP
 	}
-	if err := d.tcp.DecodeFromBytes(whole, gopacket.NilDecodeFeedback); err != nil {
+	if err != nil {
 		return resultError
 	}
-	return d.fill(ip, false, p)
+	return d.fill(ip, false, p, proto == layers.IPProtocolUDP)
 }

@@ -79,6 +79,7 @@ func (m *Merge) Stats() Stats {
 		s.Packets += fs.Packets
 		s.Bytes += fs.Bytes
 		s.TCP += fs.TCP
+		s.UDP += fs.UDP
 		s.NotTCP += fs.NotTCP
 		s.Fragments += fs.Fragments
 		s.DatagramsDropped += fs.DatagramsDropped

@@ -24,6 +24,8 @@ type Packet struct {
 	// Payload is the captured TCP payload. It is valid only until the next
 	// call to Next on the source that returned it.
 	Payload []byte
+	// UDP marks a UDP datagram; Seq, Ack and Flags are then zero.
+	UDP bool
 	// Truncated is set when the capture cut the packet short (snaplen);
 	// Missing is then how many bytes of the frame were not captured.
 	Truncated bool
@@ -38,7 +40,8 @@ type Stats struct {
 	Packets   uint64 // frames read
 	Bytes     uint64 // captured bytes read
 	TCP       uint64 // TCP segments returned
-	NotTCP    uint64 // frames without TCP (UDP, ARP, …)
+	UDP       uint64 // UDP datagrams returned
+	NotTCP    uint64 // frames without TCP or UDP (ARP, ICMP, …)
 	Fragments uint64 // IP fragments taken in; a datagram's last is counted as what it completes
 	// DatagramsDropped counts datagrams whose fragments were given up to
 	// bound memory.

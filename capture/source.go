@@ -10,7 +10,7 @@ import (
 
 // Source is where packets come from: files (Merge) or an interface (Live).
 type Source interface {
-	// Next reads the next TCP segment into p; p.Payload is valid until the
+	// Next reads the next TCP segment or UDP datagram into p; p.Payload is valid until the
 	// next call. It returns io.EOF at the end, ErrNoPacket when a live
 	// source had nothing for a while.
 	Next(p *Packet) error
@@ -73,13 +73,17 @@ func (s *Stats) count(r result, data []byte, ci gopacket.CaptureInfo, p *Packet)
 	s.Packets++
 	s.Bytes += uint64(len(data))
 	switch r {
-	case resultTCP:
+	case resultTCP, resultUDP:
 		p.Time = ci.Timestamp
 		p.Missing = 0
 		if p.Truncated && ci.Length > ci.CaptureLength {
 			p.Missing = ci.Length - ci.CaptureLength
 		}
-		s.TCP++
+		if r == resultUDP {
+			s.UDP++
+		} else {
+			s.TCP++
+		}
 		return true
 	case resultNotTCP:
 		s.NotTCP++

@@ -53,7 +53,7 @@ func (c *Conn) judge() {
 	if c.transport != nil {
 		t = c.transport()
 		q := &cc.Quality
-		q.MissingSYN = !t.SYNSeen
+		q.MissingSYN = !t.SYNSeen && cc.Transport == "tcp"
 		q.ClientPackets, q.ServerPackets = t.Packets[c.client], t.Packets[1-c.client]
 		q.OneSided = q.ClientPackets == 0 || q.ServerPackets == 0
 		q.Retransmits, q.OutOfOrder, q.Truncated = t.Retransmits, t.OutOfOrder, t.Truncated

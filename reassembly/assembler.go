@@ -54,6 +54,9 @@ type FlowStats struct {
 	ResetTime           time.Time
 	// Tunnel names the tunnels of the flow's first packet ("vxlan").
 	Tunnel string
+	// UDP marks a flow of datagrams: each Data call is one datagram, and
+	// the client is the first sender unless the ports say otherwise.
+	UDP bool
 	// Marks are the first maxMarks retransmitted and out-of-order segments,
 	// in capture order, so that a sequence diagram can show where they fell.
 	Marks []Mark
@@ -121,13 +124,16 @@ type Stats struct {
 	SkippedBytes uint64 // bytes of sides that wanted no more
 }
 
-type key struct{ lo, hi netip.AddrPort }
+type key struct {
+	lo, hi netip.AddrPort
+	udp    bool
+}
 
-func keyOf(a, b netip.AddrPort) key {
+func keyOf(a, b netip.AddrPort, udp bool) key {
 	if a.Compare(b) > 0 {
 		a, b = b, a
 	}
-	return key{a, b}
+	return key{a, b, udp}
 }
 
 type segment struct {
@@ -187,7 +193,7 @@ func (a *Assembler) Stats() Stats { return a.stats }
 // Add processes one segment. p.Payload is not retained.
 func (a *Assembler) Add(p *capture.Packet) {
 	a.Advance(p.Time)
-	k := keyOf(p.Src, p.Dst)
+	k := keyOf(p.Src, p.Dst, p.UDP)
 	f := a.last
 	if f == nil || f.key != k {
 		// Bulk data comes in runs of one flow: the cache spares hashing
@@ -211,6 +217,10 @@ func (a *Assembler) Add(p *capture.Packet) {
 	st.Packets[s]++
 	if p.Missing > 0 {
 		st.Truncated++
+	}
+	if p.UDP {
+		a.datagram(f, s, p)
+		return
 	}
 	seq := p.Seq
 	switch {
@@ -250,6 +260,22 @@ func (a *Assembler) Add(p *capture.Packet) {
 	}
 }
 
+// datagram hands a UDP datagram to its flow's stream as it is: there is
+// nothing to order.
+func (a *Assembler) datagram(f *flow, s int, p *capture.Packet) {
+	sd := &f.sides[s]
+	if sd.done {
+		a.stats.SkippedBytes += uint64(len(p.Payload))
+		return
+	}
+	if !f.stream.Data(s, p.Payload, p.Time) {
+		sd.done = true
+		if f.sides[1-s].done {
+			a.age.remove(f)
+		}
+	}
+}
+
 func (a *Assembler) newFlow(k key, p *capture.Packet) *flow {
 	if len(a.flows) >= a.cfg.MaxFlows && a.active.head != nil {
 		a.stats.Evicted++
@@ -267,6 +293,7 @@ func (a *Assembler) newFlow(k key, p *capture.Packet) *flow {
 	a.stats.Flows++
 	f := &flow{key: k, id: a.nextID, client: client, start: p.Time}
 	f.stats.Tunnel = p.Tunnel
+	f.stats.UDP = p.UDP
 	f.stream = a.factory(client, server, p.Time, &f.stats)
 	a.flows[k] = f
 	a.age.pushBack(f)

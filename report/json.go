@@ -3,6 +3,7 @@ package report
 import (
 	"encoding/hex"
 	"encoding/json"
+	"fmt"
 	"io"
 	"time"
 
@@ -13,7 +14,8 @@ import (
 // shared/CONTRACT.md and more. Keys never change without a schema bump.
 type Connection struct {
 	Transport          string        `json:"transport"`
-	Tunnel             *string       `json:"tunnel"` // tunnels the packets came through, outermost first: "gre/erspan", "vxlan", "mpls"
+	Tunnel             *string       `json:"tunnel"`         // tunnels the packets came through, outermost first: "gre/erspan", "vxlan", "mpls"
+	QUIC               *QUIC         `json:"quic,omitempty"` // over UDP: what the QUIC packets showed
 	Client             Endpoint      `json:"client"`
 	Server             Endpoint      `json:"server"`
 	Start              string        `json:"start"`
@@ -88,6 +90,44 @@ func flight(f *parser.Flight) *Flight {
 	}
 	out := Flight(*f)
 	return &out
+}
+
+// QUIC is what a QUIC connection's packets showed; the TLS handshake is in
+// the connection's other fields.
+type QUIC struct {
+	Version            string         `json:"version"` // "1", "2", or the hex of another
+	DCID               string         `json:"dcid"`    // the client's first Destination Connection ID, hex
+	SCID               string         `json:"scid"`
+	ServerSCID         string         `json:"server_scid"`
+	Retry              bool           `json:"retry"`
+	VersionNegotiation []string       `json:"version_negotiation"`
+	ClientPackets      map[string]int `json:"client_packets"` // by type: initial, 0rtt, handshake, 1rtt
+	ServerPackets      map[string]int `json:"server_packets"`
+}
+
+func quic(q *parser.QUICInfo) *QUIC {
+	if q == nil {
+		return nil
+	}
+	version := func(v uint32) string {
+		switch v {
+		case 1:
+			return "1"
+		case 0x6b3343cf:
+			return "2"
+		}
+		return fmt.Sprintf("0x%08x", v)
+	}
+	packets := func(n [4]int) map[string]int {
+		return map[string]int{"initial": n[0], "0rtt": n[1], "handshake": n[2], "1rtt": n[3]}
+	}
+	out := &QUIC{Version: version(q.Version), DCID: hex.EncodeToString(q.DCID), SCID: hex.EncodeToString(q.SCID),
+		ServerSCID: hex.EncodeToString(q.ServerSCID), Retry: q.Retry, VersionNegotiation: []string{},
+		ClientPackets: packets(q.ClientPackets), ServerPackets: packets(q.ServerPackets)}
+	for _, v := range q.VersionNegotiation {
+		out.VersionNegotiation = append(out.VersionNegotiation, version(v))
+	}
+	return out
 }
 
 // Quality says how much of the connection the capture holds.
@@ -287,6 +327,7 @@ func NewConnection(c *parser.Connection) *Connection {
 	out := &Connection{
 		Transport:          c.Transport,
 		Tunnel:             nonEmpty(c.Tunnel),
+		QUIC:               quic(c.QUIC),
 		Client:             Endpoint{c.Client.Addr().String(), c.Client.Port()},
 		Server:             Endpoint{c.Server.Addr().String(), c.Server.Port()},
 		Start:              formatTime(c.Start),

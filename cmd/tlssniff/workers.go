@@ -59,7 +59,11 @@ func (w *worker) run() {
 	defer close(w.out)
 	var pending []*parser.Connection
 	asm := reassembly.New(w.cfg, func(client, server netip.AddrPort, start time.Time, fs *reassembly.FlowStats) reassembly.Stream {
-		return parser.NewConn("tcp", client, server, start, parser.Options{
+		transport := "tcp"
+		if fs.UDP {
+			transport = "udp"
+		}
+		return parser.NewConn(transport, client, server, start, parser.Options{
 			Emit:      func(c *parser.Connection) { pending = append(pending, c) },
 			Transport: transportOf(fs), Validator: w.validator})
 	})
