@@ -2,8 +2,12 @@ package parser
 
 import (
 	"bytes"
+	"context"
 	"crypto/sha256"
+	"crypto/tls"
+	"encoding/binary"
 	"encoding/hex"
+	"strings"
 	"testing"
 
 	"golang.org/x/crypto/hkdf"
@@ -61,4 +65,120 @@ func TestCryptoStream(t *testing.T) {
 	if !bytes.Equal(got, msg) || c.held != 0 {
 		t.Errorf("got %q, %d held", got, c.held)
 	}
+}
+
+// sealInitial builds a client Initial packet around frames, as a QUIC
+// stack would: long header, 4-byte packet number, AEAD, header protection.
+func sealInitial(t testing.TB, k *initialKeys, dcid []byte, pn uint32, frames []byte) []byte {
+	t.Helper()
+	payload := append([]byte{}, frames...)
+	for len(payload) < 1100 {
+		payload = append(payload, 0) // PADDING
+	}
+	n := 4 + len(payload) + 16
+	hdr := []byte{0xc3, 0, 0, 0, 1, byte(len(dcid))}
+	hdr = append(hdr, dcid...)
+	hdr = append(hdr, 0, 0, 0x40|byte(n>>8), byte(n))
+	pnOffset := len(hdr)
+	hdr = binary.BigEndian.AppendUint32(hdr, pn)
+	nonce := append([]byte{}, k.iv...)
+	for i := range 4 {
+		nonce[len(nonce)-1-i] ^= byte(pn >> (8 * i))
+	}
+	pkt := k.aead.Seal(append([]byte{}, hdr...), nonce, payload, hdr)
+	var mask [16]byte
+	k.hp.Encrypt(mask[:], pkt[pnOffset+4:pnOffset+20])
+	pkt[0] ^= mask[0] & 0x0f
+	for i := range 4 {
+		pkt[pnOffset+i] ^= mask[1+i]
+	}
+	return pkt
+}
+
+func cryptoFrameBytes(offset int, data []byte) []byte {
+	b := []byte{0x06, 0x80 | byte(offset>>24), byte(offset >> 16), byte(offset >> 8), byte(offset), 0x40 | byte(len(data)>>8), byte(len(data))}
+	return append(b, data...)
+}
+
+// TestQUICClientHelloAcrossInitials: a ClientHello made by crypto/tls's QUIC
+// client (with its post-quantum key share, too large for one packet) sent
+// in two Initial packets, the second first, is read whole.
+func TestQUICClientHelloAcrossInitials(t *testing.T) {
+	qc := tls.QUICClient(&tls.QUICConfig{TLSConfig: &tls.Config{ServerName: "h3.example.test", NextProtos: []string{"h3"},
+		MinVersion: tls.VersionTLS13}})
+	qc.SetTransportParameters([]byte{0x01, 0x02, 0x40, 0x64}) // max_idle_timeout 100
+	if err := qc.Start(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	var hello []byte
+	for e := qc.NextEvent(); e.Kind != tls.QUICNoEvent; e = qc.NextEvent() {
+		if e.Kind == tls.QUICWriteData && e.Level == tls.QUICEncryptionLevelInitial {
+			hello = append(hello, e.Data...)
+		}
+	}
+	if len(hello) < 1100 {
+		t.Fatalf("a ClientHello of %d bytes fits one packet", len(hello))
+	}
+	dcid := unhex(t, "0102030405060708")
+	client, _, _ := deriveInitialKeys(quicV1, dcid)
+	cut := len(hello) / 2
+	first := sealInitial(t, client, dcid, 0, cryptoFrameBytes(0, hello[:cut]))
+	second := sealInitial(t, client, dcid, 1, cryptoFrameBytes(cut, hello[cut:]))
+
+	var got *Connection
+	c := NewConn("udp", clientAddr, serverAddr, t0, Options{Emit: func(conn *Connection) { got = conn }})
+	c.Data(0, first[:0:0], t0) // nothing yet: an empty datagram
+	c.Data(0, second, t0)      // the second half first: held
+	c.Data(0, first, t0)
+	c.Close()
+	if got == nil || got.ClientHello == nil {
+		t.Fatalf("no ClientHello: %+v", got)
+	}
+	ch := got.ClientHello
+	if sni, _ := got.SNI(); sni != "h3.example.test" || ch.Segments != 2 || !strings.HasPrefix(ch.JA4, "q13d") ||
+		got.QUIC == nil || got.QUIC.ClientPackets[0] != 2 || ch.KeyShares[0] != 0x11ec {
+		t.Errorf("SNI %q, %d packets, JA4 %s, key shares %v, QUIC %+v", sni, ch.Segments, ch.JA4, ch.KeyShares, got.QUIC)
+	}
+}
+
+// FuzzQUICDatagrams feeds datagrams to a QUIC connection: nothing may
+// panic, whatever the bytes. The seeds are real Initial packets.
+func FuzzQUICDatagrams(f *testing.F) {
+	dcid := []byte{1, 2, 3, 4, 5, 6, 7, 8}
+	client, _, _ := deriveInitialKeys(quicV1, dcid)
+	hello := append([]byte{typeClientHello, 0, 0, 4}, 3, 3, 0, 0)
+	f.Add(sealInitial(f, client, dcid, 0, cryptoFrameBytes(0, hello)), []byte{0xc0, 0, 0, 0, 1, 0, 0})
+	f.Fuzz(func(t *testing.T, a, b []byte) {
+		c := NewConn("udp", clientAddr, serverAddr, t0, Options{Emit: func(*Connection) {}})
+		c.Data(0, a, t0)
+		c.Data(1, b, t0)
+		c.Data(0, b, t0)
+		c.Close()
+	})
+}
+
+// FuzzCryptoStream cuts a handshake into CRYPTO frames at fuzzed offsets,
+// overlapping and reordered: what comes out must be what went in, in
+// order, once.
+func FuzzCryptoStream(f *testing.F) {
+	f.Add([]byte("a ClientHello in CRYPTO frames"), []byte{10, 5, 0, 12, 3, 30})
+	f.Fuzz(func(t *testing.T, msg, ops []byte) {
+		if len(msg) == 0 || len(ops) > 64 {
+			return
+		}
+		var c cryptoStream
+		var got []byte
+		for i := 0; i+1 < len(ops); i += 2 {
+			off := int(ops[i]) % len(msg)
+			end := min(off+int(ops[i+1])+1, len(msg))
+			got = append(got, c.add(cryptoFrame{uint64(off), msg[off:end]})...)
+			if !bytes.HasPrefix(msg, got) {
+				t.Fatalf("read %q of %q", got, msg)
+			}
+		}
+		got = append(got, c.add(cryptoFrame{0, msg})...)
+		if !bytes.Equal(got, msg) {
+			t.Fatalf("read %q of %q", got, msg)
+		}
+	})
 }
