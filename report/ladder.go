@@ -95,8 +95,11 @@ func (l *Ladder) header(b *strings.Builder, c *parser.Connection) {
 		sni = "(no SNI)"
 	}
 	via := ""
+	if c.QUIC != nil {
+		via = "  over QUIC"
+	}
 	if c.Tunnel != "" {
-		via = "  via " + c.Tunnel
+		via += "  via " + c.Tunnel
 	}
 	fmt.Fprintf(b, "%s\n", l.paint(sgrBold, fmt.Sprintf("%s %s %s  %s%s", c.Client, l.g.both, c.Server, clean(sni), via)))
 	var parts []string
