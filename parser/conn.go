@@ -194,6 +194,8 @@ type Conn struct {
 	postRecords int  // records seen since the handshake completed
 	t13         tls13
 	q           quicState
+	d           dtlsState
+	dtls        bool // the datagrams are DTLS, not QUIC
 }
 
 // TransportStats is what the layer below saw of a connection's packets, by the
@@ -599,9 +601,12 @@ func (h *half) clientHello(ts time.Time, body []byte, sslv2 bool) {
 	}
 	if c.c.ClientHello == nil {
 		m.ja3()
-		if c.c.Transport == "udp" {
-			m.ja4('q') // QUIC: FoxIO's transport letter
-		} else {
+		switch {
+		case c.dtls:
+			m.ja4('d') // FoxIO's transport letters
+		case c.c.Transport == "udp":
+			m.ja4('q')
+		default:
 			m.ja4('t')
 		}
 		c.c.EarlyData.Offered = m.EarlyData
@@ -651,7 +656,7 @@ func (h *half) serverHello(ts time.Time, body []byte) {
 	cc.ServerHelloTime = ts
 	cc.Version = m.Negotiated()
 	cc.CipherSuite = m.CipherSuite
-	if cc.TLS13() {
+	if cc.TLS13() || cc.Version == 0xfefc { // and DTLS 1.3
 		if m.HasKeyShare {
 			cc.Group, cc.HasGroup = m.KeyShare, true
 		}

@@ -56,6 +56,7 @@ type ClientHello struct {
 	Version            uint16 // legacy_version
 	Random             []byte
 	SessionID          []byte
+	Cookie             []byte // DTLS: the cookie of a HelloVerifyRequest, echoed
 	CipherSuites       []uint16
 	CompressionMethods []uint8
 	Extensions         []uint16 // extension types in the order sent
@@ -96,6 +97,13 @@ func decodeClientHello(body []byte) (*ClientHello, bool) {
 		return nil, false
 	}
 	m.Random, m.SessionID = random, sid
+	if m.Version>>8 == 0xfe { // DTLS: a cookie follows (RFC 6347, section 4.2.1)
+		var cookie cryptobyte.String
+		if !s.ReadUint8LengthPrefixed(&cookie) {
+			return nil, false
+		}
+		m.Cookie = cookie
+	}
 	if !s.ReadUint16LengthPrefixed(&suites) || !s.ReadUint8LengthPrefixed(&comp) {
 		return nil, false
 	}

@@ -332,6 +332,13 @@ type quicState struct {
 // datagram handles one UDP datagram sent by side: its coalesced QUIC
 // packets. It reports whether more are wanted.
 func (c *Conn) datagram(side int, data []byte, ts time.Time) bool {
+	if isSTUN(data) {
+		return true // WebRTC: STUN before and beside DTLS on the same ports
+	}
+	if c.dtls || (c.c.QUIC == nil && isDTLSRecord(data)) {
+		c.dtls = true
+		return c.dtlsDatagram(side, data, ts)
+	}
 	q := &c.q
 	info := c.c.QUIC
 	for len(data) > 0 {

@@ -36,6 +36,12 @@ var knownMismatches = map[string]string{
 	// it turns off for 0x7fXX drafts but not for Google's 0x7E01 experiment,
 	// whose middlebox-compatibility mode echoes the client's session ID.
 	"zeek/traces/chrome-63.0.3211.0-canary-tls_experiment.pcap 192.168.0.2:62873>104.196.219.53:443 resumed": "Zeek",
+	// WebRTC: the side that sent the first STUN packet (Zeek's originator)
+	// is not the side that sent the DTLS ClientHello (tshark: frame 2 on,
+	// from 74.201.205.9:43044; Zeek's history starts with ^, its flag for
+	// swapped roles). CONTRACT.md names the ClientHello's sender the
+	// client, so the connection is 74.201.205.9:43044 > 192.168.6.82:51462.
+	"zeek/traces/webrtc-stun.pcap 192.168.6.82:51462>74.201.205.9:43044 connection_found": "naming",
 }
 
 var nonAlnum = regexp.MustCompile(`[^a-z0-9]`)
@@ -184,8 +190,7 @@ func TestConformance(t *testing.T) {
 		t.Errorf("%s: want %v, got %v", id, want, got)
 	}
 	for _, capture := range captures {
-		if !regexp.MustCompile(`\.(pcap|pcapng|cap)$`).MatchString(capture) ||
-			regexp.MustCompile(`(?i)dtls|stun`).MatchString(filepath.Base(capture)) {
+		if !regexp.MustCompile(`\.(pcap|pcapng|cap)$`).MatchString(capture) {
 			continue
 		}
 		rel, _ := filepath.Rel(dir, capture)
