@@ -147,18 +147,19 @@ type byteRange struct{ from, to int }
 // addSpan adds s to sorted, merged spans.
 func addSpan(spans []byteRange, s byteRange) []byteRange {
 	out := spans[:0:0]
+	placed := false
 	for _, x := range spans {
 		switch {
-		case x.to < s.from:
+		case placed || x.to < s.from:
 			out = append(out, x)
 		case s.to < x.from:
 			out = append(out, s, x)
-			s = byteRange{-1, -1}
+			placed = true
 		default:
 			s = byteRange{min(s.from, x.from), max(s.to, x.to)}
 		}
 	}
-	if s.from >= 0 {
+	if !placed {
 		out = append(out, s)
 	}
 	return out

@@ -7,6 +7,7 @@ import (
 	"crypto/tls"
 	"encoding/binary"
 	"encoding/hex"
+	"slices"
 	"strings"
 	"testing"
 
@@ -181,4 +182,53 @@ func FuzzCryptoStream(f *testing.F) {
 			t.Fatalf("read %q of %q", got, msg)
 		}
 	})
+}
+
+// FuzzDTLSFragments cuts a real ClientHello into DTLS handshake fragments
+// at fuzzed offsets, reordered and repeated, in records of fuzzed
+// datagrams: it is decoded once, whole, when its last byte is in.
+func FuzzDTLSFragments(f *testing.F) {
+	f.Add([]byte{0, 40, 30, 50, 10, 200, 0, 255})
+	f.Fuzz(func(t *testing.T, ops []byte) {
+		if len(ops) > 64 {
+			return
+		}
+		body := dtlsClientHello()
+		var got *Connection
+		c := NewConn("udp", clientAddr, serverAddr, t0, Options{Emit: func(conn *Connection) { got = conn }})
+		covered := make([]bool, len(body))
+		for i := 0; i+1 < len(ops); i += 2 {
+			off := int(ops[i]) * len(body) / 256
+			end := min(off+int(ops[i+1])+1, len(body))
+			for j := off; j < end; j++ {
+				covered[j] = true
+			}
+			frag := body[off:end]
+			hs := []byte{typeClientHello, 0, byte(len(body) >> 8), byte(len(body)), 0, 0,
+				0, byte(off >> 8), byte(off), 0, byte(len(frag) >> 8), byte(len(frag))}
+			hs = append(hs, frag...)
+			rec := append([]byte{recordHandshake, 0xfe, 0xfd, 0, 0, 0, 0, 0, 0, 0, byte(i), byte(len(hs) >> 8), byte(len(hs))}, hs...)
+			c.Data(0, rec, t0)
+		}
+		c.Close()
+		complete := !slices.Contains(covered, false)
+		if (got != nil && got.ClientHello != nil) != complete {
+			t.Fatalf("ClientHello decoded: %v, all bytes sent: %v", got != nil && got.ClientHello != nil, complete)
+		}
+		if complete && (got.ClientHello.JA4[:3] != "dd2" || len(got.Messages) < 1) {
+			t.Fatalf("JA4 %s, messages %+v", got.ClientHello.JA4, got.Messages)
+		}
+	})
+}
+
+// dtlsClientHello is a DTLS 1.2 ClientHello body with an empty cookie.
+func dtlsClientHello() []byte {
+	b := []byte{0xfe, 0xfd}
+	b = append(b, make([]byte, 32)...)             // random
+	b = append(b, 0, 0)                            // session ID, cookie
+	b = append(b, 0, 4, 0xc0, 0x2b, 0xc0, 0x2f)    // two suites
+	b = append(b, 1, 0)                            // null compression
+	ext := []byte{0x00, 0x0a, 0, 4, 0, 2, 0, 0x17} // supported_groups: secp256r1
+	b = append(b, 0, byte(len(ext)))
+	return append(b, ext...)
 }
