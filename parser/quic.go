@@ -326,7 +326,6 @@ type quicState struct {
 	client, server *initialKeys
 	crypto         [2]cryptoStream // by side
 	handshakeMsg   [2]int          // message index of each side's last Handshake packet, -1 before
-	undecryptable  bool
 }
 
 // datagram handles one UDP datagram sent by side: its coalesced QUIC
