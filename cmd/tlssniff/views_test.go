@@ -362,13 +362,16 @@ func TestCountAndDuration(t *testing.T) {
 		{[]string{"--duration", "1500ms"}, "50010 50011"}, // the connections start a second apart
 		{[]string{"--outcome", "established", "-c", "1", "--sort", "sni"}, "50010"},
 	} {
-		out, errs, code := tlssniff(t, append([]string{"-r", "../../samples/resumption.pcap", "--json"}, tc.args...)...)
-		var ports []string
-		for _, c := range parseNDJSON(t, out) {
-			ports = append(ports, strconv.Itoa(int(c.Client.Port)))
-		}
-		if code != 0 || strings.Join(ports, " ") != tc.ports {
-			t.Errorf("%v: exit %d (%s), ports %v, want %s", tc.args, code, errs, ports, tc.ports)
+		for _, workers := range []string{"1", "3"} {
+			args := append([]string{"-r", "../../samples/resumption.pcap", "--json", "--workers", workers}, tc.args...)
+			out, errs, code := tlssniff(t, args...)
+			var ports []string
+			for _, c := range parseNDJSON(t, out) {
+				ports = append(ports, strconv.Itoa(int(c.Client.Port)))
+			}
+			if code != 0 || strings.Join(ports, " ") != tc.ports {
+				t.Errorf("%v: exit %d (%s), ports %v, want %s", args, code, errs, ports, tc.ports)
+			}
 		}
 	}
 }

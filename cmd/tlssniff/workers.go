@@ -83,7 +83,11 @@ func (w *worker) run() {
 	if c.duration > 0 && c.iface != "" {
 		deadline = time.Now().Add(c.duration)
 	}
-	for !w.stop.Load() {
+	// A feed stops on its own and its workers take what it read, so that
+	// all of them see the same packets; a source read directly is stopped
+	// here.
+	_, fed := w.src.(*feedSource)
+	for fed || !w.stop.Load() {
 		err := w.src.Next(&p)
 		index++
 		if errors.Is(err, capture.ErrNoPacket) {
@@ -107,6 +111,7 @@ func (w *worker) run() {
 				deadline = p.Time.Add(c.duration)
 			}
 			if p.Time.After(deadline) {
+				w.stop.Store(true) // every worker reaches it at this packet: the feed may stop
 				break
 			}
 		}
@@ -126,6 +131,9 @@ func (w *worker) run() {
 			// nothing to say while another fills its channel.
 			w.out <- batch{index: index}
 		}
+	}
+	if fs, ok := w.src.(*feedSource); ok {
+		go fs.drain() // the feed must not block on a worker that stopped
 	}
 	asm.Flush()
 	send(math.MaxInt64)
@@ -336,6 +344,17 @@ func (s *feedSource) Next(p *capture.Packet) error {
 	*p = s.cur.packets[s.i]
 	s.i++
 	return nil
+}
+
+// drain releases what the feed still sends until it closes the input.
+func (s *feedSource) drain() {
+	if s.cur != nil {
+		s.cur.release()
+		s.cur = nil
+	}
+	for b := range s.in {
+		b.release()
+	}
 }
 
 func (s *feedSource) Stats() capture.Stats { return s.f.src.Stats() }
