@@ -41,10 +41,12 @@ lint:
 	$(GO) vet ./...
 	$(GO) run honnef.co/go/tools/cmd/staticcheck@v0.8.2 ./...
 
-# The tests, the fuzz seed corpora, and a build without cgo: it must read
-# files and refuse -i with a clear message.
+# The tests, the fuzz seed corpora, the concurrent parts again under the
+# race detector, and a build without cgo: it must read files and refuse -i
+# with a clear message.
 test: lint
 	$(GO) test -count=1 ./...
+	$(GO) test -count=1 -race -run 'Workers|CountAndDuration|Live' ./cmd/tlssniff
 	CGO_ENABLED=0 $(GO) build -o $(BIN)-nocgo ./cmd/tlssniff
 	./$(BIN)-nocgo -r samples/tls12.pcap | grep -q tls12.example.test
 	./$(BIN)-nocgo -i lo 2>&1 | grep -q 'live capture and -f need libpcap'; \
