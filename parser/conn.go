@@ -72,7 +72,7 @@ type Connection struct {
 	Start          time.Time
 
 	ClientHello        *ClientHello // the first ClientHello
-	RetryClientHello   *ClientHello // the ClientHello that answered a HelloRetryRequest
+	RetryClientHello   *ClientHello // the ClientHello that answered a HelloRetryRequest or a DTLS HelloVerifyRequest
 	ServerHello        *ServerHello // the ServerHello (not a HelloRetryRequest)
 	HelloRetryRequest  *ServerHello
 	ServerKeyExchange  *ServerKeyExchange
@@ -196,6 +196,7 @@ type Conn struct {
 	q           quicState
 	d           dtlsState
 	dtls        bool // the datagrams are DTLS, not QUIC
+	helloVerify bool // a DTLS HelloVerifyRequest came
 }
 
 // TransportStats is what the layer below saw of a connection's packets, by the
@@ -552,6 +553,8 @@ func (h *half) handshake(ts time.Time, typ uint8, body []byte) {
 		h.fullHS = true
 	case typeServerHelloDone:
 		h.fullHS = true // also marks the server's flight as sent
+	case typeHelloVerifyRequest:
+		c.helloVerify = true // the client answers with its ClientHello again
 	case typeCertificateRequest:
 		if m, ok := decodeCertificateRequest(body, cc.Version); ok {
 			cc.CertificateRequest = m
@@ -612,7 +615,7 @@ func (h *half) clientHello(ts time.Time, body []byte, sslv2 bool) {
 		c.c.EarlyData.Offered = m.EarlyData
 		c.c.ClientHello = m
 		c.c.ClientHelloTime = ts
-	} else if c.c.HelloRetryRequest != nil && c.c.RetryClientHello == nil {
+	} else if (c.c.HelloRetryRequest != nil || c.helloVerify) && c.c.RetryClientHello == nil {
 		c.c.RetryClientHello = m
 		c.c.SecondClientHelloTime = ts
 	}

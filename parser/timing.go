@@ -10,8 +10,8 @@ type Timing struct {
 	// ClientHelloToServerHello runs from the first ClientHello to the
 	// ServerHello.
 	ClientHelloToServerHello *time.Duration
-	// HelloRetry is the round trip a HelloRetryRequest cost: from the first
-	// ClientHello to the second.
+	// HelloRetry is the round trip a HelloRetryRequest (or a DTLS
+	// HelloVerifyRequest) cost: from the first ClientHello to the second.
 	HelloRetry *time.Duration
 	// TCP handshake, as seen from the capture point: SYN to SYN/ACK is the
 	// round trip to the server's side, SYN/ACK to ACK the one to the

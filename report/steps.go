@@ -179,7 +179,7 @@ func timingParts(c *parser.Connection) []string {
 		parts = append(parts, "captured near the "+*t.CaptureNear)
 	}
 	add("ClientHello to ServerHello", t.ClientHelloToServerHelloMS)
-	add("HelloRetryRequest round trip", t.HelloRetryMS)
+	add("hello retry round trip", t.HelloRetryMS)
 	add("handshake", t.HandshakeMS)
 	add("client's first data", t.ClientFirstDataMS)
 	add("server's first data", t.ServerFirstDataMS)

@@ -48,6 +48,16 @@ printf 'GET / HTTP/1.0\r\n\r\n' | openssl s_client -quiet -connect 127.0.0.1:443
   -CAfile "$work/ca.crt" -cert "$work/client.crt" -key "$work/client.key" -tls1_2 >/dev/null 2>&1 || true
 stop_capture
 
+# OpenSSL DTLS 1.2 over UDP; -listen makes the server answer the first
+# ClientHello with a HelloVerifyRequest and its cookie.
+capture lo "$out/openssl-dtls.pcap" "udp port 44350"
+openssl s_server -dtls1_2 -listen -quiet -accept 44350 -cert "$work/server.crt" -key "$work/server.key" >/dev/null 2>&1 &
+pids+=($!)
+sleep 0.5
+(echo hello; sleep 0.5) | timeout 5 openssl s_client -dtls1_2 -connect 127.0.0.1:44350 -servername server.localhost \
+  -CAfile "$work/ca.crt" -quiet >/dev/null 2>&1 || true
+stop_capture
+
 # OpenSSL 0-RTT: a first connection saves the session, the second resumes it
 # and sends its request as early data.
 capture lo "$out/openssl-0rtt.pcap" "tcp port 44340"

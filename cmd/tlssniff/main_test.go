@@ -160,6 +160,12 @@ func TestSampleFacts(t *testing.T) {
 		strings.Join(zero[1].ClientFlight.Messages, " ") != "EndOfEarlyData Finished" {
 		t.Errorf("0-RTT: %+v", zero)
 	}
+	dtls := conns("openssl-dtls.pcap")
+	if len(dtls) != 1 || dtls[0].Transport != "udp" || *dtls[0].Version != "DTLS 1.2" || !dtls[0].Established ||
+		!strings.HasPrefix(dtls[0].ClientHello.JA4, "dd2d") || dtls[0].Timing.HelloRetryMS == nil ||
+		dtls[0].Messages[1].Type != "HelloVerifyRequest" || dtls[0].Messages[2].Type != "ClientHello" {
+		t.Errorf("OpenSSL DTLS 1.2 with a HelloVerifyRequest: %+v", dtls)
+	}
 	sll2 := conns("gnutls-sll2.pcap")
 	if len(sll2) != 2 || *sll2[0].SNI != "server.localhost" || sll2[0].ServerFlight == nil ||
 		strings.Join(sll2[0].ServerFlight.Messages, " ") != "EncryptedExtensions CertificateRequest Certificate CertificateVerify Finished" {

@@ -35,19 +35,22 @@ func tsharkFields(t *testing.T, path, filter string, fields ...string) [][]strin
 // SNI and the last ServerHello's JA3S as tshark computes them.
 func tsharkHellos(t *testing.T, path string) map[string][3]string {
 	hellos := map[string][3]string{}
-	for _, f := range tsharkFields(t, path, "tls.handshake.type == 1 || tls.handshake.type == 2",
-		"tcp.srcport", "tcp.dstport", "tls.handshake.type", "tls.handshake.ja3",
-		"tls.handshake.extensions_server_name", "tls.handshake.ja3s") {
-		if strings.Contains(f[2], "1") && !strings.Contains(f[2], "2") {
-			h := hellos[f[0]]
-			if h[0] == "" {
-				h[0], h[1] = f[3], f[4]
+	for _, proto := range [][2]string{{"tls", "tcp"}, {"dtls", "udp"}} {
+		p, l4 := proto[0], proto[1]
+		for _, f := range tsharkFields(t, path, p+".handshake.type == 1 || "+p+".handshake.type == 2",
+			l4+".srcport", l4+".dstport", p+".handshake.type", p+".handshake.ja3",
+			p+".handshake.extensions_server_name", p+".handshake.ja3s") {
+			if strings.Contains(f[2], "1") && !strings.Contains(f[2], "2") {
+				h := hellos[f[0]]
+				if h[0] == "" {
+					h[0], h[1] = f[3], f[4]
+				}
+				hellos[f[0]] = h
+			} else if f[5] != "" {
+				h := hellos[f[1]]
+				h[2] = f[5]
+				hellos[f[1]] = h
 			}
-			hellos[f[0]] = h
-		} else if f[5] != "" {
-			h := hellos[f[1]]
-			h[2] = f[5]
-			hellos[f[1]] = h
 		}
 	}
 	return hellos

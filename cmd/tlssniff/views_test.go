@@ -62,7 +62,7 @@ func TestLadderHRR(t *testing.T) {
 		t.Errorf("arrows\n%s\nwant them to start with\n%s", got, want)
 	}
 	for _, s := range []string{"asks for a key share of secp256r1", "key shares x25519;", "key shares secp256r1;",
-		"┄┄ Finished", "HelloRetryRequest round trip 20.200 ms"} {
+		"┄┄ Finished", "hello retry round trip 20.200 ms"} {
 		if !strings.Contains(out, s) {
 			t.Errorf("no %q in\n%s", s, out)
 		}
@@ -332,10 +332,10 @@ func TestHTML(t *testing.T) {
 	}
 	shown := regexp.MustCompile(`id="shown"[^>]*>([^<]*)<`)
 	for _, tc := range []struct{ fragment, want string }{
-		{"", "30 of 30 shown"},
-		{"#sni=resume1*", "4 of 30 shown"},
-		{"#outcome=alert", "1 of 30 shown"},
-		{"#sni=impaired&outcome=established", "2 of 30 shown"},
+		{"", "31 of 31 shown"},
+		{"#sni=resume1*", "4 of 31 shown"},
+		{"#outcome=alert", "1 of 31 shown"},
+		{"#sni=impaired&outcome=established", "2 of 31 shown"},
 	} {
 		d := dom(tc.fragment)
 		if m := shown.FindStringSubmatch(d); m == nil || m[1] != tc.want {
