@@ -1,7 +1,11 @@
 # tlssniff: make demo runs it on the bundled samples, make test passes the
-# tests. Both need only Go; the module proxy supplies the rest.
+# tests. Both need only Go; the module proxy supplies the rest. With
+# libpcap's headers (Debian libpcap-dev) the build can also capture live;
+# without them it is built without cgo and reads files only.
 GO       ?= go
 BIN      := tlssniff
+CGO      := $(if $(wildcard /usr/include/pcap.h /usr/include/pcap/pcap.h),1,0)
+export CGO_ENABLED ?= $(CGO)
 FUZZTIME ?= 60s
 BENCH       := bench/bulk-1024.pcap
 BENCH_SMALL := bench/bulk-100.pcap
@@ -9,6 +13,7 @@ BENCH_SMALL := bench/bulk-100.pcap
 .PHONY: build demo report test lint bench load fuzz samples clean
 
 build:
+	@[ "$(CGO_ENABLED)" = 1 ] || echo "make: no libpcap headers: building without live capture (apt-get install libpcap-dev for it)"
 	$(GO) build -o $(BIN) ./cmd/tlssniff
 
 demo: build
@@ -46,7 +51,7 @@ lint:
 # with a clear message.
 test: lint
 	$(GO) test -count=1 ./...
-	$(GO) test -count=1 -race -run 'Workers|CountAndDuration|Live' ./cmd/tlssniff
+	[ "$(CGO_ENABLED)" != 1 ] || $(GO) test -count=1 -race -run 'Workers|CountAndDuration|Live' ./cmd/tlssniff
 	CGO_ENABLED=0 $(GO) build -o $(BIN)-nocgo ./cmd/tlssniff
 	./$(BIN)-nocgo -r samples/tls12.pcap | grep -q tls12.example.test
 	./$(BIN)-nocgo -i lo 2>&1 | grep -q 'live capture and -f need libpcap'; \

@@ -183,3 +183,13 @@ func (f *File) SetFilter(expr string) error {
 	}
 	return nil
 }
+
+// firstLink is the link type of the file's first packets.
+func (f *File) firstLink() layers.LinkType {
+	if f.ng != nil {
+		if iface, err := f.ng.Interface(0); err == nil {
+			return iface.LinkType
+		}
+	}
+	return f.link
+}

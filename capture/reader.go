@@ -175,16 +175,6 @@ func (f *File) Stats() Stats {
 	return s
 }
 
-// firstLink is the link type of the file's first packets.
-func (f *File) firstLink() layers.LinkType {
-	if f.ng != nil {
-		if iface, err := f.ng.Interface(0); err == nil {
-			return iface.LinkType
-		}
-	}
-	return f.link
-}
-
 // Close closes the file.
 func (f *File) Close() error { return f.closer.Close() }
 
