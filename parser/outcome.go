@@ -18,6 +18,10 @@ const (
 	OutcomeIncomplete    = "incomplete"
 )
 
+// Outcomes lists every outcome, for those who choose among them.
+var Outcomes = []string{OutcomeEstablished, OutcomeAlert, OutcomeMismatch, OutcomeClientAborted, OutcomeReset,
+	OutcomeNotTLSAfter, OutcomeOneSided, OutcomeNoServerHello, OutcomeIncomplete}
+
 // Quality says how much of the connection the capture holds.
 type Quality struct {
 	MissingSYN    bool // picked up without the TCP handshake

@@ -372,7 +372,7 @@ func (c *Conn) datagram(side int, data []byte, ts time.Time) bool {
 		}
 		switch {
 		case h.version == 0: // Version Negotiation (RFC 9000 section 17.2.1)
-			for v := h.packetVersions(); len(v) >= 4; v = v[4:] {
+			for v := h.rest; len(v) >= 4; v = v[4:] {
 				info.VersionNegotiation = append(info.VersionNegotiation, binary.BigEndian.Uint32(v))
 			}
 
@@ -486,6 +486,3 @@ func (c *Conn) issueOnce(ts time.Time, side int, kind, detail string) {
 	}
 	c.issue(ts, side, kind, detail)
 }
-
-// packetVersions is the list of a Version Negotiation packet.
-func (h *longHeader) packetVersions() []byte { return h.rest }

@@ -52,11 +52,9 @@ const (
 )
 
 var (
-	formats  = []string{formatTable, formatJSON, formatCSV, formatLadder, formatSummary}
-	sorts    = []string{report.SortStart, report.SortHandshake, report.SortSNI}
-	colors   = []string{"auto", "always", "never"}
-	outcomes = []string{parser.OutcomeEstablished, parser.OutcomeAlert, parser.OutcomeMismatch, parser.OutcomeClientAborted,
-		parser.OutcomeReset, parser.OutcomeNotTLSAfter, parser.OutcomeOneSided, parser.OutcomeNoServerHello, parser.OutcomeIncomplete}
+	formats = []string{formatTable, formatJSON, formatCSV, formatLadder, formatSummary}
+	sorts   = []string{report.SortStart, report.SortHandshake, report.SortSNI}
+	colors  = []string{"auto", "always", "never"}
 )
 
 type cli struct {
@@ -117,7 +115,7 @@ func parseFlags(args []string) (*cli, *pflag.FlagSet, error) {
 	fs.StringVar(&c.filter.SNI, "sni", "", "only connections whose SNI matches `GLOB` (*, ?, [a-z]; case-insensitive)")
 	fs.StringVar(&host, "host", "", "only connections to or from `IP`")
 	fs.IntVar(&port, "port", 0, "only connections to or from port `N`")
-	fs.StringVar(&c.filter.Outcome, "outcome", "", "only connections with outcome `NAME`: "+strings.Join(outcomes, ", "))
+	fs.StringVar(&c.filter.Outcome, "outcome", "", "only connections with outcome `NAME`: "+strings.Join(parser.Outcomes, ", "))
 	fs.StringVar(&c.sort, "sort", "", "order connections by `KEY`: start, handshake (slowest first), sni (default: as decided)")
 	fs.IntVarP(&c.count, "count", "c", 0, "stop after `N` connections")
 	fs.DurationVar(&c.duration, "duration", 0, "stop after `D` (e.g. 30s, 5m): wall time live, capture time in files")
@@ -157,8 +155,8 @@ func parseFlags(args []string) (*cli, *pflag.FlagSet, error) {
 		return c, fs, &usageError{fmt.Sprintf("unknown --color %q", c.color), "--color takes auto, always or never"}
 	case c.sort != "" && !slices.Contains(sorts, c.sort):
 		return c, fs, &usageError{fmt.Sprintf("unknown --sort %q", c.sort), "--sort takes " + strings.Join(sorts, ", ")}
-	case c.filter.Outcome != "" && !slices.Contains(outcomes, c.filter.Outcome):
-		return c, fs, &usageError{fmt.Sprintf("unknown outcome %q", c.filter.Outcome), "--outcome takes " + strings.Join(outcomes, ", ")}
+	case c.filter.Outcome != "" && !slices.Contains(parser.Outcomes, c.filter.Outcome):
+		return c, fs, &usageError{fmt.Sprintf("unknown outcome %q", c.filter.Outcome), "--outcome takes " + strings.Join(parser.Outcomes, ", ")}
 	case port < 0 || port > 65535:
 		return c, fs, &usageError{fmt.Sprintf("--port %d is not a port", port), "a port is 1 to 65535"}
 	case c.iface != "" && len(c.reads) > 0:

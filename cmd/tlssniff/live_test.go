@@ -55,10 +55,7 @@ func needLive(t testing.TB) {
 		}
 	}
 	if why != "" {
-		if os.Getenv("CI") != "" {
-			t.Fatalf("the live test must run in CI: %s", why)
-		}
-		t.Skip(why)
+		unavailable(t, why)
 	}
 }
 
@@ -286,10 +283,7 @@ func (s *stallAfterFirstWrite) Write(b []byte) (int, error) {
 // how to get them (the built binary, run as nobody).
 func TestLivePermissionHint(t *testing.T) {
 	needLive(t)
-	setpriv, err := exec.LookPath("setpriv")
-	if err != nil {
-		t.Skip("no setpriv to drop privileges")
-	}
+	setpriv := needTool(t, "setpriv")
 	bin := filepath.Join(t.TempDir(), "tlssniff")
 	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
 		t.Fatalf("go build: %v\n%s", err, out)

@@ -2,7 +2,6 @@ package main
 
 import (
 	"math"
-	"os"
 	"os/exec"
 	"path/filepath"
 	"strconv"
@@ -59,12 +58,7 @@ func tsharkHellos(t *testing.T, path string) map[string][3]string {
 // TestAgainstTshark checks JA3, JA3S and SNI against Wireshark's own
 // dissector on every sample.
 func TestAgainstTshark(t *testing.T) {
-	if _, err := exec.LookPath("tshark"); err != nil {
-		if os.Getenv("CI") != "" {
-			t.Fatal("tshark must be installed in CI")
-		}
-		t.Skip("tshark not installed")
-	}
+	needTool(t, "tshark")
 	for _, path := range samples(t) {
 		t.Run(filepath.Base(path), func(t *testing.T) {
 			out, _, _ := tlssniff(t, "-r", path, "--json")
@@ -135,12 +129,7 @@ func tsharkTimes(t *testing.T, path string) map[string][6]float64 {
 // TestTimingAgainstTshark checks the TCP and TLS timings against tshark's
 // frame times on real OpenSSL and GnuTLS captures.
 func TestTimingAgainstTshark(t *testing.T) {
-	if _, err := exec.LookPath("tshark"); err != nil {
-		if os.Getenv("CI") != "" {
-			t.Fatal("tshark must be installed in CI")
-		}
-		t.Skip("tshark not installed")
-	}
+	needTool(t, "tshark")
 	for _, name := range []string{"openssl.pcap", "gnutls-sll2.pcap", "segments.pcap"} {
 		path := "../../samples/" + name
 		want := tsharkTimes(t, path)

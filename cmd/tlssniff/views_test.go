@@ -254,10 +254,7 @@ func TestFiltersAndSort(t *testing.T) {
 // would.
 func TestBPFOnFiles(t *testing.T) {
 	if !capture.LiveSupported {
-		if os.Getenv("CI") != "" {
-			t.Fatal("CI builds with libpcap")
-		}
-		t.Skip("built without libpcap")
+		unavailable(t, "built without libpcap")
 	}
 	byBPF, errs, code := tlssniff(t, "-r", "../../samples/openssl.pcap", "-r", "../../samples/ipv6.pcapng", "-f", "tcp port 44332 or ip6", "--json")
 	if code != 0 {
@@ -322,13 +319,7 @@ func TestHTML(t *testing.T) {
 	if m := regexp.MustCompile(`(?i)(src|href)=|url\((?:["']?)(?:https?:|//)|@import|https?://`).FindString(string(page)); m != "" {
 		t.Errorf("the page refers elsewhere: %q", m)
 	}
-	chromium, err := exec.LookPath("chromium")
-	if err != nil {
-		if os.Getenv("CI") != "" {
-			t.Fatal("chromium must be installed in CI")
-		}
-		t.Skip("chromium not installed")
-	}
+	chromium := needTool(t, "chromium")
 	dom := func(fragment string) string {
 		cmd := exec.Command(chromium, append(chromiumFlags(t), "--dump-dom", "file://"+path+fragment)...)
 		var stdout bytes.Buffer
@@ -388,19 +379,10 @@ func TestCountAndDuration(t *testing.T) {
 // one, on the samples and on every capture of the corpus.
 func TestWorkersSameOutput(t *testing.T) {
 	inputs := [][]string{allSamples(t)}
-	var corpus []string
-	for _, pattern := range []string{"../../../shared/corpus/ja4/pcap/*", "../../../shared/corpus/zeek/traces/*/*", "../../../shared/corpus/zeek/traces/*"} {
-		m, _ := filepath.Glob(pattern)
-		for _, p := range m {
-			if st, err := os.Stat(p); err == nil && st.Mode().IsRegular() {
-				corpus = append(corpus, p)
-			}
-		}
-	}
-	for _, p := range corpus {
+	for _, p := range corpusCaptures() {
 		inputs = append(inputs, []string{"-r", p})
 	}
-	if len(corpus) == 0 && os.Getenv("CI") != "" {
+	if len(inputs) == 1 && os.Getenv("CI") != "" {
 		t.Fatal("no corpus in CI")
 	}
 	for _, in := range inputs {
