@@ -1,13 +1,14 @@
 package reassembly
 
 import (
-	"bytes"
 	"cmp"
 	"net/netip"
 	"slices"
 	"time"
 
+	"github.com/tlssniff/tlssniff/budget"
 	"github.com/tlssniff/tlssniff/capture"
+	"github.com/tlssniff/tlssniff/reorder"
 )
 
 // Stream receives one TCP connection's bytes. Side 0 is the side believed to
@@ -19,6 +20,13 @@ type Stream interface {
 	Data(side int, data []byte, ts time.Time) bool
 	// Gap says n bytes sent by side were lost before the next Data.
 	Gap(side int, n int, ts time.Time)
+	// Cut says n bytes sent by side were dropped before the next Data to
+	// stay within the memory budget or the flow's buffer limit.
+	Cut(side int, n int, ts time.Time)
+	// Shed asks the stream to free what it buffers, as Cut does for the
+	// assembler's bytes: the memory budget is spent and this flow holds
+	// more than the one asking. It must not charge the budget.
+	Shed()
 	// Close ends the stream: FIN from both sides, RST, idle timeout,
 	// eviction or end of input.
 	Close()
@@ -27,7 +35,9 @@ type Stream interface {
 // Factory makes the Stream of a new connection between side 0 (client) and
 // side 1 (server), first seen at start. stats is kept up to date for as long
 // as the flow lives; the Stream may read it at any time, not change it.
-type Factory func(client, server netip.AddrPort, start time.Time, stats *FlowStats) Stream
+// What the Stream buffers it charges to mem, the flow's account, which the
+// assembler closes when the flow ends.
+type Factory func(client, server netip.AddrPort, start time.Time, stats *FlowStats, mem *budget.Account) Stream
 
 // FlowStats is what the assembler saw of one connection's packets, indexed
 // by side where it matters.
@@ -92,10 +102,13 @@ func (s *FlowStats) conflict(ts time.Time, side int) {
 
 // Config bounds what the assembler keeps.
 type Config struct {
-	MaxFlows       int           // flows tracked at once; the least recently active is evicted
-	MaxFlowBuffer  int           // out-of-order bytes buffered per flow
-	MaxTotalBuffer int           // out-of-order bytes buffered in all
-	IdleTimeout    time.Duration // capture time without a packet after which a flow is closed
+	MaxFlows      int // flows tracked at once; the least recently active is evicted
+	MaxFlowBuffer int // out-of-order bytes buffered per flow
+	// Memory is the budget every flow charges: its bookkeeping (FlowCost),
+	// its out-of-order segments, and what its Stream buffers. A flow that
+	// cannot be afforded evicts the least recently active ones.
+	Memory      int64
+	IdleTimeout time.Duration // capture time without a packet after which a flow is closed
 	// MaxAge is how long a stream may take, from its first packet, before
 	// it is ended (Close) even though packets still come: it decides
 	// stalled handshakes. The flow is kept to skip what follows.
@@ -104,12 +117,17 @@ type Config struct {
 
 // DefaultConfig holds the limits used unless the caller sets others.
 var DefaultConfig = Config{
-	MaxFlows:       1 << 18,
-	MaxFlowBuffer:  1 << 18,
-	MaxTotalBuffer: 1 << 28,
-	IdleTimeout:    5 * time.Minute,
-	MaxAge:         time.Minute,
+	MaxFlows:      1 << 18,
+	MaxFlowBuffer: 1 << 18,
+	Memory:        256 << 20,
+	IdleTimeout:   5 * time.Minute,
+	MaxAge:        time.Minute,
 }
+
+// FlowCost is what a flow costs while it lives, besides what it buffers:
+// the assembler's flow and map entry and a Stream's state (a parser.Conn
+// with its decoded hellos). TestFlowCost checks it against the heap.
+const FlowCost = 4096
 
 // Stats counts what the assembler did.
 type Stats struct {
@@ -121,7 +139,10 @@ type Stats struct {
 	OutOfOrder   uint64 // segments buffered ahead of a hole
 	Gaps         uint64 // holes given up on
 	GapBytes     uint64
+	Cuts         uint64 // holes given up on, or buffered bytes dropped, for memory
+	CutBytes     uint64
 	SkippedBytes uint64 // bytes of sides that wanted no more
+	Memory       budget.Stats
 }
 
 type key struct {
@@ -136,32 +157,49 @@ func keyOf(a, b netip.AddrPort, udp bool) key {
 	return key{a, b, udp}
 }
 
-type segment struct {
-	seq  uint32
-	data []byte
-	ts   time.Time
+type side struct {
+	next  uint32 // next sequence number to deliver
+	pos   uint64 // stream offset of next: pending is keyed by offset, free of wraparound
+	known bool   // next is set: SYN seen or first data taken as the start
+	done  bool   // the stream wants no more bytes of this side
+	// pending holds out-of-order segments by stream offset.
+	pending reorder.Buffer
 }
 
-type side struct {
-	next    uint32    // next sequence number to deliver
-	known   bool      // next is set: SYN seen or first data taken as the start
-	done    bool      // the stream wants no more bytes of this side
-	pending []segment // out-of-order segments, sorted by seq
+// start takes seq as the next sequence number: the SYN's, or the first
+// seen. Offsets already given keep their meaning; the first starts far
+// from 0 so that a sequence number behind it cannot wrap an offset.
+func (sd *side) start(seq uint32) {
+	if !sd.known {
+		sd.pos, sd.known = 1<<62, true
+	} else {
+		sd.pos = sd.offset(seq)
+	}
+	sd.next = seq
+}
+
+// offset is the stream offset of sequence number seq, near next.
+func (sd *side) offset(seq uint32) uint64 { return sd.pos + uint64(int64(seqDiff(seq, sd.next))) }
+
+// advance moves next (and pos) n bytes on.
+func (sd *side) advance(n int) {
+	sd.next += uint32(n)
+	sd.pos += uint64(n)
 }
 
 type flow struct {
-	key      key
-	id       uint64
-	start    time.Time
-	ended    bool // the stream was ended by MaxAge
-	client   netip.AddrPort
-	stream   Stream
-	stats    FlowStats
-	sides    [2]side
-	buffered int
-	last     time.Time
-	active   links // in Assembler.active
-	age      links // in Assembler.age
+	key    key
+	id     uint64
+	start  time.Time
+	ended  bool // the stream was ended by MaxAge
+	client netip.AddrPort
+	stream Stream
+	stats  FlowStats
+	sides  [2]side
+	mem    *budget.Account
+	last   time.Time
+	active links // in Assembler.active
+	age    links // in Assembler.age
 }
 
 // Assembler puts TCP segments in order per direction and hands them to
@@ -174,7 +212,7 @@ type Assembler struct {
 	last      *flow    // the flow of the previous packet, if still open
 	active    flowList // least recently active first
 	age       flowList // streams not yet ended, oldest first
-	buffered  int
+	mem       *budget.Budget
 	nextID    uint64
 	lastSweep time.Time
 	stats     Stats
@@ -182,13 +220,17 @@ type Assembler struct {
 
 // New returns an assembler that makes a Stream per connection with factory.
 func New(cfg Config, factory Factory) *Assembler {
-	return &Assembler{cfg: cfg, factory: factory, flows: map[key]*flow{},
+	return &Assembler{cfg: cfg, factory: factory, flows: map[key]*flow{}, mem: budget.New(cfg.Memory),
 		active: flowList{at: func(f *flow) *links { return &f.active }},
 		age:    flowList{at: func(f *flow) *links { return &f.age }}}
 }
 
 // Stats returns the counts so far.
-func (a *Assembler) Stats() Stats { return a.stats }
+func (a *Assembler) Stats() Stats {
+	s := a.stats
+	s.Memory = a.mem.Stats()
+	return s
+}
 
 // Add processes one segment. p.Payload is not retained.
 func (a *Assembler) Add(p *capture.Packet) {
@@ -238,7 +280,7 @@ func (a *Assembler) Add(p *capture.Packet) {
 	if p.Flags&capture.FlagSYN != 0 {
 		seq++ // the SYN takes one sequence number; data on a SYN follows it
 		if !sd.known || len(p.Payload) == 0 {
-			sd.next, sd.known = seq, true
+			sd.start(seq)
 		}
 	}
 	if len(p.Payload) > 0 || p.Missing > 0 {
@@ -292,9 +334,18 @@ func (a *Assembler) newFlow(k key, p *capture.Packet) *flow {
 	a.nextID++
 	a.stats.Flows++
 	f := &flow{key: k, id: a.nextID, client: client, start: p.Time}
+	f.mem = a.mem.Open(func() { a.shed(f) })
+	for !f.mem.Fixed(FlowCost) && a.active.head != nil {
+		// Not even cutting buffers made room: fewer flows, then.
+		a.stats.Evicted++
+		a.close(a.active.head)
+	}
+	for s := range f.sides {
+		f.sides[s].pending.Account = f.mem
+	}
 	f.stats.Tunnel = p.Tunnel
 	f.stats.UDP = p.UDP
-	f.stream = a.factory(client, server, p.Time, &f.stats)
+	f.stream = a.factory(client, server, p.Time, &f.stats, f.mem)
 	a.flows[k] = f
 	a.age.pushBack(f)
 	return f
@@ -322,11 +373,13 @@ var tlsPorts = map[uint16]bool{443: true, 465: true, 563: true, 636: true, 853: 
 func (a *Assembler) data(f *flow, s int, seq uint32, payload []byte, missing int, ts time.Time) {
 	sd := &f.sides[s]
 	if !sd.known {
-		sd.next, sd.known = seq, true // picked up mid-stream
+		sd.start(seq) // picked up mid-stream
 	}
 	if sd.done {
 		a.stats.SkippedBytes += uint64(len(payload))
-		sd.next = maxSeq(sd.next, seq+uint32(len(payload)+missing))
+		if end := seq + uint32(len(payload)+missing); seqAfter(end, sd.next) {
+			sd.advance(int(seqDiff(end, sd.next)))
+		}
 		return
 	}
 	switch d := seqDiff(seq, sd.next); {
@@ -347,12 +400,12 @@ func (a *Assembler) data(f *flow, s int, seq uint32, payload []byte, missing int
 		payload = payload[cut:]
 		seq += uint32(cut)
 	}
-	if len(sd.pending) > 0 && conflict(sd.pending[0], seq, payload) {
+	if g, ok := sd.pending.First(); ok && conflict(g, sd.pos, payload) {
 		f.stats.conflict(ts, s)
 	}
 	a.deliver(f, s, payload, ts)
 	if missing > 0 && !sd.done {
-		a.gap(f, s, missing, ts)
+		a.gap(f, s, missing, ts, false)
 	}
 	a.drain(f, s)
 }
@@ -360,7 +413,7 @@ func (a *Assembler) data(f *flow, s int, seq uint32, payload []byte, missing int
 // deliver passes in-order bytes to the stream and advances the side.
 func (a *Assembler) deliver(f *flow, s int, data []byte, ts time.Time) {
 	sd := &f.sides[s]
-	sd.next += uint32(len(data))
+	sd.advance(len(data))
 	if len(data) > 0 && !f.stream.Data(s, data, ts) {
 		sd.done = true
 		a.drop(f, s)
@@ -370,88 +423,77 @@ func (a *Assembler) deliver(f *flow, s int, data []byte, ts time.Time) {
 	}
 }
 
-func (a *Assembler) gap(f *flow, s int, n int, ts time.Time) {
+// gap gives up on n bytes of side s: lost, or dropped (cut) for memory.
+func (a *Assembler) gap(f *flow, s int, n int, ts time.Time, cut bool) {
+	f.sides[s].advance(n)
+	if cut {
+		a.stats.Cuts++
+		a.stats.CutBytes += uint64(n)
+		f.stream.Cut(s, n, ts)
+		return
+	}
 	a.stats.Gaps++
 	a.stats.GapBytes += uint64(n)
-	f.sides[s].next += uint32(n)
 	f.stream.Gap(s, n, ts)
 }
 
-// buffer keeps a copy of an out-of-order segment. When the flow's or the
-// assembler's budget is spent, it gives up on every hole before this segment
-// instead, so memory stays bounded.
+// buffer keeps a copy of an out-of-order segment. When the flow's limit or
+// the memory budget refuses it, it gives up on every hole before this
+// segment instead, so memory stays bounded.
 func (a *Assembler) buffer(f *flow, s int, seq uint32, payload []byte, ts time.Time) {
 	sd := &f.sides[s]
-	i, _ := slices.BinarySearchFunc(sd.pending, seq, func(g segment, seq uint32) int { return int(seqDiff(g.seq, seq)) })
-	end := seq + uint32(len(payload))
-	for _, j := range []int{i - 1, i} {
-		if j >= 0 && j < len(sd.pending) {
-			g := sd.pending[j]
-			if conflict(g, seq, payload) {
-				f.stats.conflict(ts, s)
-			}
-			if seqDiff(g.seq, seq) <= 0 && seqDiff(end, g.seq+uint32(len(g.data))) <= 0 {
-				a.stats.Retransmits++ // already buffered: keep one copy
-				f.stats.mark(ts, s, true)
-				return
-			}
-		}
+	limit := a.cfg.MaxFlowBuffer - f.sides[1-s].pending.Bytes()
+	r, conflicted := sd.pending.Insert(sd.offset(seq), payload, ts, limit)
+	if conflicted {
+		f.stats.conflict(ts, s)
 	}
-	if f.buffered+len(payload) > a.cfg.MaxFlowBuffer || a.buffered+len(payload) > a.cfg.MaxTotalBuffer {
-		for len(sd.pending) > 0 && !sd.done {
-			a.skipHole(f, s)
+	switch r {
+	case reorder.Duplicate:
+		a.stats.Retransmits++ // already buffered: keep one copy
+		f.stats.mark(ts, s, true)
+	case reorder.Refused:
+		for sd.pending.Len() > 0 && !sd.done {
+			a.skipHole(f, s, true)
 		}
 		if !sd.done && seqAfter(seq, sd.next) {
-			a.gap(f, s, int(seqDiff(seq, sd.next)), ts)
+			a.gap(f, s, int(seqDiff(seq, sd.next)), ts, true)
 		}
 		a.data(f, s, seq, payload, 0, ts)
-		return
 	}
-	sd.pending = slices.Insert(sd.pending, i, segment{seq: seq, data: append([]byte(nil), payload...), ts: ts})
-	f.buffered += len(payload)
-	a.buffered += len(payload)
 }
 
-// conflict reports whether payload at seq and the buffered segment g hold
-// different bytes for a sequence number both cover.
-func conflict(g segment, seq uint32, payload []byte) bool {
-	from := seq
-	if seqAfter(g.seq, from) {
-		from = g.seq
-	}
-	to := seq + uint32(len(payload))
-	if gEnd := g.seq + uint32(len(g.data)); seqAfter(to, gEnd) {
-		to = gEnd
-	}
-	if !seqAfter(to, from) {
+// conflict reports whether payload at stream offset off and the buffered
+// piece g hold different bytes for an offset both cover.
+func conflict(g reorder.Piece, off uint64, payload []byte) bool {
+	from, to := max(off, g.Offset), min(off+uint64(len(payload)), g.End())
+	if to <= from {
 		return false
 	}
-	n := int(seqDiff(to, from))
-	a := g.data[seqDiff(from, g.seq):][:n]
-	b := payload[seqDiff(from, seq):][:n]
-	return !bytes.Equal(a, b)
+	return string(g.Data[from-g.Offset:to-g.Offset]) != string(payload[from-off:to-off])
 }
 
 // acked handles an acknowledgement of side s's bytes up to ack: bytes the
 // receiver acknowledged but the capture never showed are lost for good.
 func (a *Assembler) acked(f *flow, s int, ack uint32, ts time.Time) {
 	sd := &f.sides[s]
-	if !sd.known || sd.done || len(sd.pending) == 0 || seqAfter(sd.pending[0].seq, ack) {
+	if !sd.known || sd.done {
 		return
 	}
-	a.skipHole(f, s)
+	if g, ok := sd.pending.First(); ok && g.Offset <= sd.offset(ack) {
+		a.skipHole(f, s, false)
+	}
 }
 
-// skipHole declares the bytes before the earliest buffered segment lost and
-// delivers what follows.
-func (a *Assembler) skipHole(f *flow, s int) {
+// skipHole gives up on the bytes before the earliest buffered segment,
+// lost or cut, and delivers what follows.
+func (a *Assembler) skipHole(f *flow, s int, cut bool) {
 	sd := &f.sides[s]
-	if len(sd.pending) == 0 {
+	first, ok := sd.pending.First()
+	if !ok {
 		return
 	}
-	first := sd.pending[0]
-	if n := seqDiff(first.seq, sd.next); n > 0 {
-		a.gap(f, s, int(n), first.ts)
+	if first.Offset > sd.pos {
+		a.gap(f, s, int(first.Offset-sd.pos), first.Time, cut)
 	}
 	a.drain(f, s)
 }
@@ -459,48 +501,50 @@ func (a *Assembler) skipHole(f *flow, s int) {
 // drain delivers buffered segments that are now in order.
 func (a *Assembler) drain(f *flow, s int) {
 	sd := &f.sides[s]
-	for len(sd.pending) > 0 && !sd.done {
-		g := sd.pending[0]
-		d := seqDiff(g.seq, sd.next)
-		if d > 0 {
+	for !sd.done {
+		g, ok := sd.pending.First()
+		if !ok || g.Offset > sd.pos {
 			return
 		}
-		sd.pending = sd.pending[1:]
-		f.buffered -= len(g.data)
-		a.buffered -= len(g.data)
-		if d < 0 {
+		sd.pending.PopFirst()
+		if g.Offset < sd.pos {
 			f.stats.Overlaps++ // bytes delivered since it was buffered
 		}
-		if -int(d) < len(g.data) {
-			a.deliver(f, s, g.data[-d:], g.ts)
+		if g.End() > sd.pos {
+			a.deliver(f, s, g.Data[sd.pos-g.Offset:], g.Time)
 		}
 	}
-	if sd.done {
-		a.drop(f, s)
-	}
+	sd.pending.Clear()
 }
 
 // drop frees what side s had buffered.
-func (a *Assembler) drop(f *flow, s int) {
-	sd := &f.sides[s]
-	for _, g := range sd.pending {
-		f.buffered -= len(g.data)
-		a.buffered -= len(g.data)
+func (a *Assembler) drop(f *flow, s int) { f.sides[s].pending.Clear() }
+
+// shed frees what f buffers because the memory budget needs it for a
+// flow that holds less: the stream's buffers, then each side's
+// out-of-order segments, the bytes up to the last of them cut.
+func (a *Assembler) shed(f *flow) {
+	f.stream.Shed()
+	for s := range f.sides {
+		sd := &f.sides[s]
+		if _, end := sd.pending.Clear(); end > sd.pos && !sd.done {
+			a.gap(f, s, int(end-sd.pos), f.last, true)
+		}
 	}
-	sd.pending = nil
 }
 
 // close flushes what is buffered, across holes, and ends the flow.
 func (a *Assembler) close(f *flow) {
 	for s := range f.sides {
-		for len(f.sides[s].pending) > 0 && !f.sides[s].done {
-			a.skipHole(f, s)
+		for f.sides[s].pending.Len() > 0 && !f.sides[s].done {
+			a.skipHole(f, s, false)
 		}
 		a.drop(f, s)
 	}
 	if !f.ended {
 		f.stream.Close()
 	}
+	f.mem.Close()
 	delete(a.flows, f.key)
 	if a.last == f {
 		a.last = nil
@@ -557,11 +601,4 @@ func (a *Assembler) Flush() {
 	for _, f := range all {
 		a.close(f)
 	}
-}
-
-func maxSeq(a, b uint32) uint32 {
-	if seqAfter(b, a) {
-		return b
-	}
-	return a
 }

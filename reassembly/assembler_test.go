@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/tlssniff/tlssniff/budget"
 	"github.com/tlssniff/tlssniff/capture"
 )
 
@@ -36,6 +37,12 @@ func (r *recorder) Gap(side int, n int, ts time.Time) {
 	*r.log = append(*r.log, fmt.Sprintf("gap %d %d", side, n))
 }
 
+func (r *recorder) Cut(side int, n int, ts time.Time) {
+	*r.log = append(*r.log, fmt.Sprintf("cut %d %d", side, n))
+}
+
+func (r *recorder) Shed() { *r.log = append(*r.log, "shed") }
+
 func (r *recorder) Close() { *r.log = append(*r.log, "close "+r.client.String()) }
 
 // seg is a segment in a step table: from the client unless server is set.
@@ -59,7 +66,7 @@ const (
 
 func run(cfg Config, stop map[int]int, segs []seg) ([]string, Stats) {
 	var log []string
-	a := New(cfg, func(client, server netip.AddrPort, start time.Time, _ *FlowStats) Stream {
+	a := New(cfg, func(client, server netip.AddrPort, start time.Time, _ *FlowStats, _ *budget.Account) Stream {
 		log = append(log, "open "+client.String())
 		return &recorder{log: &log, client: client, stop: stop}
 	})
@@ -144,7 +151,7 @@ func TestAssembler(t *testing.T) {
 		{name: "flow buffer full: the hole is given up", cfg: func(c *Config) { c.MaxFlowBuffer = 4 }, segs: with(
 			seg{flags: A, seq: c + 2, data: "cd"},
 			seg{flags: A, seq: c + 4, data: "efgh"}),
-			want: []string{"open 10.0.0.1:40000", "gap 0 2", `data 0 "cd"`, `data 0 "efgh"`, "close 10.0.0.1:40000"}},
+			want: []string{"open 10.0.0.1:40000", "cut 0 2", `data 0 "cd"`, `data 0 "efgh"`, "close 10.0.0.1:40000"}},
 		{name: "least recently active flow evicted", cfg: func(c *Config) { c.MaxFlows = 1 }, segs: []seg{
 			{flags: S, seq: 1},
 			{src: netip.MustParseAddrPort("10.0.0.3:40001"), flags: S, seq: 1}},
@@ -196,7 +203,9 @@ func TestAssemblerDecidedStreamsDoNotAge(t *testing.T) {
 
 // Delivering in-order data copies nothing and allocates nothing.
 func TestAssemblerInOrderAllocs(t *testing.T) {
-	a := New(DefaultConfig, func(client, server netip.AddrPort, start time.Time, _ *FlowStats) Stream { return discard{} })
+	a := New(DefaultConfig, func(client, server netip.AddrPort, start time.Time, _ *FlowStats, _ *budget.Account) Stream {
+		return discard{}
+	})
 	p := capture.Packet{Time: t0, Src: cli, Dst: srv, Flags: S, Seq: 0}
 	a.Add(&p)
 	payload := make([]byte, 1400)
@@ -214,6 +223,8 @@ type discard struct{}
 
 func (discard) Data(int, []byte, time.Time) bool { return true }
 func (discard) Gap(int, int, time.Time)          {}
+func (discard) Cut(int, int, time.Time)          {}
+func (discard) Shed()                            {}
 func (discard) Close()                           {}
 
 // A retransmitted out-of-order segment is kept once: twice would spend the

@@ -9,6 +9,7 @@ import (
 	"github.com/gopacket/gopacket/layers"
 	gpr "github.com/gopacket/gopacket/reassembly"
 
+	"github.com/tlssniff/tlssniff/budget"
 	"github.com/tlssniff/tlssniff/capture"
 	"github.com/tlssniff/tlssniff/internal/benchfile"
 )
@@ -24,7 +25,9 @@ func BenchmarkAssembler(b *testing.B) {
 		if err != nil {
 			b.Fatal(err)
 		}
-		a := New(DefaultConfig, func(client, server netip.AddrPort, start time.Time, _ *FlowStats) Stream { return discard{} })
+		a := New(DefaultConfig, func(client, server netip.AddrPort, start time.Time, _ *FlowStats, _ *budget.Account) Stream {
+			return discard{}
+		})
 		var p capture.Packet
 		for f.Next(&p) == nil {
 			a.Add(&p)

@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/tlssniff/tlssniff/budget"
 	"github.com/tlssniff/tlssniff/capture"
 )
 
@@ -26,6 +27,8 @@ func (c *checker) Data(side int, data []byte, ts time.Time) bool {
 }
 
 func (c *checker) Gap(side int, n int, ts time.Time) { c.cursor += n; c.lost += n }
+func (c *checker) Cut(side int, n int, ts time.Time) { c.Gap(side, n, ts) }
+func (c *checker) Shed()                             {}
 func (c *checker) Close()                            {}
 
 // FuzzAssembler cuts a payload into segments and sends them in an order, with
@@ -68,7 +71,9 @@ func FuzzAssembler(f *testing.F) {
 		ck := &checker{t: t, sent: payload}
 		cfg := DefaultConfig
 		cfg.MaxFlowBuffer = 64
-		a := New(cfg, func(client, server netip.AddrPort, start time.Time, _ *FlowStats) Stream { return ck })
+		a := New(cfg, func(client, server netip.AddrPort, start time.Time, _ *FlowStats, _ *budget.Account) Stream {
+			return ck
+		})
 		p := capture.Packet{Time: t0, Src: cli, Dst: srv, Flags: capture.FlagSYN, Seq: isn - 1}
 		a.Add(&p)
 		for _, pc := range send {

@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/tlssniff/tlssniff/budget"
 	"github.com/tlssniff/tlssniff/capture"
 )
 
@@ -23,6 +24,8 @@ func (s *sink) Data(side int, data []byte, ts time.Time) bool {
 	return s.want
 }
 func (s *sink) Gap(side int, n int, ts time.Time) { s.gaps++ }
+func (s *sink) Cut(side int, n int, ts time.Time) { s.gaps++ }
+func (s *sink) Shed()                             {}
 func (s *sink) Close()                            { *s.closed++ }
 
 // hostile returns an assembler whose streams want every byte, and counts
@@ -30,7 +33,7 @@ func (s *sink) Close()                            { *s.closed++ }
 func hostile(cfg Config) (*Assembler, *[]*sink, *int) {
 	var streams []*sink
 	closed := new(int)
-	a := New(cfg, func(client, server netip.AddrPort, start time.Time, _ *FlowStats) Stream {
+	a := New(cfg, func(client, server netip.AddrPort, start time.Time, _ *FlowStats, _ *budget.Account) Stream {
 		s := &sink{closed: closed, want: true}
 		streams = append(streams, s)
 		return s
@@ -67,10 +70,10 @@ func TestSYNFlood(t *testing.T) {
 }
 
 // 100,000 handshakes left half open, each with data buffered behind a
-// hole, stay within the total buffer budget and are all closed at the end.
+// hole, stay within the memory budget and are all closed at the end.
 func TestHalfOpenHandshakes(t *testing.T) {
 	cfg := DefaultConfig
-	cfg.MaxTotalBuffer = 4 << 20
+	cfg.Memory = 64 << 20
 	a, streams, closed := hostile(cfg)
 	const n = 100_000
 	for i := range n {
@@ -80,13 +83,13 @@ func TestHalfOpenHandshakes(t *testing.T) {
 		a.Add(&capture.Packet{Time: ts, Src: srv, Dst: c, Seq: 500, Ack: 101, Flags: capture.FlagSYN | capture.FlagACK})
 		// 100 bytes after a 100-byte hole: buffered, never completed.
 		a.Add(&capture.Packet{Time: ts, Src: c, Dst: srv, Seq: 201, Flags: capture.FlagACK, Payload: make([]byte, 100)})
-		if a.buffered > cfg.MaxTotalBuffer {
-			t.Fatalf("%d bytes buffered", a.buffered)
+		if a.mem.Used() > cfg.Memory {
+			t.Fatalf("%d bytes charged", a.mem.Used())
 		}
 	}
 	a.Flush()
-	if *closed != n || len(*streams) != n || a.buffered != 0 || len(a.flows) != 0 {
-		t.Errorf("%d closed, %d buffered, %d flows", *closed, a.buffered, len(a.flows))
+	if *closed != n || len(*streams) != n || a.mem.Used() != 0 || len(a.flows) != 0 {
+		t.Errorf("%d closed, %d bytes charged, %d flows", *closed, a.mem.Used(), len(a.flows))
 	}
 }
 
@@ -113,7 +116,7 @@ func TestOverlapConflicts(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			a, streams, _ := hostile(DefaultConfig)
 			var fs *FlowStats
-			a.factory = func(client, server netip.AddrPort, start time.Time, st *FlowStats) Stream {
+			a.factory = func(client, server netip.AddrPort, start time.Time, st *FlowStats, _ *budget.Account) Stream {
 				fs = st
 				s := &sink{closed: new(int), want: true}
 				*streams = append(*streams, s)

@@ -1,0 +1,173 @@
+// Package reorder keeps the pieces of a byte sequence that came ahead of
+// where it is read, keyed by their offset, until the bytes before them
+// come: TCP segments past a hole, DTLS handshake fragments, QUIC CRYPTO
+// frames and IP fragments all go through a Buffer. It sits below the
+// pipeline's stages and imports nothing of ours but the memory budget.
+//
+// Every operation is O(log n) in the pieces held, whatever the order and
+// size in which they come: pieces sit in a B-tree (github.com/google/btree)
+// rather than a sorted slice, whose inserts at the front cost O(n) each
+// and made one-byte pieces in reverse order quadratic. Each piece is
+// charged to a budget.Account at its real cost, its copy and its share of
+// the tree (PieceCost); an empty Buffer holds no tree at all.
+package reorder
+
+import (
+	"bytes"
+	"time"
+
+	"github.com/google/btree"
+
+	"github.com/tlssniff/tlssniff/budget"
+)
+
+// PieceCost is what a piece costs besides its bytes: its entry in the
+// tree's nodes, at the fill a B-tree keeps (half to full), and the
+// allocation header of its copy. TestPieceCost checks it against the heap.
+const PieceCost = 144
+
+// degree of the B-tree: nodes of 15 to 31 pieces.
+const degree = 16
+
+// freeList is shared by every tree and keeps no node: a Buffer emptied
+// gives its memory back rather than holding it for later.
+var freeList = btree.NewFreeListG[Piece](0)
+
+// Piece is bytes at an offset, captured at Time.
+type Piece struct {
+	Offset uint64
+	Data   []byte
+	Time   time.Time
+}
+
+// End is the offset just past the piece.
+func (p Piece) End() uint64 { return p.Offset + uint64(len(p.Data)) }
+
+// Result says what Insert did with a piece.
+type Result int
+
+const (
+	Kept      Result = iota // a copy of the bytes not held before was kept
+	Duplicate               // every byte was held already
+	Refused                 // the memory budget refused the copy
+)
+
+// Buffer holds pieces ahead of a sequence's read position. The zero value
+// is ready; it charges Account, when set.
+type Buffer struct {
+	Account *budget.Account
+	tree    *btree.BTreeG[Piece]
+	bytes   int // data bytes held
+	steps   int // comparisons made: tests pin linear growth on it
+}
+
+// Len returns the number of pieces held.
+func (b *Buffer) Len() int {
+	if b.tree == nil {
+		return 0
+	}
+	return b.tree.Len()
+}
+
+// Bytes returns the data bytes held.
+func (b *Buffer) Bytes() int { return b.bytes }
+
+// Insert keeps a copy of data at off, less the bytes some piece already
+// holds: for overlapping bytes the first copy wins. It refuses a copy that
+// would make the data held pass limit bytes, or that the budget refuses.
+// conflict reports that overlapping bytes differed from those held. data
+// is not retained.
+func (b *Buffer) Insert(off uint64, data []byte, ts time.Time, limit int) (r Result, conflict bool) {
+	if len(data) == 0 {
+		return Duplicate, false
+	}
+	// Trim the front against the piece at or before off, then against
+	// each piece the trimmed start lands in: each round consumes bytes.
+	for b.tree != nil {
+		pred, ok := b.atOrBefore(off)
+		if !ok || pred.End() <= off {
+			break
+		}
+		n := min(pred.End()-off, uint64(len(data)))
+		conflict = conflict || !bytes.Equal(pred.Data[off-pred.Offset:][:n], data[:n])
+		if n == uint64(len(data)) {
+			return Duplicate, conflict
+		}
+		data, off = data[n:], off+n
+	}
+	if next, ok := b.after(off); ok && next.Offset < off+uint64(len(data)) {
+		n := min(next.End(), off+uint64(len(data))) - next.Offset
+		conflict = conflict || !bytes.Equal(next.Data[:n], data[next.Offset-off:][:n])
+	}
+	if b.bytes+len(data) > limit {
+		return Refused, conflict
+	}
+	c := append([]byte(nil), data...)
+	if !b.Account.Charge(PieceCost + cap(c)) {
+		return Refused, conflict
+	}
+	if b.tree == nil {
+		b.tree = btree.NewWithFreeListG(degree, func(x, y Piece) bool { b.steps++; return x.Offset < y.Offset }, freeList)
+	}
+	b.tree.ReplaceOrInsert(Piece{Offset: off, Data: c, Time: ts})
+	b.bytes += len(c)
+	return Kept, conflict
+}
+
+func (b *Buffer) atOrBefore(off uint64) (p Piece, ok bool) {
+	b.tree.DescendLessOrEqual(Piece{Offset: off}, func(x Piece) bool { p, ok = x, true; return false })
+	return p, ok
+}
+
+func (b *Buffer) after(off uint64) (p Piece, ok bool) {
+	if b.tree == nil {
+		return p, false
+	}
+	b.tree.AscendGreaterOrEqual(Piece{Offset: off + 1}, func(x Piece) bool { p, ok = x, true; return false })
+	return p, ok
+}
+
+// First returns the piece with the lowest offset.
+func (b *Buffer) First() (Piece, bool) {
+	if b.tree == nil {
+		return Piece{}, false
+	}
+	return b.tree.Min()
+}
+
+// PopFirst removes and returns the piece with the lowest offset. Its Data
+// is the caller's.
+func (b *Buffer) PopFirst() (Piece, bool) {
+	if b.tree == nil {
+		return Piece{}, false
+	}
+	p, ok := b.tree.DeleteMin()
+	if ok {
+		b.release(p)
+	}
+	if b.tree.Len() == 0 {
+		b.tree = nil
+	}
+	return p, ok
+}
+
+func (b *Buffer) release(p Piece) {
+	b.bytes -= len(p.Data)
+	b.Account.Release(PieceCost + cap(p.Data))
+}
+
+// Clear drops every piece and returns how many data bytes were held and
+// the end of the furthest piece (0 when empty).
+func (b *Buffer) Clear() (n int, end uint64) {
+	if b.tree == nil {
+		return 0, 0
+	}
+	n = b.bytes
+	b.tree.Ascend(func(p Piece) bool {
+		end = max(end, p.End())
+		b.release(p)
+		return true
+	})
+	b.tree = nil
+	return n, end
+}
