@@ -91,7 +91,7 @@ func (a *Account) Held() int64 { return a.held + a.fixed }
 // cannot be made. A nil account charges nothing and always succeeds (a
 // caller without a budget).
 func (a *Account) Charge(n int) bool {
-	if a == nil || n <= 0 {
+	if a == nil || a.b == nil || n <= 0 {
 		return true
 	}
 	if !a.b.room(a, int64(n)) {
@@ -101,19 +101,18 @@ func (a *Account) Charge(n int) bool {
 	return true
 }
 
-// Fixed asks for n bytes that cannot be shed while the holder lives, on the
-// same terms as Charge.
+// Fixed charges n bytes that cannot be shed while the holder lives: what
+// it already keeps. It cuts larger holders to make room, charges the bytes
+// in any case, and reports whether they fit within the limit.
 func (a *Account) Fixed(n int) bool {
-	if a == nil || n <= 0 {
+	if a == nil || a.b == nil || n <= 0 {
 		return true
 	}
-	if !a.b.room(a, int64(n)) {
-		return false
-	}
+	fits := a.b.room(a, int64(n))
 	a.fixed += int64(n)
 	a.b.used += int64(n)
 	a.b.peak = max(a.b.peak, a.b.used)
-	return true
+	return fits
 }
 
 // room makes room for n more bytes of a by cutting larger holders.

@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"net/netip"
 	"time"
+
+	"github.com/tlssniff/tlssniff/budget"
 )
 
 // Direction says who sent something.
@@ -60,7 +62,7 @@ type Alert struct {
 type Issue struct {
 	Time   time.Time
 	From   Direction
-	Kind   string // gap, malformed_record, malformed_message, buffer_limit, not_tls
+	Kind   string // gap, memory_budget, malformed_record, malformed_message, buffer_limit, not_tls
 	Detail string
 }
 
@@ -167,16 +169,18 @@ type half struct {
 	conn      *Conn
 	side      int
 	rec       RecordLayer
-	hs        []byte // handshake bytes of an incomplete message
-	encrypted bool   // records from this side are now encrypted
-	finished  bool   // this side's Finished was seen or inferred
-	helloSeen bool   // a ClientHello or ServerHello came from this side
-	dead      bool   // not TLS, or malformed beyond repair
-	alerted   bool   // this side sent an alert
-	calls     int    // Data calls that carried bytes of the first hello so far
-	broken    bool   // this side's records turned malformed after TLS started
-	brokenAt  int    // how many messages there were then
-	fullHS    bool   // the server sent Certificate, ServerKeyExchange or ServerHelloDone
+	hs        []byte    // handshake bytes of an incomplete message, charged to the budget
+	skip      int       // bytes left of a handshake message dropped for memory
+	lastTime  time.Time // of the last bytes fed
+	encrypted bool      // records from this side are now encrypted
+	finished  bool      // this side's Finished was seen or inferred
+	helloSeen bool      // a ClientHello or ServerHello came from this side
+	dead      bool      // not TLS, or malformed beyond repair
+	alerted   bool      // this side sent an alert
+	calls     int       // Data calls that carried bytes of the first hello so far
+	broken    bool      // this side's records turned malformed after TLS started
+	brokenAt  int       // how many messages there were then
+	fullHS    bool      // the server sent Certificate, ServerKeyExchange or ServerHelloDone
 }
 
 // Conn reconstructs one connection from the byte streams of its two sides.
@@ -189,6 +193,7 @@ type Conn struct {
 	emit        func(*Connection)
 	transport   func() TransportStats
 	validator   *Validator
+	mem         *budget.Account
 	emitted     bool
 	tls         bool // a hello was seen: this is a TLS connection
 	postRecords int  // records seen since the handshake completed
@@ -239,15 +244,19 @@ type Options struct {
 	Transport func() TransportStats
 	// Validator, when set, judges the certificate chains at capture time.
 	Validator *Validator
+	// Memory, when set, is charged for what the connection buffers and
+	// keeps until it is decided; its shed is the Conn's Shed.
+	Memory *budget.Account
 }
 
 // NewConn starts a connection between side 0 (a) and side 1 (b), first seen
 // at start.
 func NewConn(transport string, a, b netip.AddrPort, start time.Time, opts Options) *Conn {
-	c := &Conn{emit: opts.Emit, transport: opts.Transport, validator: opts.Validator}
+	c := &Conn{emit: opts.Emit, transport: opts.Transport, validator: opts.Validator, mem: opts.Memory}
 	c.c = Connection{Transport: transport, Client: a, Server: b, Start: start}
 	for i := range c.halves {
-		c.halves[i] = half{conn: c, side: i}
+		c.halves[i] = half{conn: c, side: i, rec: RecordLayer{Memory: opts.Memory}}
+		c.q.crypto[i].held.Account = opts.Memory
 	}
 	return c
 }
@@ -271,6 +280,7 @@ func (c *Conn) Data(side int, data []byte, ts time.Time) bool {
 		return c.datagram(side, data, ts)
 	}
 	counting := !h.helloSeen
+	h.lastTime = ts
 	err := h.rec.Feed(data, ts, h)
 	if counting && h.rec.started {
 		// Each call is one TCP segment's in-order bytes; those that held
@@ -294,17 +304,54 @@ func (c *Conn) Data(side int, data []byte, ts time.Time) bool {
 
 // Gap tells the connection that n bytes sent by side were lost before ts.
 func (c *Conn) Gap(side int, n int, ts time.Time) {
+	c.lose(side, n, ts, "gap", fmt.Sprintf("%d bytes lost", n))
+}
+
+// Cut tells the connection that n bytes sent by side were dropped before
+// ts to stay within the memory budget or a buffer limit.
+func (c *Conn) Cut(side int, n int, ts time.Time) {
+	c.lose(side, n, ts, "memory_budget", fmt.Sprintf("%d bytes dropped to stay within the memory budget", n))
+}
+
+func (c *Conn) lose(side int, n int, ts time.Time, kind, detail string) {
 	h := &c.halves[side]
 	if h.dead || c.emitted {
 		return
 	}
 	if h.rec.started {
-		c.issue(ts, side, "gap", fmt.Sprintf("%d bytes lost%s", n, h.lostMessage()))
+		c.issue(ts, side, kind, detail+h.lostMessage())
 	}
 	c.c.Quality.Gaps++
 	c.c.Quality.GapBytes += n
-	h.hs = h.hs[:0]
+	h.dropHS()
 	h.rec.Gap(n)
+}
+
+// Shed frees what the connection buffers because the memory budget needs
+// it: partial records and handshake messages, DTLS fragments and QUIC
+// CRYPTO data held out of order. Each side that lost bytes records a
+// memory_budget issue; reading goes on after what was dropped.
+func (c *Conn) Shed() {
+	for side := range c.halves {
+		h := &c.halves[side]
+		lost := h.lostMessage()
+		n := len(h.hs) + h.rec.Shed() + c.shedDatagrams(side)
+		if n == 0 || c.emitted {
+			continue
+		}
+		c.issue(h.lastTime, side, "memory_budget",
+			fmt.Sprintf("%d buffered bytes dropped%s: the memory budget was spent and this connection held the most", n, lost))
+		if len(h.hs) >= 4 {
+			h.skip = messageLen(h.hs) - len(h.hs)
+		}
+		h.dropHS()
+	}
+}
+
+// dropHS drops the handshake bytes of an incomplete message.
+func (h *half) dropHS() {
+	h.conn.mem.Release(cap(h.hs))
+	h.hs = nil
 }
 
 // lostMessage says which handshake message a gap cut into: the one still
@@ -346,6 +393,12 @@ func (c *Conn) decide() {
 		return
 	}
 	c.emitted = true
+	for i := range c.halves {
+		c.halves[i].dropHS()
+		c.halves[i].rec.Gap(0)
+	}
+	c.shedDatagrams(0)
+	c.shedDatagrams(1)
 	c.judge()
 	c.emit(&c.c)
 }
@@ -411,6 +464,10 @@ func (h *half) Record(r Record) {
 	defer c.settle()
 	switch r.Type {
 	case recordSSLv2:
+		if len(r.Body) == 0 {
+			c.issue(r.Time, h.side, "memory_budget", fmt.Sprintf("an SSL 2.0 ClientHello of %d bytes dropped to stay within the memory budget", r.Length))
+			return
+		}
 		h.clientHello(r.Time, r.Body[1:], true)
 	case recordChangeCipherSpec:
 		c.message(r.Time, h.side, "ChangeCipherSpec", r.Length, false)
@@ -432,11 +489,16 @@ func (h *half) Record(r Record) {
 			c.message(r.Time, h.side, "Alert", r.Length, true)
 		}
 	case recordHandshake:
-		if r.Body == nil {
+		switch {
+		case r.Cut:
+			c.issue(r.Time, h.side, "memory_budget", fmt.Sprintf("a handshake record of %d bytes dropped to stay within the memory budget", r.Length))
+			h.dropHS() // the next record is read as starting a message
+			h.skip = 0
+		case r.Body == nil:
 			h.encryptedHandshake(r)
-			return
+		default:
+			h.handshakeBytes(r.Time, r.Body)
 		}
-		h.handshakeBytes(r.Time, r.Body)
 	case recordApplicationData:
 		h.applicationData(r)
 	case recordHeartbeat:
@@ -480,21 +542,69 @@ func (h *half) setFinished(ts time.Time) {
 }
 
 // handshakeBytes gathers handshake bytes across records and cuts messages:
-// a 1-byte type and a 3-byte length (RFC 8446, section 4).
+// a 1-byte type and a 3-byte length (RFC 8446, section 4). Whole messages
+// within b are read in place; only a message cut across records is copied,
+// each byte once, so that a message sent in records of one byte costs time
+// linear in its length.
 func (h *half) handshakeBytes(ts time.Time, b []byte) {
-	if len(h.hs) == 0 {
-		// The common case: whole messages within one record need no copy.
-		b = h.cutMessages(ts, b)
+	for len(b) > 0 && !h.dead && !h.conn.emitted {
+		if h.skip > 0 {
+			n := min(h.skip, len(b))
+			h.skip -= n
+			b = b[n:]
+			continue
+		}
+		if len(h.hs) == 0 {
+			b = h.cutMessages(ts, b) // the common case: no copy
+			if len(b) == 0 || h.dead || h.conn.emitted {
+				return
+			}
+		}
+		// Complete the header, then the message, from b.
+		want := 4
+		if len(h.hs) >= 4 {
+			want = messageLen(h.hs)
+		}
+		n := min(want-len(h.hs), len(b))
+		if !h.keep(ts, b[:n]) {
+			return
+		}
+		b = b[n:]
+		if len(h.hs) == 4 || len(h.hs) == want {
+			// A header just completed (the limit is checked there) or a
+			// whole message: cutMessages reads it, or keeps it whole.
+			if rest := h.cutMessages(ts, h.hs); len(rest) == 0 {
+				h.dropHS()
+			}
+		}
+	}
+}
+
+// messageLen is the length of the handshake message whose header starts b.
+func messageLen(b []byte) int { return 4 + (int(b[1])<<16 | int(b[2])<<8 | int(b[3])) }
+
+// keep appends b to the incomplete message, charging the memory budget
+// for what the buffer grows by. When the budget refuses, the message is
+// dropped (its remaining bytes skipped when its length is known) and the
+// connection says so.
+func (h *half) keep(ts time.Time, b []byte) bool {
+	if len(h.hs)+len(b) <= cap(h.hs) {
 		h.hs = append(h.hs, b...)
+		return true
+	}
+	grown := append(h.hs[:len(h.hs):len(h.hs)], b...)
+	if h.conn.mem.Charge(cap(grown) - cap(h.hs)) {
+		h.hs = grown
+		return true
+	}
+	h.conn.issue(ts, h.side, "memory_budget", fmt.Sprintf("%d bytes of a handshake message dropped to stay within the memory budget", len(grown)))
+	if len(grown) >= 4 {
+		h.skip = messageLen(grown) - len(grown)
 	} else {
-		h.hs = append(h.hs, b...)
-		rest := h.cutMessages(ts, h.hs)
-		h.hs = append(h.hs[:0], rest...)
+		h.dead = true // no length to skip by
 	}
-	if len(h.hs) > maxHandshakeBuffer {
-		h.conn.issue(ts, h.side, "buffer_limit", fmt.Sprintf("handshake message over %d bytes", maxHandshakeBuffer))
-		h.dead = true
-	}
+	h.dropHS()
+	return false
 }
 
 // cutMessages handles every complete message in b and returns the rest.

@@ -2,7 +2,10 @@ package parser
 
 import (
 	"encoding/binary"
+	"fmt"
 	"time"
+
+	"github.com/tlssniff/tlssniff/reorder"
 )
 
 // DTLS (RFC 6347, RFC 9147) carries TLS records in datagrams: each record
@@ -18,10 +21,66 @@ const (
 )
 
 // dtlsMessage is a handshake message being reassembled from fragments.
+// Nothing is sized from the length its fragments claim: body grows with
+// the bytes that came in order, and fragments past its end wait in rest.
 type dtlsMessage struct {
-	typ  uint8
-	body []byte
-	have []byteRange
+	typ    uint8
+	length int
+	body   []byte // the message's first bytes, charged to the budget
+	rest   reorder.Buffer
+}
+
+// dtlsMessageCost is what a message in reassembly costs besides its bytes:
+// the struct and its map entry.
+const dtlsMessageCost = 256
+
+// add takes the fragment at off. It reports false when the memory budget
+// refused to keep it.
+func (m *dtlsMessage) add(c *Conn, off int, frag []byte, ts time.Time) bool {
+	switch {
+	case off > len(m.body):
+		r, _ := m.rest.Insert(uint64(off), frag, ts, m.length)
+		return r != reorder.Refused
+	case off+len(frag) <= len(m.body):
+		return true // held already
+	}
+	if !m.append(c, frag[len(m.body)-off:]) {
+		return false
+	}
+	for {
+		p, ok := m.rest.First()
+		if !ok || p.Offset > uint64(len(m.body)) {
+			return true
+		}
+		m.rest.PopFirst()
+		if p.End() > uint64(len(m.body)) && !m.append(c, p.Data[uint64(len(m.body))-p.Offset:]) {
+			return false
+		}
+	}
+}
+
+// append adds in-order bytes, those not yet held, to the body.
+func (m *dtlsMessage) append(c *Conn, b []byte) bool {
+	b = b[:max(0, min(len(b), m.length-len(m.body)))]
+	if len(m.body)+len(b) <= cap(m.body) {
+		m.body = append(m.body, b...)
+		return true
+	}
+	grown := append(m.body[:len(m.body):len(m.body)], b...)
+	if !c.mem.Charge(cap(grown) - cap(m.body)) {
+		return false
+	}
+	m.body = grown
+	return true
+}
+
+// drop frees the message and returns the bytes it held.
+func (m *dtlsMessage) drop(c *Conn) int {
+	n, _ := m.rest.Clear()
+	n += len(m.body)
+	c.mem.Release(cap(m.body) + dtlsMessageCost)
+	m.body = nil
+	return n
 }
 
 // dtlsSide is one side's handshake message reassembly.
@@ -120,49 +179,48 @@ func (c *Conn) dtlsHandshake(side int, b []byte, ts time.Time) {
 		}
 		m := st.pending[seq]
 		if m == nil {
-			m = &dtlsMessage{typ: typ, body: make([]byte, length)}
+			if !c.mem.Charge(dtlsMessageCost) {
+				c.issue(ts, side, "memory_budget", "a DTLS handshake fragment dropped to stay within the memory budget")
+				continue
+			}
+			m = &dtlsMessage{typ: typ, length: length}
+			m.rest.Account = c.mem
 			st.pending[seq] = m
 		}
-		if len(m.body) != length {
+		if m.length != length {
 			continue // fragments that disagree on the length: keep the first
 		}
-		copy(m.body[off:], frag)
-		m.have = addSpan(m.have, byteRange{off, off + n})
+		if !m.add(c, off, frag, ts) {
+			c.issue(ts, side, "memory_budget", fmt.Sprintf("a DTLS %s message of %d bytes dropped to stay within the memory budget",
+				handshakeTypeName(typ), length))
+			m.drop(c)
+			delete(st.pending, seq)
+			continue
+		}
 		// Deliver what is complete, in order.
 		for {
 			m := st.pending[st.next]
-			if m == nil || !(len(m.have) == 1 && m.have[0].from == 0 && m.have[0].to == len(m.body) || len(m.body) == 0) {
+			if m == nil || len(m.body) < m.length {
 				break
 			}
 			delete(st.pending, st.next)
 			st.next++
 			c.halves[side].handshake(ts, m.typ, m.body)
+			m.drop(c)
 		}
 	}
 }
 
-// byteRange is a range of bytes received.
-type byteRange struct{ from, to int }
-
-// addSpan adds s to sorted, merged spans.
-func addSpan(spans []byteRange, s byteRange) []byteRange {
-	out := spans[:0:0]
-	placed := false
-	for _, x := range spans {
-		switch {
-		case placed || x.to < s.from:
-			out = append(out, x)
-		case s.to < x.from:
-			out = append(out, s, x)
-			placed = true
-		default:
-			s = byteRange{min(s.from, x.from), max(s.to, x.to)}
-		}
+// shedDatagrams frees what side holds of DTLS messages in reassembly and
+// QUIC CRYPTO frames out of order, and returns how many bytes that was.
+func (c *Conn) shedDatagrams(side int) int {
+	n, _ := c.q.crypto[side].held.Clear()
+	st := &c.d.sides[side]
+	for seq, m := range st.pending {
+		n += m.drop(c)
+		delete(st.pending, seq)
 	}
-	if !placed {
-		out = append(out, s)
-	}
-	return out
+	return n
 }
 
 // dtls13Protected counts a DTLS 1.3 protected record. The client's first

@@ -13,6 +13,8 @@ import (
 
 	"golang.org/x/crypto/cryptobyte"
 	"golang.org/x/crypto/hkdf"
+
+	"github.com/tlssniff/tlssniff/reorder"
 )
 
 // QUIC carries the TLS 1.3 handshake in CRYPTO frames (RFC 9001). Initial
@@ -262,50 +264,35 @@ func cryptoFrames(payload []byte) ([]cryptoFrame, bool) {
 
 // cryptoStream puts one direction's CRYPTO data back in order.
 type cryptoStream struct {
-	next    uint64
-	pending map[uint64][]byte // by offset, ahead of next
-	held    int
+	next uint64
+	held reorder.Buffer // frames ahead of next
 }
 
 // maxCryptoHeld bounds the out-of-order CRYPTO bytes kept per direction.
 const maxCryptoHeld = 64 << 10
 
-// add takes one frame and returns the bytes now contiguous.
-func (c *cryptoStream) add(f cryptoFrame) []byte {
-	if f.offset+uint64(len(f.data)) <= c.next {
+// add takes one frame and returns the bytes now contiguous: f.data itself
+// when nothing was held, valid until the next call.
+func (c *cryptoStream) add(f cryptoFrame, ts time.Time) []byte {
+	end := f.offset + uint64(len(f.data))
+	if end <= c.next {
 		return nil // a retransmission
 	}
 	if f.offset > c.next {
-		if c.held+len(f.data) > maxCryptoHeld {
-			return nil
-		}
-		if c.pending == nil {
-			c.pending = map[uint64][]byte{}
-		}
-		if _, dup := c.pending[f.offset]; !dup {
-			c.pending[f.offset] = append([]byte(nil), f.data...)
-			c.held += len(f.data)
-		}
+		c.held.Insert(f.offset, f.data, ts, maxCryptoHeld) // refused past the limit: the frame is lost
 		return nil
 	}
-	out := append([]byte(nil), f.data[c.next-f.offset:]...)
-	c.next += uint64(len(out))
+	out := f.data[c.next-f.offset:]
+	c.next = end
 	for {
-		progressed := false
-		for off, d := range c.pending {
-			if off > c.next {
-				continue
-			}
-			delete(c.pending, off)
-			c.held -= len(d)
-			if end := off + uint64(len(d)); end > c.next {
-				out = append(out, d[c.next-off:]...)
-				c.next = end
-			}
-			progressed = true
-		}
-		if !progressed {
+		p, ok := c.held.First()
+		if !ok || p.Offset > c.next {
 			return out
+		}
+		c.held.PopFirst()
+		if p.End() > c.next {
+			out = append(out[:len(out):len(out)], p.Data[c.next-p.Offset:]...)
+			c.next = p.End()
 		}
 	}
 }
@@ -381,7 +368,10 @@ func (c *Conn) datagram(side int, data []byte, ts time.Time) bool {
 			// next Initial derives new keys and resends its ClientHello.
 			info.Retry = true
 			q.client, q.server = nil, nil
-			q.crypto = [2]cryptoStream{}
+			for i := range q.crypto {
+				q.crypto[i].held.Clear()
+				q.crypto[i].next = 0
+			}
 		case h.typ == quicInitial:
 			count[0]++
 			hadHello := c.c.ClientHello != nil
@@ -432,7 +422,7 @@ func (c *Conn) initial(side int, h *longHeader, ts time.Time) {
 		c.issue(ts, side, "malformed_record", "a QUIC Initial packet holds a frame an Initial may not carry")
 	}
 	for _, f := range frames {
-		if b := q.crypto[side].add(f); len(b) > 0 {
+		if b := q.crypto[side].add(f, ts); len(b) > 0 {
 			c.halves[side].handshakeBytes(ts, b)
 		}
 	}

@@ -4,6 +4,8 @@ import (
 	"errors"
 	"fmt"
 	"time"
+
+	"github.com/tlssniff/tlssniff/budget"
 )
 
 // Record content types (RFC 8446, section 5.1).
@@ -51,6 +53,9 @@ type Record struct {
 	Offset  int64     // stream offset of the record header
 	Time    time.Time // capture time of the bytes that completed the record
 	Body    []byte
+	// Cut says the body was wanted but dropped: the memory budget refused
+	// to buffer it.
+	Cut bool
 }
 
 // RecordHandler receives records from a RecordLayer.
@@ -65,14 +70,22 @@ type RecordHandler interface {
 // RecordLayer cuts one direction's byte stream into TLS records. It takes
 // bytes from any source: reassembled TCP payload or decrypted plaintext.
 // The zero value is ready for the start of a stream.
+//
+// A body that comes whole within one Feed is passed on without a copy;
+// one cut across Feeds is gathered in a buffer that grows with the bytes
+// that came (never sized from the header's length), is charged to Memory,
+// and is freed once the record is delivered.
 type RecordLayer struct {
+	Memory    *budget.Account
 	offset    int64 // stream offset of the next byte fed
 	hdr       [recordHeaderLen]byte
 	hdrLen    int
 	cur       Record
-	body      []byte // buffered body of cur, when wanted
+	body      []byte // buffered body of cur, when wanted and cut across Feeds
+	direct    []byte // the body of cur, when it came whole in one Feed
 	need      int    // body bytes of cur still to come
 	want      bool
+	cut       bool // the budget refused cur's body
 	started   bool
 	searching bool  // looking for the first hello past a preamble
 	preamble  int64 // stream bytes before the first record
@@ -100,8 +113,43 @@ func (l *RecordLayer) Err() error { return l.err }
 // next plausible record header.
 func (l *RecordLayer) Gap(n int) {
 	l.offset += int64(n)
-	l.hdrLen, l.need, l.body = 0, 0, l.body[:0]
+	l.hdrLen, l.need = 0, 0
+	l.free()
 	l.resync = l.started && l.err == nil
+}
+
+// Shed drops the body gathered so far of the record being read, which
+// will be delivered as Cut, and returns how many bytes it held.
+func (l *RecordLayer) Shed() int {
+	n := len(l.body)
+	if n > 0 {
+		l.free()
+		l.want, l.cut = false, true
+	}
+	return n
+}
+
+// gather appends part of a body to the buffer, charging what it grows by;
+// when the budget refuses, the body is dropped and the record will be
+// delivered as Cut.
+func (l *RecordLayer) gather(b []byte) {
+	if len(l.body)+len(b) > cap(l.body) {
+		grown := append(l.body[:len(l.body):len(l.body)], b...)
+		if !l.Memory.Charge(cap(grown) - cap(l.body)) {
+			l.free()
+			l.want, l.cut = false, true
+			return
+		}
+		l.body = grown
+		return
+	}
+	l.body = append(l.body, b...)
+}
+
+// free drops the body buffer and gives its memory back.
+func (l *RecordLayer) free() {
+	l.Memory.Release(cap(l.body))
+	l.body = nil
 }
 
 // Feed consumes data captured at ts and passes every completed record to h.
@@ -111,8 +159,10 @@ func (l *RecordLayer) Feed(data []byte, ts time.Time, h RecordHandler) error {
 	for len(data) > 0 && l.err == nil {
 		if l.need > 0 {
 			n := min(l.need, len(data))
-			if l.want {
-				l.body = append(l.body, data[:n]...)
+			if l.want && len(l.body) == 0 && n == l.need {
+				l.direct = data[:n] // the whole body is here: no copy
+			} else if l.want {
+				l.gather(data[:n])
 			}
 			data = data[n:]
 			l.offset += int64(n)
@@ -206,8 +256,8 @@ func (l *RecordLayer) startRecord(ts time.Time, h RecordHandler) {
 		// SSL 2.0 header: 2-byte length with the top bit set (RFC 6101, appendix E).
 		l.cur = Record{Type: recordSSLv2, Version: uint16(l.hdr[3])<<8 | uint16(l.hdr[4]), Offset: hdrOffset,
 			Length: int(l.hdr[0]&0x7f)<<8 | int(l.hdr[1])}
-		l.started, l.want = true, true
-		l.body = append(l.body[:0], l.hdr[2:]...)
+		l.started, l.want, l.cut = true, true, false
+		l.gather(l.hdr[2:])
 		l.need = l.cur.Length - 3
 		if l.need <= 0 {
 			l.err = ErrNotTLS
@@ -229,8 +279,7 @@ func (l *RecordLayer) startRecord(ts time.Time, h RecordHandler) {
 	l.started = true
 	l.cur = Record{Type: l.hdr[0], Version: uint16(l.hdr[1])<<8 | uint16(l.hdr[2]),
 		Length: int(l.hdr[3])<<8 | int(l.hdr[4]), Offset: hdrOffset}
-	l.want = h.WantBody(l.cur.Type)
-	l.body = l.body[:0]
+	l.want, l.cut = h.WantBody(l.cur.Type), false
 	l.need = l.cur.Length
 	if l.need == 0 {
 		l.deliver(ts, h)
@@ -239,12 +288,20 @@ func (l *RecordLayer) startRecord(ts time.Time, h RecordHandler) {
 
 func (l *RecordLayer) deliver(ts time.Time, h RecordHandler) {
 	r := l.cur
-	r.Time = ts
-	if l.want {
+	r.Time, r.Cut = ts, l.cut
+	switch {
+	case l.direct != nil:
+		r.Body = l.direct
+	case l.want:
 		r.Body = l.body
+		if r.Body == nil {
+			r.Body = []byte{} // an empty record read in the clear
+		}
 	}
 	l.hdrLen = 0
 	h.Record(r)
+	l.direct = nil
+	l.free()
 }
 
 // validRecordHeader reports whether b starts like a TLS record header: a

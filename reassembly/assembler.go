@@ -335,10 +335,12 @@ func (a *Assembler) newFlow(k key, p *capture.Packet) *flow {
 	a.stats.Flows++
 	f := &flow{key: k, id: a.nextID, client: client, start: p.Time}
 	f.mem = a.mem.Open(func() { a.shed(f) })
-	for !f.mem.Fixed(FlowCost) && a.active.head != nil {
+	if !f.mem.Fixed(FlowCost) {
 		// Not even cutting buffers made room: fewer flows, then.
-		a.stats.Evicted++
-		a.close(a.active.head)
+		for a.mem.Used() > a.cfg.Memory && a.active.head != nil {
+			a.stats.Evicted++
+			a.close(a.active.head)
+		}
 	}
 	for s := range f.sides {
 		f.sides[s].pending.Account = f.mem

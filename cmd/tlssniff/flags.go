@@ -7,8 +7,10 @@ import (
 	"io"
 	"net/netip"
 	"os"
+	"math"
 	"path"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -70,6 +72,7 @@ type cli struct {
 	idle        time.Duration
 	maxAge      time.Duration
 	maxFlows    int
+	memory      int64
 	workers     int
 	verbose     bool
 	caFile      string
@@ -122,12 +125,14 @@ func parseFlags(args []string) (*cli, *pflag.FlagSet, error) {
 	fs.DurationVar(&c.idle, "idle-timeout", reassembly.DefaultConfig.IdleTimeout, "close a connection silent for `D` (capture time)")
 	fs.DurationVar(&c.maxAge, "max-age", reassembly.DefaultConfig.MaxAge, "decide a handshake still pending `D` after its first packet")
 	fs.IntVar(&c.maxFlows, "max-flows", reassembly.DefaultConfig.MaxFlows, "track at most `N` connections at once; the least recently active is evicted")
+	memory := fs.String("memory", "256MiB", "buffer at most `SIZE` (KiB, MiB, GiB) for all flows together; flows holding the most are cut first")
 	fs.IntVar(&c.workers, "workers", 1, "analyse files with `N` workers, flows sharded by their addresses; the output is the same for any N")
 	fs.StringVar(&c.caFile, "ca-file", "", "trust the certificates in `PEM` file as roots, besides the system's")
 	fs.BoolVarP(&c.verbose, "verbose", "v", false, "write statistics to stderr at the end: packets, bytes, flows, evictions, gaps, errors, throughput")
 	fs.BoolVar(&c.showVersion, "version", false, "print the version and exit")
 	fs.BoolVarP(&c.help, "help", "h", false, "show this help")
-	if err := fs.Parse(args); err != nil {
+	err := fs.Parse(args)
+	if err != nil {
 		return c, fs, &usageError{err.Error(), "run 'tlssniff --help' for usage"}
 	}
 	if fs.NArg() > 0 {
@@ -167,6 +172,9 @@ func parseFlags(args []string) (*cli, *pflag.FlagSet, error) {
 		return c, fs, &usageError{"live capture and -f need libpcap, and this tlssniff was built without it (CGO_ENABLED=0)",
 			"build with cgo and libpcap-dev: apt-get install libpcap-dev && make build"}
 	}
+	if c.memory, err = parseSize(*memory); err != nil {
+		return c, fs, &usageError{fmt.Sprintf("--memory %q: %v", *memory, err), "give a size such as 64MiB or 1GiB; at least 1MiB"}
+	}
 	if _, err := path.Match(c.filter.SNI, ""); err != nil {
 		return c, fs, &usageError{fmt.Sprintf("--sni %q: %v", c.filter.SNI, err), "a glob uses *, ? and [a-z]; quote it for the shell"}
 	}
@@ -179,6 +187,32 @@ func parseFlags(args []string) (*cli, *pflag.FlagSet, error) {
 	}
 	c.filter.Port = uint16(port)
 	return c, fs, nil
+}
+
+// parseSize reads a size in bytes with an optional unit: K, M, G (powers
+// of 1024, as KiB, MiB, GiB also say) and B.
+func parseSize(s string) (int64, error) {
+	units := []struct {
+		suffix string
+		shift  uint
+	}{{"KiB", 10}, {"MiB", 20}, {"GiB", 30}, {"KB", 10}, {"MB", 20}, {"GB", 30}, {"K", 10}, {"M", 20}, {"G", 30}, {"B", 0}}
+	var shift uint
+	for _, u := range units {
+		if rest, ok := strings.CutSuffix(s, u.suffix); ok {
+			s, shift = rest, u.shift
+			break
+		}
+	}
+	n, err := strconv.ParseInt(s, 10, 64)
+	switch {
+	case err != nil:
+		return 0, errors.New("not a size")
+	case n > math.MaxInt64>>shift:
+		return 0, errors.New("too large")
+	case n<<shift < 1<<20:
+		return 0, errors.New("less than 1MiB")
+	}
+	return n << shift, nil
 }
 
 // fileSink is a sink writing to a file through a bufio.Writer; Close

@@ -86,7 +86,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	}
 
 	cfg := reassembly.DefaultConfig
-	cfg.IdleTimeout, cfg.MaxAge, cfg.MaxFlows = c.idle, c.maxAge, c.maxFlows
+	cfg.IdleTimeout, cfg.MaxAge, cfg.MaxFlows, cfg.Memory = c.idle, c.maxAge, c.maxFlows, c.memory
 
 	// SIGINT and SIGTERM stop the reading; what is pending is decided and
 	// written as for the end of a file.
@@ -116,6 +116,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 			srcs = append(srcs, &feedSource{in: in, f: fd})
 		}
 		cfg.MaxFlows = max(c.maxFlows/len(srcs), 1)
+		cfg.Memory = c.memory / int64(len(srcs))
 		go fd.run()
 	}
 	ws := make([]*worker, len(srcs))
@@ -256,7 +257,13 @@ func printStats(w io.Writer, cs capture.Stats, rs reassembly.Stats, conns uint64
 		rs.Flows, conns, rs.Evicted, rs.IdleClosed, rs.Aged)
 	fmt.Fprintf(w, "tlssniff: %d gaps (%d bytes lost), %d retransmitted and %d out-of-order segments, %d bytes skipped after handshakes\n",
 		rs.Gaps, rs.GapBytes, rs.Retransmits, rs.OutOfOrder, rs.SkippedBytes)
+	m := rs.Memory
+	fmt.Fprintf(w, "tlssniff: memory budget %s, peak %s; %d flows cut to make room (%d bytes), %d charges refused (%d bytes), %d holes given up for memory (%d bytes)\n",
+		mib(m.Limit), mib(m.Peak), m.Cuts, m.CutBytes, m.Refused, m.RefusedSize, rs.Cuts, rs.CutBytes)
 }
+
+// mib renders a byte count in MiB.
+func mib(n int64) string { return fmt.Sprintf("%.1f MiB", float64(n)/(1<<20)) }
 
 // countingSink counts the connections written, and drops those past max
 // (when max is not 0).

@@ -12,6 +12,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/tlssniff/tlssniff/budget"
 	"github.com/tlssniff/tlssniff/capture"
 	"github.com/tlssniff/tlssniff/parser"
 	"github.com/tlssniff/tlssniff/reassembly"
@@ -58,14 +59,14 @@ type worker struct {
 func (w *worker) run() {
 	defer close(w.out)
 	var pending []*parser.Connection
-	asm := reassembly.New(w.cfg, func(client, server netip.AddrPort, start time.Time, fs *reassembly.FlowStats) reassembly.Stream {
+	asm := reassembly.New(w.cfg, func(client, server netip.AddrPort, start time.Time, fs *reassembly.FlowStats, mem *budget.Account) reassembly.Stream {
 		transport := "tcp"
 		if fs.UDP {
 			transport = "udp"
 		}
 		return parser.NewConn(transport, client, server, start, parser.Options{
 			Emit:      func(c *parser.Connection) { pending = append(pending, c) },
-			Transport: transportOf(fs), Validator: w.validator})
+			Transport: transportOf(fs), Validator: w.validator, Memory: mem})
 	})
 	send := func(index int64) {
 		if len(pending) > 0 {
@@ -199,7 +200,8 @@ func merge(ws []*worker, write func(*parser.Connection)) {
 func addStats(a, b reassembly.Stats) reassembly.Stats {
 	return reassembly.Stats{Flows: a.Flows + b.Flows, Evicted: a.Evicted + b.Evicted, IdleClosed: a.IdleClosed + b.IdleClosed,
 		Aged: a.Aged + b.Aged, Retransmits: a.Retransmits + b.Retransmits, OutOfOrder: a.OutOfOrder + b.OutOfOrder,
-		Gaps: a.Gaps + b.Gaps, GapBytes: a.GapBytes + b.GapBytes, SkippedBytes: a.SkippedBytes + b.SkippedBytes}
+		Gaps: a.Gaps + b.Gaps, GapBytes: a.GapBytes + b.GapBytes, Cuts: a.Cuts + b.Cuts, CutBytes: a.CutBytes + b.CutBytes,
+		SkippedBytes: a.SkippedBytes + b.SkippedBytes, Memory: a.Memory.Add(b.Memory)}
 }
 
 // feed reads a source once and passes its packets, in batches, to every
