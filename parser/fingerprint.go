@@ -8,7 +8,6 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"unicode/utf8"
 )
 
 // Fingerprints holds the hello fingerprints: JA3 and JA4 for a ClientHello,
@@ -169,28 +168,24 @@ func versionRank(v uint16) int {
 	return int(v)
 }
 
-// ja4ALPN is the first and last character of the first ALPN value, each
-// replaced by '9' when it is not ASCII, and '0' for a missing character: "00"
-// without ALPN, "h0" for "h". Characters are UTF-8 runes, an invalid byte
-// counting as one, as FoxIO's reference tools read the value through
-// Wireshark.
+// ja4ALPN is the first and last byte of the first ALPN value, as FoxIO's
+// JA4 specification says: "00" without ALPN or for an empty value, one
+// byte taken as both first and last, and when either is not an ASCII
+// letter or digit, the first hex digit of the first byte and the last hex
+// digit of the last byte instead, so that no wire byte reaches the
+// fingerprint as it is.
 func ja4ALPN(alpn []string) string {
-	out := []byte{'0', '0'}
-	if len(alpn) == 0 {
-		return string(out)
+	if len(alpn) == 0 || alpn[0] == "" {
+		return "00"
 	}
-	runes := []rune(alpn[0])
-	ascii := func(r rune) byte {
-		if r < utf8.RuneSelf {
-			return byte(r)
-		}
-		return '9'
+	first, last := alpn[0][0], alpn[0][len(alpn[0])-1]
+	if !isAlnum(first) || !isAlnum(last) {
+		const hex = "0123456789abcdef"
+		return string([]byte{hex[first>>4], hex[last&0x0f]})
 	}
-	if len(runes) > 0 {
-		out[0] = ascii(runes[0])
-	}
-	if len(runes) > 1 {
-		out[1] = ascii(runes[len(runes)-1])
-	}
-	return string(out)
+	return string([]byte{first, last})
+}
+
+func isAlnum(b byte) bool {
+	return '0' <= b && b <= '9' || 'a' <= b && b <= 'z' || 'A' <= b && b <= 'Z'
 }

@@ -4,6 +4,7 @@ import (
 	"encoding/csv"
 	"io"
 	"strconv"
+	"strings"
 
 	"github.com/tlssniff/tlssniff/parser"
 )
@@ -38,7 +39,7 @@ func (s *CSV) Write(c *parser.Connection) error {
 		if p == nil {
 			return ""
 		}
-		return clean(*p) // a CSV is read on terminals too
+		return cell(*p)
 	}
 	num := func(p *float64) string {
 		if p == nil {
@@ -54,7 +55,7 @@ func (s *CSV) Write(c *parser.Connection) error {
 		ja3s = j.ServerHello.JA3S
 	}
 	if len(j.Certificates) > 0 {
-		subject = clean(j.Certificates[0].Subject)
+		subject = cell(j.Certificates[0].Subject)
 	}
 	if j.Validation != nil {
 		status = j.Validation.Status
@@ -72,6 +73,19 @@ func (s *CSV) Write(c *parser.Connection) error {
 	}
 	s.w.Flush()
 	return s.w.Error()
+}
+
+// cell is a wire string as a CSV cell: escaped as for a terminal (a CSV
+// is read on terminals too, and clean leaves no tab or carriage return),
+// and, when it begins with a character that makes a spreadsheet read a
+// formula (=, +, -, @), preceded by a single quote, as OWASP's CSV
+// injection advice says.
+func cell(s string) string {
+	s = clean(s)
+	if s != "" && strings.ContainsRune("=+-@", rune(s[0])) {
+		return "'" + s
+	}
+	return s
 }
 
 // writeHeader writes the header row once.

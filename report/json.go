@@ -1,11 +1,14 @@
 package report
 
 import (
+	"bytes"
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"io"
+	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/tlssniff/tlssniff/parser"
 )
@@ -20,10 +23,12 @@ type Connection struct {
 	Server             Endpoint      `json:"server"`
 	Start              string        `json:"start"`
 	SNI                *string       `json:"sni"`
+	SNIHex             string        `json:"sni_hex,omitempty"` // the SNI's bytes, when they are not valid UTF-8
 	Version            *string       `json:"version"`
 	CipherSuite        *string       `json:"cipher_suite"`
 	Group              *string       `json:"group"`
 	ALPN               *string       `json:"alpn"`
+	ALPNHex            string        `json:"alpn_hex,omitempty"` // the ALPN's bytes, when they are not valid UTF-8
 	Resumed            bool          `json:"resumed"`
 	Established        bool          `json:"established"`
 	Outcome            string        `json:"outcome"`
@@ -308,14 +313,58 @@ type Issue struct {
 }
 
 // JSON writes one JSON object per connection and line, as soon as it is
-// written, so that output streams.
-type JSON struct{ enc *json.Encoder }
+// written, so that output streams. Wire strings are escaped as JSON
+// requires (control characters as \u00XX); bidirectional formatting
+// characters, which JSON lets through, are escaped too so that a line
+// printed on a terminal shows what was sent in its order. Invalid UTF-8
+// becomes U+FFFD, and the bytes are kept beside the string in hex.
+type JSON struct {
+	w   io.Writer
+	buf bytes.Buffer
+	enc *json.Encoder
+}
 
 // NewJSON returns an NDJSON sink writing to w.
-func NewJSON(w io.Writer) *JSON { return &JSON{enc: json.NewEncoder(w)} }
+func NewJSON(w io.Writer) *JSON {
+	j := &JSON{w: w}
+	j.enc = json.NewEncoder(&j.buf)
+	return j
+}
 
 // Write implements Sink.
-func (j *JSON) Write(c *parser.Connection) error { return j.enc.Encode(NewConnection(c)) }
+func (j *JSON) Write(c *parser.Connection) error {
+	j.buf.Reset()
+	if err := j.enc.Encode(NewConnection(c)); err != nil {
+		return err
+	}
+	_, err := j.w.Write(escapeBidi(j.buf.Bytes()))
+	return err
+}
+
+// escapeBidi replaces the bidirectional formatting characters in encoded
+// JSON with their \u escapes, which decode to the same string.
+func escapeBidi(b []byte) []byte {
+	if !bytes.ContainsAny(b, bidiControls) {
+		return b
+	}
+	var out bytes.Buffer
+	for _, r := range string(b) {
+		if strings.ContainsRune(bidiControls, r) {
+			fmt.Fprintf(&out, `\u%04x`, r)
+		} else {
+			out.WriteRune(r)
+		}
+	}
+	return out.Bytes()
+}
+
+// hexIfInvalid is s in hex when s is not valid UTF-8, else "".
+func hexIfInvalid(s string) string {
+	if utf8.ValidString(s) {
+		return ""
+	}
+	return hex.EncodeToString([]byte(s))
+}
 
 // Close implements Sink.
 func (j *JSON) Close() error { return nil }
@@ -349,7 +398,7 @@ func NewConnection(c *parser.Connection) *Connection {
 		ClientCertificates: certificates(c.ClientCertificates),
 	}
 	if sni, ok := c.SNI(); ok {
-		out.SNI = &sni
+		out.SNI, out.SNIHex = &sni, hexIfInvalid(sni)
 	}
 	if c.ServerHello != nil {
 		out.Version = ptr(parser.VersionName(c.Version))
@@ -360,7 +409,7 @@ func NewConnection(c *parser.Connection) *Connection {
 		out.Group = ptr(parser.GroupName(c.Group))
 	}
 	if alpn, ok := c.ALPN(); ok {
-		out.ALPN = &alpn
+		out.ALPN, out.ALPNHex = &alpn, hexIfInvalid(alpn)
 	}
 	if c.HelloRetryRequest != nil {
 		out.HelloRetryRequest = serverHello(c.HelloRetryRequest)

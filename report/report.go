@@ -29,9 +29,15 @@ func ms(d time.Duration) float64 {
 	return float64(d.Microseconds()) / 1000
 }
 
+// bidiControls are the Unicode bidirectional formatting characters: an
+// override or isolate in a wire string would reorder what follows it on
+// screen ("Trojan Source", CVE-2021-42574).
+const bidiControls = "\u061c\u200e\u200f\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069"
+
 // clean escapes a string from the wire before it reaches a terminal:
-// control characters, invalid UTF-8 and other non-printable runes become Go
-// escapes, so a hostile SNI cannot move the cursor or fake a line.
+// control characters, invalid UTF-8, bidirectional formatting characters
+// and other non-printable runes become Go escapes, so a hostile SNI cannot
+// move the cursor, fake a line or reorder the text after it.
 func clean(s string) string {
 	ok := true
 	for _, r := range s {

@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"encoding/csv"
+	"encoding/hex"
 	"fmt"
 	"os"
 	"os/exec"
@@ -12,6 +13,7 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"unicode/utf8"
 
 	"github.com/tlssniff/tlssniff/capture"
 )
@@ -393,5 +395,68 @@ func TestWorkersSameOutput(t *testing.T) {
 				t.Errorf("%v: --workers %s writes other bytes than one worker", in, n)
 			}
 		}
+	}
+}
+
+// TestHostileWireStrings: an SNI that opens a spreadsheet formula, holds a
+// right-to-left override, a NUL and a byte that is not UTF-8, and an ALPN
+// of ESC c (a terminal reset), in every view: nothing reaches the output
+// raw, no CSV cell starts a formula, JA4 takes FoxIO's hex digits for the
+// ALPN, and the JSON keeps the bytes in sni_hex and alpn_hex.
+func TestHostileWireStrings(t *testing.T) {
+	capture, err := os.ReadFile("../../samples/tls12.pcap")
+	if err != nil {
+		t.Fatal(err)
+	}
+	evilSNI := "=1+2\u202etxt.exe\x00\xffab" // as long as tls12.example.test
+	if len(evilSNI) != len("tls12.example.test") {
+		t.Fatalf("evil SNI is %d bytes", len(evilSNI))
+	}
+	capture = bytes.ReplaceAll(capture, []byte("tls12.example.test"), []byte(evilSNI))
+	capture = bytes.ReplaceAll(capture, []byte("\x02h2"), []byte("\x02\x1bc")) // offered and selected
+	dir := t.TempDir()
+	path := filepath.Join(dir, "evil.pcap")
+	if err := os.WriteFile(path, capture, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	html := filepath.Join(dir, "evil.html")
+	raw := regexp.MustCompile("[\x00-\x08\x0b-\x1f\x7f\u202e]")
+	for _, args := range [][]string{{}, {"--format", "csv"}, {"--ladder", "--ascii"}, {"--summary", "--html", html}, {"--json"}} {
+		out, _, code := tlssniff(t, append([]string{"-r", path}, args...)...)
+		if code != 0 || !strings.Contains(out, "txt.exe") {
+			t.Fatalf("%v: exit %d:\n%s", args, code, out)
+		}
+		if m := raw.FindString(out); m != "" || !utf8.ValidString(out) {
+			t.Errorf("%v: %q or invalid UTF-8 reached the output:\n%q", args, m, out)
+		}
+		if len(args) > 0 && args[0] == "--format" {
+			rows, err := csv.NewReader(strings.NewReader(out)).ReadAll()
+			if err != nil || len(rows) != 2 {
+				t.Fatalf("CSV: %v, %d rows", err, len(rows))
+			}
+			for i, cell := range rows[1] {
+				if cell != "" && strings.ContainsRune("=+-@\t\r", rune(cell[0])) {
+					t.Errorf("CSV column %s starts a formula: %q", rows[0][i], cell)
+				}
+			}
+		}
+		if len(args) > 0 && args[0] == "--json" {
+			c := parseNDJSON(t, out)[0]
+			sni, _ := hex.DecodeString(c.SNIHex)
+			alpn, _ := hex.DecodeString(c.ALPNHex)
+			if string(sni) != evilSNI || c.ALPNHex != "" && string(alpn) != "\x1bc" || *c.ALPN != "\x1bc" {
+				t.Errorf("JSON: sni_hex %q, alpn %q, alpn_hex %q", c.SNIHex, *c.ALPN, c.ALPNHex)
+			}
+			if !strings.HasPrefix(c.ClientHello.JA4[8:], "13_") {
+				t.Errorf("JA4 %s: the ALPN part should be FoxIO's hex digits 13", c.ClientHello.JA4)
+			}
+		}
+	}
+	page, err := os.ReadFile(html)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if m := raw.Find(page); m != nil {
+		t.Errorf("HTML: %q reached the page", m)
 	}
 }
