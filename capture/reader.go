@@ -75,10 +75,15 @@ type File struct {
 func Open(name string) (*File, error) {
 	var f io.ReadCloser = os.Stdin
 	if name != "-" {
-		var err error
-		if f, err = os.Open(name); err != nil {
+		file, err := os.Open(name)
+		if err != nil {
 			return nil, err
 		}
+		if st, err := file.Stat(); err == nil && st.IsDir() {
+			file.Close()
+			return nil, fmt.Errorf("%s: is a directory", name)
+		}
+		f = file
 	}
 	file, err := newFile(name, f)
 	if err != nil {

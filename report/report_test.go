@@ -60,3 +60,40 @@ func TestJSONOneLinePerConnection(t *testing.T) {
 		}
 	}
 }
+
+// TestGlob: * and ? match any character, '/' and '.' included; classes,
+// negated classes, quoting and case as a shell glob.
+func TestGlob(t *testing.T) {
+	for _, tc := range []struct {
+		glob, name string
+		want       bool
+	}{
+		{"*", "a/b.example", true},
+		{"*.example.com", "www.example.com", true},
+		{"*.example.com", "example.com", false},
+		{"a?b", "a/b", true},
+		{"*/*", "x/y", true},
+		{"WWW.*", "www.Example.COM", true},
+		{"[a-c]x", "bx", true},
+		{"[!a-c]x", "bx", false},
+		{"[!a-c]x", "/x", true},
+		{`\*`, "*", true},
+		{`\*`, "a", false},
+		{"a.b", "axb", false},
+		{"*", "line\nbreak", true},
+		{"(x)+", "(x)+", true},
+	} {
+		re, err := Glob(tc.glob)
+		if err != nil {
+			t.Fatalf("%q: %v", tc.glob, err)
+		}
+		if got := re.MatchString(tc.name); got != tc.want {
+			t.Errorf("%q matches %q: %v, want %v", tc.glob, tc.name, got, tc.want)
+		}
+	}
+	for _, bad := range []string{"[a-", `a\`, "[]", "[z-a]"} {
+		if _, err := Glob(bad); err == nil {
+			t.Errorf("%q compiled", bad)
+		}
+	}
+}

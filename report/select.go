@@ -3,8 +3,9 @@ package report
 import (
 	"cmp"
 	"errors"
+	"fmt"
 	"net/netip"
-	"path"
+	"regexp"
 	"slices"
 	"strings"
 
@@ -13,7 +14,7 @@ import (
 
 // Filter selects connections; a zero field selects everything.
 type Filter struct {
-	SNI     string     // glob (path.Match syntax), case-insensitive
+	SNI     *regexp.Regexp // from Glob
 	Host    netip.Addr // client or server address
 	Port    uint16     // client or server port
 	Outcome string     // one of parser's Outcome constants
@@ -21,9 +22,9 @@ type Filter struct {
 
 // Match reports whether c passes every condition of f.
 func (f Filter) Match(c *parser.Connection) bool {
-	if f.SNI != "" {
+	if f.SNI != nil {
 		sni, ok := c.SNI()
-		if m, _ := path.Match(strings.ToLower(f.SNI), strings.ToLower(sni)); !ok || !m {
+		if !ok || !f.SNI.MatchString(sni) {
 			return false
 		}
 	}
@@ -34,6 +35,56 @@ func (f Filter) Match(c *parser.Connection) bool {
 		return false
 	}
 	return f.Outcome == "" || c.Outcome == f.Outcome
+}
+
+// Glob compiles a shell-style pattern for a name from the wire: * matches
+// any run of characters and ? any one, '/' and '.' included (an SNI has
+// no path separator); [a-z] and [!a-z] are classes; a backslash quotes
+// the next character; letters match either case.
+func Glob(pattern string) (*regexp.Regexp, error) {
+	var re strings.Builder
+	re.WriteString(`(?is)\A`)
+	for i := 0; i < len(pattern); i++ {
+		switch c := pattern[i]; c {
+		case '*':
+			re.WriteString(`.*`)
+		case '?':
+			re.WriteString(`.`)
+		case '\\':
+			if i++; i == len(pattern) {
+				return nil, errors.New("a trailing backslash quotes nothing")
+			}
+			re.WriteString(regexp.QuoteMeta(pattern[i : i+1]))
+		case '[':
+			end := strings.IndexByte(pattern[i+1:], ']')
+			if end < 0 {
+				return nil, errors.New("a [ without its ]")
+			}
+			class := pattern[i+1 : i+1+end]
+			neg := strings.HasPrefix(class, "!") || strings.HasPrefix(class, "^")
+			if neg {
+				class = class[1:]
+			}
+			if class == "" {
+				return nil, errors.New("an empty [] class")
+			}
+			re.WriteByte('[')
+			if neg {
+				re.WriteByte('^')
+			}
+			re.WriteString(strings.NewReplacer(`\`, `\\`, `[`, `\[`, `^`, `\^`).Replace(class))
+			re.WriteByte(']')
+			i += end + 1
+		default:
+			re.WriteString(regexp.QuoteMeta(pattern[i : i+1]))
+		}
+	}
+	re.WriteString(`\z`)
+	r, err := regexp.Compile(re.String())
+	if err != nil {
+		return nil, fmt.Errorf("not a glob: %v", err)
+	}
+	return r, nil
 }
 
 // Filtered passes to s only the connections f matches.

@@ -8,7 +8,6 @@ import (
 	"math"
 	"net/netip"
 	"os"
-	"path"
 	"slices"
 	"strconv"
 	"strings"
@@ -115,7 +114,7 @@ func parseFlags(args []string) (*cli, *pflag.FlagSet, error) {
 	fs.StringVar(&c.html, "html", "", "also write a self-contained HTML report to `FILE`")
 	fs.BoolVar(&c.ascii, "ascii", false, "draw diagrams with ASCII only (default: Unicode on a UTF-8 locale)")
 	fs.StringVar(&c.color, "color", "auto", "color diagrams `WHEN`: auto (on a terminal, unless NO_COLOR is set), always, never")
-	fs.StringVar(&c.filter.SNI, "sni", "", "only connections whose SNI matches `GLOB` (*, ?, [a-z]; case-insensitive)")
+	sni := fs.String("sni", "", "only connections whose SNI matches `GLOB` (*, ?, [a-z], [!a-z]; case-insensitive; * and ? match '.' and '/' too)")
 	fs.StringVar(&host, "host", "", "only connections to or from `IP`")
 	fs.IntVar(&port, "port", 0, "only connections to or from port `N`")
 	fs.StringVar(&c.filter.Outcome, "outcome", "", "only connections with outcome `NAME`: "+strings.Join(parser.Outcomes, ", "))
@@ -164,6 +163,8 @@ func parseFlags(args []string) (*cli, *pflag.FlagSet, error) {
 		return c, fs, &usageError{fmt.Sprintf("unknown outcome %q", c.filter.Outcome), "--outcome takes " + strings.Join(parser.Outcomes, ", ")}
 	case port < 0 || port > 65535:
 		return c, fs, &usageError{fmt.Sprintf("--port %d is not a port", port), "a port is 1 to 65535"}
+	case countOf(c.reads, "-") > 1:
+		return c, fs, &usageError{"standard input (-r -) can be read once", "give -r - once; name the other captures"}
 	case c.iface != "" && len(c.reads) > 0:
 		return c, fs, &usageError{"-i and -r together", "capture live with -i, or read files with -r"}
 	case c.count < 0 || c.snaplen <= 0 || c.bufferMiB < 0 || c.duration < 0 || c.idle <= 0 || c.maxAge <= 0 || c.maxFlows <= 0 || c.workers <= 0:
@@ -175,8 +176,10 @@ func parseFlags(args []string) (*cli, *pflag.FlagSet, error) {
 	if c.memory, err = parseSize(*memory); err != nil {
 		return c, fs, &usageError{fmt.Sprintf("--memory %q: %v", *memory, err), "give a size such as 64MiB or 1GiB; at least 1MiB"}
 	}
-	if _, err := path.Match(c.filter.SNI, ""); err != nil {
-		return c, fs, &usageError{fmt.Sprintf("--sni %q: %v", c.filter.SNI, err), "a glob uses *, ? and [a-z]; quote it for the shell"}
+	if *sni != "" {
+		if c.filter.SNI, err = report.Glob(*sni); err != nil {
+			return c, fs, &usageError{fmt.Sprintf("--sni %q: %v", *sni, err), "a glob uses *, ? and [a-z]; quote it for the shell"}
+		}
 	}
 	if host != "" {
 		a, err := netip.ParseAddr(host)
@@ -272,4 +275,15 @@ func utf8Locale() bool {
 		}
 	}
 	return false
+}
+
+// countOf counts the elements of s equal to v.
+func countOf(s []string, v string) int {
+	n := 0
+	for _, x := range s {
+		if x == v {
+			n++
+		}
+	}
+	return n
 }

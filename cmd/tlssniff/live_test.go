@@ -88,17 +88,18 @@ func (s *sniffer) waitLines(t testing.TB, n int) []string {
 	}
 }
 
-// interrupt sends SIGINT as Ctrl-C would and returns the exit status.
-func (s *sniffer) interrupt(t testing.TB) int {
+// interrupt sends sig, SIGINT as Ctrl-C would or SIGHUP as a closed
+// terminal would, and returns the exit status.
+func (s *sniffer) interrupt(t testing.TB, sig syscall.Signal) int {
 	t.Helper()
-	if err := syscall.Kill(os.Getpid(), syscall.SIGINT); err != nil {
+	if err := syscall.Kill(os.Getpid(), sig); err != nil {
 		t.Fatal(err)
 	}
 	select {
 	case code := <-s.done:
 		return code
 	case <-time.After(5 * time.Second):
-		t.Fatal("the sniffer did not stop on SIGINT")
+		t.Fatalf("the sniffer did not stop on %v", sig)
 		return -1
 	}
 }
@@ -154,7 +155,8 @@ func TestLive(t *testing.T) {
 	}
 
 	// A client that stops after the server's flight: the handshake stays
-	// pending until SIGINT.
+	// pending until the capture is stopped, here by SIGHUP (a closed
+	// terminal), which ends it as SIGINT does.
 	raw, err := net.Dial("tcp", ln.Addr().String())
 	if err != nil {
 		t.Fatal(err)
@@ -166,15 +168,15 @@ func TestLive(t *testing.T) {
 	go tls.Client(stall, clientCfg).Handshake()
 	time.Sleep(300 * time.Millisecond)
 	if n := len(parseNDJSON(t, s.out.String())); n != len(wants) {
-		t.Fatalf("the stalled handshake was reported before SIGINT (%d connections)", n)
+		t.Fatalf("the stalled handshake was reported before SIGHUP (%d connections)", n)
 	}
-	if code := s.interrupt(t); code != 0 {
-		t.Errorf("exit %d after SIGINT", code)
+	if code := s.interrupt(t, syscall.SIGHUP); code != 0 {
+		t.Errorf("exit %d after SIGHUP", code)
 	}
 	conns = parseNDJSON(t, s.out.String())
 	last := conns[len(conns)-1]
 	if len(conns) != len(wants)+1 || *last.SNI != "stalled.example.test" || last.Outcome != "incomplete" {
-		t.Errorf("after SIGINT: %d connections, last %v %s (%s)", len(conns), last.SNI, last.Outcome, last.OutcomeDetail)
+		t.Errorf("after SIGHUP: %d connections, last %v %s (%s)", len(conns), last.SNI, last.Outcome, last.OutcomeDetail)
 	}
 	if !strings.Contains(s.errs.String(), "packets received, 0 dropped by the kernel") {
 		t.Errorf("stderr: %q", s.errs.String())
@@ -249,7 +251,7 @@ func BenchmarkLiveLoad(b *testing.B) {
 	elapsed := time.Since(start)
 	b.StopTimer()
 	time.Sleep(500 * time.Millisecond) // the last closes reach the sniffer
-	if code := s.interrupt(b); code != 0 {
+	if code := s.interrupt(b, syscall.SIGINT); code != 0 {
 		b.Fatalf("exit %d", code)
 	}
 	reported := int64(strings.Count(s.out.String(), "\n"))

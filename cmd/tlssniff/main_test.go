@@ -219,6 +219,7 @@ func TestErrors(t *testing.T) {
 		{"missing file", []string{"-r", filepath.Join(dir, "nope.pcap")}, 1, "tlssniff: error: open " + filepath.Join(dir, "nope.pcap") + ": no such file or directory\n", 0},
 		{"text file", []string{"-r", text}, 1, "tlssniff: error: " + text + ": not a pcap or pcapng file\n", 0},
 		{"empty file", []string{"-r", empty}, 1, "not a pcap or pcapng file", 0},
+		{"directory", []string{"-r", dir}, 1, "tlssniff: error: " + dir + ": is a directory\n", 0},
 		{"truncated capture", []string{"-r", truncated}, 1, "tlssniff: warning: " + truncated + ": stopped at packet ", 3},
 		{"one bad file of two", []string{"-r", text, "-r", "../../samples/tls12.pcap"}, 1, "not a pcap or pcapng file", 1},
 		{"missing CA file", []string{"-r", "../../samples/tls12.pcap", "--ca-file", filepath.Join(dir, "ca.pem")}, 2, "tlssniff: error: --ca-file: open ", 0},

@@ -88,10 +88,11 @@ func run(args []string, stdout, stderr io.Writer) int {
 	cfg := reassembly.DefaultConfig
 	cfg.IdleTimeout, cfg.MaxAge, cfg.MaxFlows, cfg.Memory = c.idle, c.maxAge, c.maxFlows, c.memory
 
-	// SIGINT and SIGTERM stop the reading; what is pending is decided and
-	// written as for the end of a file.
+	// SIGINT, SIGTERM and SIGHUP (a closed terminal or ssh session) stop
+	// the reading, as tcpdump does; what is pending is decided and written
+	// as for the end of a file.
 	signals := make(chan os.Signal, 1)
-	signal.Notify(signals, os.Interrupt, syscall.SIGTERM)
+	signal.Notify(signals, os.Interrupt, syscall.SIGTERM, syscall.SIGHUP)
 	defer signal.Stop(signals)
 	var stop atomic.Bool
 	finished := make(chan struct{})

@@ -295,7 +295,8 @@ func TestFormatFlags(t *testing.T) {
 		{[]string{"--outcome", "failed"}, `unknown outcome "failed"`},
 		{[]string{"--port", "70000"}, "--port 70000 is not a port"},
 		{[]string{"--host", "example.com"}, `--host "example.com" is not an IP address`},
-		{[]string{"--sni", "[a-"}, `--sni "[a-": syntax error in pattern`},
+		{[]string{"--sni", "[a-"}, `--sni "[a-": a [ without its ]`},
+		{[]string{"-r", "-", "-r", "-"}, "standard input (-r -) can be read once"},
 	} {
 		_, errs, code := tlssniff(t, append(in, tc.args...)...)
 		if code != exitUsage || !strings.HasPrefix(errs, "tlssniff: error: "+tc.want+"\ntlssniff: hint: ") {
