@@ -2,17 +2,24 @@ package capture
 
 import (
 	"net/netip"
+	"time"
 
 	"github.com/gopacket/gopacket"
 	"github.com/gopacket/gopacket/layers"
+
+	"github.com/tlssniff/tlssniff/budget"
+	"github.com/tlssniff/tlssniff/reorder"
 )
 
 // Limits of IP reassembly: at most maxDatagrams datagrams of at most
-// maxDatagramLen bytes are pending (16 MiB), whatever the traffic; a new
-// datagram beyond them drops the oldest.
+// maxDatagramLen bytes are pending, holding at most maxDefragMemory
+// (fragments at their real cost, charged as they come); past either, the
+// oldest datagram, or the one holding the most, is dropped and counted.
 const (
-	maxDatagrams   = 256
-	maxDatagramLen = 65535
+	maxDatagrams    = 256
+	maxDatagramLen  = 65535
+	maxDefragMemory = 4 << 20
+	datagramCost    = 256 // a datagram's struct and map entry
 )
 
 // fragKey identifies the fragments of one datagram (RFC 791, RFC 8200
@@ -23,106 +30,138 @@ type fragKey struct {
 	proto    uint8
 }
 
-// datagram is one datagram being put back together.
+// datagram is one datagram being put back together: body holds its bytes
+// from offset 0 on, as far as they came in order (it grows with them, never
+// sized from an offset or a length on the wire); fragments past that wait
+// in rest.
 type datagram struct {
-	data   []byte
-	have   []span // received byte ranges, sorted and merged
-	total  int    // length, known once the last fragment came; else -1
-	serial uint64 // arrival order, to drop the oldest
+	key        fragKey
+	body       []byte
+	rest       reorder.Buffer
+	total      int // length, known once the last fragment came; else -1
+	mem        *budget.Account
+	prev, next *datagram // arrival order, oldest first
 }
 
-type span struct{ from, to int }
-
 // defragmenter reassembles IPv4 and IPv6 fragments with bounded memory.
+// Each fragment costs O(log n) in the fragments of its datagram, and
+// dropping the oldest datagram O(1), whatever the order and number.
 type defragmenter struct {
-	pending map[fragKey]*datagram
-	serial  uint64
-	dropped uint64 // datagrams given up to stay under the limits
+	pending    map[fragKey]*datagram
+	head, tail *datagram
+	mem        *budget.Budget
+	dropped    uint64 // datagrams given up to stay under the limits
 }
 
 // add takes one fragment: offset and payload of the fragment, more is set
 // on all but the last. It returns the whole datagram's payload once every
-// byte has come.
+// byte has come; it is valid until the next call.
 func (f *defragmenter) add(k fragKey, offset int, more bool, payload []byte) ([]byte, bool) {
 	end := offset + len(payload)
 	if end > maxDatagramLen {
 		return nil, false
 	}
 	if f.pending == nil {
-		f.pending = map[fragKey]*datagram{}
+		f.pending, f.mem = map[fragKey]*datagram{}, budget.New(maxDefragMemory)
 	}
 	g := f.pending[k]
 	if g == nil {
 		for len(f.pending) >= maxDatagrams {
-			f.dropOldest()
+			f.drop(f.head)
 		}
-		f.serial++
-		g = &datagram{total: -1, serial: f.serial}
+		g = &datagram{key: k, total: -1}
+		g.mem = f.mem.Open(func() { f.drop(g) })
+		g.rest.Account = g.mem
+		g.mem.Fixed(datagramCost)
 		f.pending[k] = g
-	}
-	if end > len(g.data) {
-		g.data = append(g.data, make([]byte, end-len(g.data))...)
+		f.push(g)
 	}
 	// Overlapping bytes: the first copy received wins (RFC 5722 forbids
 	// overlaps in IPv6; keeping what came first is what most stacks do).
-	copyGaps(g, offset, payload)
-	if !more {
-		g.total = end
-	}
-	if g.total < 0 || len(g.have) != 1 || g.have[0].from != 0 || g.have[0].to < g.total {
+	if !g.add(offset, payload) {
+		f.drop(g)
 		return nil, false
 	}
-	delete(f.pending, k)
-	return g.data[:g.total], true
+	if !more && g.total < 0 {
+		g.total = end
+	}
+	if g.total < 0 || len(g.body) < g.total {
+		return nil, false
+	}
+	f.remove(g)
+	return g.body[:g.total], true
 }
 
-// copyGaps copies the parts of payload at offset that no earlier fragment
-// held, and records them.
-func copyGaps(g *datagram, offset int, payload []byte) {
-	end := offset + len(payload)
-	pos := offset
-	for _, s := range g.have {
-		if s.to <= pos || s.from >= end {
-			continue
-		}
-		if s.from > pos {
-			copy(g.data[pos:s.from], payload[pos-offset:s.from-offset])
-		}
-		pos = max(pos, s.to)
+// add takes the fragment at offset; false when memory refused it.
+func (g *datagram) add(offset int, payload []byte) bool {
+	if offset > len(g.body) {
+		r, _ := g.rest.Insert(uint64(offset), payload, time.Time{}, maxDatagramLen)
+		return r != reorder.Refused
 	}
-	if pos < end {
-		copy(g.data[pos:end], payload[pos-offset:])
+	if !g.extend(payload, offset) {
+		return false
 	}
-	g.have = append(g.have, span{offset, end})
-	// Merge: few spans per datagram, so a simple pass suffices.
-	spans := g.have
-	for i := 1; i < len(spans); i++ {
-		for j := i; j > 0 && spans[j].from < spans[j-1].from; j-- {
-			spans[j], spans[j-1] = spans[j-1], spans[j]
+	for {
+		p, ok := g.rest.First()
+		if !ok || p.Offset > uint64(len(g.body)) {
+			return true
+		}
+		g.rest.PopFirst()
+		if !g.extend(p.Data, int(p.Offset)) {
+			return false
 		}
 	}
-	merged := spans[:1]
-	for _, s := range spans[1:] {
-		last := &merged[len(merged)-1]
-		if s.from <= last.to {
-			last.to = max(last.to, s.to)
-		} else {
-			merged = append(merged, s)
-		}
-	}
-	g.have = merged
 }
 
-func (f *defragmenter) dropOldest() {
-	var oldest fragKey
-	var o *datagram
-	for k, g := range f.pending {
-		if o == nil || g.serial < o.serial {
-			oldest, o = k, g
-		}
+// extend appends the bytes of b (at offset) past the end of body.
+func (g *datagram) extend(b []byte, offset int) bool {
+	if offset+len(b) <= len(g.body) {
+		return true
 	}
-	delete(f.pending, oldest)
+	b = b[len(g.body)-offset:]
+	if len(g.body)+len(b) > cap(g.body) {
+		grown := append(g.body[:len(g.body):len(g.body)], b...)
+		if !g.mem.Charge(cap(grown) - cap(g.body)) {
+			return false
+		}
+		g.body = grown
+		return true
+	}
+	g.body = append(g.body, b...)
+	return true
+}
+
+// drop gives up on a datagram to stay within the limits.
+func (f *defragmenter) drop(g *datagram) {
+	f.remove(g)
 	f.dropped++
+}
+
+// remove forgets a datagram and gives its memory back.
+func (f *defragmenter) remove(g *datagram) {
+	delete(f.pending, g.key)
+	g.rest.Clear()
+	g.mem.Close()
+	if g.prev != nil {
+		g.prev.next = g.next
+	} else {
+		f.head = g.next
+	}
+	if g.next != nil {
+		g.next.prev = g.prev
+	} else {
+		f.tail = g.prev
+	}
+}
+
+func (f *defragmenter) push(g *datagram) {
+	g.prev = f.tail
+	if f.tail != nil {
+		f.tail.next = g
+	} else {
+		f.head = g
+	}
+	f.tail = g
 }
 
 // fragment4 takes the IPv4 fragment just decoded.
