@@ -1,0 +1,287 @@
+package main
+
+import (
+	"bufio"
+	"encoding/binary"
+	"net"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/gopacket/gopacket"
+	"github.com/gopacket/gopacket/layers"
+	"github.com/gopacket/gopacket/pcapgo"
+)
+
+// The attacks of issue 11, made by a small generator: each writes a
+// capture whose size grows with n. The tests run them at small n in CI;
+// with TLSSNIFF_ATTACKS=DIR, TestWriteAttacks writes them at the sizes the
+// README's measurements use, for make attacks.
+
+// attackWriter writes Ethernet/IPv4 frames to a pcap.
+type attackWriter struct {
+	t   testing.TB
+	w   *pcapgo.Writer
+	buf *bufio.Writer
+	f   *os.File
+	ts  time.Time
+}
+
+func newAttackWriter(t testing.TB, path string) *attackWriter {
+	f, err := os.Create(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := bufio.NewWriterSize(f, 1<<20)
+	w := pcapgo.NewWriter(b)
+	w.WriteFileHeader(65535, layers.LinkTypeEthernet)
+	return &attackWriter{t: t, w: w, buf: b, f: f, ts: time.Date(2026, 12, 1, 0, 0, 0, 0, time.UTC)}
+}
+
+func (a *attackWriter) close() {
+	if err := a.buf.Flush(); err != nil {
+		a.t.Fatal(err)
+	}
+	a.f.Close()
+}
+
+var attackEth = &layers.Ethernet{SrcMAC: net.HardwareAddr{2, 0, 0, 0, 0, 1}, DstMAC: net.HardwareAddr{2, 0, 0, 0, 0, 2}, EthernetType: layers.EthernetTypeIPv4}
+
+func (a *attackWriter) frame(src, dst netip.AddrPort, l4 gopacket.SerializableLayer, payload []byte, proto layers.IPProtocol) {
+	ip := &layers.IPv4{Version: 4, TTL: 64, Protocol: proto, SrcIP: src.Addr().AsSlice(), DstIP: dst.Addr().AsSlice()}
+	if n, ok := l4.(interface {
+		SetNetworkLayerForChecksum(gopacket.NetworkLayer) error
+	}); ok {
+		n.SetNetworkLayerForChecksum(ip)
+	}
+	buf := gopacket.NewSerializeBuffer()
+	if err := gopacket.SerializeLayers(buf, gopacket.SerializeOptions{FixLengths: true}, attackEth, ip, l4, gopacket.Payload(payload)); err != nil {
+		a.t.Fatal(err)
+	}
+	a.ts = a.ts.Add(time.Microsecond)
+	data := buf.Bytes()
+	a.w.WritePacket(gopacket.CaptureInfo{Timestamp: a.ts, CaptureLength: len(data), Length: len(data)}, data)
+}
+
+func (a *attackWriter) tcp(src, dst netip.AddrPort, seq uint32, syn bool, payload []byte) {
+	t := &layers.TCP{SrcPort: layers.TCPPort(src.Port()), DstPort: layers.TCPPort(dst.Port()), Seq: seq, SYN: syn, ACK: !syn, Window: 65535}
+	a.frame(src, dst, t, payload, layers.IPProtocolTCP)
+}
+
+func (a *attackWriter) udp(src, dst netip.AddrPort, payload []byte) {
+	a.frame(src, dst, &layers.UDP{SrcPort: layers.UDPPort(src.Port()), DstPort: layers.UDPPort(dst.Port())}, payload, layers.IPProtocolUDP)
+}
+
+// attackClient is the i-th attacking client; the server is 192.0.2.1:443.
+func attackClient(i int) netip.AddrPort {
+	return netip.AddrPortFrom(netip.AddrFrom4([4]byte{10, byte(i >> 16), byte(i >> 8), byte(i)}), uint16(20000+i%40000))
+}
+
+var attackServer = netip.MustParseAddrPort("192.0.2.1:443")
+
+// handshakeHeader is a handshake record header and a ClientHello header
+// claiming n bytes.
+func clientHelloHeader(n int) []byte {
+	return []byte{22, 3, 1, 0, 0, 1, byte(n >> 16), byte(n >> 8), byte(n)}
+}
+
+// attacks are the generators, by name; n scales each.
+var attacks = map[string]func(a *attackWriter, n int){
+	// One flow sends a ClientHello of n KiB in records of one byte each.
+	"one-byte-records": func(a *attackWriter, n int) {
+		c := attackClient(1)
+		a.tcp(c, attackServer, 99, true, nil)
+		body := n << 10
+		msg := append([]byte{1, byte(body >> 16), byte(body >> 8), byte(body)}, make([]byte, body)...)
+		var seg []byte
+		seq := uint32(100)
+		for _, b := range msg {
+			seg = append(seg, 22, 3, 1, 0, 1, b)
+			if len(seg) >= 1440 {
+				a.tcp(c, attackServer, seq, false, seg)
+				seq += uint32(len(seg))
+				seg = seg[:0]
+			}
+		}
+		a.tcp(c, attackServer, seq, false, seg)
+	},
+	// One flow sends a ClientHello of n thousand bytes in one-byte
+	// segments, last first.
+	"reversed-segments": func(a *attackWriter, n int) {
+		c := attackClient(1)
+		a.tcp(c, attackServer, 99, true, nil)
+		body := n*1000 - 9
+		msg := append(clientHelloHeader(body), make([]byte, body)...)
+		binary.BigEndian.PutUint16(msg[3:], uint16(min(len(msg)-5, 1<<14)))
+		for i := len(msg) - 1; i >= 0; i-- {
+			a.tcp(c, attackServer, 100+uint32(i), false, msg[i:i+1])
+		}
+	},
+	// n flows each send one DTLS datagram of 16 fragments, one byte each,
+	// of messages that claim 64 KiB.
+	"dtls-fragment-headers": func(a *attackWriter, n int) {
+		for i := range n {
+			var rec []byte
+			for seq := range 16 {
+				rec = append(rec, 1, 0, 0xff, 0xff, 0, byte(seq), 0, 0x10, 0, 0, 0, 1, 0x42)
+			}
+			d := append([]byte{22, 0xfe, 0xfd, 0, 0, 0, 0, 0, 0, 0, 0, byte(len(rec) >> 8), byte(len(rec))}, rec...)
+			a.udp(attackClient(i), attackServer, d)
+		}
+	},
+	// n flows each park a partial ClientHello of 15 kB.
+	"partial-hellos": func(a *attackWriter, n int) {
+		rec := append(clientHelloHeader(16000), make([]byte, 15000)...)
+		binary.BigEndian.PutUint16(rec[3:], 16000+4) // a record not yet whole
+		for i := range n {
+			c := attackClient(i)
+			a.tcp(c, attackServer, 99, true, nil)
+			for off := 0; off < len(rec); off += 1400 {
+				a.tcp(c, attackServer, 100+uint32(off), false, rec[off:min(off+1400, len(rec))])
+			}
+		}
+	},
+	// n flows each park 250 kB of out-of-order data behind a hole.
+	"parked-out-of-order": func(a *attackWriter, n int) {
+		data := make([]byte, 1400)
+		for i := range n {
+			c := attackClient(i)
+			a.tcp(c, attackServer, 99, true, nil)
+			for off := 1400; off < 250_000; off += 1400 {
+				a.tcp(c, attackServer, 100+uint32(off), false, data)
+			}
+		}
+	},
+}
+
+// writeAttack writes attack name at scale n into dir and returns the path.
+func writeAttack(t testing.TB, dir, name string, n int) string {
+	path := filepath.Join(dir, name+"-"+strconv.Itoa(n)+".pcap")
+	a := newAttackWriter(t, path)
+	attacks[name](a, n)
+	a.close()
+	return path
+}
+
+var budgetLine = regexp.MustCompile(`memory budget ([0-9.]+) MiB, peak ([0-9.]+) MiB; (\d+) flows cut`)
+
+// runAttack reads an attack with -v under a budget and returns the
+// budget's peak in MiB and the flows cut.
+func runAttack(t *testing.T, path string, memory string, args ...string) (out string, peak float64, cuts int) {
+	t.Helper()
+	out, errs, code := tlssniff(t, append([]string{"-r", path, "--json", "-v", "--memory", memory}, args...)...)
+	if code != 0 {
+		t.Fatalf("%s: exit %d: %s", path, code, errs)
+	}
+	m := budgetLine.FindStringSubmatch(errs)
+	if m == nil {
+		t.Fatalf("no budget line in -v: %s", errs)
+	}
+	limit, _ := strconv.ParseFloat(m[1], 64)
+	peak, _ = strconv.ParseFloat(m[2], 64)
+	cuts, _ = strconv.Atoi(m[3])
+	if peak > limit {
+		t.Errorf("%s: peak %.1f MiB over the %.1f MiB budget", path, peak, limit)
+	}
+	return out, peak, cuts
+}
+
+// TestWriteAttacks writes every attack at two sizes into
+// $TLSSNIFF_ATTACKS, to measure time and peak RSS by hand (make attacks).
+func TestWriteAttacks(t *testing.T) {
+	dir := os.Getenv("TLSSNIFF_ATTACKS")
+	if dir == "" {
+		t.Skip("TLSSNIFF_ATTACKS is not set")
+	}
+	sizes := map[string][2]int{"one-byte-records": {256, 1024}, "reversed-segments": {160, 640},
+		"dtls-fragment-headers": {4000, 16000}, "partial-hellos": {25000, 100000}, "parked-out-of-order": {1000, 4000}}
+	for name, ns := range sizes {
+		for _, n := range ns {
+			writeAttack(t, dir, name, n)
+		}
+	}
+}
+
+// TestAttacksStayWithinBudget runs each attack small and 4x as large
+// under a small budget: the budget's peak stays under it, and what the
+// budget cut is said on the connections.
+func TestAttacksStayWithinBudget(t *testing.T) {
+	dir := t.TempDir()
+	for _, tc := range []struct {
+		name   string
+		n      int
+		memory string
+	}{
+		{"one-byte-records", 16, "4MiB"},
+		{"reversed-segments", 10, "4MiB"},
+		{"dtls-fragment-headers", 500, "1MiB"},
+		{"partial-hellos", 300, "2MiB"},
+		{"parked-out-of-order", 20, "2MiB"},
+	} {
+		for _, n := range []int{tc.n, 4 * tc.n} {
+			out, peak, cuts := runAttack(t, writeAttack(t, dir, tc.name, n), tc.memory)
+			t.Logf("%s at %d: budget peak %.1f MiB, %d cuts, %d connections", tc.name, n, peak, cuts, strings.Count(out, "\n"))
+		}
+	}
+}
+
+// TestHiddenHandshake: flows that park out-of-order data until the budget
+// is spent cannot hide a handshake that comes after them with its
+// segments reordered: the budget cuts the parked flows, the largest
+// first, and the handshake is reported whole, without a memory_budget
+// issue of its own.
+func TestHiddenHandshake(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "hidden.pcap")
+	a := newAttackWriter(t, path)
+	attacks["parked-out-of-order"](a, 40) // 10 MB parked under a 4 MiB budget
+	in, err := os.Open("../../samples/segments.pcap")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer in.Close()
+	r, err := pcapgo.NewReader(in)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var frames [][]byte
+	for {
+		data, _, err := r.ReadPacketData()
+		if err != nil {
+			break
+		}
+		frames = append(frames, data)
+	}
+	// Frames 4 to 40 are the ClientHello in 37 segments of 7 bytes: send
+	// them last first.
+	for i, j := 3, 39; i < j; i, j = i+1, j-1 {
+		frames[i], frames[j] = frames[j], frames[i]
+	}
+	for _, f := range frames {
+		a.ts = a.ts.Add(time.Microsecond)
+		a.w.WritePacket(gopacket.CaptureInfo{Timestamp: a.ts, CaptureLength: len(f), Length: len(f)}, f)
+	}
+	a.close()
+	out, _, cuts := runAttack(t, path, "4MiB")
+	if cuts == 0 {
+		t.Errorf("the parked flows were never cut")
+	}
+	var found bool
+	for _, c := range parseNDJSON(t, out) {
+		if c.Server.Port != 8443 {
+			continue
+		}
+		if c.SNI == nil || *c.SNI != "segments.example.test" || c.Outcome != "established" || len(c.Issues) != 0 {
+			t.Errorf("the handshake behind the budget: %v %s %+v", c.SNI, c.Outcome, c.Issues)
+		}
+		found = true
+		break
+	}
+	if !found {
+		t.Errorf("the handshake behind the budget was not reported:\n%s", out)
+	}
+}
