@@ -171,6 +171,7 @@ type half struct {
 	rec       RecordLayer
 	hs        []byte    // handshake bytes of an incomplete message, charged to the budget
 	skip      int       // bytes left of a handshake message dropped for memory
+	copied    int       // bytes copied into hs: tests pin linear time on it
 	lastTime  time.Time // of the last bytes fed
 	encrypted bool      // records from this side are now encrypted
 	finished  bool      // this side's Finished was seen or inferred
@@ -588,6 +589,7 @@ func messageLen(b []byte) int { return 4 + (int(b[1])<<16 | int(b[2])<<8 | int(b
 // dropped (its remaining bytes skipped when its length is known) and the
 // connection says so.
 func (h *half) keep(ts time.Time, b []byte) bool {
+	h.copied += len(b)
 	if len(h.hs)+len(b) <= cap(h.hs) {
 		h.hs = append(h.hs, b...)
 		return true

@@ -1,10 +1,13 @@
 package parser
 
 import (
+	"bytes"
 	"encoding/binary"
 	"runtime"
 	"strings"
 	"testing"
+
+	"github.com/tlssniff/tlssniff/budget"
 )
 
 // handshakeRecords wraps a handshake message in as many records as it
@@ -127,4 +130,94 @@ func TestClientHelloThousandsOfExtensions(t *testing.T) {
 	if c.ClientHello == nil || c.ClientHello.JA4 != big.JA4 {
 		t.Errorf("through a connection: %+v", c.ClientHello)
 	}
+}
+
+// oneByteRecords sends a ClientHello of n bytes in handshake records of
+// one byte each and returns the bytes copied to gather it.
+func oneByteRecords(t *testing.T, n int) int {
+	c := NewConn("tcp", clientAddr, serverAddr, t0, Options{Emit: func(*Connection) {}})
+	msg := append([]byte{typeClientHello, byte(n >> 16), byte(n >> 8), byte(n)}, make([]byte, n)...)
+	stream := make([]byte, 0, 6*len(msg))
+	for _, b := range msg {
+		stream = append(stream, recordHandshake, 3, 1, 0, 1, b)
+	}
+	for len(stream) > 0 {
+		k := min(1460, len(stream))
+		c.Data(0, stream[:k], t0)
+		stream = stream[k:]
+	}
+	if len(c.c.Messages) != 1 || c.c.Messages[0].Type != "ClientHello" || c.c.Messages[0].Length != n {
+		t.Fatalf("messages %+v", c.c.Messages)
+	}
+	return c.halves[0].copied
+}
+
+// A handshake message in records of one byte each is copied once: four
+// times the bytes copy four times as much (every record copied the whole
+// buffer again before: quadratic).
+func TestOneByteRecordsAreLinear(t *testing.T) {
+	small, large := oneByteRecords(t, 64<<10), oneByteRecords(t, 256<<10)
+	t.Logf("copied %d bytes for 64 KiB, %d for 256 KiB", small, large)
+	if small > 64<<10+4 || large > 256<<10+4 {
+		t.Errorf("copied %d and %d bytes: each byte should be copied once", small, large)
+	}
+}
+
+// cryptoStorm sends a CRYPTO stream of n one-byte frames, all ahead of
+// offset 0 and last first, then offset 0, and returns the comparisons the
+// reassembly took.
+func cryptoStorm(t *testing.T, n int) int {
+	var c cryptoStream
+	msg := bytes.Repeat([]byte{7}, n)
+	for i := n - 1; i > 0; i-- {
+		if out := c.add(cryptoFrame{uint64(i), msg[i : i+1]}, t0); out != nil {
+			t.Fatalf("%d bytes out before offset 0", len(out))
+		}
+	}
+	if out := c.add(cryptoFrame{0, msg[:1]}, t0); len(out) != n {
+		t.Fatalf("%d of %d bytes out", len(out), n)
+	}
+	return c.held.Steps()
+}
+
+// CRYPTO frames ahead of offset 0 cost O(log n) each (the drain rescanned
+// a map of all of them before).
+func TestCryptoFrameStormIsLinear(t *testing.T) {
+	small, large := cryptoStorm(t, 16_000), cryptoStorm(t, 64_000)
+	ratio := float64(large) / float64(small)
+	t.Logf("comparisons: %d for 16,000 frames, %d for 64,000: %.2fx", small, large, ratio)
+	if ratio > 5 {
+		t.Errorf("4x the frames took %.1fx the comparisons", ratio)
+	}
+}
+
+// dtlsHeaders sends n DTLS flows, each one datagram of 16 one-byte
+// fragments of messages that claim 64 KiB, and returns the bytes they
+// charged and the heap they grew.
+func TestDTLSFragmentHeadersCostWhatCame(t *testing.T) {
+	const flows = 500
+	b := budget.New(1 << 40)
+	var conns []*Conn
+	var before, after runtime.MemStats
+	runtime.GC()
+	runtime.ReadMemStats(&before)
+	for range flows {
+		var rec []byte
+		for seq := range 16 {
+			rec = append(rec, 1, 0, 0xff, 0xff, 0, byte(seq), 0, 0x10, 0, 0, 0, 1, 0x42)
+		}
+		d := append([]byte{22, 0xfe, 0xfd, 0, 0, 0, 0, 0, 0, 0, 0, byte(len(rec) >> 8), byte(len(rec))}, rec...)
+		c := NewConn("udp", clientAddr, serverAddr, t0, Options{Emit: func(*Connection) {}, Memory: b.Open(nil)})
+		c.Data(0, d, t0)
+		conns = append(conns, c)
+	}
+	runtime.GC()
+	runtime.ReadMemStats(&after)
+	heap := (int64(after.HeapAlloc) - int64(before.HeapAlloc)) / flows
+	charged := b.Used() / flows
+	t.Logf("per flow: %d bytes on the heap, %d charged (16 messages claiming 64 KiB)", heap, charged)
+	if heap > 16<<10 || charged > 16<<10 {
+		t.Errorf("per flow: %d bytes on the heap, %d charged: sized from the headers", heap, charged)
+	}
+	runtime.KeepAlive(conns)
 }

@@ -284,6 +284,7 @@ func (c *cryptoStream) add(f cryptoFrame, ts time.Time) []byte {
 	}
 	out := f.data[c.next-f.offset:]
 	c.next = end
+	owned := false // out is f.data until held bytes join it
 	for {
 		p, ok := c.held.First()
 		if !ok || p.Offset > c.next {
@@ -291,7 +292,10 @@ func (c *cryptoStream) add(f cryptoFrame, ts time.Time) []byte {
 		}
 		c.held.PopFirst()
 		if p.End() > c.next {
-			out = append(out[:len(out):len(out)], p.Data[c.next-p.Offset:]...)
+			if !owned {
+				out, owned = append([]byte(nil), out...), true
+			}
+			out = append(out, p.Data[c.next-p.Offset:]...)
 			c.next = p.End()
 		}
 	}

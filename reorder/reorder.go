@@ -69,11 +69,16 @@ func (b *Buffer) Len() int {
 	return b.tree.Len()
 }
 
+// Steps returns the comparisons made so far: tests pin linear growth on it.
+func (b *Buffer) Steps() int { return b.steps }
+
 // Bytes returns the data bytes held.
 func (b *Buffer) Bytes() int { return b.bytes }
 
-// Insert keeps a copy of data at off, less the bytes some piece already
-// holds: for overlapping bytes the first copy wins. It refuses a copy that
+// Insert keeps a copy of data at off, less the bytes that a piece starting
+// at or before off already holds; a piece that starts further on may
+// still overlap its end, and the reader takes the bytes of whichever
+// starts first, as the TCP assembler always has. It refuses a copy that
 // would make the data held pass limit bytes, or that the budget refuses.
 // conflict reports that overlapping bytes differed from those held. data
 // is not retained.
