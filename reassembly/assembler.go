@@ -124,9 +124,9 @@ var DefaultConfig = Config{
 	MaxAge:        time.Minute,
 }
 
-// FlowCost is what a flow costs while it lives, besides what it buffers:
-// the assembler's flow and map entry and a Stream's state (a parser.Conn
-// with its decoded hellos). TestFlowCost checks it against the heap.
+// FlowCost is charged for what a flow costs while it lives, besides what
+// it buffers: the assembler's flow and map entry and a Stream's state (a
+// parser.Conn with the hellos it keeps until decided), an upper estimate.
 const FlowCost = 4096
 
 // Stats counts what the assembler did.

@@ -15,9 +15,9 @@ import (
 // Filter selects connections; a zero field selects everything.
 type Filter struct {
 	SNI     *regexp.Regexp // from Glob
-	Host    netip.Addr // client or server address
-	Port    uint16     // client or server port
-	Outcome string     // one of parser's Outcome constants
+	Host    netip.Addr     // client or server address
+	Port    uint16         // client or server port
+	Outcome string         // one of parser's Outcome constants
 }
 
 // Match reports whether c passes every condition of f.

@@ -1,0 +1,103 @@
+package budget
+
+import "testing"
+
+// holder is an account's owner that can drop all it charged.
+type holder struct {
+	a    *Account
+	shed int
+}
+
+func open(b *Budget) *holder {
+	h := &holder{}
+	h.a = b.Open(func() { h.shed++; h.a.Release(int(h.a.held)) })
+	return h
+}
+
+// When the budget is spent, the largest other holder is cut, never the
+// one asking; a charge larger than any other holder's is refused.
+func TestCutsTheLargestOther(t *testing.T) {
+	b := New(1000)
+	small, large, asker := open(b), open(b), open(b)
+	if !small.a.Charge(100) || !large.a.Charge(600) || !asker.a.Charge(200) {
+		t.Fatal("charges within the limit refused")
+	}
+	if !asker.a.Charge(300) { // 1200 > 1000: large (600) is cut
+		t.Fatal("refused while a larger holder could be cut")
+	}
+	if large.shed != 1 || small.shed != 0 || asker.shed != 0 || b.Used() != 600 {
+		t.Errorf("sheds %d %d %d, used %d", small.shed, large.shed, asker.shed, b.Used())
+	}
+	// The asker holds 500 now; small holds 100 < 500+n: refused, not cut.
+	if asker.a.Charge(600) {
+		t.Error("charged past the limit by cutting a smaller holder")
+	}
+	s := b.Stats()
+	if small.shed != 0 || s.Cuts != 1 || s.CutBytes != 600 || s.Refused != 1 || s.RefusedSize != 600 || s.Peak != 900 {
+		t.Errorf("stats %+v, small cut %d times", s, small.shed)
+	}
+}
+
+// Fixed bytes count against the limit but make no account a target; a
+// fixed charge past the limit is made and says it did not fit.
+func TestFixed(t *testing.T) {
+	b := New(1000)
+	h, other := open(b), open(b)
+	if !h.a.Fixed(900) {
+		t.Fatal("fixed charge within the limit did not fit")
+	}
+	if other.a.Charge(200) {
+		t.Error("charged past the limit: the fixed bytes cannot be cut")
+	}
+	if h.shed != 0 {
+		t.Error("an account holding only fixed bytes was cut")
+	}
+	if other.a.Fixed(200) || b.Used() != 1100 {
+		t.Errorf("fixed past the limit: used %d", b.Used())
+	}
+	h.a.Close()
+	other.a.Close()
+	if b.Used() != 0 {
+		t.Errorf("%d bytes used after every account closed", b.Used())
+	}
+	if !h.a.Charge(10) || b.Used() != 0 {
+		t.Error("a closed account charged the budget")
+	}
+}
+
+// A holder whose shed frees nothing is not asked forever.
+func TestShedThatFreesNothing(t *testing.T) {
+	b := New(100)
+	stuck := b.Open(func() {})
+	stuck.Charge(90)
+	asker := b.Open(nil)
+	if asker.Charge(20) {
+		t.Error("charged past the limit")
+	}
+}
+
+// The largest holder is found among many in O(1) lists, within a factor
+// of two: of a thousand holders, one much larger is cut first.
+func TestLargestAmongMany(t *testing.T) {
+	b := New(1000*1000 + 10000) // full once all have charged
+	var hs []*holder
+	for range 1000 {
+		h := open(b)
+		h.a.Charge(1000)
+		hs = append(hs, h)
+	}
+	big := open(b)
+	big.a.Charge(10000)
+	asker := b.Open(nil)
+	if !asker.Charge(5000) {
+		t.Fatal("refused")
+	}
+	if big.shed != 1 {
+		t.Error("the largest holder was not cut first")
+	}
+	for _, h := range hs {
+		if h.shed != 0 {
+			t.Fatal("a small holder was cut before the largest")
+		}
+	}
+}
