@@ -619,3 +619,88 @@ func FuzzDefrag(f *testing.F) {
 		}
 	})
 }
+
+// ngBlock builds a little-endian pcapng block around body (padded).
+func ngBlock(typ uint32, body []byte) []byte {
+	body = append(body, make([]byte, -len(body)&3)...)
+	n := uint32(12 + len(body))
+	b := binary.LittleEndian.AppendUint32(nil, typ)
+	b = binary.LittleEndian.AppendUint32(b, n)
+	b = append(b, body...)
+	return binary.LittleEndian.AppendUint32(b, n)
+}
+
+func ngSection() []byte {
+	return ngBlock(ngSectionHeader, []byte{0x4D, 0x3C, 0x2B, 0x1A, 1, 0, 0, 0, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff})
+}
+
+func ngIDB() []byte { return ngBlock(ngInterface, []byte{1, 0, 0, 0, 0, 0, 4, 0}) } // Ethernet, snaplen 262144
+
+func ngEPB(iface uint32, f []byte) []byte {
+	b := binary.LittleEndian.AppendUint32(nil, iface)
+	b = append(b, 0, 0, 0, 0, 0, 0, 0, 0) // timestamp
+	b = binary.LittleEndian.AppendUint32(b, uint32(len(f)))
+	b = binary.LittleEndian.AppendUint32(b, uint32(len(f)))
+	return ngBlock(ngEnhancedPacket, append(b, f...))
+}
+
+// payloads reads every segment of a capture file and returns the
+// payloads.
+func payloads(t testing.TB, b []byte) ([]string, Stats) {
+	f, err := openBytes(t, b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, p := range readAll(t, f) {
+		got = append(got, string(p.Payload))
+	}
+	return got, f.Stats()
+}
+
+// A pcapng packet that names an interface its section never described is
+// skipped and counted; the packets after it are read (pcapgo's error for
+// it ended the file).
+func TestPcapngUnknownInterface(t *testing.T) {
+	fr := func(s string) []byte {
+		return frame(t, []gopacket.SerializableLayer{eth(layers.EthernetTypeIPv4)}, false, s)
+	}
+	spb := func(f []byte) []byte {
+		return ngBlock(ngSimplePacket, append(binary.LittleEndian.AppendUint32(nil, uint32(len(f))), f...))
+	}
+	file := slicesConcat(ngSection(), ngIDB(), ngEPB(0, fr("one")), ngEPB(7, fr("bad")), ngEPB(0, fr("two")),
+		spb(fr("simple")), // interface 0 exists
+		ngSection(), spb(fr("none")), ngIDB(), ngEPB(0, fr("three")))
+	got, st := payloads(t, file)
+	if strings.Join(got, ",") != "one,two,simple,three" || st.UnknownInterface != 2 {
+		t.Errorf("read %q, %d skipped", got, st.UnknownInterface)
+	}
+}
+
+// A million interface descriptions keep MaxInterfaces: the rest are left
+// out without being kept, and the packet after them is read.
+func TestPcapngMillionInterfaces(t *testing.T) {
+	idb := ngIDB()
+	file := ngSection()
+	for range 1_000_000 {
+		file = append(file, idb...)
+	}
+	file = append(file, ngEPB(3, frame(t, []gopacket.SerializableLayer{eth(layers.EthernetTypeIPv4)}, false, "after"))...)
+	var before, after runtime.MemStats
+	runtime.ReadMemStats(&before)
+	got, st := payloads(t, file)
+	runtime.ReadMemStats(&after)
+	allocated := after.TotalAlloc - before.TotalAlloc
+	t.Logf("%d bytes of capture, %d allocated", len(file), allocated)
+	if len(got) != 1 || st.InterfacesDropped != 1_000_000-MaxInterfaces || allocated > 16<<20 {
+		t.Errorf("read %q, %d dropped, %d bytes allocated", got, st.InterfacesDropped, allocated)
+	}
+}
+
+func slicesConcat(bs ...[]byte) []byte {
+	var out []byte
+	for _, b := range bs {
+		out = append(out, b...)
+	}
+	return out
+}

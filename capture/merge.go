@@ -84,6 +84,8 @@ func (m *Merge) Stats() Stats {
 		s.Fragments += fs.Fragments
 		s.DatagramsDropped += fs.DatagramsDropped
 		s.Undecoded += fs.Undecoded
+		s.UnknownInterface += fs.UnknownInterface
+		s.InterfacesDropped += fs.InterfacesDropped
 	}
 	return s
 }

@@ -46,8 +46,12 @@ type Stats struct {
 	// DatagramsDropped counts datagrams whose fragments were given up to
 	// bound memory.
 	DatagramsDropped uint64
-	Undecoded        uint64       // frames that could not be decoded
-	Kernel           *KernelStats // a live capture's, from libpcap
+	Undecoded        uint64 // frames that could not be decoded
+	// UnknownInterface counts pcapng packets skipped because they name an
+	// interface their section does not describe (or one past the
+	// MaxInterfaces kept); InterfacesDropped the descriptions past it.
+	UnknownInterface, InterfacesDropped uint64
+	Kernel                              *KernelStats // a live capture's, from libpcap
 }
 
 // ErrNotCapture is returned by Open for a file that is neither pcap nor pcapng.
@@ -113,7 +117,7 @@ func newFile(name string, rc io.ReadCloser) (*File, error) {
 	case magic[0] == 0x0a && magic[1] == 0x0d && magic[2] == 0x0d && magic[3] == 0x0a:
 		// Without WantMixedLinkType pcapgo silently drops the packets of
 		// interfaces whose link type differs from the first one's.
-		ng, err := pcapgo.NewNgReader(src, pcapgo.NgReaderOptions{WantMixedLinkType: true})
+		ng, err := pcapgo.NewNgReader(&ngFilter{r: src, stats: &file.stats}, pcapgo.NgReaderOptions{WantMixedLinkType: true})
 		if err != nil {
 			return nil, fmt.Errorf("%s: bad pcapng header: %v", name, err)
 		}

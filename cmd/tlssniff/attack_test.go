@@ -2,6 +2,7 @@ package main
 
 import (
 	"bufio"
+	"bytes"
 	"encoding/binary"
 	"net"
 	"net/netip"
@@ -283,5 +284,50 @@ func TestHiddenHandshake(t *testing.T) {
 	}
 	if !found {
 		t.Errorf("the handshake behind the budget was not reported:\n%s", out)
+	}
+}
+
+// TestPcapngUnknownInterfaceWarns: tls12.pcap as pcapng with a packet that
+// names interface 9 among its own: the connection is read whole, and a
+// warning counts the packet skipped; the exit status stays 0.
+func TestPcapngUnknownInterfaceWarns(t *testing.T) {
+	in, err := os.Open("../../samples/tls12.pcap")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer in.Close()
+	r, err := pcapgo.NewReader(in)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out bytes.Buffer
+	w, err := pcapgo.NewNgWriter(&out, layers.LinkTypeEthernet)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; ; i++ {
+		data, ci, err := r.ReadPacketData()
+		if err != nil {
+			break
+		}
+		w.WritePacket(ci, data)
+		if i == 3 {
+			w.Flush()
+			// An Enhanced Packet Block of interface 9, 20 bytes of data.
+			epb := []byte{6, 0, 0, 0, 52, 0, 0, 0, 9, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 20, 0, 0, 0, 20, 0, 0, 0}
+			epb = append(append(epb, make([]byte, 20)...), 52, 0, 0, 0)
+			out.Write(epb)
+		}
+	}
+	w.Flush()
+	path := filepath.Join(t.TempDir(), "iface.pcapng")
+	if err := os.WriteFile(path, out.Bytes(), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	stdout, stderr, code := tlssniff(t, "-r", path, "--json")
+	conns := parseNDJSON(t, stdout)
+	if code != 0 || len(conns) != 1 || conns[0].Outcome != "established" ||
+		!strings.Contains(stderr, "tlssniff: warning: 1 pcapng packets skipped: they name an interface their section does not describe") {
+		t.Errorf("exit %d, %d connections, stderr %q", code, len(conns), stderr)
 	}
 }

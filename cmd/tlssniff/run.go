@@ -8,6 +8,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"runtime/debug"
 	"strings"
 	"sync/atomic"
 	"syscall"
@@ -85,6 +86,12 @@ func run(args []string, stdout, stderr io.Writer) int {
 		}
 	}
 
+	if os.Getenv("GOMEMLIMIT") == "" {
+		// The budget counts live bytes; Go's collector would let the heap
+		// grow to twice them before collecting. A soft limit of the budget
+		// and the fixed overhead keeps the process near what was charged.
+		debug.SetMemoryLimit(c.memory + fixedOverhead(c.workers))
+	}
 	cfg := reassembly.DefaultConfig
 	cfg.IdleTimeout, cfg.MaxAge, cfg.MaxFlows, cfg.Memory = c.idle, c.maxAge, c.maxFlows, c.memory
 
@@ -136,6 +143,10 @@ func run(args []string, stdout, stderr io.Writer) int {
 		writeErr = err
 	}
 	first := ws[0]
+	if s := first.src.Stats(); s.UnknownInterface > 0 {
+		fmt.Fprintf(stderr, "tlssniff: warning: %d pcapng packets skipped: they name an interface their section does not describe"+
+			" (%d interface descriptions past the first %d of a section were left out)\n", s.UnknownInterface, s.InterfacesDropped, capture.MaxInterfaces)
+	}
 	if c.verbose {
 		var rs reassembly.Stats
 		for _, w := range ws {
@@ -261,6 +272,17 @@ func printStats(w io.Writer, cs capture.Stats, rs reassembly.Stats, conns uint64
 	m := rs.Memory
 	fmt.Fprintf(w, "tlssniff: memory budget %s, peak %s; %d flows cut to make room (%d bytes), %d charges refused (%d bytes), %d holes given up for memory (%d bytes)\n",
 		mib(m.Limit), mib(m.Peak), m.Cuts, m.CutBytes, m.Refused, m.RefusedSize, rs.Cuts, rs.CutBytes)
+}
+
+// fixedOverhead is the memory outside the budget: the runtime, the read
+// buffers, IP reassembly's own 4 MiB, and with several workers the slabs
+// of packets in flight between the reader and them (up to 16 batches per
+// worker and 64 free slabs of 1 MiB).
+func fixedOverhead(workers int) int64 {
+	if workers > 1 {
+		return 64<<20 + 64<<20 + int64(workers)*32<<20
+	}
+	return 64 << 20
 }
 
 // mib renders a byte count in MiB.
