@@ -6,6 +6,8 @@ import (
 	"reflect"
 	"testing"
 	"time"
+
+	"github.com/tlssniff/tlssniff/budget"
 )
 
 // seedSessions adds the two directions of real TLS 1.2 and 1.3 sessions.
@@ -22,6 +24,71 @@ func seedSessions(f *testing.F, add func(client, server []byte)) {
 		}
 		add(client, server)
 	}
+}
+
+// rerecord cuts the handshake records of a stream into records of size
+// bytes of handshake data each; other records stay as they are.
+func rerecord(stream []byte, size int) []byte {
+	var out, hs []byte
+	flush := func() {
+		for len(hs) > 0 {
+			n := min(size, len(hs))
+			out = append(out, recordHandshake, 3, 3, byte(n>>8), byte(n))
+			out = append(out, hs[:n]...)
+			hs = hs[n:]
+		}
+	}
+	for len(stream) >= recordHeaderLen {
+		n := int(stream[3])<<8 | int(stream[4])
+		if len(stream) < recordHeaderLen+n {
+			break
+		}
+		if stream[0] == recordHandshake {
+			hs = append(hs, stream[recordHeaderLen:recordHeaderLen+n]...)
+		} else {
+			flush()
+			out = append(out, stream[:recordHeaderLen+n]...)
+		}
+		stream = stream[recordHeaderLen+n:]
+	}
+	flush()
+	return out
+}
+
+// FuzzRecordStorm re-cuts a real session's handshake into records of any
+// size, one byte included, with a memory budget: the same messages are
+// read, in the same order, and everything charged is given back.
+func FuzzRecordStorm(f *testing.F) {
+	seedSessions(f, func(client, server []byte) { f.Add(client, server, uint16(1)); f.Add(client, server, uint16(7)) })
+	f.Fuzz(func(t *testing.T, client, server []byte, size uint16) {
+		read := func(client, server []byte, mem *budget.Account) []string {
+			var got *Connection
+			c := NewConn("tcp", clientAddr, serverAddr, t0, Options{Emit: func(conn *Connection) { got = conn }, Memory: mem})
+			c.Data(0, client, t0)
+			c.Data(1, server, t0)
+			c.Close()
+			if got == nil {
+				return nil
+			}
+			var types []string
+			for _, m := range got.Messages {
+				if !m.Encrypted {
+					types = append(types, m.Type)
+				}
+			}
+			return types
+		}
+		b := budget.New(1 << 30)
+		mem := b.Open(nil)
+		want := read(client, server, nil)
+		got := read(rerecord(client, int(size)+1), rerecord(server, int(size)+1), mem)
+		if !reflect.DeepEqual(want, got) && len(want) > 0 && want[0] == "ClientHello" {
+			t.Fatalf("in records of %d bytes: %v; as sent: %v", size+1, got, want)
+		}
+		if b.Used() != 0 {
+			t.Fatalf("%d bytes still charged after the connection was decided", b.Used())
+		}
+	})
 }
 
 // FuzzRecordLayer checks that a stream cut anywhere gives the same records

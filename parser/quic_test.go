@@ -13,6 +13,9 @@ import (
 	"time"
 
 	"golang.org/x/crypto/hkdf"
+
+	"github.com/tlssniff/tlssniff/budget"
+	"github.com/tlssniff/tlssniff/reorder"
 )
 
 func unhex(t *testing.T, s string) []byte {
@@ -165,7 +168,7 @@ func FuzzQUICDatagrams(f *testing.F) {
 func FuzzCryptoStream(f *testing.F) {
 	f.Add([]byte("a ClientHello in CRYPTO frames"), []byte{10, 5, 0, 12, 3, 30})
 	f.Fuzz(func(t *testing.T, msg, ops []byte) {
-		if len(msg) == 0 || len(ops) > 64 {
+		if len(msg) == 0 || len(ops) > 2048 { // storms of small frames too
 			return
 		}
 		var c cryptoStream
@@ -190,13 +193,21 @@ func FuzzCryptoStream(f *testing.F) {
 // datagrams: it is decoded once, whole, when its last byte is in.
 func FuzzDTLSFragments(f *testing.F) {
 	f.Add([]byte{0, 40, 30, 50, 10, 200, 0, 255})
+	f.Add([]byte{0, 40, 30, 50, 10, 200, 0, 255, 0xff})
 	f.Fuzz(func(t *testing.T, ops []byte) {
 		if len(ops) > 64 {
 			return
 		}
+		// An odd last byte says which fragments come with a lying one.
+		var lies byte
+		if len(ops)%2 == 1 {
+			lies = ops[len(ops)-1]
+		}
 		body := dtlsClientHello()
 		var got *Connection
-		c := NewConn("udp", clientAddr, serverAddr, t0, Options{Emit: func(conn *Connection) { got = conn }})
+		b := budget.New(1 << 30)
+		c := NewConn("udp", clientAddr, serverAddr, t0, Options{Emit: func(conn *Connection) { got = conn }, Memory: b.Open(nil)})
+		fed := 0
 		covered := make([]bool, len(body))
 		for i := 0; i+1 < len(ops); i += 2 {
 			off := int(ops[i]) * len(body) / 256
@@ -208,10 +219,22 @@ func FuzzDTLSFragments(f *testing.F) {
 			hs := []byte{typeClientHello, 0, byte(len(body) >> 8), byte(len(body)), 0, 0,
 				0, byte(off >> 8), byte(off), 0, byte(len(frag) >> 8), byte(len(frag))}
 			hs = append(hs, frag...)
+			if lies&(1<<(i/2%8)) != 0 {
+				// A fragment of a later message whose header claims 64 KiB:
+				// it costs what came, not what it claims.
+				hs = append(hs, 1, 0, 0xff, 0xff, 0, byte(1+i/2%15), 0, byte(ops[i]), byte(ops[i+1]), 0, 0, 1, 0x42)
+			}
+			fed += len(hs)
 			rec := append([]byte{recordHandshake, 0xfe, 0xfd, 0, 0, 0, 0, 0, 0, 0, byte(i), byte(len(hs) >> 8), byte(len(hs))}, hs...)
 			c.Data(0, rec, t0)
+			if limit := int64(16*(dtlsMessageCost+reorder.PieceCost+8) + 2*fed); b.Used() > limit {
+				t.Fatalf("%d bytes charged for %d fed", b.Used(), fed)
+			}
 		}
 		c.Close()
+		if b.Used() != 0 {
+			t.Fatalf("%d bytes still charged after Close", b.Used())
+		}
 		complete := !slices.Contains(covered, false)
 		if (got != nil && got.ClientHello != nil) != complete {
 			t.Fatalf("ClientHello decoded: %v, all bytes sent: %v", got != nil && got.ClientHello != nil, complete)

@@ -2,6 +2,7 @@ package reassembly
 
 import (
 	"bytes"
+	"slices"
 	"net/netip"
 	"testing"
 	"time"
@@ -38,6 +39,7 @@ func (c *checker) Close()                            {}
 func FuzzAssembler(f *testing.F) {
 	f.Add([]byte("the quick brown fox jumps over the lazy dog"), []byte{5, 0x83, 7, 0x41, 3}, uint32(0xfffffff0))
 	f.Add([]byte("abcdefgh"), []byte{1, 1, 1, 0xff}, uint32(1))
+	f.Add([]byte("one byte at a time, last first"), []byte{0x20, 0}, uint32(0xfffffffa))
 	f.Fuzz(func(t *testing.T, payload, ops []byte, isn uint32) {
 		if len(payload) == 0 || len(ops) == 0 {
 			return
@@ -50,7 +52,9 @@ func FuzzAssembler(f *testing.F) {
 			off += n
 		}
 		// Each op byte's top bits: 0x80 swap with the next piece, 0x40
-		// send twice, 0x20 drop (unless it is the first).
+		// send twice, 0x20 drop (unless it is the first). The first op's
+		// 0x20 bit instead sends every piece last first (one-byte pieces
+		// when the low bits are 0): held segments must come out in order.
 		order := append([]piece(nil), pieces...)
 		dropped := false
 		var send []piece
@@ -67,6 +71,9 @@ func FuzzAssembler(f *testing.F) {
 			if op&0x40 != 0 {
 				send = append(send, order[i])
 			}
+		}
+		if ops[0]&0x20 != 0 {
+			slices.Reverse(send)
 		}
 		ck := &checker{t: t, sent: payload}
 		cfg := DefaultConfig
