@@ -86,6 +86,10 @@ func (b *Budget) Open(shed func()) *Account {
 // Held returns the bytes the account holds, fixed ones included.
 func (a *Account) Held() int64 { return a.held + a.fixed }
 
+// Buffered returns the bytes charged with Charge and not released: what
+// shed could drop.
+func (a *Account) Buffered() int64 { return a.held }
+
 // Charge asks for n more bytes that shed can drop. It cuts larger holders
 // when the budget is spent, and reports false, charging nothing, when room
 // cannot be made. A nil account charges nothing and always succeeds (a
@@ -113,6 +117,18 @@ func (a *Account) Fixed(n int) bool {
 	a.b.used += int64(n)
 	a.b.peak = max(a.b.peak, a.b.used)
 	return fits
+}
+
+// Reset gives back everything but keep fixed bytes: the holder let go of
+// what it kept on the account's behalf.
+func (a *Account) Reset(keep int) {
+	if a == nil || a.b == nil {
+		return
+	}
+	a.add(-a.held)
+	keep64 := min(a.fixed, int64(keep))
+	a.b.used -= a.fixed - keep64
+	a.fixed = keep64
 }
 
 // room makes room for n more bytes of a by cutting larger holders.

@@ -101,3 +101,19 @@ func TestLargestAmongMany(t *testing.T) {
 		}
 	}
 }
+
+// Reset keeps the fixed bytes asked for and gives back the rest.
+func TestReset(t *testing.T) {
+	b := New(1000)
+	h := open(b)
+	h.a.Fixed(300)
+	h.a.Charge(200)
+	h.a.Reset(100)
+	if b.Used() != 100 || h.a.Held() != 100 {
+		t.Errorf("used %d, held %d after Reset(100)", b.Used(), h.a.Held())
+	}
+	h.a.Reset(500) // keeps no more than it had
+	if b.Used() != 100 {
+		t.Errorf("used %d", b.Used())
+	}
+}

@@ -36,6 +36,17 @@ const maxChainLen = 32
 // decodeCertificate decodes a Certificate message body: the TLS 1.2 layout
 // (RFC 5246, section 7.4.2) or, when tls13, the TLS 1.3 layout with a request
 // context and per-entry extensions (RFC 8446, section 4.4.2).
+// chainCost is what a decoded chain costs while a connection keeps it: its
+// copy of the DER and what crypto/x509 parses from it, about 3 kB a
+// certificate besides the DER (TestCertificateCost measures it).
+func chainCost(chain []Certificate) int {
+	n := 0
+	for _, c := range chain {
+		n += 3*c.Length + 3072
+	}
+	return n
+}
+
 func decodeCertificate(body []byte, tls13 bool) ([]Certificate, bool) {
 	s := cryptobyte.String(body)
 	if tls13 {

@@ -27,6 +27,10 @@ func (d Direction) String() string {
 
 // Limits on what one connection keeps.
 const (
+	// connCost is what a Conn keeps until it is decided, besides buffers
+	// and certificate chains: its state, its hellos and its messages
+	// (TestConnCost measures it).
+	connCost = 4096
 	// maxHandshakeBuffer caps the handshake bytes buffered per direction
 	// while a message is incomplete; a certificate chain fits many times.
 	maxHandshakeBuffer = 1 << 20
@@ -60,9 +64,11 @@ type Alert struct {
 // Issue is a problem met while reading a connection: lost bytes, a malformed
 // record or message. Malformed traffic is output, not failure.
 type Issue struct {
-	Time   time.Time
-	From   Direction
-	Kind   string // gap, memory_budget, malformed_record, malformed_message, buffer_limit, not_tls
+	Time time.Time
+	From Direction
+	// Kind is gap, memory_budget, malformed_record, malformed_message,
+	// not_tls, preamble, overlap_conflict or unknown_version.
+	Kind   string
 	Detail string
 }
 
@@ -254,6 +260,7 @@ type Options struct {
 // at start.
 func NewConn(transport string, a, b netip.AddrPort, start time.Time, opts Options) *Conn {
 	c := &Conn{emit: opts.Emit, transport: opts.Transport, validator: opts.Validator, mem: opts.Memory}
+	c.mem.Fixed(connCost)
 	c.c = Connection{Transport: transport, Client: a, Server: b, Start: start}
 	for i := range c.halves {
 		c.halves[i] = half{conn: c, side: i, rec: RecordLayer{Memory: opts.Memory}}
@@ -648,8 +655,10 @@ func (h *half) handshake(ts time.Time, typ uint8, body []byte) {
 			malformed()
 		} else if c.role(h.side) == FromServer && cc.Certificates == nil {
 			cc.Certificates = chain
+			c.mem.Fixed(chainCost(chain)) // kept until decided; too many such flows evict the oldest
 		} else if c.role(h.side) == FromClient && cc.ClientCertificates == nil {
 			cc.ClientCertificates = chain
+			c.mem.Fixed(chainCost(chain))
 		}
 		h.fullHS = true
 	case typeServerKeyExchange:

@@ -78,15 +78,14 @@ func FuzzRecordStorm(f *testing.F) {
 			}
 			return types
 		}
-		b := budget.New(1 << 30)
-		mem := b.Open(nil)
+		mem := budget.New(1 << 30).Open(nil)
 		want := read(client, server, nil)
 		got := read(rerecord(client, int(size)+1), rerecord(server, int(size)+1), mem)
 		if !reflect.DeepEqual(want, got) && len(want) > 0 && want[0] == "ClientHello" {
 			t.Fatalf("in records of %d bytes: %v; as sent: %v", size+1, got, want)
 		}
-		if b.Used() != 0 {
-			t.Fatalf("%d bytes still charged after the connection was decided", b.Used())
+		if mem.Buffered() != 0 {
+			t.Fatalf("%d buffered bytes still charged after the connection was decided", mem.Buffered())
 		}
 	})
 }

@@ -31,12 +31,18 @@ type Validation struct {
 }
 
 // Validator judges chains against a set of roots. Chains seen before are
-// not verified again. It is safe for concurrent use.
+// not verified again: the verdicts of up to maxVerdicts chains are kept
+// (at most a few MB, whatever the traffic), then forgotten all at once.
+// It is safe for concurrent use.
 type Validator struct {
 	roots *x509.CertPool
 	mu    sync.Mutex
 	cache map[string]chainVerdict
 }
+
+// maxVerdicts bounds the Validator's cache: a key is at most maxChainLen
+// SHA-256 digests in hex (2 kB), so 4096 of them stay under 9 MB.
+const maxVerdicts = 4096
 
 type chainVerdict struct {
 	trusted bool
@@ -130,6 +136,9 @@ func (v *Validator) verify(chain []Certificate) chainVerdict {
 	verdict.trusted = err == nil
 	verdict.status = verifyStatus(err, chain)
 	v.mu.Lock()
+	if len(v.cache) >= maxVerdicts {
+		clear(v.cache)
+	}
 	v.cache[key.String()] = verdict
 	v.mu.Unlock()
 	return verdict

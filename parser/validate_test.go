@@ -6,8 +6,10 @@ import (
 	"crypto/elliptic"
 	"crypto/rand"
 	"crypto/rsa"
+	"crypto/tls"
 	"crypto/x509"
 	"crypto/x509/pkix"
+	"fmt"
 	"math/big"
 	"testing"
 	"time"
@@ -91,5 +93,21 @@ func TestValidate(t *testing.T) {
 	c.ClientHello.ServerName = "www.example.test"
 	if m, ok := c.SNIMatchesCert(); !ok || !m {
 		t.Errorf("right name: match %v ok %v", m, ok)
+	}
+}
+
+// The verdicts kept are bounded: distinct chains past maxVerdicts do not
+// grow the cache.
+func TestValidatorCacheBounded(t *testing.T) {
+	v := NewValidator(nil)
+	c, s := testPKI(t).Configs("www.example.test", tls.VersionTLS12, tls.VersionTLS12)
+	conn := oneSide(t, nil, session(t, c, s)[1].Data)
+	chain := conn.Certificates
+	for i := range maxVerdicts + 10 {
+		chain[0].SHA256 = fmt.Sprint(i) // a chain never seen: verified and kept
+		v.verify(chain)
+		if len(v.cache) > maxVerdicts {
+			t.Fatalf("%d verdicts kept", len(v.cache))
+		}
 	}
 }

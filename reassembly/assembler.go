@@ -104,8 +104,8 @@ func (s *FlowStats) conflict(ts time.Time, side int) {
 type Config struct {
 	MaxFlows      int // flows tracked at once; the least recently active is evicted
 	MaxFlowBuffer int // out-of-order bytes buffered per flow
-	// Memory is the budget every flow charges: its bookkeeping (FlowCost),
-	// its out-of-order segments, and what its Stream buffers. A flow that
+	// Memory is the budget every flow charges: its bookkeeping, its
+	// out-of-order segments, and what its Stream keeps and buffers. A flow that
 	// cannot be afforded evicts the least recently active ones.
 	Memory      int64
 	IdleTimeout time.Duration // capture time without a packet after which a flow is closed
@@ -124,10 +124,11 @@ var DefaultConfig = Config{
 	MaxAge:        time.Minute,
 }
 
-// FlowCost is charged for what a flow costs while it lives, besides what
-// it buffers: the assembler's flow and map entry and a Stream's state (a
-// parser.Conn with the hellos it keeps until decided), an upper estimate.
-const FlowCost = 4096
+// flowCost is what a flow of the assembler's own costs while it lives: the
+// struct (about 600 bytes), its map entry and its account. Its Stream
+// charges its own state to the account, given back when the assembler
+// lets the Stream go.
+const flowCost = 1024
 
 // Stats counts what the assembler did.
 type Stats struct {
@@ -191,7 +192,7 @@ type flow struct {
 	key    key
 	id     uint64
 	start  time.Time
-	ended  bool // the stream was ended by MaxAge
+	ended  bool // the stream was closed and let go before the flow ended: MaxAge, or it wanted no more
 	client netip.AddrPort
 	stream Stream
 	stats  FlowStats
@@ -313,7 +314,7 @@ func (a *Assembler) datagram(f *flow, s int, p *capture.Packet) {
 	if !f.stream.Data(s, p.Payload, p.Time) {
 		sd.done = true
 		if f.sides[1-s].done {
-			a.age.remove(f)
+			a.finish(f)
 		}
 	}
 }
@@ -335,7 +336,7 @@ func (a *Assembler) newFlow(k key, p *capture.Packet) *flow {
 	a.stats.Flows++
 	f := &flow{key: k, id: a.nextID, client: client, start: p.Time}
 	f.mem = a.mem.Open(func() { a.shed(f) })
-	if !f.mem.Fixed(FlowCost) {
+	if !f.mem.Fixed(flowCost) {
 		// Not even cutting buffers made room: fewer flows, then.
 		for a.mem.Used() > a.cfg.Memory && a.active.head != nil {
 			a.stats.Evicted++
@@ -420,7 +421,7 @@ func (a *Assembler) deliver(f *flow, s int, data []byte, ts time.Time) {
 		sd.done = true
 		a.drop(f, s)
 		if f.sides[1-s].done {
-			a.age.remove(f) // the stream has all it wants: nothing to age
+			a.finish(f)
 		}
 	}
 }
@@ -526,7 +527,9 @@ func (a *Assembler) drop(f *flow, s int) { f.sides[s].pending.Clear() }
 // flow that holds less: the stream's buffers, then each side's
 // out-of-order segments, the bytes up to the last of them cut.
 func (a *Assembler) shed(f *flow) {
-	f.stream.Shed()
+	if !f.ended {
+		f.stream.Shed()
+	}
 	for s := range f.sides {
 		sd := &f.sides[s]
 		if _, end := sd.pending.Clear(); end > sd.pos && !sd.done {
@@ -588,9 +591,19 @@ func (a *Assembler) end(f *flow) {
 		f.sides[s].done = true
 		a.drop(f, s)
 	}
-	f.ended = true
+	a.finish(f)
+}
+
+// finish closes f's stream once it wants no more of either side (a
+// decided connection ignores it) and lets it go: the flow is kept to skip
+// what follows, charged for its own bookkeeping only, and the stream's
+// memory is the garbage collector's.
+func (a *Assembler) finish(f *flow) {
 	a.age.remove(f)
+	f.ended = true
 	f.stream.Close()
+	f.stream = nil
+	f.mem.Reset(flowCost)
 }
 
 // Flush closes every flow, oldest first, at the end of input.
