@@ -10,7 +10,7 @@ FUZZTIME ?= 60s
 BENCH       := bench/bulk-1024.pcap
 BENCH_SMALL := bench/bulk-100.pcap
 
-.PHONY: build demo report test lint bench load fuzz samples clean
+.PHONY: build demo report test lint bench attacks load fuzz samples clean
 
 build:
 	@[ "$(CGO_ENABLED)" = 1 ] || echo "make: no libpcap headers: building without live capture (apt-get install libpcap-dev for it)"
@@ -80,6 +80,18 @@ bench: build $(BENCH) $(BENCH_SMALL)
 			-e tls.handshake.extensions_server_name 2>/dev/null); \
 		echo "$$t $$big" | awk '{printf "tshark %.2f s, tlssniff %.3f s: %.0fx faster (target 20x)\n", $$1, $$3, $$1/$$3}'; \
 	fi
+
+# The hostile captures of cmd/tlssniff/attack_test.go at two sizes each (the
+# second 4x the first): wall time and peak RSS of tlssniff under the default
+# 256 MiB budget, and the budget's peak from -v.
+attacks: build
+	@mkdir -p bench/attacks
+	TLSSNIFF_ATTACKS=$(CURDIR)/bench/attacks $(GO) test -count=1 -run TestWriteAttacks ./cmd/tlssniff
+	@for f in bench/attacks/*.pcap; do \
+		r=$$($(GO) run ./internal/measure ./$(BIN) -r $$f --json -v 2>bench/attacks/v.txt); \
+		printf '%-36s %5d MB  %6.3f s  %6.1f MiB RSS  budget %s\n' $$(basename $$f) $$(($$(stat -c %s $$f) / 1000000)) $$r \
+			"$$(grep -o 'peak [0-9.]* MiB' bench/attacks/v.txt)"; \
+	done
 
 # Live capture under load (root): TLS 1.3 handshakes over loopback as fast
 # as they go while tlssniff captures them; made vs reported, kernel drops.

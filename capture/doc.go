@@ -18,7 +18,10 @@
 // Packet.Tunnel the tunnels. Decoding allocates nothing per packet: a
 // Packet's Payload aliases the reader's buffer and is valid only until the
 // next call to Next. IPv4 and IPv6 fragments are reassembled (defrag.go)
-// with bounded memory; only that path allocates.
+// with a memory budget of their own; only that path allocates. pcapng
+// blocks pass a filter (ngfilter.go) before pcapgo, so that a hostile file
+// cannot make it hoard interface descriptions or stop at a packet of an
+// interface never described.
 //
 // It knows nothing of TLS and prints nothing; what it could not decode is
 // counted in Stats.

@@ -12,17 +12,22 @@
 // roles when it sees who sends the ClientHello.
 //
 // In-order bytes are delivered without a copy, with the capture time of the
-// segment that carried them. Segments ahead of a hole are copied and kept,
-// within MaxFlowBuffer per flow and MaxTotalBuffer in all; retransmitted and
-// overlapping bytes are delivered once (the first copy wins). A hole is
-// given up on, and reported as a Gap, when the peer acknowledges data past
-// it (the capture missed bytes the receiver got), when a budget is spent,
-// or when the flow ends. Bytes a snapshot length cut off become gaps too.
+// segment that carried them. Segments ahead of a hole are copied into a
+// reorder.Buffer (O(log n) a segment, whatever their order), within
+// MaxFlowBuffer per flow and the memory budget (Config.Memory) that every
+// flow and its Stream charge; retransmitted and overlapping bytes are
+// delivered once (the first copy wins). A hole is given up on, and reported
+// as a Gap, when the peer acknowledges data past it (the capture missed
+// bytes the receiver got) or when the flow ends; as a Cut when the flow's
+// limit or the budget refuses to buffer what follows it, or when the
+// budget takes a flow's buffers for one that holds less (Stream.Shed).
+// Bytes a snapshot length cut off become gaps too.
 // When a Stream says it wants no more bytes of a side (its handshake is
 // decided), that side is no longer buffered nor delivered: bulk data costs a
 // map lookup and a few comparisons per packet. Flows end on FIN from both
 // sides, RST, IdleTimeout or eviction of the least recently active flow
-// beyond MaxFlows, all by capture time, never by the wall clock.
+// beyond MaxFlows or the budget, all by capture time, never by the wall
+// clock.
 //
 // # Why not gopacket/reassembly
 //

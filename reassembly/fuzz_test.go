@@ -2,8 +2,8 @@ package reassembly
 
 import (
 	"bytes"
-	"slices"
 	"net/netip"
+	"slices"
 	"testing"
 	"time"
 

@@ -75,51 +75,50 @@ func (b *Buffer) Steps() int { return b.steps }
 // Bytes returns the data bytes held.
 func (b *Buffer) Bytes() int { return b.bytes }
 
-// Insert keeps a copy of data at off, less the bytes that a piece starting
-// at or before off already holds; a piece that starts further on may
-// still overlap its end, and the reader takes the bytes of whichever
-// starts first, as the TCP assembler always has. It refuses a copy that
-// would make the data held pass limit bytes, or that the budget refuses.
-// conflict reports that overlapping bytes differed from those held. data
-// is not retained.
+// Insert keeps a copy of the bytes of data, at off, that no piece holds
+// yet: for overlapping bytes the first copy wins, and the pieces held never
+// overlap, so the bytes held are distinct ones. conflict reports that
+// overlapping bytes differed from those held. It is Refused when a copy
+// would make the bytes held pass limit or the budget refuses it (copies
+// of earlier gaps may have been kept), Duplicate when every byte was held.
+// Its cost is O(log n) for each piece it meets, and it meets at most one
+// piece for each byte of data. data is not retained.
 func (b *Buffer) Insert(off uint64, data []byte, ts time.Time, limit int) (r Result, conflict bool) {
-	if len(data) == 0 {
-		return Duplicate, false
-	}
-	// Trim the front against the piece at or before off, then against
-	// each piece the trimmed start lands in: each round consumes bytes.
-	for b.tree != nil {
-		pred, ok := b.atOrBefore(off)
-		if !ok || pred.End() <= off {
-			break
+	r = Duplicate
+	for len(data) > 0 {
+		if p, ok := b.atOrBefore(off); ok && p.End() > off {
+			n := min(p.End()-off, uint64(len(data)))
+			conflict = conflict || !bytes.Equal(p.Data[off-p.Offset:][:n], data[:n])
+			data, off = data[n:], off+n
+			continue
 		}
-		n := min(pred.End()-off, uint64(len(data)))
-		conflict = conflict || !bytes.Equal(pred.Data[off-pred.Offset:][:n], data[:n])
-		if n == uint64(len(data)) {
-			return Duplicate, conflict
+		// A gap up to the next piece, or past the end of data.
+		n := uint64(len(data))
+		if p, ok := b.after(off); ok && p.Offset < off+n {
+			n = p.Offset - off
 		}
+		if b.bytes+int(n) > limit {
+			return Refused, conflict
+		}
+		c := append([]byte(nil), data[:n]...)
+		if !b.Account.Charge(PieceCost + cap(c)) {
+			return Refused, conflict
+		}
+		if b.tree == nil {
+			b.tree = btree.NewWithFreeListG(degree, func(x, y Piece) bool { b.steps++; return x.Offset < y.Offset }, freeList)
+		}
+		b.tree.ReplaceOrInsert(Piece{Offset: off, Data: c, Time: ts})
+		b.bytes += len(c)
+		r = Kept
 		data, off = data[n:], off+n
 	}
-	if next, ok := b.after(off); ok && next.Offset < off+uint64(len(data)) {
-		n := min(next.End(), off+uint64(len(data))) - next.Offset
-		conflict = conflict || !bytes.Equal(next.Data[:n], data[next.Offset-off:][:n])
-	}
-	if b.bytes+len(data) > limit {
-		return Refused, conflict
-	}
-	c := append([]byte(nil), data...)
-	if !b.Account.Charge(PieceCost + cap(c)) {
-		return Refused, conflict
-	}
-	if b.tree == nil {
-		b.tree = btree.NewWithFreeListG(degree, func(x, y Piece) bool { b.steps++; return x.Offset < y.Offset }, freeList)
-	}
-	b.tree.ReplaceOrInsert(Piece{Offset: off, Data: c, Time: ts})
-	b.bytes += len(c)
-	return Kept, conflict
+	return r, conflict
 }
 
 func (b *Buffer) atOrBefore(off uint64) (p Piece, ok bool) {
+	if b.tree == nil {
+		return p, false
+	}
 	b.tree.DescendLessOrEqual(Piece{Offset: off}, func(x Piece) bool { p, ok = x, true; return false })
 	return p, ok
 }
