@@ -454,10 +454,10 @@ func (c *Conn) settle() {
 	}
 }
 
-// WantBody implements RecordHandler: bodies are read until a side encrypts;
-// application data is never buffered.
+// WantBody implements RecordHandler: bodies are read until a side encrypts
+// or the connection is decided; application data is never buffered.
 func (h *half) WantBody(typ uint8) bool {
-	return typ != recordApplicationData && !h.encrypted
+	return typ != recordApplicationData && !h.encrypted && !h.conn.emitted
 }
 
 // Record implements RecordHandler.
