@@ -87,7 +87,7 @@ bench: build $(BENCH) $(BENCH_SMALL)
 attacks: build
 	@mkdir -p bench/attacks
 	TLSSNIFF_ATTACKS=$(CURDIR)/bench/attacks $(GO) test -count=1 -run TestWriteAttacks ./cmd/tlssniff
-	@for f in bench/attacks/*.pcap; do \
+	@for f in bench/attacks/*.pcap*; do \
 		r=$$($(GO) run ./internal/measure ./$(BIN) -r $$f --json -v 2>bench/attacks/v.txt); \
 		printf '%-36s %5d MB  %6.3f s  %6.1f MiB RSS  budget %s\n' $$(basename $$f) $$(($$(stat -c %s $$f) / 1000000)) $$r \
 			"$$(grep -o 'peak [0-9.]* MiB' bench/attacks/v.txt)"; \

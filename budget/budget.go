@@ -9,11 +9,13 @@
 // charge would pass the limit, the Budget cuts the accounts holding the
 // most, largest first, by calling their shed function, which must release
 // what its holder can drop (and record on the connection that it did);
-// the account asking is never cut to feed itself. A charge that cannot be
-// met that way (the asker already holds the most) is refused: the asker
-// drops what it was about to keep and says so. So a few flows that hoard
-// cannot starve the rest, and a new handshake always finds room while some
-// flow holds more than it needs.
+// the account asking is never cut to feed itself, nor is one that holds
+// no more than the asker. A charge that cannot be met that way (the asker
+// already holds the most) is refused: the asker drops what it was about to
+// keep and says so. So a few flows that hoard cannot starve the rest, and
+// a new handshake, holding little, always finds room while other flows
+// hold more: the share every flow is sure of is as much as any other
+// holds.
 //
 // Some memory cannot be shed while its holder lives (a flow's own
 // bookkeeping): it is charged with Fixed, counts against the limit, and
@@ -135,7 +137,7 @@ func (a *Account) Reset(keep int) {
 func (b *Budget) room(a *Account, n int64) bool {
 	for b.used+n > b.limit {
 		v := b.largest(a)
-		if v == nil || v.held < a.held+n {
+		if v == nil || v.held <= a.held {
 			b.stats.Refused++
 			b.stats.RefusedSize += uint64(n)
 			return false

@@ -38,6 +38,29 @@ func TestCutsTheLargestOther(t *testing.T) {
 	}
 }
 
+// A new holder needing more than any other holds gets it by cutting
+// several, largest first: many small holders cannot starve it.
+func TestManySmallHoldersMakeRoom(t *testing.T) {
+	b := New(10000)
+	var hs []*holder
+	for range 100 {
+		h := open(b)
+		h.a.Charge(100)
+		hs = append(hs, h)
+	}
+	asker := open(b)
+	if !asker.a.Charge(1000) {
+		t.Fatal("refused while others held more than the asker")
+	}
+	cut := 0
+	for _, h := range hs {
+		cut += h.shed
+	}
+	if cut != 10 || b.Used() != 10000 {
+		t.Errorf("%d holders cut, %d used", cut, b.Used())
+	}
+}
+
 // Fixed bytes count against the limit but make no account a target; a
 // fixed charge past the limit is made and says it did not fit.
 func TestFixed(t *testing.T) {

@@ -60,8 +60,13 @@ func (a *attackWriter) frame(src, dst netip.AddrPort, l4 gopacket.SerializableLa
 	}); ok {
 		n.SetNetworkLayerForChecksum(ip)
 	}
+	a.serialize(attackEth, ip, l4, gopacket.Payload(payload))
+}
+
+// serialize writes one frame of layers.
+func (a *attackWriter) serialize(ls ...gopacket.SerializableLayer) {
 	buf := gopacket.NewSerializeBuffer()
-	if err := gopacket.SerializeLayers(buf, gopacket.SerializeOptions{FixLengths: true}, attackEth, ip, l4, gopacket.Payload(payload)); err != nil {
+	if err := gopacket.SerializeLayers(buf, gopacket.SerializeOptions{FixLengths: true}, ls...); err != nil {
 		a.t.Fatal(err)
 	}
 	a.ts = a.ts.Add(time.Microsecond)
@@ -147,6 +152,15 @@ var attacks = map[string]func(a *attackWriter, n int){
 			}
 		}
 	},
+	// n thousand IP fragments, each the first of a datagram never
+	// completed, each with an id of its own.
+	"fragment-ids": func(a *attackWriter, n int) {
+		for i := range n * 1000 {
+			ip := &layers.IPv4{Version: 4, TTL: 64, Protocol: layers.IPProtocolTCP, Id: uint16(i), Flags: layers.IPv4MoreFragments,
+				SrcIP: attackClient(i >> 16).Addr().AsSlice(), DstIP: attackServer.Addr().AsSlice()}
+			a.serialize(attackEth, ip, gopacket.Payload(make([]byte, 24)))
+		}
+	},
 	// n flows each park 250 kB of out-of-order data behind a hole.
 	"parked-out-of-order": func(a *attackWriter, n int) {
 		data := make([]byte, 1400)
@@ -158,6 +172,36 @@ var attacks = map[string]func(a *attackWriter, n int){
 			}
 		}
 	},
+}
+
+// writeInterfaces writes a pcapng of n thousand Interface Description
+// Blocks and then a packet, into dir, and returns the path.
+func writeInterfaces(t testing.TB, dir string, n int) string {
+	le := binary.LittleEndian
+	block := func(typ uint32, body []byte) []byte {
+		b := le.AppendUint32(le.AppendUint32(nil, typ), uint32(12+len(body)))
+		return le.AppendUint32(append(b, body...), uint32(12+len(body)))
+	}
+	path := filepath.Join(dir, "pcapng-interfaces-"+strconv.Itoa(n)+".pcapng")
+	f, err := os.Create(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	w := bufio.NewWriter(f)
+	w.Write(block(0x0A0D0D0A, []byte{0x4D, 0x3C, 0x2B, 0x1A, 1, 0, 0, 0, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff}))
+	idb := block(1, []byte{1, 0, 0, 0, 0, 0, 4, 0})
+	for range n * 1000 {
+		w.Write(idb)
+	}
+	epb := le.AppendUint32(nil, 0)
+	epb = append(epb, make([]byte, 8)...)
+	epb = le.AppendUint32(le.AppendUint32(epb, 60), 60)
+	w.Write(block(6, append(epb, make([]byte, 60)...)))
+	if err := w.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	f.Close()
+	return path
 }
 
 // writeAttack writes attack name at scale n into dir and returns the path.
@@ -200,12 +244,15 @@ func TestWriteAttacks(t *testing.T) {
 		t.Skip("TLSSNIFF_ATTACKS is not set")
 	}
 	sizes := map[string][2]int{"one-byte-records": {256, 1024}, "reversed-segments": {160, 640},
-		"dtls-fragment-headers": {4000, 16000}, "partial-hellos": {25000, 100000}, "parked-out-of-order": {1000, 4000}}
+		"dtls-fragment-headers": {4000, 16000}, "partial-hellos": {25000, 100000}, "parked-out-of-order": {1000, 4000},
+		"fragment-ids": {1000, 4000}}
 	for name, ns := range sizes {
 		for _, n := range ns {
 			writeAttack(t, dir, name, n)
 		}
 	}
+	writeInterfaces(t, dir, 1000)
+	writeInterfaces(t, dir, 4000)
 }
 
 // TestAttacksStayWithinBudget runs each attack small and 4x as large
@@ -223,6 +270,7 @@ func TestAttacksStayWithinBudget(t *testing.T) {
 		{"dtls-fragment-headers", 500, "1MiB"},
 		{"partial-hellos", 300, "2MiB"},
 		{"parked-out-of-order", 20, "2MiB"},
+		{"fragment-ids", 20, "1MiB"},
 	} {
 		for _, n := range []int{tc.n, 4 * tc.n} {
 			out, peak, cuts := runAttack(t, writeAttack(t, dir, tc.name, n), tc.memory)
