@@ -95,7 +95,7 @@ func (f *defragmenter) add(k fragKey, offset int, more bool, payload []byte) ([]
 // add takes the fragment at offset; false when memory refused it.
 func (g *datagram) add(offset int, payload []byte) bool {
 	if offset > len(g.body) {
-		r, _ := g.rest.Insert(uint64(offset), payload, time.Time{}, maxDatagramLen)
+		r, _ := g.rest.Insert(uint64(offset), payload, time.Time{}, 2*maxDatagramLen) // the pieces' bytes and bookkeeping
 		return r != reorder.Refused
 	}
 	if !g.extend(payload, offset) {

@@ -39,7 +39,7 @@ const dtlsMessageCost = 256
 func (m *dtlsMessage) add(c *Conn, off int, frag []byte, ts time.Time) bool {
 	switch {
 	case off > len(m.body):
-		r, _ := m.rest.Insert(uint64(off), frag, ts, m.length)
+		r, _ := m.rest.Insert(uint64(off), frag, ts, 2*maxDTLSMessageLen)
 		return r != reorder.Refused
 	case off+len(frag) <= len(m.body):
 		return true // held already

@@ -268,7 +268,8 @@ type cryptoStream struct {
 	held reorder.Buffer // frames ahead of next
 }
 
-// maxCryptoHeld bounds the out-of-order CRYPTO bytes kept per direction.
+// maxCryptoHeld bounds what the out-of-order CRYPTO frames kept per
+// direction cost (reorder.Buffer.Cost).
 const maxCryptoHeld = 64 << 10
 
 // add takes one frame and returns the bytes now contiguous: f.data itself

@@ -103,7 +103,7 @@ func (s *FlowStats) conflict(ts time.Time, side int) {
 // Config bounds what the assembler keeps.
 type Config struct {
 	MaxFlows      int // flows tracked at once; the least recently active is evicted
-	MaxFlowBuffer int // out-of-order bytes buffered per flow
+	MaxFlowBuffer int // what the out-of-order segments buffered per flow may cost (reorder.Buffer.Cost)
 	// Memory is the budget every flow charges: its bookkeeping, its
 	// out-of-order segments, and what its Stream keeps and buffers. A flow that
 	// cannot be afforded evicts the least recently active ones.
@@ -445,7 +445,7 @@ func (a *Assembler) gap(f *flow, s int, n int, ts time.Time, cut bool) {
 // segment instead, so memory stays bounded.
 func (a *Assembler) buffer(f *flow, s int, seq uint32, payload []byte, ts time.Time) {
 	sd := &f.sides[s]
-	limit := a.cfg.MaxFlowBuffer - f.sides[1-s].pending.Bytes()
+	limit := a.cfg.MaxFlowBuffer - f.sides[1-s].pending.Cost()
 	r, conflicted := sd.pending.Insert(sd.offset(seq), payload, ts, limit)
 	if conflicted {
 		f.stats.conflict(ts, s)

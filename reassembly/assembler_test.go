@@ -10,6 +10,7 @@ import (
 
 	"github.com/tlssniff/tlssniff/budget"
 	"github.com/tlssniff/tlssniff/capture"
+	"github.com/tlssniff/tlssniff/reorder"
 )
 
 var (
@@ -148,7 +149,7 @@ func TestAssembler(t *testing.T) {
 			seg{server: true, flags: A, seq: s, data: "srv"}),
 			want:  []string{"open 10.0.0.1:40000", `data 0 "abc"`, `data 1 "srv"`, "close 10.0.0.1:40000"},
 			stats: func(s Stats) string { return fmt.Sprint(s.SkippedBytes) }},
-		{name: "flow buffer full: the hole is given up", cfg: func(c *Config) { c.MaxFlowBuffer = 4 }, segs: with(
+		{name: "flow buffer full (room for one small segment): the hole is given up", cfg: func(c *Config) { c.MaxFlowBuffer = reorder.PieceCost + 8 }, segs: with(
 			seg{flags: A, seq: c + 2, data: "cd"},
 			seg{flags: A, seq: c + 4, data: "efgh"}),
 			want: []string{"open 10.0.0.1:40000", "cut 0 2", `data 0 "cd"`, `data 0 "efgh"`, "close 10.0.0.1:40000"}},
@@ -231,7 +232,7 @@ func (discard) Close()                           {}
 // buffer budget and give up a hole that was about to fill.
 func TestAssemblerBuffersOneCopy(t *testing.T) {
 	cfg := DefaultConfig
-	cfg.MaxFlowBuffer = 6
+	cfg.MaxFlowBuffer = reorder.PieceCost + 8 // one segment of up to 8 bytes
 	got, stats := run(cfg, nil, []seg{
 		{flags: S, seq: 99},
 		{flags: A, seq: 103, data: "def"},

@@ -58,6 +58,7 @@ type Buffer struct {
 	Account *budget.Account
 	tree    *btree.BTreeG[Piece]
 	bytes   int // data bytes held
+	cost    int // what the pieces cost: their copies and PieceCost each
 	steps   int // comparisons made: tests pin linear growth on it
 }
 
@@ -75,11 +76,15 @@ func (b *Buffer) Steps() int { return b.steps }
 // Bytes returns the data bytes held.
 func (b *Buffer) Bytes() int { return b.bytes }
 
+// Cost returns what the pieces held cost: their copies and PieceCost each,
+// as charged.
+func (b *Buffer) Cost() int { return b.cost }
+
 // Insert keeps a copy of the bytes of data, at off, that no piece holds
 // yet: for overlapping bytes the first copy wins, and the pieces held never
 // overlap, so the bytes held are distinct ones. conflict reports that
 // overlapping bytes differed from those held. It is Refused when a copy
-// would make the bytes held pass limit or the budget refuses it (copies
+// would make the Cost pass limit or the budget refuses it (copies
 // of earlier gaps may have been kept), Duplicate when every byte was held.
 // Its cost is O(log n) for each piece it meets, and it meets at most one
 // piece for each byte of data. data is not retained.
@@ -97,13 +102,14 @@ func (b *Buffer) Insert(off uint64, data []byte, ts time.Time, limit int) (r Res
 		if p, ok := b.after(off); ok && p.Offset < off+n {
 			n = p.Offset - off
 		}
-		if b.bytes+int(n) > limit {
+		if b.cost+PieceCost+int(n) > limit {
 			return Refused, conflict
 		}
 		c := append([]byte(nil), data[:n]...)
 		if !b.Account.Charge(PieceCost + cap(c)) {
 			return Refused, conflict
 		}
+		b.cost += PieceCost + cap(c)
 		if b.tree == nil {
 			b.tree = btree.NewWithFreeListG(degree, func(x, y Piece) bool { b.steps++; return x.Offset < y.Offset }, freeList)
 		}
@@ -157,6 +163,7 @@ func (b *Buffer) PopFirst() (Piece, bool) {
 
 func (b *Buffer) release(p Piece) {
 	b.bytes -= len(p.Data)
+	b.cost -= PieceCost + cap(p.Data)
 	b.Account.Release(PieceCost + cap(p.Data))
 }
 
