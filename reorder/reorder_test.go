@@ -29,7 +29,7 @@ func reversed(t *testing.T, n int) int {
 	var b Buffer
 	msg := bytes.Repeat([]byte("0123456789"), n/10+1)[:n]
 	for i := n - 1; i >= 0; i-- {
-		b.Insert(uint64(i), msg[i:i+1], time.Time{}, n)
+		b.Insert(uint64(i), msg[i:i+1], time.Time{}, n*(PieceCost+8))
 	}
 	if got := drain(&b); !bytes.Equal(got, msg) {
 		t.Fatalf("read %d bytes back", len(got))
@@ -60,7 +60,7 @@ func TestPieceCost(t *testing.T) {
 	x := uint64(1)
 	for range n {
 		x = x*6364136223846793005 + 1442695040888963407
-		b.Insert(x>>20, []byte{1}, time.Time{}, n)
+		b.Insert(x>>20, []byte{1}, time.Time{}, n*(PieceCost+8))
 	}
 	runtime.GC()
 	runtime.ReadMemStats(&after)
@@ -76,27 +76,27 @@ func TestPieceCost(t *testing.T) {
 // bytes are a conflict, the limit and the budget refuse.
 func TestInsert(t *testing.T) {
 	var b Buffer
-	if r, _ := b.Insert(10, []byte("klmno"), time.Time{}, 100); r != Kept {
+	if r, _ := b.Insert(10, []byte("klmno"), time.Time{}, 1<<20); r != Kept {
 		t.Fatal(r)
 	}
-	if r, c := b.Insert(12, []byte("mn"), time.Time{}, 100); r != Duplicate || c {
+	if r, c := b.Insert(12, []byte("mn"), time.Time{}, 1<<20); r != Duplicate || c {
 		t.Errorf("covered piece: %v, conflict %v", r, c)
 	}
-	if r, c := b.Insert(8, []byte("ijKLMNOpq"), time.Time{}, 100); r != Kept || !c {
+	if r, c := b.Insert(8, []byte("ijKLMNOpq"), time.Time{}, 1<<20); r != Kept || !c {
 		t.Errorf("overlap with other bytes: %v, conflict %v", r, c)
 	}
-	if r, _ := b.Insert(0, []byte("abcdefgh"), time.Time{}, 100); r != Kept {
+	if r, _ := b.Insert(0, []byte("abcdefgh"), time.Time{}, 1<<20); r != Kept {
 		t.Fatal(r)
 	}
 	if got := string(drain(&b)); got != "abcdefghijklmnopq" {
 		t.Errorf("read %q", got)
 	}
-	if r, _ := b.Insert(50, make([]byte, 101), time.Time{}, 100); r != Refused {
+	if r, _ := b.Insert(50, make([]byte, 101), time.Time{}, b.Cost()+PieceCost+100); r != Refused {
 		t.Errorf("past the limit: %v", r)
 	}
 	small := budget.New(PieceCost)
 	b = Buffer{Account: small.Open(nil)}
-	if r, _ := b.Insert(5, []byte("x"), time.Time{}, 100); r != Refused || b.Len() != 0 || small.Used() != 0 {
+	if r, _ := b.Insert(5, []byte("x"), time.Time{}, 1<<20); r != Refused || b.Len() != 0 || small.Used() != 0 {
 		t.Errorf("over the budget: %v, %d held, %d charged", r, b.Len(), small.Used())
 	}
 }
@@ -115,9 +115,9 @@ func FuzzReorder(f *testing.F) {
 		for i := 0; i+1 < len(ops); i += 2 {
 			off := int(ops[i]) % len(msg)
 			end := min(off+1+int(ops[i+1]), len(msg))
-			b.Insert(uint64(off), msg[off:end], time.Time{}, len(msg))
+			b.Insert(uint64(off), msg[off:end], time.Time{}, len(msg)*(PieceCost+8))
 		}
-		b.Insert(0, msg, time.Time{}, len(msg)) // whatever is missing: pieces never overlap
+		b.Insert(0, msg, time.Time{}, len(msg)*(PieceCost+8)) // whatever is missing: pieces never overlap
 		if got := drain(&b); !bytes.Equal(got, msg) {
 			t.Fatalf("read %q of %q", got, msg)
 		}
