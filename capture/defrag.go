@@ -30,14 +30,11 @@ type fragKey struct {
 	proto    uint8
 }
 
-// datagram is one datagram being put back together: body holds its bytes
-// from offset 0 on, as far as they came in order (it grows with them, never
-// sized from an offset or a length on the wire); fragments past that wait
-// in rest.
+// datagram is one datagram being put back together, grown from the bytes
+// that came, never sized from an offset or a length on the wire.
 type datagram struct {
 	key        fragKey
-	body       []byte
-	rest       reorder.Buffer
+	asm        reorder.Assembly
 	total      int // length, known once the last fragment came; else -1
 	mem        *budget.Account
 	prev, next *datagram // arrival order, oldest first
@@ -71,64 +68,25 @@ func (f *defragmenter) add(k fragKey, offset int, more bool, payload []byte) ([]
 		}
 		g = &datagram{key: k, total: -1}
 		g.mem = f.mem.Open(func() { f.drop(g) })
-		g.rest.Account = g.mem
+		g.asm = reorder.Assembly{Account: g.mem, Limit: 2 * maxDatagramLen} // the pieces' bytes and bookkeeping
 		g.mem.Fixed(datagramCost)
 		f.pending[k] = g
 		f.push(g)
 	}
 	// Overlapping bytes: the first copy received wins (RFC 5722 forbids
 	// overlaps in IPv6; keeping what came first is what most stacks do).
-	if !g.add(offset, payload) {
+	if !g.asm.Add(offset, payload, time.Time{}, maxDatagramLen) {
 		f.drop(g)
 		return nil, false
 	}
 	if !more && g.total < 0 {
 		g.total = end
 	}
-	if g.total < 0 || len(g.body) < g.total {
-		return nil, false
+	if whole := g.asm.Bytes(); g.total >= 0 && len(whole) >= g.total {
+		f.remove(g)
+		return whole[:g.total], true
 	}
-	f.remove(g)
-	return g.body[:g.total], true
-}
-
-// add takes the fragment at offset; false when memory refused it.
-func (g *datagram) add(offset int, payload []byte) bool {
-	if offset > len(g.body) {
-		r, _ := g.rest.Insert(uint64(offset), payload, time.Time{}, 2*maxDatagramLen) // the pieces' bytes and bookkeeping
-		return r != reorder.Refused
-	}
-	if !g.extend(payload, offset) {
-		return false
-	}
-	for {
-		p, ok := g.rest.First()
-		if !ok || p.Offset > uint64(len(g.body)) {
-			return true
-		}
-		g.rest.PopFirst()
-		if !g.extend(p.Data, int(p.Offset)) {
-			return false
-		}
-	}
-}
-
-// extend appends the bytes of b (at offset) past the end of body.
-func (g *datagram) extend(b []byte, offset int) bool {
-	if offset+len(b) <= len(g.body) {
-		return true
-	}
-	b = b[len(g.body)-offset:]
-	if len(g.body)+len(b) > cap(g.body) {
-		grown := append(g.body[:len(g.body):len(g.body)], b...)
-		if !g.mem.Charge(cap(grown) - cap(g.body)) {
-			return false
-		}
-		g.body = grown
-		return true
-	}
-	g.body = append(g.body, b...)
-	return true
+	return nil, false
 }
 
 // drop gives up on a datagram to stay within the limits.
@@ -140,7 +98,7 @@ func (f *defragmenter) drop(g *datagram) {
 // remove forgets a datagram and gives its memory back.
 func (f *defragmenter) remove(g *datagram) {
 	delete(f.pending, g.key)
-	g.rest.Clear()
+	g.asm.Clear()
 	g.mem.Close()
 	if g.prev != nil {
 		g.prev.next = g.next

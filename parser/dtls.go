@@ -20,67 +20,22 @@ const (
 	maxDTLSPending    = 16 // messages held ahead of the next expected
 )
 
-// dtlsMessage is a handshake message being reassembled from fragments.
-// Nothing is sized from the length its fragments claim: body grows with
-// the bytes that came in order, and fragments past its end wait in rest.
+// dtlsMessage is a handshake message being reassembled from fragments:
+// nothing is sized from the length its fragments claim.
 type dtlsMessage struct {
 	typ    uint8
 	length int
-	body   []byte // the message's first bytes, charged to the budget
-	rest   reorder.Buffer
+	asm    reorder.Assembly
 }
 
 // dtlsMessageCost is what a message in reassembly costs besides its bytes:
 // the struct and its map entry.
 const dtlsMessageCost = 256
 
-// add takes the fragment at off. It reports false when the memory budget
-// refused to keep it.
-func (m *dtlsMessage) add(c *Conn, off int, frag []byte, ts time.Time) bool {
-	switch {
-	case off > len(m.body):
-		r, _ := m.rest.Insert(uint64(off), frag, ts, 2*maxDTLSMessageLen)
-		return r != reorder.Refused
-	case off+len(frag) <= len(m.body):
-		return true // held already
-	}
-	if !m.append(c, frag[len(m.body)-off:]) {
-		return false
-	}
-	for {
-		p, ok := m.rest.First()
-		if !ok || p.Offset > uint64(len(m.body)) {
-			return true
-		}
-		m.rest.PopFirst()
-		if p.End() > uint64(len(m.body)) && !m.append(c, p.Data[uint64(len(m.body))-p.Offset:]) {
-			return false
-		}
-	}
-}
-
-// append adds in-order bytes, those not yet held, to the body.
-func (m *dtlsMessage) append(c *Conn, b []byte) bool {
-	b = b[:max(0, min(len(b), m.length-len(m.body)))]
-	if len(m.body)+len(b) <= cap(m.body) {
-		m.body = append(m.body, b...)
-		return true
-	}
-	grown := append(m.body[:len(m.body):len(m.body)], b...)
-	if !c.mem.Charge(cap(grown) - cap(m.body)) {
-		return false
-	}
-	m.body = grown
-	return true
-}
-
 // drop frees the message and returns the bytes it held.
 func (m *dtlsMessage) drop(c *Conn) int {
-	n, _ := m.rest.Clear()
-	n += len(m.body)
-	c.mem.Release(cap(m.body) + dtlsMessageCost)
-	m.body = nil
-	return n
+	c.mem.Release(dtlsMessageCost)
+	return m.asm.Clear()
 }
 
 // dtlsSide is one side's handshake message reassembly.
@@ -183,14 +138,13 @@ func (c *Conn) dtlsHandshake(side int, b []byte, ts time.Time) {
 				c.issue(ts, side, "memory_budget", "a DTLS handshake fragment dropped to stay within the memory budget")
 				continue
 			}
-			m = &dtlsMessage{typ: typ, length: length}
-			m.rest.Account = c.mem
+			m = &dtlsMessage{typ: typ, length: length, asm: reorder.Assembly{Account: c.mem, Limit: 2 * maxDTLSMessageLen}}
 			st.pending[seq] = m
 		}
 		if m.length != length {
 			continue // fragments that disagree on the length: keep the first
 		}
-		if !m.add(c, off, frag, ts) {
+		if !m.asm.Add(off, frag, ts, m.length) {
 			c.issue(ts, side, "memory_budget", fmt.Sprintf("a DTLS %s message of %d bytes dropped to stay within the memory budget",
 				handshakeTypeName(typ), length))
 			m.drop(c)
@@ -200,12 +154,12 @@ func (c *Conn) dtlsHandshake(side int, b []byte, ts time.Time) {
 		// Deliver what is complete, in order.
 		for {
 			m := st.pending[st.next]
-			if m == nil || len(m.body) < m.length {
+			if m == nil || len(m.asm.Bytes()) < m.length {
 				break
 			}
 			delete(st.pending, st.next)
 			st.next++
-			c.halves[side].handshake(ts, m.typ, m.body)
+			c.halves[side].handshake(ts, m.typ, m.asm.Bytes())
 			m.drop(c)
 		}
 	}

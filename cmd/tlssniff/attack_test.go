@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -69,9 +70,13 @@ func (a *attackWriter) serialize(ls ...gopacket.SerializableLayer) {
 	if err := gopacket.SerializeLayers(buf, gopacket.SerializeOptions{FixLengths: true}, ls...); err != nil {
 		a.t.Fatal(err)
 	}
+	a.write(buf.Bytes())
+}
+
+// write writes one frame, a microsecond after the last.
+func (a *attackWriter) write(frame []byte) {
 	a.ts = a.ts.Add(time.Microsecond)
-	data := buf.Bytes()
-	a.w.WritePacket(gopacket.CaptureInfo{Timestamp: a.ts, CaptureLength: len(data), Length: len(data)}, data)
+	a.w.WritePacket(gopacket.CaptureInfo{Timestamp: a.ts, CaptureLength: len(frame), Length: len(frame)}, frame)
 }
 
 func (a *attackWriter) tcp(src, dst netip.AddrPort, seq uint32, syn bool, payload []byte) {
@@ -289,31 +294,12 @@ func TestHiddenHandshake(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "hidden.pcap")
 	a := newAttackWriter(t, path)
 	attacks["parked-out-of-order"](a, 40) // 9 MB parked under a 4 MiB budget
-	in, err := os.Open("../../samples/segments.pcap")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer in.Close()
-	r, err := pcapgo.NewReader(in)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var frames [][]byte
-	for {
-		data, _, err := r.ReadPacketData()
-		if err != nil {
-			break
-		}
-		frames = append(frames, data)
-	}
+	frames := sampleFrames(t, "../../samples/segments.pcap")
 	// Frames 4 to 40 are the ClientHello in 37 segments of 7 bytes: send
 	// them last first.
-	for i, j := 3, 39; i < j; i, j = i+1, j-1 {
-		frames[i], frames[j] = frames[j], frames[i]
-	}
+	slices.Reverse(frames[3:40])
 	for _, f := range frames {
-		a.ts = a.ts.Add(time.Microsecond)
-		a.w.WritePacket(gopacket.CaptureInfo{Timestamp: a.ts, CaptureLength: len(f), Length: len(f)}, f)
+		a.write(f.data)
 	}
 	a.close()
 	out, _, cuts := runAttack(t, path, "4MiB")
@@ -340,26 +326,13 @@ func TestHiddenHandshake(t *testing.T) {
 // names interface 9 among its own: the connection is read whole, and a
 // warning counts the packet skipped; the exit status stays 0.
 func TestPcapngUnknownInterfaceWarns(t *testing.T) {
-	in, err := os.Open("../../samples/tls12.pcap")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer in.Close()
-	r, err := pcapgo.NewReader(in)
-	if err != nil {
-		t.Fatal(err)
-	}
 	var out bytes.Buffer
 	w, err := pcapgo.NewNgWriter(&out, layers.LinkTypeEthernet)
 	if err != nil {
 		t.Fatal(err)
 	}
-	for i := 0; ; i++ {
-		data, ci, err := r.ReadPacketData()
-		if err != nil {
-			break
-		}
-		w.WritePacket(ci, data)
+	for i, f := range sampleFrames(t, "../../samples/tls12.pcap") {
+		w.WritePacket(f.ci, f.data)
 		if i == 3 {
 			w.Flush()
 			// An Enhanced Packet Block of interface 9, 20 bytes of data.

@@ -17,24 +17,12 @@ import (
 // by what wrap makes of it.
 func rewrite(t *testing.T, sample string, wrap func(frame []byte) [][]byte) string {
 	t.Helper()
-	in, err := os.Open(sample)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer in.Close()
-	r, err := pcapgo.NewReader(in)
-	if err != nil {
-		t.Fatal(err)
-	}
 	var out bytes.Buffer
 	w := pcapgo.NewWriterNanos(&out)
 	w.WriteFileHeader(65535, layers.LinkTypeEthernet)
-	for {
-		data, ci, err := r.ReadPacketData()
-		if err != nil {
-			break
-		}
-		for _, f := range wrap(data) {
+	for _, p := range sampleFrames(t, sample) {
+		ci := p.ci
+		for _, f := range wrap(p.data) {
 			ci.CaptureLength, ci.Length = len(f), len(f)
 			w.WritePacket(ci, f)
 		}
@@ -44,6 +32,34 @@ func rewrite(t *testing.T, sample string, wrap func(frame []byte) [][]byte) stri
 		t.Fatal(err)
 	}
 	return path
+}
+
+// sampleFrame is one frame of a sample pcap.
+type sampleFrame struct {
+	data []byte
+	ci   gopacket.CaptureInfo
+}
+
+// sampleFrames reads every frame of a pcap sample.
+func sampleFrames(t testing.TB, sample string) []sampleFrame {
+	t.Helper()
+	in, err := os.Open(sample)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer in.Close()
+	r, err := pcapgo.NewReader(in)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var frames []sampleFrame
+	for {
+		data, ci, err := r.ReadPacketData()
+		if err != nil {
+			return frames
+		}
+		frames = append(frames, sampleFrame{data, ci})
+	}
 }
 
 func serialize(t *testing.T, ls ...gopacket.SerializableLayer) []byte {
