@@ -49,7 +49,7 @@ type Result int
 const (
 	Kept      Result = iota // a copy of the bytes not held before was kept
 	Duplicate               // every byte was held already
-	Refused                 // the memory budget refused the copy
+	Refused                 // the limit or the memory budget refused a copy
 )
 
 // Buffer holds pieces ahead of a sequence's read position. The zero value

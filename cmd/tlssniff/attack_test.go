@@ -101,25 +101,32 @@ func clientHelloHeader(n int) []byte {
 	return []byte{22, 3, 1, 0, 0, 1, byte(n >> 16), byte(n >> 8), byte(n)}
 }
 
+// oneByteRecords sends, from c, a ClientHello of body bytes in records of
+// one byte each.
+func oneByteRecords(a *attackWriter, c netip.AddrPort, body int) {
+	a.tcp(c, attackServer, 99, true, nil)
+	msg := append([]byte{1, byte(body >> 16), byte(body >> 8), byte(body)}, make([]byte, body)...)
+	var seg []byte
+	seq := uint32(100)
+	for _, b := range msg {
+		seg = append(seg, 22, 3, 1, 0, 1, b)
+		if len(seg) >= 1440 {
+			a.tcp(c, attackServer, seq, false, seg)
+			seq += uint32(len(seg))
+			seg = seg[:0]
+		}
+	}
+	a.tcp(c, attackServer, seq, false, seg)
+}
+
 // attacks are the generators, by name; n scales each.
 var attacks = map[string]func(a *attackWriter, n int){
-	// One flow sends a ClientHello of n KiB in records of one byte each.
+	// ClientHellos of n KiB in all, in records of one byte each: one flow,
+	// or one a MiB (the largest message accepted) past that.
 	"one-byte-records": func(a *attackWriter, n int) {
-		c := attackClient(1)
-		a.tcp(c, attackServer, 99, true, nil)
-		body := n << 10
-		msg := append([]byte{1, byte(body >> 16), byte(body >> 8), byte(body)}, make([]byte, body)...)
-		var seg []byte
-		seq := uint32(100)
-		for _, b := range msg {
-			seg = append(seg, 22, 3, 1, 0, 1, b)
-			if len(seg) >= 1440 {
-				a.tcp(c, attackServer, seq, false, seg)
-				seq += uint32(len(seg))
-				seg = seg[:0]
-			}
+		for i := 0; i*1024 < n; i++ {
+			oneByteRecords(a, attackClient(i), min(n-i*1024, 1024)<<10-4)
 		}
-		a.tcp(c, attackServer, seq, false, seg)
 	},
 	// One flow sends a ClientHello of n thousand bytes in one-byte
 	// segments, last first.
@@ -164,6 +171,35 @@ var attacks = map[string]func(a *attackWriter, n int){
 			ip := &layers.IPv4{Version: 4, TTL: 64, Protocol: layers.IPProtocolTCP, Id: uint16(i), Flags: layers.IPv4MoreFragments,
 				SrcIP: attackClient(i >> 16).Addr().AsSlice(), DstIP: attackServer.Addr().AsSlice()}
 			a.serialize(attackEth, ip, gopacket.Payload(make([]byte, 24)))
+		}
+	},
+	// n flows each send a handshake message claiming 1 MiB, the most
+	// accepted, and all of it but its last byte, in whole records.
+	"partial-messages": func(a *attackWriter, n int) {
+		body := 1<<20 - 4
+		msg := append([]byte{1, byte(body >> 16), byte(body >> 8), byte(body)}, make([]byte, body-1)...)
+		var stream []byte
+		for off := 0; off < len(msg); off += 1 << 14 {
+			rec := msg[off:min(off+1<<14, len(msg))]
+			stream = append(append(stream, 22, 3, 1, byte(len(rec)>>8), byte(len(rec))), rec...)
+		}
+		for i := range n {
+			c := attackClient(i)
+			a.tcp(c, attackServer, 99, true, nil)
+			for off := 0; off < len(stream); off += 1400 {
+				a.tcp(c, attackServer, 100+uint32(off), false, stream[off:min(off+1400, len(stream))])
+			}
+		}
+	},
+	// n flows each park 1,500 one-byte segments behind a hole: a flow's
+	// limit, at their real cost.
+	"parked-one-byte": func(a *attackWriter, n int) {
+		for i := range n {
+			c := attackClient(i)
+			a.tcp(c, attackServer, 99, true, nil)
+			for off := 2; off < 1502; off++ {
+				a.tcp(c, attackServer, 100+uint32(off), false, []byte{0x42})
+			}
 		}
 	},
 	// n flows each park 230 kB of out-of-order data behind a hole, as
@@ -243,15 +279,24 @@ func runAttack(t *testing.T, path string, memory string, args ...string) (out st
 }
 
 // TestWriteAttacks writes every attack at two sizes into
-// $TLSSNIFF_ATTACKS, to measure time and peak RSS by hand (make attacks).
+// $TLSSNIFF_ATTACKS, to measure time and peak RSS by hand (make attacks);
+// with TLSSNIFF_ATTACK=NAME:N, only that one at that size.
 func TestWriteAttacks(t *testing.T) {
 	dir := os.Getenv("TLSSNIFF_ATTACKS")
 	if dir == "" {
 		t.Skip("TLSSNIFF_ATTACKS is not set")
 	}
-	sizes := map[string][2]int{"one-byte-records": {256, 1024}, "reversed-segments": {160, 640},
+	if name, n, ok := strings.Cut(os.Getenv("TLSSNIFF_ATTACK"), ":"); ok {
+		size, err := strconv.Atoi(n)
+		if err != nil || attacks[name] == nil {
+			t.Fatalf("TLSSNIFF_ATTACK=%s:%s: no such attack or size", name, n)
+		}
+		writeAttack(t, dir, name, size)
+		return
+	}
+	sizes := map[string][2]int{"one-byte-records": {1024, 4096}, "reversed-segments": {160, 640},
 		"dtls-fragment-headers": {4000, 16000}, "partial-hellos": {25000, 100000}, "parked-out-of-order": {1000, 4000},
-		"fragment-ids": {1000, 4000}}
+		"fragment-ids": {1000, 4000}, "partial-messages": {300, 1200}, "parked-one-byte": {1000, 4000}}
 	for name, ns := range sizes {
 		for _, n := range ns {
 			writeAttack(t, dir, name, n)
@@ -277,6 +322,8 @@ func TestAttacksStayWithinBudget(t *testing.T) {
 		{"partial-hellos", 300, "2MiB"},
 		{"parked-out-of-order", 20, "2MiB"},
 		{"fragment-ids", 20, "1MiB"},
+		{"partial-messages", 3, "2MiB"},
+		{"parked-one-byte", 10, "2MiB"},
 	} {
 		for _, n := range []int{tc.n, 4 * tc.n} {
 			out, peak, cuts := runAttack(t, writeAttack(t, dir, tc.name, n), tc.memory)
