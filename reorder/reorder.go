@@ -91,6 +91,11 @@ func (b *Buffer) Cost() int { return b.cost }
 func (b *Buffer) Insert(off uint64, data []byte, ts time.Time, limit int) (r Result, conflict bool) {
 	r = Duplicate
 	for len(data) > 0 {
+		if last, ok := b.last(); ok && off >= last.End() {
+			// Past every piece, as segments after a hole mostly come: no
+			// piece to meet, and the search for one is spared.
+			return b.keep(off, data, ts, limit, conflict)
+		}
 		if p, ok := b.atOrBefore(off); ok && p.End() > off {
 			n := min(p.End()-off, uint64(len(data)))
 			conflict = conflict || !bytes.Equal(p.Data[off-p.Offset:][:n], data[:n])
@@ -102,23 +107,39 @@ func (b *Buffer) Insert(off uint64, data []byte, ts time.Time, limit int) (r Res
 		if p, ok := b.after(off); ok && p.Offset < off+n {
 			n = p.Offset - off
 		}
-		if b.cost+PieceCost+int(n) > limit {
+		if r, _ = b.keep(off, data[:n], ts, limit, false); r == Refused {
 			return Refused, conflict
 		}
-		c := append([]byte(nil), data[:n]...)
-		if !b.Account.Charge(PieceCost + cap(c)) {
-			return Refused, conflict
-		}
-		b.cost += PieceCost + cap(c)
-		if b.tree == nil {
-			b.tree = btree.NewWithFreeListG(degree, func(x, y Piece) bool { b.steps++; return x.Offset < y.Offset }, freeList)
-		}
-		b.tree.ReplaceOrInsert(Piece{Offset: off, Data: c, Time: ts})
-		b.bytes += len(c)
-		r = Kept
 		data, off = data[n:], off+n
 	}
 	return r, conflict
+}
+
+// keep inserts a copy of data at off, where no piece holds a byte of it.
+func (b *Buffer) keep(off uint64, data []byte, ts time.Time, limit int, conflict bool) (Result, bool) {
+	if b.cost+PieceCost+len(data) > limit {
+		return Refused, conflict
+	}
+	c := append([]byte(nil), data...)
+	if !b.Account.Charge(PieceCost + cap(c)) {
+		return Refused, conflict
+	}
+	b.cost += PieceCost + cap(c)
+	if b.tree == nil {
+		b.tree = btree.NewWithFreeListG(degree, func(x, y Piece) bool { b.steps++; return x.Offset < y.Offset }, freeList)
+	}
+	b.tree.ReplaceOrInsert(Piece{Offset: off, Data: c, Time: ts})
+	b.bytes += len(c)
+	return Kept, conflict
+}
+
+// last returns the piece with the highest offset: it ends last, as pieces
+// never overlap.
+func (b *Buffer) last() (Piece, bool) {
+	if b.tree == nil {
+		return Piece{}, false
+	}
+	return b.tree.Max()
 }
 
 func (b *Buffer) atOrBefore(off uint64) (p Piece, ok bool) {
