@@ -10,9 +10,10 @@
 // most, largest first, by calling their shed function, which must release
 // what its holder can drop (and record on the connection that it did);
 // the account asking is never cut to feed itself, nor is one that holds
-// no more than the asker. A charge that cannot be met that way (the asker
-// already holds the most) is refused: the asker drops what it was about to
-// keep and says so. So a few flows that hoard cannot starve the rest, and
+// no more than the asker. When that cannot make room (what is charged is
+// mostly the fixed cost of many holders), Evict ends holders, the least
+// recently active first. A charge that cannot be met even so is refused:
+// the asker drops what it was about to keep and says so. So a few flows that hoard cannot starve the rest, and
 // a new handshake, holding little, always finds room while other flows
 // hold more: the share every flow is sure of is as much as any other
 // holds.
@@ -33,6 +34,11 @@ import "math/bits"
 
 // Budget is one memory limit shared by many accounts.
 type Budget struct {
+	// Evict, when set, is called when cutting cannot make room: it ends
+	// a holder other than not (the least recently active flow), closing
+	// its account, and reports whether there was one. It must not charge.
+	Evict func(not *Account) bool
+
 	limit, used, peak int64
 	lists             [65]list // accounts by bits.Len64(held)
 	stats             Stats
@@ -138,6 +144,9 @@ func (b *Budget) room(a *Account, n int64) bool {
 	for b.used+n > b.limit {
 		v := b.largest(a)
 		if v == nil || v.held <= a.held {
+			if b.Evict != nil && b.Evict(a) {
+				continue // a holder fewer, its fixed bytes too
+			}
 			b.stats.Refused++
 			b.stats.RefusedSize += uint64(n)
 			return false

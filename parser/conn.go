@@ -326,7 +326,7 @@ func (c *Conn) lose(side int, n int, ts time.Time, kind, detail string) {
 	if h.dead || c.emitted {
 		return
 	}
-	if h.rec.started {
+	if h.rec.started || kind == "memory_budget" { // a gap before TLS started is no news; a cut always is
 		c.issue(ts, side, kind, detail+h.lostMessage())
 	}
 	c.c.Quality.Gaps++

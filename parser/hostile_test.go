@@ -2,8 +2,10 @@ package parser
 
 import (
 	"bytes"
+	"crypto/tls"
 	"encoding/binary"
 	"runtime"
+	"slices"
 	"strings"
 	"testing"
 
@@ -225,4 +227,61 @@ func TestDTLSFragmentHeadersCostWhatCame(t *testing.T) {
 		t.Errorf("per flow: %d bytes on the heap, %d charged: sized from the headers", heap, charged)
 	}
 	runtime.KeepAlive(conns)
+}
+
+// certificateCut returns a real TLS 1.2 server flight and an offset inside
+// its Certificate record.
+func certificateCut(t *testing.T) (client, server []byte, cut int) {
+	c, s := testPKI(t).Configs("www.example.test", tls.VersionTLS12, tls.VersionTLS12)
+	flights := session(t, c, s)
+	server = flights[1].Data
+	next := recordHeaderLen + (int(server[3])<<8 | int(server[4])) // past the ServerHello record
+	if server[next+recordHeaderLen] != typeCertificate {
+		t.Fatalf("the second record holds handshake type %d", server[next+recordHeaderLen])
+	}
+	return flights[0].Data, server, next + 100
+}
+
+// When the budget refuses to buffer a record cut across segments, the
+// record is dropped and said so, and the records after it are read.
+func TestMemoryBudgetRefusal(t *testing.T) {
+	client, server, cut := certificateCut(t)
+	var got *Connection
+	mem := budget.New(connCost + 64).Open(nil) // room for a small record tail, not a certificate
+	c := NewConn("tcp", clientAddr, serverAddr, t0, Options{Emit: func(conn *Connection) { got = conn }, Memory: mem})
+	c.Data(0, client, t0)
+	c.Data(1, server[:cut], t0)
+	c.Data(1, server[cut:], t0)
+	c.Close()
+	if got == nil || got.Certificates != nil || !slices.ContainsFunc(got.Messages, func(m Message) bool { return m.Type == "ServerHelloDone" }) ||
+		!strings.Contains(issueKinds(got), "memory_budget") {
+		t.Fatalf("connection %+v", got)
+	}
+}
+
+// Shed drops what a connection buffers, says so, and reading goes on
+// after it: the Certificate cut in two is lost, the messages after it are
+// not, and nothing stays charged.
+func TestShed(t *testing.T) {
+	client, server, cut := certificateCut(t)
+	var got *Connection
+	mem := budget.New(1 << 30).Open(nil)
+	c := NewConn("tcp", clientAddr, serverAddr, t0, Options{Emit: func(conn *Connection) { got = conn }, Memory: mem})
+	c.Data(0, client, t0)
+	c.Data(1, server[:cut], t0)
+	if mem.Buffered() == 0 {
+		t.Fatal("nothing buffered of the Certificate record")
+	}
+	c.Shed()
+	if mem.Buffered() != 0 {
+		t.Errorf("%d bytes still charged after Shed", mem.Buffered())
+	}
+	c.Data(1, server[cut:], t0)
+	c.Close()
+	if got == nil || got.Certificates != nil || !slices.ContainsFunc(got.Messages, func(m Message) bool { return m.Type == "ServerHelloDone" }) {
+		t.Fatalf("connection %+v", got)
+	}
+	if n := strings.Count(issueKinds(got), "memory_budget"); n != 2 {
+		t.Errorf("issues %s: want the shed bytes and the record they cut", issueKinds(got))
+	}
 }

@@ -214,6 +214,7 @@ type Assembler struct {
 	active    flowList // least recently active first
 	age       flowList // streams not yet ended, oldest first
 	mem       *budget.Budget
+	closing   bool // a flow is being closed: evict nothing meanwhile
 	nextID    uint64
 	lastSweep time.Time
 	stats     Stats
@@ -221,9 +222,32 @@ type Assembler struct {
 
 // New returns an assembler that makes a Stream per connection with factory.
 func New(cfg Config, factory Factory) *Assembler {
-	return &Assembler{cfg: cfg, factory: factory, flows: map[key]*flow{}, mem: budget.New(cfg.Memory),
+	a := &Assembler{cfg: cfg, factory: factory, flows: map[key]*flow{}, mem: budget.New(cfg.Memory),
 		active: flowList{at: func(f *flow) *links { return &f.active }},
 		age:    flowList{at: func(f *flow) *links { return &f.age }}}
+	a.mem.Evict = a.evict
+	return a
+}
+
+// evict closes the least recently active flow but the one whose account
+// is not, when cutting buffers could not make room: fewer flows, then. A
+// flow being read was touched first, so it is the most recently active.
+// While a flow is being closed (its last bytes flushed to its stream),
+// none is evicted: the flow being read could be the next in line.
+func (a *Assembler) evict(not *budget.Account) bool {
+	if a.closing {
+		return false
+	}
+	f := a.active.head
+	if f != nil && f.mem == not {
+		f = f.active.next
+	}
+	if f == nil {
+		return false
+	}
+	a.stats.Evicted++
+	a.close(f)
+	return true
 }
 
 // Stats returns the counts so far.
@@ -336,13 +360,7 @@ func (a *Assembler) newFlow(k key, p *capture.Packet) *flow {
 	a.stats.Flows++
 	f := &flow{key: k, id: a.nextID, client: client, start: p.Time}
 	f.mem = a.mem.Open(func() { a.shed(f) })
-	if !f.mem.Fixed(flowCost) {
-		// Not even cutting buffers made room: fewer flows, then.
-		for a.mem.Used() > a.cfg.Memory && a.active.head != nil {
-			a.stats.Evicted++
-			a.close(a.active.head)
-		}
-	}
+	f.mem.Fixed(flowCost) // not yet in the activity list: never evicted for itself
 	for s := range f.sides {
 		f.sides[s].pending.Account = f.mem
 	}
@@ -540,6 +558,8 @@ func (a *Assembler) shed(f *flow) {
 
 // close flushes what is buffered, across holes, and ends the flow.
 func (a *Assembler) close(f *flow) {
+	a.closing = true
+	defer func() { a.closing = false }()
 	for s := range f.sides {
 		for f.sides[s].pending.Len() > 0 && !f.sides[s].done {
 			a.skipHole(f, s, false)

@@ -333,14 +333,27 @@ func TestAttacksStayWithinBudget(t *testing.T) {
 }
 
 // TestHiddenHandshake: flows that park out-of-order data until the budget
-// is spent cannot hide a handshake that comes after them with its
-// segments reordered: the budget cuts the parked flows, the largest
-// first, and the handshake is reported whole, without a memory_budget
+// is spent, or so many flows that their own state fills it, cannot hide a
+// handshake that comes after them with its segments reordered: the budget
+// cuts the parked flows, the largest first, or evicts the least recently
+// active, and the handshake is reported whole, without a memory_budget
 // issue of its own.
 func TestHiddenHandshake(t *testing.T) {
+	for _, tc := range []struct {
+		attack string
+		n      int
+	}{
+		{"parked-out-of-order", 40}, // 9 MB parked under a 4 MiB budget
+		{"partial-hellos", 2000},    // 2,000 flows of 5 kB state and a 15 kB partial record
+	} {
+		t.Run(tc.attack, func(t *testing.T) { hiddenHandshake(t, tc.attack, tc.n) })
+	}
+}
+
+func hiddenHandshake(t *testing.T, attack string, n int) {
 	path := filepath.Join(t.TempDir(), "hidden.pcap")
 	a := newAttackWriter(t, path)
-	attacks["parked-out-of-order"](a, 40) // 9 MB parked under a 4 MiB budget
+	attacks[attack](a, n)
 	frames := sampleFrames(t, "../../samples/segments.pcap")
 	// Frames 4 to 40 are the ClientHello in 37 segments of 7 bytes: send
 	// them last first.
@@ -351,7 +364,7 @@ func TestHiddenHandshake(t *testing.T) {
 	a.close()
 	out, _, cuts := runAttack(t, path, "4MiB")
 	if cuts == 0 {
-		t.Errorf("the parked flows were never cut")
+		t.Errorf("the budget was never short: the attack did not bite")
 	}
 	var found bool
 	for _, c := range parseNDJSON(t, out) {
