@@ -10,6 +10,7 @@ import (
 	"testing"
 
 	"github.com/tlssniff/tlssniff/budget"
+	"github.com/tlssniff/tlssniff/reorder"
 )
 
 // handshakeRecords wraps a handshake message in as many records as it
@@ -173,15 +174,22 @@ func cryptoStorm(t *testing.T, n int) int {
 	var c cryptoStream
 	msg := bytes.Repeat([]byte{7}, n)
 	for i := n - 1; i > 0; i-- {
-		if out := c.add(cryptoFrame{uint64(i), msg[i : i+1]}, t0); out != nil {
+		out, refused := c.add(cryptoFrame{uint64(i), msg[i : i+1]}, t0)
+		if out != nil {
 			t.Fatalf("%d bytes out before offset 0", len(out))
+		}
+		if refused && c.held.Cost()+reorder.PieceCost+8 <= maxCryptoHeld {
+			t.Fatalf("a frame refused with room left: %d held", c.held.Cost())
+		}
+		if !refused && i < n/2 {
+			t.Fatalf("frame %d held past the limit", i)
 		}
 		if c.held.Cost() > maxCryptoHeld {
 			t.Fatalf("%d bytes held past the limit", c.held.Cost())
 		}
 	}
 	steps := c.held.Steps()
-	if out := c.add(cryptoFrame{0, msg[:1]}, t0); len(out) != 1 || c.held.Len() == 0 {
+	if out, _ := c.add(cryptoFrame{0, msg[:1]}, t0); len(out) != 1 || c.held.Len() == 0 {
 		t.Fatalf("%d bytes out, %d held: the frames kept were the last ones, after a hole", len(out), c.held.Len())
 	}
 	return steps

@@ -273,23 +273,24 @@ type cryptoStream struct {
 const maxCryptoHeld = 64 << 10
 
 // add takes one frame and returns the bytes now contiguous: f.data itself
-// when nothing was held, valid until the next call.
-func (c *cryptoStream) add(f cryptoFrame, ts time.Time) []byte {
+// when nothing was held, valid until the next call. refused says the frame
+// came ahead of a hole and could not be held: it is lost.
+func (c *cryptoStream) add(f cryptoFrame, ts time.Time) (out []byte, refused bool) {
 	end := f.offset + uint64(len(f.data))
 	if end <= c.next {
-		return nil // a retransmission
+		return nil, false // a retransmission
 	}
 	if f.offset > c.next {
-		c.held.Insert(f.offset, f.data, ts, maxCryptoHeld) // refused past the limit: the frame is lost
-		return nil
+		r, _ := c.held.Insert(f.offset, f.data, ts, maxCryptoHeld)
+		return nil, r == reorder.Refused
 	}
-	out := f.data[c.next-f.offset:]
+	out = f.data[c.next-f.offset:]
 	c.next = end
 	owned := false // out is f.data until held bytes join it
 	for {
 		p, ok := c.held.First()
 		if !ok || p.Offset > c.next {
-			return out
+			return out, false
 		}
 		c.held.PopFirst()
 		if p.End() > c.next {
@@ -427,7 +428,11 @@ func (c *Conn) initial(side int, h *longHeader, ts time.Time) {
 		c.issue(ts, side, "malformed_record", "a QUIC Initial packet holds a frame an Initial may not carry")
 	}
 	for _, f := range frames {
-		if b := q.crypto[side].add(f, ts); len(b) > 0 {
+		b, refused := q.crypto[side].add(f, ts)
+		if refused {
+			c.issueOnce(ts, side, "memory_budget", fmt.Sprintf("CRYPTO frames dropped: those held out of order would cost over %d bytes", maxCryptoHeld))
+		}
+		if len(b) > 0 {
 			c.halves[side].handshakeBytes(ts, b)
 		}
 	}
