@@ -271,6 +271,9 @@ func runAttack(t *testing.T, path string, memory string, args ...string) (out st
 	}
 	limit, _ := strconv.ParseFloat(m[1], 64)
 	peak, _ = strconv.ParseFloat(m[2], 64)
+	if want, _ := parseSize(memory); limit != float64(want)/(1<<20) {
+		t.Errorf("-v says a budget of %.1f MiB for --memory %s", limit, memory)
+	}
 	cuts, _ = strconv.Atoi(m[3])
 	if peak > limit {
 		t.Errorf("%s: peak %.1f MiB over the %.1f MiB budget", path, peak, limit)

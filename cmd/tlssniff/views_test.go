@@ -297,6 +297,9 @@ func TestFormatFlags(t *testing.T) {
 		{[]string{"--host", "example.com"}, `--host "example.com" is not an IP address`},
 		{[]string{"--sni", "[a-"}, `--sni "[a-": a [ without its ]`},
 		{[]string{"-r", "-", "-r", "-"}, "standard input (-r -) can be read once"},
+		{[]string{"--memory", "512KiB"}, `--memory "512KiB": less than 1MiB`},
+		{[]string{"--memory", "lots"}, `--memory "lots": not a size`},
+		{[]string{"--memory", "99999999999G"}, `--memory "99999999999G": too large`},
 	} {
 		_, errs, code := tlssniff(t, append(in, tc.args...)...)
 		if code != exitUsage || !strings.HasPrefix(errs, "tlssniff: error: "+tc.want+"\ntlssniff: hint: ") {
