@@ -30,9 +30,10 @@ import (
 //     (the end of input: after them all), and merge writes them in that
 //     order, those of one packet by start, client and server.
 //
-// Only --max-flows differs: each worker has its share, so which flow is
-// evicted when the table is full depends on the number of workers. A live
-// capture is read by its one worker directly, without the copy.
+// Only --max-flows and --memory differ: each worker has its share, so
+// which flow is evicted or cut when the table or the budget is full
+// depends on the number of workers. A live capture is read by its one
+// worker directly, without the copy.
 
 // batch is the connections a worker decided at one packet.
 type batch struct {
