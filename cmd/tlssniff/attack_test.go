@@ -255,7 +255,7 @@ func writeAttack(t testing.TB, dir, name string, n int) string {
 	return path
 }
 
-var budgetLine = regexp.MustCompile(`memory budget ([0-9.]+) MiB, peak ([0-9.]+) MiB; (\d+) flows cut`)
+var budgetLine = regexp.MustCompile(`memory budget ([0-9.]+) MiB, peak ([0-9.]+) MiB; (\d+) cuts`)
 
 // runAttack reads an attack with -v under a budget and returns the
 // budget's peak in MiB and the flows cut.

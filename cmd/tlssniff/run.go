@@ -270,7 +270,7 @@ func printStats(w io.Writer, cs capture.Stats, rs reassembly.Stats, conns uint64
 	fmt.Fprintf(w, "tlssniff: %d gaps (%d bytes lost), %d retransmitted and %d out-of-order segments, %d bytes skipped after handshakes\n",
 		rs.Gaps, rs.GapBytes, rs.Retransmits, rs.OutOfOrder, rs.SkippedBytes)
 	m := rs.Memory
-	fmt.Fprintf(w, "tlssniff: memory budget %s, peak %s; %d flows cut to make room (%d bytes), %d charges refused (%d bytes), %d holes given up for memory (%d bytes)\n",
+	fmt.Fprintf(w, "tlssniff: memory budget %s, peak %s; %d cuts of the largest holders (%d bytes), %d charges refused (%d bytes), %d holes given up for memory (%d bytes)\n",
 		mib(m.Limit), mib(m.Peak), m.Cuts, m.CutBytes, m.Refused, m.RefusedSize, rs.Cuts, rs.CutBytes)
 }
 
