@@ -67,7 +67,8 @@ type Issue struct {
 	Time time.Time
 	From Direction
 	// Kind is gap, memory_budget, malformed_record, malformed_message,
-	// not_tls, preamble, overlap_conflict or unknown_version.
+	// not_tls, preamble, overlap_conflict, unknown_version or undecided (a
+	// field the capture cannot decide; its detail names it).
 	Kind   string
 	Detail string
 }
@@ -178,6 +179,7 @@ type half struct {
 	hs        []byte    // handshake bytes of an incomplete message, charged to the budget
 	skip      int       // bytes left of a handshake message dropped for memory
 	copied    int       // bytes copied into hs: tests pin linear time on it
+	lost      bool      // bytes of this side were lost or cut
 	lastTime  time.Time // of the last bytes fed
 	encrypted bool      // records from this side are now encrypted
 	finished  bool      // this side's Finished was seen or inferred
@@ -331,6 +333,7 @@ func (c *Conn) lose(side int, n int, ts time.Time, kind, detail string) {
 	}
 	c.c.Quality.Gaps++
 	c.c.Quality.GapBytes += n
+	h.lost = true
 	h.dropHS()
 	h.rec.Gap(n)
 }
@@ -484,8 +487,8 @@ func (h *half) Record(r Record) {
 		// sent even before the ServerHello when a HelloRetryRequest came first.
 		if c.c.ServerHello != nil && !c.c.TLS13() {
 			h.encrypted = true
-			if c.role(h.side) == FromServer && c.c.ServerHello != nil && !h.fullHS {
-				c.c.Resumed = true // abbreviated handshake (RFC 5246, section 7.3)
+			if c.role(h.side) == FromServer && !h.fullHS {
+				c.abbreviated(r.Time, h)
 			}
 		}
 	case recordAlert:
@@ -512,6 +515,31 @@ func (h *half) Record(r Record) {
 	case recordHeartbeat:
 		c.message(r.Time, h.side, "Heartbeat", r.Length, h.encrypted)
 	}
+}
+
+// abbreviated decides whether a server's ChangeCipherSpec with no
+// Certificate, ServerKeyExchange or ServerHelloDone before it ends an
+// abbreviated handshake (RFC 5246, section 7.3). A client that already
+// sent its keys did a full handshake; a ServerHello echoing the client's
+// session id (RFC 5246, 7.4.1.3) or a ticket the client offered (RFC 5077,
+// 3.4) resumes it; with neither, the flow alone decides it unless bytes
+// of the server's flight were lost, which could hold the Certificate:
+// then resumed stays false and an issue says it is undecided.
+func (c *Conn) abbreviated(ts time.Time, server *half) {
+	ch, sh := c.c.ClientHello, c.c.ServerHello
+	for _, m := range c.c.Messages {
+		if m.From == FromClient && (m.Type == "ClientKeyExchange" || m.Type == "ChangeCipherSpec") {
+			return // the client's keys came first: a full handshake
+		}
+	}
+	echo := ch != nil && len(ch.SessionID) > 0 && bytes.Equal(ch.SessionID, sh.SessionID)
+	ticket := ch != nil && ch.SessionTicketLen > 0
+	if echo || ticket || !server.lost {
+		c.c.Resumed = true
+		return
+	}
+	c.issue(ts, server.side, "undecided", "resumed: the server's flight lost bytes that could hold its Certificate, "+
+		"and neither a session id echo nor a ticket shows a resumption")
 }
 
 // encryptedHandshake handles a handshake record sent after ChangeCipherSpec

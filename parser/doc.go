@@ -40,7 +40,12 @@
 // captured; the time to first data is measured from it.
 // A session is resumed when a TLS 1.3 ServerHello selects a
 // pre_shared_key, or when a TLS 1.2 server sends ChangeCipherSpec without a
-// Certificate, ServerKeyExchange or ServerHelloDone before it.
+// Certificate, ServerKeyExchange or ServerHelloDone before it and before
+// the client's ClientKeyExchange or ChangeCipherSpec: an abbreviated
+// handshake. When bytes of the server's flight were lost (they could hold
+// the Certificate), it takes a ServerHello echoing the client's session id
+// or a ticket the client offered; otherwise resumed stays false and an
+// "undecided" issue says so.
 //
 // Renegotiation, HelloRequest and KeyUpdate are encrypted once a session is
 // up, and the connection is written when its first handshake is decided:

@@ -361,6 +361,11 @@ func TestOutcomesAndQuality(t *testing.T) {
 	if gap := byPort[50064].Issues; len(gap) != 1 || gap[0].Detail != "300 bytes lost inside a Certificate message" {
 		t.Errorf("the lost segment's issue: %+v", gap)
 	}
+	// A full handshake whose Certificate a gap took is not a resumption:
+	// the client sent its keys before the server's ChangeCipherSpec.
+	if c := byPort[50065]; c.Resumed {
+		t.Errorf("port 50065: resumed, though the client's ClientKeyExchange came first")
+	}
 }
 
 // Every sample cut short anywhere, or with bytes flipped, is read without a
