@@ -157,9 +157,12 @@ func scenarios() []scenario {
 		{name: "HelloRetryRequest", writes: full("hrr.example.test", tls.VersionTLS13, func(c, s *tls.Config) {
 			c.CurvePreferences = []tls.CurveID{tls.X25519, tls.CurveP256}
 			s.CurvePreferences = []tls.CurveID{tls.CurveP256}
-			// The server's compatibility ChangeCipherSpec and the client's
-			// second flight are written at once: either order is real.
-		}), version: 0x0304, established: true, history: "CjiICs|CjICis"},
+			// After the HelloRetryRequest the server writes its
+			// compatibility ChangeCipherSpec while the client writes its
+			// own and the second ClientHello: the server's may come before,
+			// between or after those two, and its ServerHello after them
+			// all. The three orders are every one sockets can give.
+		}), version: 0x0304, established: true, history: "CjiICs|CjIiCs|CjICis"},
 		// RFC 5077: the resumed TLS 1.2 handshake is abbreviated, the server
 		// sends a new ticket before its ChangeCipherSpec.
 		{name: "TLS 1.2 resumed by ticket", writes: resumed(tls.VersionTLS12), version: 0x0303,
