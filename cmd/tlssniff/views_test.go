@@ -391,12 +391,15 @@ func TestWorkersSameOutput(t *testing.T) {
 	if len(inputs) == 1 && os.Getenv("CI") != "" {
 		t.Fatal("no corpus in CI")
 	}
-	for _, in := range inputs {
-		one, _, _ := tlssniff(t, append(in, "--json", "--workers", "1")...)
+	for i, in := range inputs {
+		one, _, code := tlssniff(t, append(in, "--json", "--workers", "1")...)
+		if i == 0 && (code != 0 || len(parseNDJSON(t, one)) != 31) { // every connection of the samples
+			t.Fatalf("the samples with one worker: exit %d, %d connections", code, len(parseNDJSON(t, one)))
+		}
 		for _, n := range []string{"2", "3", "8"} {
-			many, _, _ := tlssniff(t, append(in, "--json", "--workers", n)...)
-			if many != one {
-				t.Errorf("%v: --workers %s writes other bytes than one worker", in, n)
+			many, _, manyCode := tlssniff(t, append(in, "--json", "--workers", n)...)
+			if many != one || manyCode != code {
+				t.Errorf("%v: --workers %s writes other bytes or exits %d, not %d as one worker", in, n, manyCode, code)
 			}
 		}
 	}
