@@ -1,12 +1,15 @@
 package main
 
 import (
+	"cmp"
 	"math"
 	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
+
+	"github.com/tlssniff/tlssniff/parser"
 )
 
 // tsharkFields runs tshark on path with a display filter and returns the
@@ -30,24 +33,30 @@ func tsharkFields(t *testing.T, path, filter string, fields ...string) [][]strin
 	return rows
 }
 
-// tsharkHellos returns, per client port, the first ClientHello's JA3 and
-// SNI and the last ServerHello's JA3S as tshark computes them.
-func tsharkHellos(t *testing.T, path string) map[string][3]string {
-	hellos := map[string][3]string{}
+// tsharkHello is what tshark reads of one connection's hellos: the first
+// ClientHello's JA3 and SNI, and the last ServerHello's JA3S, version (the
+// supported_versions choice, else the hello's), suite and ALPN, as
+// tshark names them (versions and suites in hex).
+type tsharkHello struct{ ja3, sni, ja3s, version, suite, alpn string }
+
+// tsharkHellos returns the hellos of each connection by client port.
+func tsharkHellos(t *testing.T, path string) map[string]tsharkHello {
+	hellos := map[string]tsharkHello{}
 	for _, proto := range [][2]string{{"tls", "tcp"}, {"dtls", "udp"}} {
 		p, l4 := proto[0], proto[1]
 		for _, f := range tsharkFields(t, path, p+".handshake.type == 1 || "+p+".handshake.type == 2",
 			l4+".srcport", l4+".dstport", p+".handshake.type", p+".handshake.ja3",
-			p+".handshake.extensions_server_name", p+".handshake.ja3s") {
+			p+".handshake.extensions_server_name", p+".handshake.ja3s", p+".handshake.version",
+			p+".handshake.extensions.supported_version", p+".handshake.ciphersuite", p+".handshake.extensions_alpn_str") {
 			if strings.Contains(f[2], "1") && !strings.Contains(f[2], "2") {
 				h := hellos[f[0]]
-				if h[0] == "" {
-					h[0], h[1] = f[3], f[4]
+				if h.ja3 == "" {
+					h.ja3, h.sni = f[3], f[4]
 				}
 				hellos[f[0]] = h
 			} else if f[5] != "" {
 				h := hellos[f[1]]
-				h[2] = f[5]
+				h.ja3s, h.version, h.suite, h.alpn = f[5], cmp.Or(f[7], f[6]), f[8], f[9]
 				hellos[f[1]] = h
 			}
 		}
@@ -55,8 +64,17 @@ func tsharkHellos(t *testing.T, path string) map[string][3]string {
 	return hellos
 }
 
-// TestAgainstTshark checks JA3, JA3S and SNI against Wireshark's own
-// dissector on every sample.
+// hexName names a tshark hex value ("0x1301") with names.
+func hexName(v string, names func(uint16) string) string {
+	n, err := strconv.ParseUint(strings.TrimPrefix(v, "0x"), 16, 16)
+	if err != nil {
+		return ""
+	}
+	return names(uint16(n))
+}
+
+// TestAgainstTshark checks JA3, JA3S, SNI and the ServerHello's version,
+// suite and ALPN against Wireshark's own dissector on every sample.
 func TestAgainstTshark(t *testing.T) {
 	needTool(t, "tshark")
 	for _, path := range samples(t) {
@@ -71,16 +89,13 @@ func TestAgainstTshark(t *testing.T) {
 					t.Errorf("client port %s: tshark saw no ClientHello", port)
 					continue
 				}
-				sni := ""
-				if c.SNI != nil {
-					sni = *c.SNI
-				}
-				ja3s := ""
+				got := tsharkHello{ja3: c.ClientHello.JA3, sni: deref(c.SNI)}
 				if c.ServerHello != nil {
-					ja3s = c.ServerHello.JA3S
+					got.ja3s, got.version, got.suite, got.alpn = c.ServerHello.JA3S, deref(c.Version), deref(c.CipherSuite), deref(c.ALPN)
 				}
-				if c.ClientHello.JA3 != w[0] || sni != w[1] || ja3s != w[2] {
-					t.Errorf("client port %s: JA3 %s SNI %q JA3S %s; tshark %s %q %s", port, c.ClientHello.JA3, sni, ja3s, w[0], w[1], w[2])
+				w.version, w.suite = hexName(w.version, parser.VersionName), hexName(w.suite, parser.CipherSuiteName)
+				if got != w {
+					t.Errorf("client port %s: %+v; tshark %+v", port, got, w)
 				}
 				compared++
 			}
@@ -89,6 +104,14 @@ func TestAgainstTshark(t *testing.T) {
 			}
 		})
 	}
+}
+
+// deref is *p, or "" for nil.
+func deref(p *string) string {
+	if p == nil {
+		return ""
+	}
+	return *p
 }
 
 // tsharkTimes returns, per client port, the capture times (seconds) of the
