@@ -10,6 +10,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/tlssniff/tlssniff/parser"
 	"github.com/tlssniff/tlssniff/report"
 )
 
@@ -175,9 +176,30 @@ func find(conns []report.Connection, cip string, cport int, sip string, sport in
 	return nil
 }
 
-// TestConformance scores tlssniff's TCP connections against Zeek's ssl.log
-// and FoxIO's JA4 over every capture of the corpus. DTLS and QUIC are
-// issue 7's and left out here, as conform.py --tcp-only does.
+// rustStreams reads a snapshot of FoxIO's Rust JA4 tool: a YAML list of
+// streams, each read as the map of its top-level scalar fields (nested
+// lists such as http are skipped).
+func rustStreams(b []byte) []map[string]string {
+	var out []map[string]string
+	for _, line := range strings.Split(string(b), "\n") {
+		if rest, ok := strings.CutPrefix(line, "- "); ok {
+			out = append(out, map[string]string{})
+			line = "  " + rest
+		}
+		if len(out) == 0 || !strings.HasPrefix(line, "  ") || strings.HasPrefix(line, "   ") || strings.HasPrefix(line, "  - ") {
+			continue
+		}
+		if k, v, ok := strings.Cut(strings.TrimSpace(line), ": "); ok {
+			out[len(out)-1][k] = v
+		}
+	}
+	return out
+}
+
+// TestConformance scores tlssniff's connections against Zeek's ssl.log and
+// FoxIO's JA4 tools (Python and Rust) over every capture of the corpus,
+// both ways: every connection an oracle lists is found with its fields,
+// and no connection is reported that none of them lists.
 func TestConformance(t *testing.T) {
 	dir := corpus(t)
 	matched, total := 0, 0
@@ -211,8 +233,16 @@ func TestConformance(t *testing.T) {
 		expected := filepath.Join(filepath.Dir(filepath.Dir(capture)), "expected", filepath.Base(capture))
 		zeek, _ := os.ReadFile(expected + ".zeek.json")
 		ja4, _ := os.ReadFile(expected + ".ja4py.json")
-		if zeek == nil && ja4 == nil {
+		rust, _ := os.ReadFile(expected + ".ja4rs.yaml")
+		if zeek == nil && ja4 == nil && rust == nil {
 			continue
+		}
+		// listed holds the endpoints of every connection an oracle lists,
+		// either way round.
+		listed := map[string]bool{}
+		list := func(a string, ap int, b string, bp int) {
+			listed[strings.ToLower(fmt.Sprintf("%s:%d>%s:%d", a, ap, b, bp))] = true
+			listed[strings.ToLower(fmt.Sprintf("%s:%d>%s:%d", b, bp, a, ap))] = true
 		}
 		out, _, code := tlssniff(t, "-r", capture, "--json")
 		if code != 0 {
@@ -226,6 +256,7 @@ func TestConformance(t *testing.T) {
 			}
 			for _, e := range z.Connections {
 				cport, sport := int(e["id.orig_p"].(float64)), int(e["id.resp_p"].(float64))
+				list(e["id.orig_h"].(string), cport, e["id.resp_h"].(string), sport)
 				key := fmt.Sprintf("%s %s:%d>%s:%d", rel, e["id.orig_h"], cport, e["id.resp_h"], sport)
 				c := find(conns, e["id.orig_h"].(string), cport, e["id.resp_h"].(string), sport)
 				check(key, "connection_found", true, c != nil)
@@ -237,6 +268,9 @@ func TestConformance(t *testing.T) {
 					if want, ok := e[f]; ok {
 						check(key, f, want, ours(c, f))
 					}
+				}
+				if want, ok := e["established"]; ok {
+					check(key, "outcome_established", want, c.Outcome == parser.OutcomeEstablished)
 				}
 			}
 		}
@@ -251,6 +285,7 @@ func TestConformance(t *testing.T) {
 				}
 				cport, _ := strconv.Atoi(fmt.Sprint(s["srcport"]))
 				sport, _ := strconv.Atoi(fmt.Sprint(s["dstport"]))
+				list(s["src"].(string), cport, s["dst"].(string), sport)
 				key := fmt.Sprintf("%s %s:%d>%s:%d", rel, s["src"], cport, s["dst"], sport)
 				c := find(conns, s["src"].(string), cport, s["dst"].(string), sport)
 				check(key, "connection_found", true, c != nil)
@@ -263,6 +298,28 @@ func TestConformance(t *testing.T) {
 					check(key, "server_name", d, ours(c, "server_name"))
 				}
 			}
+		}
+		for _, s := range rustStreams(rust) {
+			if s["ja4"] == "" {
+				continue
+			}
+			cport, _ := strconv.Atoi(s["src_port"])
+			sport, _ := strconv.Atoi(s["dst_port"])
+			list(s["src"], cport, s["dst"], sport)
+			key := fmt.Sprintf("%s %s:%d>%s:%d", rel, s["src"], cport, s["dst"], sport)
+			c := find(conns, s["src"], cport, s["dst"], sport)
+			check(key, "connection_found", true, c != nil)
+			if c == nil {
+				continue
+			}
+			check(key, "ja4", s["ja4"], ours(c, "ja4"))
+			if d, ok := s["tls_server_name"]; ok {
+				check(key, "server_name", d, ours(c, "server_name"))
+			}
+		}
+		for _, c := range conns {
+			key := fmt.Sprintf("%s %s:%d>%s:%d", rel, c.Client.IP, c.Client.Port, c.Server.IP, c.Server.Port)
+			check(key, "listed_by_an_oracle", true, listed[strings.ToLower(strings.TrimPrefix(key, rel+" "))])
 		}
 	}
 	pct := 100 * float64(matched) / float64(total)
