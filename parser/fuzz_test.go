@@ -3,7 +3,10 @@ package parser
 import (
 	"bytes"
 	"crypto/tls"
+	"fmt"
 	"reflect"
+	"regexp"
+	"strings"
 	"testing"
 	"time"
 
@@ -90,6 +93,38 @@ func FuzzRecordStorm(f *testing.F) {
 	})
 }
 
+var (
+	md5Hex = regexp.MustCompile(`^[0-9a-f]{32}$`)
+	ja4Re  = regexp.MustCompile(`^t(1[0-3]|s[23]|d[123]|00)[di](\d\d)(\d\d)[0-9A-Za-z]{2}_([0-9a-f]{12})_([0-9a-f]{12})$`)
+)
+
+// checkFingerprints holds a decoded ClientHello's JA3 and JA4 to their
+// formats: JA3 an MD5 of five comma-separated fields, JA4 FoxIO's layout
+// with the counts of the suites and extensions without GREASE (at most
+// 99), and JA4_r the same prefix.
+func checkFingerprints(t *testing.T, m *ClientHello) {
+	t.Helper()
+	if !md5Hex.MatchString(m.JA3) || strings.Count(m.JA3String, ",") != 4 {
+		t.Fatalf("JA3 %q of %q", m.JA3, m.JA3String)
+	}
+	f := ja4Re.FindStringSubmatch(m.JA4)
+	if f == nil || !strings.HasPrefix(m.JA4R, m.JA4[:10]) {
+		t.Fatalf("JA4 %q, JA4_r %q", m.JA4, m.JA4R)
+	}
+	count := func(vs []uint16) string {
+		n := 0
+		for _, v := range vs {
+			if !IsGREASE(v) {
+				n++
+			}
+		}
+		return fmt.Sprintf("%02d", min(n, 99))
+	}
+	if f[2] != count(m.CipherSuites) || f[3] != count(m.Extensions) {
+		t.Fatalf("JA4 %q counts %s suites and %s extensions, the hello has %s and %s", m.JA4, f[2], f[3], count(m.CipherSuites), count(m.Extensions))
+	}
+}
+
 // FuzzRecordLayer checks that a stream cut anywhere gives the same records
 // and the same error as the stream in one piece.
 func FuzzRecordLayer(f *testing.F) {
@@ -159,8 +194,13 @@ func FuzzDecodeClientHello(f *testing.F) {
 		if m, ok := decodeClientHello(body); ok {
 			m.ja3()
 			m.ja4('t')
+			checkFingerprints(t, m)
 		}
-		decodeSSLv2ClientHello(body)
+		if m, ok := decodeSSLv2ClientHello(body); ok {
+			m.ja3()
+			m.ja4('t')
+			checkFingerprints(t, m)
+		}
 	})
 }
 
@@ -169,6 +209,9 @@ func FuzzDecodeServerHello(f *testing.F) {
 	f.Fuzz(func(t *testing.T, body []byte) {
 		if m, ok := decodeServerHello(body); ok {
 			m.ja3s()
+			if !md5Hex.MatchString(m.JA3S) || strings.Count(m.JA3SString, ",") != 2 {
+				t.Fatalf("JA3S %q of %q", m.JA3S, m.JA3SString)
+			}
 		}
 	})
 }

@@ -155,11 +155,19 @@ func FuzzQUICDatagrams(f *testing.F) {
 	hello := append([]byte{typeClientHello, 0, 0, 4}, 3, 3, 0, 0)
 	f.Add(sealInitial(f, client, dcid, 0, cryptoFrameBytes(0, hello)), []byte{0xc0, 0, 0, 0, 1, 0, 0})
 	f.Fuzz(func(t *testing.T, a, b []byte) {
-		c := NewConn("udp", clientAddr, serverAddr, t0, Options{Emit: func(*Connection) {}})
+		emitted := 0
+		var got *Connection
+		c := NewConn("udp", clientAddr, serverAddr, t0, Options{Emit: func(conn *Connection) { emitted++; got = conn }})
 		c.Data(0, a, t0)
 		c.Data(1, b, t0)
 		c.Data(0, b, t0)
 		c.Close()
+		if emitted > 1 {
+			t.Fatalf("emitted %d times", emitted)
+		}
+		if got != nil && got.ClientHello != nil && got.QUIC != nil && got.ClientHello.JA4[0] != 'q' {
+			t.Fatalf("a QUIC ClientHello with JA4 %s", got.ClientHello.JA4)
+		}
 	})
 }
 
