@@ -1,6 +1,9 @@
 package budget
 
-import "testing"
+import (
+	"math/bits"
+	"testing"
+)
 
 // holder is an account's owner that can drop all it charged.
 type holder struct {
@@ -88,17 +91,6 @@ func TestFixed(t *testing.T) {
 	}
 }
 
-// A holder whose shed frees nothing is not asked forever.
-func TestShedThatFreesNothing(t *testing.T) {
-	b := New(100)
-	stuck := b.Open(func() {})
-	stuck.Charge(90)
-	asker := b.Open(nil)
-	if asker.Charge(20) {
-		t.Error("charged past the limit")
-	}
-}
-
 // The largest holder is found among many in O(1) lists, within a factor
 // of two: of a thousand holders, one much larger is cut first.
 func TestLargestAmongMany(t *testing.T) {
@@ -138,5 +130,79 @@ func TestReset(t *testing.T) {
 	h.a.Reset(500) // keeps no more than it had
 	if b.Used() != 100 {
 		t.Errorf("used %d", b.Used())
+	}
+}
+
+// A holder holding as much as the asker is not cut for it.
+func TestEqualHolderNotCut(t *testing.T) {
+	b := New(200)
+	other, asker := open(b), open(b)
+	other.a.Charge(100)
+	asker.a.Charge(100)
+	if asker.a.Charge(1) || other.shed != 0 {
+		t.Errorf("charged by cutting a holder of the same size (cut %d times)", other.shed)
+	}
+}
+
+// What a cut frees is counted, also when the holder keeps part of it; a
+// shed that frees nothing is a refusal.
+func TestCutStats(t *testing.T) {
+	b := New(1000)
+	var half *Account
+	half = b.Open(func() { half.Release(300) })
+	half.Charge(600)
+	if !b.Open(nil).Charge(600) {
+		t.Fatal("refused")
+	}
+	if s := b.Stats(); s.Cuts != 1 || s.CutBytes != 300 || half.Held() != 300 {
+		t.Errorf("stats %+v, held %d", s, half.Held())
+	}
+	b = New(1000)
+	b.Open(func() {}).Charge(900)
+	if b.Open(nil).Charge(200) {
+		t.Error("charged past the limit")
+	}
+	if s := b.Stats(); s.Cuts != 0 || s.Refused != 1 || s.RefusedSize != 200 {
+		t.Errorf("a holder that frees nothing: stats %+v", s)
+	}
+}
+
+// Close gives back what an account held, charged and fixed.
+func TestCloseGivesBack(t *testing.T) {
+	b := New(1000)
+	h := open(b)
+	h.a.Charge(300)
+	h.a.Fixed(200)
+	h.a.Close()
+	if b.Used() != 0 {
+		t.Errorf("%d used after Close", b.Used())
+	}
+}
+
+// The lists stay whole through any order of charges and releases: the
+// largest holder found is always one of the largest by bit length.
+func TestListsAfterManyMoves(t *testing.T) {
+	b := New(1 << 40)
+	var accounts []*Account
+	for range 40 {
+		accounts = append(accounts, b.Open(func() {}))
+	}
+	x := uint64(7)
+	for range 20000 {
+		x = x*6364136223846793005 + 1442695040888963407
+		a := accounts[x>>33%uint64(len(accounts))]
+		if n := int(x >> 40 % 5000); x&1 == 0 {
+			a.Charge(n)
+		} else {
+			a.Release(n)
+		}
+		best := 0
+		for _, c := range accounts {
+			best = max(best, bits.Len64(uint64(c.held)))
+		}
+		got := b.largest(nil)
+		if best == 0 && got != nil || best > 0 && (got == nil || bits.Len64(uint64(got.held)) != best) {
+			t.Fatalf("largest holds %v; the largest list is %d", got, best)
+		}
 	}
 }
