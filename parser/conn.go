@@ -286,11 +286,11 @@ func (c *Conn) Data(side int, data []byte, ts time.Time) bool {
 	if h.dead || c.emitted {
 		return false
 	}
+	h.lastTime = ts // when Shed drops buffers, its issue is dated by it
 	if c.c.Transport == "udp" {
 		return c.datagram(side, data, ts)
 	}
 	counting := !h.helloSeen
-	h.lastTime = ts
 	err := h.rec.Feed(data, ts, h)
 	if counting && h.rec.started {
 		// Each call is one TCP segment's in-order bytes; those that held
@@ -486,10 +486,10 @@ func (h *half) Record(r Record) {
 		// In TLS 1.3 it is a compatibility no-op (RFC 8446, appendix D.4),
 		// sent even before the ServerHello when a HelloRetryRequest came first.
 		if c.c.ServerHello != nil && !c.c.TLS13() {
-			h.encrypted = true
-			if c.role(h.side) == FromServer && !h.fullHS {
-				c.abbreviated(r.Time, h)
+			if c.role(h.side) == FromServer && !h.fullHS && !h.encrypted {
+				c.abbreviated(r.Time, h) // once: a storm of ChangeCipherSpecs is not read again
 			}
+			h.encrypted = true
 		}
 	case recordAlert:
 		h.alerted = true
