@@ -19,6 +19,8 @@ import (
 	"github.com/gopacket/gopacket"
 	"github.com/gopacket/gopacket/layers"
 	"github.com/gopacket/gopacket/pcapgo"
+
+	"github.com/tlssniff/tlssniff/internal/testenv"
 )
 
 var (
@@ -502,13 +504,7 @@ func FuzzDecode(f *testing.F) {
 // (they carry SSH, no TLS): every TCP segment comes out with the inner
 // addresses and the tunnel named.
 func TestCorpusTunnels(t *testing.T) {
-	dir := "../../shared/corpus/ja4/pcap"
-	if _, err := os.Stat(dir); err != nil {
-		if os.Getenv("CI") != "" {
-			t.Fatalf("the corpus must be there in CI: %v", err)
-		}
-		t.Skip("no corpus")
-	}
+	dir := testenv.Corpus(t, "ja4/pcap")
 	for name, tunnel := range map[string]string{"gre-sample.pcap": "gre", "tcpdump-geneve.pcap": "geneve"} {
 		f, err := Open(filepath.Join(dir, name))
 		if err != nil {

@@ -99,6 +99,14 @@ func (l *Live) Next(p *Packet) error {
 	}
 }
 
+// String describes the capture as tcpdump does once it listens: "lo,
+// link-type EN10MB (Ethernet), snapshot length 262144 bytes".
+func (l *Live) String() string {
+	dlt := int(l.h.LinkType())
+	return fmt.Sprintf("%s, link-type %s (%s), snapshot length %d bytes", l.name, pcap.DatalinkValToName(dlt),
+		pcap.DatalinkValToDescription(dlt), l.h.SnapLen())
+}
+
 // Stats returns the counts so far, with the kernel's.
 func (l *Live) Stats() Stats {
 	s := l.stats

@@ -74,3 +74,22 @@ func TestJA3(t *testing.T) {
 		t.Errorf("JA3S %s %s", s.JA3SString, s.JA3S)
 	}
 }
+
+// JA4_c without signature algorithms is the sorted extensions alone, with
+// no '_' after them (FoxIO's JA4.md, "JA4_c"); the digests are Python
+// hashlib's SHA-256 of "1301" and "000a,000b". DTLS versions count down:
+// the highest of DTLS 1.0, 1.2 and 1.3 is the one with the lowest number.
+func TestJA4WithoutSignatureAlgorithms(t *testing.T) {
+	m := &ClientHello{Version: 0x0303, CipherSuites: []uint16{0x1301}, Extensions: []uint16{0x000b, 0x000a}}
+	m.ja4('t')
+	if m.JA4 != "t12i010200_0f2cb44170f4_33a13ba74d1c" || m.JA4R != "t12i010200_1301_000a,000b" {
+		t.Errorf("JA4 %s JA4_r %s", m.JA4, m.JA4R)
+	}
+	for versions, want := range map[[2]uint16]string{{0xfeff, 0xfefd}: "d2", {0xfefd, 0xfeff}: "d2",
+		{0xfefc, 0xfefd}: "d3", {0xfeff, 0xfeff}: "d1", {0x0303, 0x0304}: "13", {0x0304, 0x0301}: "13"} {
+		m := &ClientHello{Version: 0xfefd, SupportedVersions: versions[:]}
+		if got := ja4Version(m); got != want {
+			t.Errorf("supported_versions %04x: version %s, want %s", versions, got, want)
+		}
+	}
+}

@@ -18,6 +18,8 @@ import (
 	"github.com/gopacket/gopacket"
 	"github.com/gopacket/gopacket/layers"
 	"github.com/gopacket/gopacket/pcapgo"
+
+	"github.com/tlssniff/tlssniff/internal/testenv"
 )
 
 // The attacks of issue 11, made by a small generator: each writes a
@@ -285,10 +287,7 @@ func runAttack(t *testing.T, path string, memory string, args ...string) (out st
 // $TLSSNIFF_ATTACKS, to measure time and peak RSS by hand (make attacks);
 // with TLSSNIFF_ATTACK=NAME:N, only that one at that size.
 func TestWriteAttacks(t *testing.T) {
-	dir := os.Getenv("TLSSNIFF_ATTACKS")
-	if dir == "" {
-		t.Skip("TLSSNIFF_ATTACKS is not set")
-	}
+	dir := testenv.OptIn(t, "TLSSNIFF_ATTACKS")
 	if name, n, ok := strings.Cut(os.Getenv("TLSSNIFF_ATTACK"), ":"); ok {
 		size, err := strconv.Atoi(n)
 		if err != nil || attacks[name] == nil {

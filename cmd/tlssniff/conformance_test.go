@@ -10,24 +10,14 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/tlssniff/tlssniff/internal/testenv"
 	"github.com/tlssniff/tlssniff/parser"
 	"github.com/tlssniff/tlssniff/report"
 )
 
-// corpusDir is shared/corpus beside the repository: real captures with what
-// Zeek and FoxIO's JA4 tools report for them (see its README).
-const corpusDir = "../../../shared/corpus"
-
-func corpus(t *testing.T) string {
-	if _, err := os.Stat(corpusDir); err != nil {
-		unavailable(t, fmt.Sprintf("no conformance corpus: %v", err))
-	}
-	return corpusDir
-}
-
-// corpusCaptures lists the corpus's capture files.
-func corpusCaptures() []string {
-	all, _ := filepath.Glob(filepath.Join(corpusDir, "*", "*", "*"))
+// corpusCaptures lists the capture files of the corpus (testenv.Corpus).
+func corpusCaptures(t *testing.T) []string {
+	all, _ := filepath.Glob(filepath.Join(testenv.Corpus(t, ""), "*", "*", "*"))
 	var captures []string
 	for _, p := range all {
 		if regexp.MustCompile(`\.(pcap|pcapng|cap)$`).MatchString(p) {
@@ -201,7 +191,7 @@ func rustStreams(b []byte) []map[string]string {
 // both ways: every connection an oracle lists is found with its fields,
 // and no connection is reported that none of them lists.
 func TestConformance(t *testing.T) {
-	dir := corpus(t)
+	dir := testenv.Corpus(t, "")
 	matched, total := 0, 0
 	check := func(key, field string, want, got any) {
 		if field == "cert_chain_fps" || field == "client_cert_chain_fps" {
@@ -228,7 +218,7 @@ func TestConformance(t *testing.T) {
 		}
 		t.Errorf("%s: want %v, got %v", id, want, got)
 	}
-	for _, capture := range corpusCaptures() {
+	for _, capture := range corpusCaptures(t) {
 		rel, _ := filepath.Rel(dir, capture)
 		expected := filepath.Join(filepath.Dir(filepath.Dir(capture)), "expected", filepath.Base(capture))
 		zeek, _ := os.ReadFile(expected + ".zeek.json")
@@ -333,7 +323,7 @@ func TestConformance(t *testing.T) {
 // ritter.vg): the OCSP status is read and the SCTs in the TLS extension
 // counted.
 func TestStapledOCSPAndSCTs(t *testing.T) {
-	out, _, code := tlssniff(t, "-r", filepath.Join(corpus(t), "zeek/traces/signed_certificate_timestamp.pcap"), "--json")
+	out, _, code := tlssniff(t, "-r", filepath.Join(testenv.Corpus(t, ""), "zeek/traces/signed_certificate_timestamp.pcap"), "--json")
 	conns := parseNDJSON(t, out)
 	if code != 0 || len(conns) == 0 {
 		t.Fatalf("exit %d, %d connections", code, len(conns))

@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/tlssniff/tlssniff/capture"
+	"github.com/tlssniff/tlssniff/internal/testenv"
 	"github.com/tlssniff/tlssniff/internal/tlstest"
 )
 
@@ -55,7 +56,7 @@ func needLive(t testing.TB) {
 		}
 	}
 	if why != "" {
-		unavailable(t, why)
+		testenv.Unavailable(t, why)
 	}
 }
 
@@ -65,27 +66,33 @@ type sniffer struct {
 	done      chan int
 }
 
+// startSniffer returns once the sniffer says it is capturing.
 func startSniffer(t testing.TB, args ...string) *sniffer {
 	s := &sniffer{done: make(chan int, 1)}
 	go func() { s.done <- run(append([]string{"-i", "lo"}, args...), &s.out, &s.errs) }()
-	time.Sleep(time.Second) // libpcap is capturing well before this
+	s.await(t, "capturing", func() bool { return strings.Contains(s.errs.String(), "tlssniff: listening on lo, ") })
 	return s
+}
+
+// await polls until ready says yes, for at most 10 seconds.
+func (s *sniffer) await(t testing.TB, what string, ready func() bool) {
+	t.Helper()
+	for deadline := time.Now().Add(10 * time.Second); !ready(); time.Sleep(10 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("not %s after 10 s:\n%s\nstderr: %s", what, s.out.String(), s.errs.String())
+		}
+	}
 }
 
 // waitLines waits until the sniffer has written n lines.
 func (s *sniffer) waitLines(t testing.TB, n int) []string {
 	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		lines := strings.Split(strings.TrimSpace(s.out.String()), "\n")
-		if s.out.String() != "" && len(lines) >= n {
-			return lines
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("%d of %d connections reported:\n%s\nstderr: %s", len(lines), n, s.out.String(), s.errs.String())
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+	var lines []string
+	s.await(t, fmt.Sprintf("%d connections reported", n), func() bool {
+		lines = strings.Split(strings.TrimSpace(s.out.String()), "\n")
+		return s.out.String() != "" && len(lines) >= n
+	})
+	return lines
 }
 
 // interrupt sends sig, SIGINT as Ctrl-C would or SIGHUP as a closed
@@ -156,19 +163,30 @@ func TestLive(t *testing.T) {
 
 	// A client that stops after the server's flight: the handshake stays
 	// pending until the capture is stopped, here by SIGHUP (a closed
-	// terminal), which ends it as SIGINT does.
+	// terminal), which ends it as SIGINT does. Once the client has the
+	// server's flight, one more handshake is made: when the sniffer has
+	// reported it, it has read every packet of the stalled one too.
 	raw, err := net.Dial("tcp", ln.Addr().String())
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer raw.Close()
-	stall := &stallAfterFirstWrite{Conn: raw, release: make(chan struct{})}
+	stall := &stallAfterFirstWrite{Conn: raw, stalled: make(chan struct{}), release: make(chan struct{})}
 	defer close(stall.release)
 	clientCfg, _ := pki.Configs("stalled.example.test", tls.VersionTLS12, tls.VersionTLS12)
 	go tls.Client(stall, clientCfg).Handshake()
-	time.Sleep(300 * time.Millisecond)
-	if n := len(parseNDJSON(t, s.out.String())); n != len(wants) {
-		t.Fatalf("the stalled handshake was reported before SIGHUP (%d connections)", n)
+	<-stall.stalled
+	cfg, _ := pki.Configs("after-stall.example.test", tls.VersionTLS13, tls.VersionTLS13)
+	c, err := tls.Dial("tcp", ln.Addr().String(), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	io.ReadFull(c, make([]byte, 6))
+	c.Close()
+	wants = append(wants, "after-stall.example.test")
+	lines := s.waitLines(t, len(wants))
+	if n := len(lines); n != len(wants) || !strings.Contains(lines[n-1], "after-stall.example.test") {
+		t.Fatalf("the stalled handshake was reported before SIGHUP:\n%s", s.out.String())
 	}
 	if code := s.interrupt(t, syscall.SIGHUP); code != 0 {
 		t.Errorf("exit %d after SIGHUP", code)
@@ -250,7 +268,12 @@ func BenchmarkLiveLoad(b *testing.B) {
 	})
 	elapsed := time.Since(start)
 	b.StopTimer()
-	time.Sleep(500 * time.Millisecond) // the last closes reach the sniffer
+	// The last closes reach the sniffer: wait until every handshake is
+	// reported, or 5 s (the kernel may have dropped some, which is
+	// reported below).
+	for deadline := time.Now().Add(5 * time.Second); int64(strings.Count(s.out.String(), "\n")) < made.Load() &&
+		time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
+	}
 	if code := s.interrupt(b, syscall.SIGINT); code != 0 {
 		b.Fatalf("exit %d", code)
 	}
@@ -266,15 +289,19 @@ func BenchmarkLiveLoad(b *testing.B) {
 }
 
 // stallAfterFirstWrite lets the ClientHello through and blocks every later
-// write, as a client that hangs after the server's flight.
+// write, as a client that hangs after the server's flight; stalled is
+// closed when the client, having read that flight, tries to answer it.
 type stallAfterFirstWrite struct {
 	net.Conn
-	writes  int
-	release chan struct{}
+	writes           int
+	stalled, release chan struct{}
 }
 
 func (s *stallAfterFirstWrite) Write(b []byte) (int, error) {
 	if s.writes++; s.writes > 1 {
+		if s.writes == 2 {
+			close(s.stalled)
+		}
 		<-s.release
 		return 0, io.ErrClosedPipe
 	}
@@ -285,7 +312,7 @@ func (s *stallAfterFirstWrite) Write(b []byte) (int, error) {
 // how to get them (the built binary, run as nobody).
 func TestLivePermissionHint(t *testing.T) {
 	needLive(t)
-	setpriv := needTool(t, "setpriv")
+	setpriv := testenv.Tool(t, "setpriv")
 	bin := filepath.Join(t.TempDir(), "tlssniff")
 	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
 		t.Fatalf("go build: %v\n%s", err, out)

@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"flag"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -23,26 +22,6 @@ func tlssniff(t *testing.T, args ...string) (stdout, stderr string, code int) {
 	var out, errb bytes.Buffer
 	code = run(args, &out, &errb)
 	return out.String(), errb.String(), code
-}
-
-// unavailable skips a test that lacks what it needs, but fails it in CI,
-// where .ci/run installs everything and nothing may be skipped.
-func unavailable(t testing.TB, why string) {
-	t.Helper()
-	if os.Getenv("CI") != "" {
-		t.Fatalf("must run in CI: %s", why)
-	}
-	t.Skip(why)
-}
-
-// needTool returns the path of a program the test runs.
-func needTool(t testing.TB, name string) string {
-	t.Helper()
-	path, err := exec.LookPath(name)
-	if err != nil {
-		unavailable(t, name+" not installed")
-	}
-	return path
 }
 
 func samples(t *testing.T) []string {

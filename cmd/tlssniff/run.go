@@ -190,6 +190,9 @@ func (c *cli) open(stderr io.Writer) (src capture.Source, status int) {
 		if err != nil {
 			return nil, printCaptureError(stderr, err)
 		}
+		// As tcpdump, once packets are being captured: who waits for
+		// the capture to start (a script, a test) can watch for it.
+		fmt.Fprintf(stderr, "tlssniff: listening on %s\n", live)
 		return live, exitOK
 	}
 	var files []*capture.File

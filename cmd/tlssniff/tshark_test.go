@@ -9,6 +9,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/tlssniff/tlssniff/internal/testenv"
 	"github.com/tlssniff/tlssniff/parser"
 )
 
@@ -76,7 +77,7 @@ func hexName(v string, names func(uint16) string) string {
 // TestAgainstTshark checks JA3, JA3S, SNI and the ServerHello's version,
 // suite and ALPN against Wireshark's own dissector on every sample.
 func TestAgainstTshark(t *testing.T) {
-	needTool(t, "tshark")
+	testenv.Tool(t, "tshark")
 	for _, path := range samples(t) {
 		t.Run(filepath.Base(path), func(t *testing.T) {
 			out, _, _ := tlssniff(t, "-r", path, "--json")
@@ -152,7 +153,7 @@ func tsharkTimes(t *testing.T, path string) map[string][6]float64 {
 // TestTimingAgainstTshark checks the TCP and TLS timings against tshark's
 // frame times on real OpenSSL and GnuTLS captures.
 func TestTimingAgainstTshark(t *testing.T) {
-	needTool(t, "tshark")
+	testenv.Tool(t, "tshark")
 	for _, name := range []string{"openssl.pcap", "gnutls-sll2.pcap", "segments.pcap"} {
 		path := "../../samples/" + name
 		want := tsharkTimes(t, path)

@@ -1,0 +1,152 @@
+package tlstest
+
+import (
+	"bufio"
+	"context"
+	"crypto/x509"
+	"encoding/pem"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"time"
+)
+
+// OpenSSL runs one connection between openssl s_server and s_client, the
+// client sending a GET to the server's -www page, through a relay on
+// loopback that records every read in order: bytes from a real OpenSSL
+// stack for what crypto/tls does not do (CCM_8 and SHA-384 suites, chosen
+// TLS 1.3 ciphersuites). In the arguments added to each command, {cert},
+// {key} and {ca} stand for the PKI's server certificate chain, its key and
+// the CA, in PEM files; the server is also given {cert} and {key}, the
+// client {ca}.
+func (p *PKI) OpenSSL(serverArgs, clientArgs []string) ([]Write, error) {
+	dir, err := os.MkdirTemp("", "tlstest")
+	if err != nil {
+		return nil, err
+	}
+	defer os.RemoveAll(dir)
+	key, err := x509.MarshalPKCS8PrivateKey(p.Server.PrivateKey)
+	if err != nil {
+		return nil, err
+	}
+	files := map[string]string{"{cert}": filepath.Join(dir, "cert.pem"), "{key}": filepath.Join(dir, "key.pem"),
+		"{ca}": filepath.Join(dir, "ca.pem")}
+	var chain []byte
+	for _, der := range p.Server.Certificate {
+		chain = append(chain, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})...)
+	}
+	for name, data := range map[string][]byte{"{cert}": chain, "{ca}": p.CAPEM(),
+		"{key}": pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: key})} {
+		if err := os.WriteFile(files[name], data, 0o600); err != nil {
+			return nil, err
+		}
+	}
+	expand := func(args []string) []string {
+		out := make([]string, len(args))
+		for i, a := range args {
+			if f, ok := files[a]; ok {
+				a = f
+			}
+			out[i] = a
+		}
+		return out
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+
+	server := exec.CommandContext(ctx, "openssl", append([]string{"s_server", "-accept", "0", "-naccept", "1", "-www",
+		"-cert", files["{cert}"], "-key", files["{key}"]}, expand(serverArgs)...)...)
+	out, err := server.StdoutPipe()
+	if err != nil {
+		return nil, err
+	}
+	if err := server.Start(); err != nil {
+		return nil, err
+	}
+	defer server.Wait()
+	defer server.Process.Kill()
+	// s_server says "ACCEPT [::]:PORT" once it listens.
+	var port string
+	lines := bufio.NewScanner(out)
+	for lines.Scan() {
+		if rest, ok := strings.CutPrefix(lines.Text(), "ACCEPT "); ok {
+			port = rest[strings.LastIndex(rest, ":")+1:]
+			break
+		}
+	}
+	if port == "" {
+		return nil, fmt.Errorf("openssl s_server did not listen: %v", lines.Err())
+	}
+	go io.Copy(io.Discard, out)
+
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return nil, err
+	}
+	defer ln.Close()
+	client := exec.CommandContext(ctx, "openssl", append([]string{"s_client", "-quiet", "-connect", ln.Addr().String(),
+		"-CAfile", files["{ca}"]}, expand(clientArgs)...)...)
+	client.Stdin = strings.NewReader("GET / HTTP/1.0\r\n\r\n")
+	var clientErr strings.Builder
+	client.Stderr = &clientErr
+	if err := client.Start(); err != nil {
+		return nil, err
+	}
+	rec := &recorder{}
+	relayed := make(chan error, 1)
+	go func() { relayed <- relay(ln, "127.0.0.1:"+port, rec) }()
+	err = client.Wait()
+	if rerr := <-relayed; rerr != nil {
+		return nil, rerr
+	}
+	if err != nil {
+		return rec.writes, fmt.Errorf("openssl s_client: %v: %s", err, clientErr.String())
+	}
+	return rec.writes, nil
+}
+
+// relay accepts one connection on ln, connects it to addr and copies both
+// ways until both are done, recording each read.
+func relay(ln net.Listener, addr string, rec *recorder) error {
+	c, err := ln.Accept()
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	s, err := net.Dial("tcp", addr)
+	if err != nil {
+		return err
+	}
+	defer s.Close()
+	var wg sync.WaitGroup
+	pipe := func(dst, src net.Conn, fromClient bool) {
+		defer wg.Done()
+		buf := make([]byte, 64<<10)
+		for {
+			n, err := src.Read(buf)
+			if n > 0 {
+				rec.mu.Lock()
+				rec.writes = append(rec.writes, Write{fromClient, append([]byte(nil), buf[:n]...)})
+				_, werr := dst.Write(buf[:n])
+				rec.mu.Unlock()
+				if werr != nil {
+					return
+				}
+			}
+			if err != nil {
+				dst.(*net.TCPConn).CloseWrite()
+				return
+			}
+		}
+	}
+	wg.Add(2)
+	go pipe(s, c, true)
+	go pipe(c, s, false)
+	wg.Wait()
+	return nil
+}
