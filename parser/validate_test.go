@@ -16,8 +16,10 @@ import (
 )
 
 // issue makes a certificate for name valid from notBefore for a year, signed
-// by parent (itself when parent is nil).
-func issue(t *testing.T, name string, notBefore time.Time, ca bool, parent *x509.Certificate, parentKey any, key any) (*x509.Certificate, any) {
+// by parent (itself when parent is nil); tweak, when given, changes the
+// template.
+func issue(t *testing.T, name string, notBefore time.Time, ca bool, parent *x509.Certificate, parentKey any, key any,
+	tweak ...func(*x509.Certificate)) (*x509.Certificate, any) {
 	t.Helper()
 	if key == nil {
 		k, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
@@ -29,6 +31,9 @@ func issue(t *testing.T, name string, notBefore time.Time, ca bool, parent *x509
 	tmpl := &x509.Certificate{SerialNumber: big.NewInt(time.Now().UnixNano()), Subject: pkix.Name{CommonName: name},
 		NotBefore: notBefore, NotAfter: notBefore.AddDate(1, 0, 0), DNSNames: []string{name},
 		IsCA: ca, BasicConstraintsValid: true, KeyUsage: x509.KeyUsageDigitalSignature | x509.KeyUsageCertSign}
+	for _, f := range tweak {
+		f(tmpl)
+	}
 	if parent == nil {
 		parent, parentKey = tmpl, key
 	}
@@ -50,9 +55,20 @@ func TestValidate(t *testing.T) {
 	self, _ := issue(t, "self.example.test", jan, false, nil, nil, nil)
 	rsaKey, _ := rsa.GenerateKey(rand.Reader, 1024)
 	weak, _ := issue(t, "weak.example.test", jan, false, ca, caKey, rsaKey)
-
+	// An intermediate that expires half a year before its leaf.
+	inter, interKey := issue(t, "Intermediate CA", jan, true, ca, caKey, nil)
+	underInter, _ := issue(t, "www.example.test", jan.AddDate(0, 6, 0), false, inter, interKey, nil)
+	// A leaf valid before its intermediate: trusted from the later start.
+	lateInter, lateInterKey := issue(t, "Late CA", jan.AddDate(0, 2, 0), true, ca, caKey, nil)
+	early, _ := issue(t, "www.example.test", jan, false, lateInter, lateInterKey, nil)
+	// A SHA-1 signature, below an RSA root signed with SHA-1 itself (a
+	// root's own signature is never checked).
+	rsaRoot, rsaRootKey := issue(t, "RSA CA", jan, true, nil, nil, rsaKey, sigAlg(x509.SHA1WithRSA))
+	sha1Leaf, _ := issue(t, "sha1.example.test", jan, false, rsaRoot, rsaRootKey, nil, sigAlg(x509.SHA1WithRSA))
+	sha256Leaf, _ := issue(t, "sha256.example.test", jan, false, rsaRoot, rsaRootKey, nil, sigAlg(x509.SHA256WithRSA))
 	roots := x509.NewCertPool()
 	roots.AddCert(ca)
+	roots.AddCert(rsaRoot)
 	v := NewValidator(roots)
 	chain := func(certs ...*x509.Certificate) []Certificate {
 		var out []Certificate
@@ -77,6 +93,19 @@ func TestValidate(t *testing.T) {
 		{"unknown issuer, its root sent", chain(stranger, other), march, "self signed certificate in certificate chain", nil},
 		{"self-signed", chain(self), march, "self signed certificate", func(r *Validation) bool { return r.SelfSigned && !r.Trusted }},
 		{"weak key", chain(weak, ca), march, "ok", func(r *Validation) bool { return r.WeakKey }},
+		{"strong keys", chain(leaf, ca), march, "ok", func(r *Validation) bool { return !r.WeakKey && !r.WeakSignature }},
+		{"intermediate valid", chain(underInter, inter, ca), jan.AddDate(0, 9, 0), "ok",
+			func(r *Validation) bool { return r.Trusted && !r.Expired }},
+		{"leaf older than its intermediate", chain(early, lateInter, ca), jan.AddDate(0, 3, 0), "ok",
+			func(r *Validation) bool { return r.Trusted }},
+		{"intermediate expired, leaf valid", chain(underInter, inter, ca), jan.AddDate(1, 3, 0), "certificate has expired",
+			func(r *Validation) bool { return r.Trusted && r.Expired }},
+		{"intermediate not yet valid, leaf valid", chain(leaf, inter, ca), jan.AddDate(0, 0, -1), "certificate is not yet valid",
+			func(r *Validation) bool { return r.NotYetValid }},
+		{"SHA-1 signed leaf", chain(sha1Leaf, rsaRoot), march, "signature algorithm not accepted (SHA-1 or MD5)",
+			func(r *Validation) bool { return r.WeakSignature && !r.Trusted }},
+		{"SHA-256 signed leaf under a SHA-1 self-signed root", chain(sha256Leaf, rsaRoot), march, "ok",
+			func(r *Validation) bool { return !r.WeakSignature && r.Trusted }},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			r := v.Validate(tc.chain, tc.at, nil, 0)
@@ -94,6 +123,10 @@ func TestValidate(t *testing.T) {
 	if m, ok := c.SNIMatchesCert(); !ok || !m {
 		t.Errorf("right name: match %v ok %v", m, ok)
 	}
+}
+
+func sigAlg(a x509.SignatureAlgorithm) func(*x509.Certificate) {
+	return func(c *x509.Certificate) { c.SignatureAlgorithm = a }
 }
 
 // The verdicts kept are bounded: distinct chains past maxVerdicts do not
