@@ -2,6 +2,8 @@ package main
 
 import (
 	"cmp"
+	"crypto/sha256"
+	"encoding/hex"
 	"math"
 	"os/exec"
 	"path/filepath"
@@ -11,6 +13,7 @@ import (
 
 	"github.com/tlssniff/tlssniff/internal/testenv"
 	"github.com/tlssniff/tlssniff/parser"
+	"github.com/tlssniff/tlssniff/report"
 )
 
 // tsharkFields runs tshark on path with a display filter and returns the
@@ -190,5 +193,135 @@ func TestTimingAgainstTshark(t *testing.T) {
 				t.Errorf("%s port %d: ClientHello offset %v", name, c.Client.Port, c.Messages[0].OffsetMS)
 			}
 		}
+	}
+}
+
+// handshakeCodes are the handshake message types of RFC 8446, section 4,
+// RFC 5246, RFC 6066 and RFC 6347, by the names tlssniff gives them; a
+// HelloRetryRequest is a ServerHello on the wire.
+var handshakeCodes = map[string]string{"HelloRequest": "0", "ClientHello": "1", "ServerHello": "2",
+	"HelloRetryRequest": "2", "HelloVerifyRequest": "3", "NewSessionTicket": "4", "EndOfEarlyData": "5",
+	"EncryptedExtensions": "8", "Certificate": "11", "ServerKeyExchange": "12", "CertificateRequest": "13",
+	"ServerHelloDone": "14", "CertificateVerify": "15", "ClientKeyExchange": "16", "Finished": "20",
+	"CertificateStatus": "22", "KeyUpdate": "24"}
+
+// tsharkFlights returns, per connection (its two ports, lower first), the
+// handshake message types tshark reads in the clear from each side, in
+// order ("client: 1 16 | server: 2 11 12 14"), and the SHA-256 of every
+// certificate each side sent.
+func tsharkFlights(t *testing.T, path string) (flights map[string]string, certs map[string][]string) {
+	type side struct{ msgs, certs []string }
+	sides := map[[2]string]*side{} // by sender port, receiver port
+	var order [][2]string
+	for _, proto := range [][2]string{{"tls", "tcp"}, {"dtls", "udp"}} {
+		p, l4 := proto[0], proto[1]
+		// tshark lists each DTLS fragment; a message is its fragment at
+		// offset 0 (TLS has no fragment offsets: a field is read in vain,
+		// tshark leaves one of two equal fields empty).
+		offset := "frame.number"
+		if p == "dtls" {
+			offset = p + ".handshake.fragment_offset"
+		}
+		for _, f := range tsharkFields(t, path, p+".handshake.type", l4+".srcport", l4+".dstport", p+".handshake.type",
+			p+".handshake.certificate", offset) {
+			k := [2]string{f[0], f[1]}
+			if sides[k] == nil {
+				sides[k] = &side{}
+				order = append(order, k)
+			}
+			offsets := strings.Split(f[4], ",")
+			for i, typ := range strings.Split(f[2], ",") {
+				if p == "tls" || i < len(offsets) && offsets[i] == "0" {
+					sides[k].msgs = append(sides[k].msgs, typ)
+				}
+			}
+			if f[3] != "" {
+				for _, der := range strings.Split(f[3], ",") {
+					b, err := hex.DecodeString(der)
+					if err != nil {
+						t.Fatalf("tshark certificate %q: %v", der, err)
+					}
+					sum := sha256.Sum256(b)
+					sides[k].certs = append(sides[k].certs, hex.EncodeToString(sum[:]))
+				}
+			}
+		}
+	}
+	flights, certs = map[string]string{}, map[string][]string{}
+	for _, k := range order {
+		if k[0] > k[1] && sides[[2]string{k[1], k[0]}] != nil {
+			continue // the other side of a pair met first
+		}
+		client, server := sides[k], sides[[2]string{k[1], k[0]}]
+		if server == nil {
+			server = &side{}
+		}
+		if len(client.msgs) > 0 && client.msgs[0] != "1" { // the server spoke first in the capture
+			client, server = server, client
+		}
+		key := portPair(k[0], k[1])
+		flights[key] = "client: " + strings.Join(client.msgs, " ") + " | server: " + strings.Join(server.msgs, " ")
+		certs[key+" client"], certs[key+" server"] = client.certs, server.certs
+	}
+	return flights, certs
+}
+
+func portPair(a, b string) string {
+	if len(a) > len(b) || len(a) == len(b) && a > b {
+		a, b = b, a
+	}
+	return a + "-" + b
+}
+
+// knownFlightDifferences are where tlssniff and tshark read a sample
+// differently on purpose.
+var knownFlightDifferences = map[string]string{
+	"malformed.pcap 443-50051": "the server's second record has version 0x0903: tlssniff stops reading " +
+		"(malformed_record, not_tls_after_start), tshark reads on",
+}
+
+// TestFlightsAgainstTshark: the handshake messages tlssniff reads in the
+// clear from each side, in order, and the SHA-256 of every certificate of
+// both chains, equal tshark's on every sample.
+func TestFlightsAgainstTshark(t *testing.T) {
+	testenv.Tool(t, "tshark")
+	for _, path := range samples(t) {
+		t.Run(filepath.Base(path), func(t *testing.T) {
+			out, _, _ := tlssniff(t, "-r", path, "--json")
+			flights, certs := tsharkFlights(t, path)
+			compared := 0
+			for _, c := range parseNDJSON(t, out) {
+				var msgs [2][]string
+				for _, m := range c.Messages {
+					if code, ok := handshakeCodes[m.Type]; ok && !m.Encrypted {
+						i := map[string]int{"client": 0, "server": 1}[m.From]
+						msgs[i] = append(msgs[i], code)
+					}
+				}
+				key := portPair(strconv.Itoa(int(c.Client.Port)), strconv.Itoa(int(c.Server.Port)))
+				got := "client: " + strings.Join(msgs[0], " ") + " | server: " + strings.Join(msgs[1], " ")
+				if why, ok := knownFlightDifferences[filepath.Base(path)+" "+key]; ok {
+					t.Logf("known: ports %s: %s; tshark %s: %s", key, got, flights[key], why)
+					compared++
+					continue
+				}
+				if got != flights[key] {
+					t.Errorf("ports %s: %s; tshark %s", key, got, flights[key])
+				}
+				for who, chain := range map[string][]report.Certificate{"server": c.Certificates, "client": c.ClientCertificates} {
+					var sums []string
+					for _, cert := range chain {
+						sums = append(sums, cert.SHA256)
+					}
+					if strings.Join(sums, " ") != strings.Join(certs[key+" "+who], " ") {
+						t.Errorf("ports %s: %s certificates %v; tshark %v", key, who, sums, certs[key+" "+who])
+					}
+				}
+				compared++
+			}
+			if compared == 0 {
+				t.Error("nothing compared")
+			}
+		})
 	}
 }
