@@ -1,0 +1,152 @@
+package parser
+
+import (
+	"crypto/tls"
+	"fmt"
+	"strings"
+	"testing"
+)
+
+// ClientHello.Segments counts the TCP segments (Data calls) the
+// ClientHello took, up to the one that completed it; the server's segments
+// and a preamble's do not count.
+func TestClientHelloSegments(t *testing.T) {
+	f := tls12Flights(t)
+	ch := f.clientHello.data
+	for _, size := range []int{len(ch), len(ch) - 1, 100, 7} {
+		c := NewConn("tcp", clientAddr, serverAddr, t0, Options{Emit: func(*Connection) {}})
+		c.Data(0, []byte("\x05\x01\x00"), t0) // a SOCKS greeting: a preamble
+		for _, p := range every(size, 0)(ch) {
+			c.Data(0, p, t0)
+		}
+		for _, p := range every(10, 0)(f.serverFlight.data) {
+			c.Data(1, p, t0)
+		}
+		want := (len(ch) + size - 1) / size
+		if got := c.c.ClientHello.Segments; got != want {
+			t.Errorf("ClientHello of %d bytes in pieces of %d: %d segments, want %d", len(ch), size, got, want)
+		}
+	}
+}
+
+// A gap is an issue once TLS started, naming the message it cut into; it
+// is counted in Quality either way.
+func TestGapIssues(t *testing.T) {
+	f := tls12Flights(t)
+	sf := f.serverFlight.data
+	recs := records(sf)
+	shLen := len(recs[0])
+	for _, tc := range []struct {
+		name   string
+		feed   func(c *Conn)
+		issues string
+		gaps   int
+		bytes  int
+	}{
+		{"before TLS started", func(c *Conn) {
+			c.Gap(0, 10, t0)
+			c.Data(0, f.clientHello.data, t0)
+		}, "", 1, 10},
+		{"inside the Certificate", func(c *Conn) {
+			c.Data(0, f.clientHello.data, t0)
+			c.Data(1, sf[:shLen+100], t0)
+			c.Gap(1, 50, t0)
+		}, "gap: 50 bytes lost inside a Certificate message", 1, 50},
+		{"between records", func(c *Conn) {
+			c.Data(0, f.clientHello.data, t0)
+			c.Data(1, sf[:shLen], t0)
+			c.Gap(1, len(recs[1]), t0)
+			c.Gap(1, 3, t0)
+		}, "gap: " + fmt.Sprint(len(recs[1])) + " bytes lost; gap: 3 bytes lost", 2, len(recs[1]) + 3},
+		{"a record header then a gap", func(c *Conn) {
+			c.Data(0, f.clientHello.data, t0)
+			c.Data(1, sf[:shLen+recordHeaderLen+4], t0)
+			c.Gap(1, 9, t0)
+		}, "gap: 9 bytes lost inside a Certificate message", 1, 9},
+		{"after a whole message in a record", func(c *Conn) {
+			c.Data(0, f.clientHello.data, t0)
+			// The ServerHello's record with one more message header
+			// byte: the record is incomplete, its messages are not.
+			c.Data(1, sf[:shLen-1], t0)
+			c.Gap(1, 1, t0)
+		}, "gap: 1 bytes lost inside a ServerHello message", 1, 1},
+	} {
+		var got *Connection
+		c := NewConn("tcp", clientAddr, serverAddr, t0, Options{Emit: func(x *Connection) { got = x }})
+		tc.feed(c)
+		c.Close()
+		if k := issueKinds(got); k != tc.issues || got.Quality.Gaps != tc.gaps || got.Quality.GapBytes != tc.bytes {
+			t.Errorf("%s: issues %q, %d gaps of %d bytes; want %q, %d gaps of %d bytes", tc.name, k, got.Quality.Gaps,
+				got.Quality.GapBytes, tc.issues, tc.gaps, tc.bytes)
+		}
+	}
+}
+
+// The lists a hostile peer can grow stop at their caps, exactly, and
+// count what they dropped.
+func TestCaps(t *testing.T) {
+	f := tls12Flights(t)
+	var got *Connection
+	c := NewConn("tcp", clientAddr, serverAddr, t0, Options{Emit: func(x *Connection) { got = x }})
+	c.Data(0, f.clientHello.data, t0)
+	c.Data(1, f.serverFlight.data, t0)
+	for range maxIssues + 5 {
+		c.Gap(1, 1, t0)
+	}
+	heartbeat := []byte{recordHeartbeat, 3, 3, 0, 3, 1, 0, 0}
+	for range maxMessages + 7 {
+		c.Data(0, heartbeat, t0)
+	}
+	c.Close()
+	// The ClientHello, the server's four messages and the heartbeats
+	// overflow the list by 5 + 7.
+	if len(got.Issues) != maxIssues || len(got.Messages) != maxMessages || got.MessagesDropped != 12 {
+		t.Errorf("%d issues, %d messages, %d dropped; want %d, %d, 12", len(got.Issues), len(got.Messages),
+			got.MessagesDropped, maxIssues, maxMessages)
+	}
+}
+
+// A completed handshake is decided when each side has sent data, or after
+// maxAfterHandshake records without it: one record less is not enough.
+func TestSettle(t *testing.T) {
+	c12, s12 := testPKI(t).Configs("www.example.test", tls.VersionTLS12, tls.VersionTLS12)
+	writes := session(t, c12, s12)
+	var hs []piece
+	for _, w := range writes {
+		for _, rec := range records(w.Data) {
+			if rec[0] != recordApplicationData && rec[0] != recordAlert {
+				hs = append(hs, piece{w.FromClient, rec})
+			}
+		}
+	}
+	for _, extra := range []int{maxAfterHandshake - 1, maxAfterHandshake} {
+		var got *Connection
+		c := NewConn("tcp", clientAddr, serverAddr, t0, Options{Emit: func(x *Connection) { got = x }})
+		for _, p := range hs {
+			c.Data(map[bool]int{true: 0, false: 1}[p.fromClient], p.data, t0)
+		}
+		for range extra {
+			c.Data(1, encrypted(false, recordApplicationData, 40).data, t0)
+		}
+		if decided := got != nil; decided != (extra == maxAfterHandshake) {
+			t.Errorf("%d server records after the handshake: decided %v", extra, decided)
+		}
+	}
+	// Data from both sides decides it at once.
+	var got *Connection
+	c := NewConn("tcp", clientAddr, serverAddr, t0, Options{Emit: func(x *Connection) { got = x }})
+	for _, p := range hs {
+		c.Data(map[bool]int{true: 0, false: 1}[p.fromClient], p.data, t0)
+	}
+	c.Data(0, encrypted(true, recordApplicationData, 40).data, t0)
+	if got != nil {
+		t.Fatal("decided before the server's data")
+	}
+	c.Data(1, encrypted(false, recordApplicationData, 40).data, t0)
+	if got == nil || got.ClientDataTime.IsZero() || got.ServerDataTime.IsZero() {
+		t.Fatalf("not decided by both sides' data: %+v", got)
+	}
+	if n := strings.Count(fmt.Sprint(got.Messages), "ApplicationData"); n != 2 {
+		t.Errorf("%d ApplicationData messages", n)
+	}
+}
