@@ -1,0 +1,145 @@
+package parser
+
+import (
+	"strings"
+	"testing"
+
+	"github.com/tlssniff/tlssniff/budget"
+)
+
+// dtlsRecord is a DTLS 1.2 record.
+func dtlsRecord(typ uint8, epoch uint16, body []byte) []byte {
+	return append([]byte{typ, 0xfe, 0xfd, byte(epoch >> 8), byte(epoch), 0, 0, 0, 0, 0, 1,
+		byte(len(body) >> 8), byte(len(body))}, body...)
+}
+
+// dtlsFragment is a handshake fragment: bytes off.. of a message of length
+// bytes, with message_seq seq.
+func dtlsFragment(typ uint8, length, seq, off int, frag []byte) []byte {
+	return append([]byte{typ, byte(length >> 16), byte(length >> 8), byte(length), byte(seq >> 8), byte(seq),
+		byte(off >> 16), byte(off >> 8), byte(off), byte(len(frag) >> 16), byte(len(frag) >> 8), byte(len(frag))}, frag...)
+}
+
+// dtlsServerHello is a DTLS 1.2 ServerHello body choosing
+// TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256.
+func dtlsServerHello() []byte {
+	b := append([]byte{0xfe, 0xfd}, make([]byte, 32)...)
+	return append(b, 0, 0xc0, 0x2b, 0, 0, 0)
+}
+
+// udpConn feeds datagrams, each from the side given, and returns the
+// connection (nil when none was emitted) and what it held before Close.
+func udpConn(t *testing.T, datagrams ...piece) (*Connection, int64) {
+	t.Helper()
+	var got *Connection
+	mem := budget.New(1 << 30).Open(nil)
+	c := NewConn("udp", clientAddr, serverAddr, t0, Options{Emit: func(x *Connection) { got = x }, Memory: mem})
+	for _, d := range datagrams {
+		side := 1
+		if d.fromClient {
+			side = 0
+		}
+		c.Data(side, d.data, t0)
+	}
+	held := mem.Buffered()
+	c.Close()
+	return got, held
+}
+
+func messageTypes(c *Connection) string {
+	var out []string
+	for _, m := range c.Messages {
+		out = append(out, m.Type)
+	}
+	return strings.Join(out, " ")
+}
+
+// TestDTLSBounds puts the DTLS record and fragment rules to work on each
+// side of their bounds.
+func TestDTLSBounds(t *testing.T) {
+	ch := dtlsClientHello()
+	chRecord := dtlsRecord(recordHandshake, 0, dtlsFragment(typeClientHello, len(ch), 0, 0, ch))
+	client := func(b ...[]byte) piece {
+		var d []byte
+		for _, x := range b {
+			d = append(d, x...)
+		}
+		return piece{true, d}
+	}
+	stun := make([]byte, 20)
+	copy(stun[4:], []byte{0x21, 0x12, 0xa4, 0x42})
+	for _, tc := range []struct {
+		name      string
+		datagrams []piece
+		messages  string // "" when no connection is reported
+		issues    string
+	}{
+		{"a ClientHello", []piece{client(chRecord)}, "ClientHello", ""},
+		// What opens a DTLS flow: a record header of a known type.
+		{"an empty record first", []piece{client(dtlsRecord(recordHandshake, 0, nil)), client(chRecord)}, "ClientHello", ""},
+		{"ChangeCipherSpec first", []piece{client(dtlsRecord(recordChangeCipherSpec, 0, nil)), client(chRecord)},
+			"ChangeCipherSpec ClientHello", ""},
+		{"type 26 first", []piece{client(dtlsRecord(26, 0, nil)), client(chRecord)}, "ClientHello", ""},
+		{"type 19 is not DTLS", []piece{client(dtlsRecord(19, 0, nil)), client(chRecord)}, "", ""},
+		{"type 27 is not DTLS", []piece{client(dtlsRecord(27, 0, nil)), client(chRecord)}, "", ""},
+		{"12 bytes are not DTLS", []piece{client(dtlsRecord(recordHandshake, 0, nil)[:12]), client(chRecord)}, "", ""},
+		{"TLS's version is not DTLS", []piece{client([]byte{22, 3, 3, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0}), client(chRecord)}, "", ""},
+		// WebRTC's STUN beside DTLS is skipped; what only looks like it is not.
+		{"STUN first", []piece{client(stun), client(chRecord)}, "ClientHello", ""},
+		{"19 bytes are not STUN", []piece{client(stun[:19]), client(chRecord)}, "", ""},
+		{"not STUN with the top bits set", []piece{client(append([]byte{0x40}, stun[1:]...)), client(chRecord)}, "", ""},
+		// Records within their datagram.
+		{"a header cut short after a record", []piece{client(chRecord, []byte{22, 0xfe, 0xfd, 0, 0})}, "ClientHello",
+			"malformed_record: a DTLS record header cut short"},
+		{"a record longer than its datagram", []piece{client(chRecord[:len(chRecord)-1]), client(chRecord)}, "ClientHello",
+			"malformed_record: a DTLS record longer than its datagram"},
+		// Fragments within their message.
+		{"a fragment ending at the message's end", []piece{client(dtlsRecord(recordHandshake, 0,
+			append(dtlsFragment(typeClientHello, len(ch), 0, 0, ch[:10]), dtlsFragment(typeClientHello, len(ch), 0, 10, ch[10:])...)))},
+			"ClientHello", ""},
+		{"a fragment past the message's end", []piece{client(dtlsRecord(recordHandshake, 0,
+			dtlsFragment(typeClientHello, len(ch)-1, 0, 0, ch))), client(chRecord)}, "ClientHello",
+			"malformed_message: a DTLS handshake fragment out of its bounds"},
+		{"a fragment past its record", []piece{client(dtlsRecord(recordHandshake, 0,
+			dtlsFragment(typeClientHello, len(ch), 0, 0, ch)[:len(ch)+11])), client(chRecord)}, "ClientHello",
+			"malformed_message: a DTLS handshake fragment out of its bounds"},
+		{"a message of 64 KiB + 1", []piece{client(dtlsRecord(recordHandshake, 0,
+			dtlsFragment(typeClientHello, maxDTLSMessageLen+1, 0, 0, ch))), client(chRecord)}, "ClientHello",
+			"malformed_message: a DTLS handshake fragment out of its bounds"},
+		// A retransmitted flight is listed, not decoded again; a piece of
+		// one is not listed.
+		{"a retransmitted ClientHello", []piece{client(chRecord), client(chRecord)}, "ClientHello ClientHello", ""},
+		{"a retransmitted fragment", []piece{client(chRecord), client(dtlsRecord(recordHandshake, 0,
+			dtlsFragment(typeClientHello, len(ch), 0, 0, ch[:10])))}, "ClientHello", ""},
+		// The server's messages in message_seq order, whatever the order
+		// of the datagrams; an encrypted handshake record is its Finished.
+		{"the server's flight out of order", []piece{client(chRecord),
+			{false, dtlsRecord(recordHandshake, 0, dtlsFragment(typeServerHelloDone, 0, 1, 0, nil))},
+			{false, dtlsRecord(recordHandshake, 0, dtlsFragment(typeServerHello, len(dtlsServerHello()), 0, 0, dtlsServerHello()))},
+			{false, dtlsRecord(recordChangeCipherSpec, 0, []byte{1})},
+			{false, dtlsRecord(recordHandshake, 1, make([]byte, 40))}},
+			"ClientHello ServerHello ServerHelloDone ChangeCipherSpec Finished", ""},
+	} {
+		got, _ := udpConn(t, tc.datagrams...)
+		var msgs, issues string
+		if got != nil {
+			msgs, issues = messageTypes(got), issueKinds(got)
+		}
+		if msgs != tc.messages || issues != tc.issues {
+			t.Errorf("%s: messages %q issues %q, want %q and %q", tc.name, msgs, issues, tc.messages, tc.issues)
+		}
+	}
+}
+
+// Messages ahead of the next expected are held up to maxDTLSPending, and
+// messages up to maxDTLSMessageLen long.
+func TestDTLSPending(t *testing.T) {
+	ch := dtlsClientHello()
+	for _, tc := range []struct{ seq, length int }{{maxDTLSPending - 1, len(ch)}, {maxDTLSPending, len(ch)},
+		{0, maxDTLSMessageLen}, {0, maxDTLSMessageLen + 1}} {
+		_, held := udpConn(t, piece{true, dtlsRecord(recordHandshake, 0, dtlsFragment(typeClientHello, tc.length, tc.seq, 0, ch[:10]))})
+		if (held > 0) != (tc.seq < maxDTLSPending && tc.length <= maxDTLSMessageLen) {
+			t.Errorf("message_seq %d of %d bytes ahead: %d bytes held", tc.seq, tc.length, held)
+		}
+	}
+}
