@@ -124,6 +124,14 @@ func TestDecodeServerKeyExchange(t *testing.T) {
 	if !ok || m.HasGroup || m.DHBits != 16 {
 		t.Errorf("DHE: %+v", m)
 	}
+	// Leading zero bytes of the prime do not count; a prime of zeros has
+	// no size.
+	for p, bits := range map[string]int{"\x00\x00\x81": 8, "\x00\x00": 0, "\x01\xff": 9} {
+		dhe := append([]byte{0, byte(len(p))}, p...)
+		if m, ok := decodeServerKeyExchange(append(dhe, 0, 1, 2, 0, 0), 0x009e); !ok || m.DHBits != bits {
+			t.Errorf("DHE prime %x: %+v, want %d bits", p, m, bits)
+		}
+	}
 	if _, ok := decodeServerKeyExchange([]byte{3, 0}, 0xc02f); ok {
 		t.Error("short ECDHE parameters accepted")
 	}

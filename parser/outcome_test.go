@@ -192,3 +192,75 @@ func TestClientRejectsTLS13Certificate(t *testing.T) {
 		t.Errorf("outcome %s (%s), want %s (%s)", got[0].Outcome, got[0].OutcomeDetail, OutcomeClientAborted, want)
 	}
 }
+
+// The transport's counts become the connection's Quality by role: here
+// the client is side 1 (the caller guessed wrong), so side 1's packets are
+// the client's.
+func TestQualityFromTransport(t *testing.T) {
+	f := tls12Flights(t)
+	for _, tc := range []struct {
+		stats     TransportStats
+		transport string
+		missing   bool
+		issues    string
+	}{
+		{TransportStats{Packets: [2]uint64{7, 3}}, "tcp", true, ""},
+		{TransportStats{Packets: [2]uint64{7, 3}, SYNSeen: true}, "tcp", false, ""},
+		{TransportStats{Packets: [2]uint64{7, 3}}, "udp", false, ""},
+		{TransportStats{Packets: [2]uint64{7, 3}, SYNSeen: true, Conflicts: 1, ConflictSide: 1}, "tcp", false,
+			"overlap_conflict: 1 TCP segments carried other bytes than an overlapping copy; the copy delivered " +
+				"first was read (an evasion attempt or a broken stack)"},
+	} {
+		stats := tc.stats
+		stats.Marks = []TransportMark{{Time: t0, Side: 1, Retransmit: true}, {Time: t0, Side: 0}}
+		var got *Connection
+		c := NewConn(tc.transport, serverAddr, clientAddr, t0, Options{Emit: func(x *Connection) { got = x },
+			Transport: func() TransportStats { return stats }})
+		if tc.transport == "udp" {
+			ch, sh := dtlsClientHello(), dtlsServerHello()
+			c.Data(1, dtlsRecord(recordHandshake, 0, dtlsFragment(typeClientHello, len(ch), 0, 0, ch)), t0)
+			c.Data(0, dtlsRecord(recordHandshake, 0, dtlsFragment(typeServerHello, len(sh), 0, 0, sh)), t0)
+		} else {
+			c.Data(1, f.clientHello.data, t0)
+			c.Data(0, f.serverFlight.data, t0)
+		}
+		c.Close()
+		q := got.Quality
+		if q.ClientPackets != 3 || q.ServerPackets != 7 || q.OneSided || q.MissingSYN != tc.missing ||
+			issueKinds(got) != tc.issues || len(got.Issues) > 0 && got.Issues[0].From != FromClient {
+			t.Errorf("%+v over %s: quality %+v, issues %s", tc.stats, tc.transport, q, issueKinds(got))
+		}
+		if len(q.Marks) != 2 || q.Marks[0].From != FromClient || !q.Marks[0].Retransmit || q.Marks[1].From != FromServer {
+			t.Errorf("marks %+v", q.Marks)
+		}
+	}
+}
+
+// An alert past the message cap still decides the outcome, named after
+// the last message listed.
+func TestAlertPastTheMessageCap(t *testing.T) {
+	f := tls12Flights(t)
+	var got *Connection
+	c := NewConn("tcp", clientAddr, serverAddr, t0, Options{Emit: func(x *Connection) { got = x }})
+	c.Data(0, f.clientHello.data, t0)
+	for range maxMessages {
+		c.Data(0, []byte{recordHeartbeat, 3, 3, 0, 3, 1, 0, 0}, t0)
+	}
+	c.Data(1, alertRecord(false, 2, 40).data, t0)
+	c.Close()
+	want := "the server refused the ClientHello with handshake_failure"
+	if got.Outcome != OutcomeMismatch || got.OutcomeDetail != want {
+		t.Errorf("outcome %s (%s), want %s (%s)", got.Outcome, got.OutcomeDetail, OutcomeMismatch, want)
+	}
+	c = NewConn("tcp", clientAddr, serverAddr, t0, Options{Emit: func(x *Connection) { got = x }})
+	c.Data(0, f.clientHello.data, t0)
+	for range maxMessages {
+		c.Data(0, []byte{recordHeartbeat, 3, 3, 0, 3, 1, 0, 0}, t0)
+	}
+	c.Data(1, alertRecord(false, 2, 10).data, t0)
+	c.Close()
+	want = "fatal unexpected_message from server after Heartbeat from client, in the clear"
+	if got.Outcome != OutcomeAlert || got.OutcomeDetail != want {
+		t.Errorf("outcome %s (%s), want %s (%s)", got.Outcome, got.OutcomeDetail, OutcomeAlert, want)
+	}
+}

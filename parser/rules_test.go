@@ -150,3 +150,16 @@ func TestSettle(t *testing.T) {
 		t.Errorf("%d ApplicationData messages", n)
 	}
 }
+
+// A TLS 1.3 ClientHello that resumes offers its PSK identities, counted;
+// the ServerHello that accepts one makes the session resumed.
+func TestPSKIdentities(t *testing.T) {
+	c, s := testPKI(t).Configs("resume.example.test", tls.VersionTLS13, tls.VersionTLS13)
+	c.ClientSessionCache = tls.NewLRUClientSessionCache(1)
+	for i, want := range []int{0, 1} {
+		got := play(t, session(t, c, s), whole, 0)[0]
+		if got.ClientHello.PSKIdentities != want || got.Resumed != (want > 0) {
+			t.Errorf("session %d: %d PSK identities, resumed %v; want %d", i, got.ClientHello.PSKIdentities, got.Resumed, want)
+		}
+	}
+}
