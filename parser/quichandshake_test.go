@@ -1,0 +1,148 @@
+package parser
+
+import (
+	"context"
+	"crypto/tls"
+	"strings"
+	"testing"
+)
+
+// quicFlights runs a QUIC handshake between crypto/tls's QUIC client and
+// server in memory and returns the CRYPTO data each sent: the client's
+// Initial (ClientHello) and Handshake (Finished), the server's Initial
+// (ServerHello) and Handshake (EncryptedExtensions to Finished).
+func quicFlights(t *testing.T) (clientInitial, clientHandshake, serverInitial, serverHandshake []byte) {
+	c, s := testPKI(t).Configs("h3.example.test", tls.VersionTLS13, tls.VersionTLS13)
+	c.NextProtos, s.NextProtos = []string{"h3"}, []string{"h3"}
+	params := []byte{0x01, 0x02, 0x40, 0x64} // max_idle_timeout 100
+	client := tls.QUICClient(&tls.QUICConfig{TLSConfig: c})
+	server := tls.QUICServer(&tls.QUICConfig{TLSConfig: s})
+	client.SetTransportParameters(params)
+	drain := func(q *tls.QUICConn) (initial, handshake []byte) {
+		for e := q.NextEvent(); e.Kind != tls.QUICNoEvent; e = q.NextEvent() {
+			switch {
+			case e.Kind == tls.QUICTransportParametersRequired:
+				q.SetTransportParameters(params)
+			case e.Kind == tls.QUICWriteData && e.Level == tls.QUICEncryptionLevelInitial:
+				initial = append(initial, e.Data...)
+			case e.Kind == tls.QUICWriteData && e.Level == tls.QUICEncryptionLevelHandshake:
+				handshake = append(handshake, e.Data...)
+			}
+		}
+		return initial, handshake
+	}
+	ctx := context.Background()
+	if err := client.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := server.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	clientInitial, _ = drain(client)
+	if err := server.HandleData(tls.QUICEncryptionLevelInitial, clientInitial); err != nil {
+		t.Fatal(err)
+	}
+	serverInitial, serverHandshake = drain(server)
+	if err := client.HandleData(tls.QUICEncryptionLevelInitial, serverInitial); err != nil {
+		t.Fatal(err)
+	}
+	if err := client.HandleData(tls.QUICEncryptionLevelHandshake, serverHandshake); err != nil {
+		t.Fatal(err)
+	}
+	_, clientHandshake = drain(client)
+	if len(clientInitial) == 0 || len(serverInitial) == 0 || len(serverHandshake) == 0 || len(clientHandshake) == 0 {
+		t.Fatal("the QUIC handshake did not complete")
+	}
+	return clientInitial, clientHandshake, serverInitial, serverHandshake
+}
+
+// handshakePacket is a QUIC v1 Handshake packet of n protected bytes (its
+// keys are not known to the parser, which reads only its size).
+func handshakePacket(dcid, scid []byte, n int) []byte {
+	b := []byte{0xe3, 0, 0, 0, 1, byte(len(dcid))}
+	b = append(b, dcid...)
+	b = append(b, byte(len(scid)))
+	b = append(b, scid...)
+	b = append(b, 0x40|byte(n>>8), byte(n))
+	return append(b, make([]byte, n)...)
+}
+
+// shortPacket is a 1-RTT packet.
+func shortPacket(dcid []byte, n int) []byte {
+	return append(append([]byte{0x43}, dcid...), make([]byte, n)...)
+}
+
+// TestQUICHandshake: a QUIC handshake by crypto/tls, its Initials sealed as
+// on the wire and its Handshake packets sized as they are: the ClientHello
+// and ServerHello are read, each side's last Handshake packet is its
+// Finished once the client sends 1-RTT, and the connection is decided
+// when both sides sent data. A 1-RTT packet before both sides' Handshake
+// packets, or the server's first, completes nothing.
+func TestQUICHandshake(t *testing.T) {
+	ci, chs, si, shs := quicFlights(t)
+	dcid, serverCID := unhex(t, "8394c8f03e515708"), unhex(t, "f067a5502a4262b5")
+	ck, sk, _ := deriveInitialKeys(quicV1, dcid)
+	clientInitial := sealInitial(t, ck, dcid, 0, cryptoFrameBytes(0, ci))
+	// The server's Initial also carries an ACK of the client's (largest 0,
+	// delay 0, no more ranges, first range 0), a PING and PADDING.
+	serverInitial := sealInitial(t, sk, dcid, 0, append(cryptoFrameBytes(0, si), 0x02, 0, 0, 0, 0, 0x01, 0x00))
+	server1 := handshakePacket(dcid, serverCID, len(shs)/2+20)
+	server2 := handshakePacket(dcid, serverCID, len(shs)-len(shs)/2+20)
+	clientFin := handshakePacket(serverCID, dcid, len(chs)+20)
+	clientData, serverData := piece{true, shortPacket(serverCID, 60)}, piece{false, shortPacket(dcid, 80)}
+	handshake := []piece{{true, clientInitial}, {false, serverInitial}, {false, server1}, {false, server2}, {true, clientFin}}
+	clientOnly := func(n int) []piece {
+		p := append([]piece(nil), handshake...)
+		for range n {
+			p = append(p, clientData)
+		}
+		return p
+	}
+	const finished = "ClientHello ServerHello EncryptedHandshake Finished Finished"
+	for _, tc := range []struct {
+		name     string
+		packets  []piece
+		messages string
+		decided  bool
+	}{
+		// Without the server's data, the handshake is decided after
+		// maxAfterHandshake packets (the one that completed it counts).
+		{"the client's data only", clientOnly(maxAfterHandshake - 1),
+			finished + strings.Repeat(" ApplicationData", maxAfterHandshake-1), false},
+		{"the client's data only, one more", clientOnly(maxAfterHandshake),
+			finished + strings.Repeat(" ApplicationData", maxAfterHandshake), true},
+		{"handshake", []piece{{true, clientInitial}, {false, serverInitial}, {false, server1}, {false, server2},
+			{true, clientFin}, clientData, serverData},
+			"ClientHello ServerHello EncryptedHandshake Finished Finished ApplicationData ApplicationData", true},
+		{"1-RTT before the Handshake packets", []piece{{true, clientInitial}, {false, serverInitial}, clientData,
+			{false, server1}, {false, server2}},
+			"ClientHello ServerHello EncryptedHandshake EncryptedHandshake", false},
+		{"1-RTT before the client's Handshake packet", []piece{{true, clientInitial}, {false, serverInitial},
+			{false, server1}, clientData, {true, clientFin}},
+			"ClientHello ServerHello EncryptedHandshake EncryptedHandshake", false},
+		{"the server's 1-RTT first", []piece{{true, clientInitial}, {false, serverInitial}, {false, server1},
+			{false, server2}, {true, clientFin}, serverData},
+			"ClientHello ServerHello EncryptedHandshake EncryptedHandshake EncryptedHandshake", false},
+	} {
+		var got *Connection
+		c := NewConn("udp", clientAddr, serverAddr, t0, Options{Emit: func(x *Connection) { got = x }})
+		for _, p := range tc.packets {
+			c.Data(map[bool]int{true: 0, false: 1}[p.fromClient], p.data, t0)
+		}
+		decided := got != nil
+		c.Close()
+		q := got.QUIC
+		established := strings.Contains(tc.messages, "Finished")
+		if decided != tc.decided || messageTypes(got) != tc.messages || got.Established != established || len(got.Issues) > 0 {
+			t.Errorf("%s: decided %v, established %v, messages %s, issues %s; want %v, %s", tc.name, decided,
+				got.Established, messageTypes(got), issueKinds(got), tc.decided, tc.messages)
+		}
+		if sni, _ := got.SNI(); sni != "h3.example.test" || got.ClientHello.JA4[:4] != "q13d" || CipherSuiteName(got.CipherSuite) != "TLS_AES_128_GCM_SHA256" ||
+			q == nil || string(q.ServerSCID) != string(serverCID) || string(q.DCID) != string(dcid) || got.Resumed {
+			t.Errorf("%s: SNI %s, JA4 %s, suite %#04x, QUIC %+v", tc.name, sni, got.ClientHello.JA4, got.CipherSuite, q)
+		}
+		if tc.name == "handshake" && (q.ClientPackets != [4]int{1, 0, 1, 1} || q.ServerPackets != [4]int{1, 0, 2, 1}) {
+			t.Errorf("packets: client %v, server %v", q.ClientPackets, q.ServerPackets)
+		}
+	}
+}
