@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"strings"
 	"testing"
+
+	"github.com/tlssniff/tlssniff/budget"
 )
 
 // ClientHello.Segments counts the TCP segments (Data calls) the
@@ -161,5 +163,106 @@ func TestPSKIdentities(t *testing.T) {
 		if got.ClientHello.PSKIdentities != want || got.Resumed != (want > 0) {
 			t.Errorf("session %d: %d PSK identities, resumed %v; want %d", i, got.ClientHello.PSKIdentities, got.Resumed, want)
 		}
+	}
+}
+
+// A handshake message of exactly maxHandshakeBuffer bytes is read; one
+// byte more is refused at its header.
+func TestHandshakeLimitEdge(t *testing.T) {
+	ch, sh, _ := realHellos(t)
+	for _, n := range []int{maxHandshakeBuffer, maxHandshakeBuffer + 1} {
+		rec := []byte{recordHandshake, 3, 3, 0, 4, typeCertificate, byte(n >> 16), byte(n >> 8), byte(n)}
+		c := oneSide(t, handshakeRecords(typeClientHello, ch), append(handshakeRecords(typeServerHello, sh), rec...))
+		if refused := strings.Contains(issueKinds(c), "exceeds"); refused != (n > maxHandshakeBuffer) {
+			t.Errorf("a Certificate of %d bytes: issues %s", n, issueKinds(c))
+		}
+	}
+}
+
+// The ClientHello that answers a HelloRetryRequest is kept apart from the
+// first; a later one replaces neither.
+func TestRetryClientHello(t *testing.T) {
+	c, s := testPKI(t).Configs("hrr.example.test", tls.VersionTLS13, tls.VersionTLS13)
+	c.CurvePreferences = []tls.CurveID{tls.X25519, tls.CurveP256}
+	s.CurvePreferences = []tls.CurveID{tls.CurveP256}
+	writes := session(t, c, s)
+	got := play(t, writes, whole, 0)[0]
+	first, retry := got.ClientHello, got.RetryClientHello
+	if first == nil || retry == nil || first == retry || first.KeyShares[0] != uint16(tls.X25519) ||
+		retry.KeyShares[0] != uint16(tls.CurveP256) || got.HelloRetryRequest == nil {
+		t.Fatalf("ClientHello %+v, retry %+v", first, retry)
+	}
+	// Without a HelloRetryRequest, a second ClientHello in the clear is no
+	// retry.
+	f := tls12Flights(t)
+	plain := decide(t, TransportStats{}, f.clientHello, f.clientHello)
+	if plain.RetryClientHello != nil {
+		t.Error("a repeated ClientHello taken for the retry")
+	}
+}
+
+// Shed drops a handshake message buffered across records and skips the
+// rest of it, whatever is buffered: its 4-byte header alone, or 16 kB of
+// it; the messages after it are read, and a connection holding nothing
+// records nothing.
+func TestShedSkipsTheRestOfTheMessage(t *testing.T) {
+	ch, sh, _ := realHellos(t)
+	body := make([]byte, 20000)
+	msg := append([]byte{typeCertificate, 0, byte(len(body) >> 8), byte(len(body))}, body...)
+	record := func(b []byte) []byte { // in records of at most 16 kB
+		var out []byte
+		for len(b) > 0 {
+			n := min(len(b), 1<<14)
+			out = append(append(out, recordHandshake, 3, 3, byte(n>>8), byte(n)), b[:n]...)
+			b = b[n:]
+		}
+		return out
+	}
+	done := handshakeRecords(typeServerHelloDone, nil)
+	for _, held := range []int{0, 4, 16384} {
+		var got *Connection
+		c := NewConn("tcp", clientAddr, serverAddr, t0, Options{Emit: func(x *Connection) { got = x }})
+		c.Data(0, handshakeRecords(typeClientHello, ch), t0)
+		c.Data(1, handshakeRecords(typeServerHello, sh), t0)
+		if held > 0 {
+			c.Data(1, record(msg[:held]), t0)
+		}
+		c.Shed()
+		if held > 0 {
+			c.Data(1, record(msg[held:]), t0)
+		}
+		c.Data(1, done, t0)
+		c.Close()
+		want := ""
+		if held > 0 {
+			want = fmt.Sprintf("memory_budget: %d buffered bytes dropped inside a Certificate message: the memory budget "+
+				"was spent and this connection held the most", held)
+		}
+		if issueKinds(got) != want || !strings.HasSuffix(messageTypes(got), "ServerHello ServerHelloDone") {
+			t.Errorf("%d bytes held: issues %q, messages %s", held, issueKinds(got), messageTypes(got))
+		}
+	}
+}
+
+// What a message cut across records keeps is charged: the account never
+// holds less than the buffer's capacity, and gives it all back.
+func TestHandshakeBufferCharged(t *testing.T) {
+	ch, sh, _ := realHellos(t)
+	body := make([]byte, 12000)
+	msg := append([]byte{typeCertificate, 0, byte(len(body) >> 8), byte(len(body))}, body...)
+	mem := budget.New(1 << 30).Open(nil)
+	c := NewConn("tcp", clientAddr, serverAddr, t0, Options{Emit: func(*Connection) {}, Memory: mem})
+	c.Data(0, handshakeRecords(typeClientHello, ch), t0)
+	c.Data(1, handshakeRecords(typeServerHello, sh), t0)
+	for len(msg) > 0 {
+		n := min(len(msg), 700)
+		c.Data(1, append([]byte{recordHandshake, 3, 3, byte(n >> 8), byte(n)}, msg[:n]...), t0)
+		msg = msg[n:]
+		if held := cap(c.halves[1].hs); mem.Buffered() < int64(held) {
+			t.Fatalf("%d bytes charged for a buffer of %d", mem.Buffered(), held)
+		}
+	}
+	if len(c.halves[1].hs) != 0 || mem.Buffered() != 0 {
+		t.Errorf("after the message: %d bytes buffered, %d charged", len(c.halves[1].hs), mem.Buffered())
 	}
 }
