@@ -16,11 +16,11 @@ import (
 // with one worker, then with one per CPU.
 func BenchmarkPipeline(b *testing.B) {
 	for _, workers := range []int{1, max(2, runtime.NumCPU())} {
-		b.Run(fmt.Sprintf("workers=%d", workers), func(b *testing.B) { pipeline(b, workers) })
+		b.Run(fmt.Sprintf("workers=%d", workers), func(b *testing.B) { benchPipeline(b, workers) })
 	}
 }
 
-func pipeline(b *testing.B, workers int) {
+func benchPipeline(b *testing.B, workers int) {
 	path := benchfile.Path(b)
 	f, err := capture.Open(path)
 	if err != nil {

@@ -8,7 +8,8 @@ import (
 )
 
 // TestLayering holds the pipeline to ../shared/STYLE.md: data flows one way,
-// parser imports nothing of the pipeline, and only capture and reassembly
+// parser imports nothing of the pipeline, pipeline joins the stages up to
+// the parser and report does not see it, and only capture and reassembly
 // import gopacket. budget and reorder sit below every stage: the memory
 // account and the out-of-order buffer they all share, importing nothing
 // else of ours.
@@ -22,6 +23,7 @@ func TestLayering(t *testing.T) {
 		"reassembly": append([]string{"capture"}, below...),
 		"parser":     below,
 		"report":     append([]string{"parser"}, below...),
+		"pipeline":   append([]string{"capture", "reassembly", "parser"}, below...),
 	}
 	gopacket := map[string]bool{"capture": true, "reassembly": true}
 	for pkg, ok := range allowed {
@@ -30,11 +32,16 @@ func TestLayering(t *testing.T) {
 			t.Fatalf("go list %s: %v", pkg, err)
 		}
 		for _, dep := range strings.Fields(string(out)) {
-			own, isOurs := strings.CutPrefix(dep, mod)
-			switch {
-			case isOurs && own != pkg && !slices.Contains(ok, own):
+			if own, isOurs := strings.CutPrefix(dep, mod); isOurs && own != pkg && !slices.Contains(ok, own) {
 				t.Errorf("%s imports %s", pkg, own)
-			case strings.HasPrefix(dep, "github.com/gopacket/") && !gopacket[pkg]:
+			}
+		}
+		direct, err := exec.Command("go", "list", "-f", `{{join .Imports " "}}`, "../../"+pkg).Output()
+		if err != nil {
+			t.Fatalf("go list %s: %v", pkg, err)
+		}
+		for _, dep := range strings.Fields(string(direct)) {
+			if strings.HasPrefix(dep, "github.com/gopacket/") && !gopacket[pkg] {
 				t.Errorf("%s imports %s", pkg, dep)
 			}
 		}

@@ -15,7 +15,7 @@ import (
 	"github.com/tlssniff/tlssniff/report"
 )
 
-var update = flag.Bool("update", false, "rewrite the golden files in testdata/golden")
+var update = flag.Bool("update", false, "rewrite the golden files in report/testdata/golden")
 
 func tlssniff(t *testing.T, args ...string) (stdout, stderr string, code int) {
 	t.Helper()
@@ -51,10 +51,12 @@ func parseNDJSON(t *testing.T, out string) []report.Connection {
 	return conns
 }
 
-// golden compares got with testdata/golden/name, or rewrites it with -update.
+// golden compares got with report/testdata/golden/name (the report
+// package checks the same files against its views), or rewrites it with
+// -update.
 func golden(t *testing.T, name, got string) {
 	t.Helper()
-	path := filepath.Join("testdata", "golden", name)
+	path := filepath.Join("..", "..", "report", "testdata", "golden", name)
 	if *update {
 		if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
 			t.Fatal(err)

@@ -326,22 +326,6 @@ func newValidator(caFile string) (*parser.Validator, error) {
 	return parser.NewValidator(roots), nil
 }
 
-// transportOf reads reassembly's view of a flow for the parser, which does
-// not import reassembly.
-func transportOf(fs *reassembly.FlowStats) func() parser.TransportStats {
-	return func() parser.TransportStats {
-		marks := make([]parser.TransportMark, len(fs.Marks))
-		for i, m := range fs.Marks {
-			marks[i] = parser.TransportMark(m)
-		}
-		return parser.TransportStats{Marks: marks, Tunnel: fs.Tunnel, SYNSeen: fs.SYN || fs.SYNACK, SYN: fs.SYNTime, SYNACK: fs.SYNACKTime, ACK: fs.ACKTime,
-			Packets: fs.Packets, Retransmits: fs.Retransmits,
-			OutOfOrder: fs.OutOfOrder, Overlaps: fs.Overlaps, Conflicts: fs.Conflicts,
-			ConflictTime: fs.ConflictTime, ConflictSide: fs.ConflictSide, Truncated: fs.Truncated, FIN: fs.FIN, Reset: fs.Reset,
-			ResetSide: fs.ResetSide, ResetTime: fs.ResetTime}
-	}
-}
-
 // unjoin splits an errors.Join result into its parts.
 func unjoin(err error) []error {
 	if j, ok := err.(interface{ Unwrap() []error }); ok {

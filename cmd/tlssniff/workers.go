@@ -2,19 +2,17 @@ package main
 
 import (
 	"bytes"
-	"cmp"
 	"encoding/binary"
 	"errors"
 	"io"
 	"math"
 	"net/netip"
-	"slices"
 	"sync/atomic"
 	"time"
 
-	"github.com/tlssniff/tlssniff/budget"
 	"github.com/tlssniff/tlssniff/capture"
 	"github.com/tlssniff/tlssniff/parser"
+	"github.com/tlssniff/tlssniff/pipeline"
 	"github.com/tlssniff/tlssniff/reassembly"
 )
 
@@ -60,15 +58,7 @@ type worker struct {
 func (w *worker) run() {
 	defer close(w.out)
 	var pending []*parser.Connection
-	asm := reassembly.New(w.cfg, func(client, server netip.AddrPort, start time.Time, fs *reassembly.FlowStats, mem *budget.Account) reassembly.Stream {
-		transport := "tcp"
-		if fs.UDP {
-			transport = "udp"
-		}
-		return parser.NewConn(transport, client, server, start, parser.Options{
-			Emit:      func(c *parser.Connection) { pending = append(pending, c) },
-			Transport: transportOf(fs), Validator: w.validator, Memory: mem})
-	})
+	asm := reassembly.New(w.cfg, pipeline.Streams(w.validator, func(c *parser.Connection) { pending = append(pending, c) }))
 	send := func(index int64) {
 		if len(pending) > 0 {
 			w.out <- batch{index, pending}
@@ -188,9 +178,7 @@ func merge(ws []*worker, write func(*parser.Connection)) {
 				used[i] = true
 			}
 		}
-		slices.SortStableFunc(conns, func(a, b *parser.Connection) int {
-			return cmp.Or(a.Start.Compare(b.Start), a.Client.Compare(b.Client), a.Server.Compare(b.Server))
-		})
+		pipeline.Order(conns)
 		for _, c := range conns {
 			write(c)
 		}

@@ -1,0 +1,91 @@
+// Package pipeline joins the stages of tlssniff for one set of flows:
+// packets from capture are put in order by reassembly, whose streams are
+// parser connections; what they decide comes out in the order tlssniff
+// writes it:
+//
+//	capture ──Packet──▶ reassembly ──ordered bytes──▶ parser ──Connection──▶ (report)
+//
+// cmd/tlssniff runs one assembler per worker with it and merges their
+// output; Read runs one over a whole source, for tests and tools that want
+// the connections of a capture.
+package pipeline
+
+import (
+	"cmp"
+	"errors"
+	"io"
+	"net/netip"
+	"slices"
+	"time"
+
+	"github.com/tlssniff/tlssniff/budget"
+	"github.com/tlssniff/tlssniff/capture"
+	"github.com/tlssniff/tlssniff/parser"
+	"github.com/tlssniff/tlssniff/reassembly"
+)
+
+// Streams makes each flow a parser connection that judges certificate
+// chains with validator (nil: none) and hands what it decides to emit.
+func Streams(validator *parser.Validator, emit func(*parser.Connection)) reassembly.Factory {
+	return func(client, server netip.AddrPort, start time.Time, fs *reassembly.FlowStats, mem *budget.Account) reassembly.Stream {
+		transport := "tcp"
+		if fs.UDP {
+			transport = "udp"
+		}
+		return parser.NewConn(transport, client, server, start, parser.Options{
+			Emit: emit, Transport: transportOf(fs), Validator: validator, Memory: mem})
+	}
+}
+
+// transportOf reads reassembly's view of a flow for the parser, which does
+// not import reassembly.
+func transportOf(fs *reassembly.FlowStats) func() parser.TransportStats {
+	return func() parser.TransportStats {
+		marks := make([]parser.TransportMark, len(fs.Marks))
+		for i, m := range fs.Marks {
+			marks[i] = parser.TransportMark(m)
+		}
+		return parser.TransportStats{Marks: marks, Tunnel: fs.Tunnel, SYNSeen: fs.SYN || fs.SYNACK, SYN: fs.SYNTime, SYNACK: fs.SYNACKTime, ACK: fs.ACKTime,
+			Packets: fs.Packets, Retransmits: fs.Retransmits,
+			OutOfOrder: fs.OutOfOrder, Overlaps: fs.Overlaps, Conflicts: fs.Conflicts,
+			ConflictTime: fs.ConflictTime, ConflictSide: fs.ConflictSide, Truncated: fs.Truncated, FIN: fs.FIN, Reset: fs.Reset,
+			ResetSide: fs.ResetSide, ResetTime: fs.ResetTime}
+	}
+}
+
+// Order sorts the connections decided at one packet (or at the end of the
+// input) as tlssniff writes them: by start, then client, then server.
+func Order(conns []*parser.Connection) {
+	slices.SortStableFunc(conns, func(a, b *parser.Connection) int {
+		return cmp.Or(a.Start.Compare(b.Start), a.Client.Compare(b.Client), a.Server.Compare(b.Server))
+	})
+}
+
+// Read reads src to its end with one assembler and returns every
+// connection in the order tlssniff writes them.
+func Read(src capture.Source, cfg reassembly.Config, validator *parser.Validator) ([]*parser.Connection, error) {
+	var out, pending []*parser.Connection
+	asm := reassembly.New(cfg, Streams(validator, func(c *parser.Connection) { pending = append(pending, c) }))
+	flush := func() {
+		Order(pending)
+		out, pending = append(out, pending...), pending[:0]
+	}
+	var p capture.Packet
+	for {
+		err := src.Next(&p)
+		switch {
+		case errors.Is(err, capture.ErrNoPacket):
+			continue
+		case errors.Is(err, io.EOF):
+			asm.Flush()
+			flush()
+			return out, nil
+		case err != nil:
+			asm.Flush()
+			flush()
+			return out, err
+		}
+		asm.Add(&p)
+		flush()
+	}
+}

@@ -1,0 +1,94 @@
+package report
+
+import (
+	"bytes"
+	"crypto/x509"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/tlssniff/tlssniff/capture"
+	"github.com/tlssniff/tlssniff/parser"
+	"github.com/tlssniff/tlssniff/pipeline"
+	"github.com/tlssniff/tlssniff/reassembly"
+)
+
+// sampleConnections reads the samples through the pipeline, as tlssniff
+// -r does with one worker and the system's roots.
+func sampleConnections(t *testing.T, paths ...string) []*parser.Connection {
+	t.Helper()
+	var files []*capture.File
+	for _, p := range paths {
+		f, err := capture.Open(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer f.Close()
+		files = append(files, f)
+	}
+	roots, err := x509.SystemCertPool()
+	if err != nil {
+		roots = x509.NewCertPool()
+	}
+	conns, err := pipeline.Read(capture.NewMerge(files...), reassembly.DefaultConfig, parser.NewValidator(roots))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return conns
+}
+
+// render writes conns through a view.
+func render(t *testing.T, s Sink, buf *bytes.Buffer, conns []*parser.Connection) string {
+	t.Helper()
+	for _, c := range conns {
+		if err := s.Write(c); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	return buf.String()
+}
+
+// TestGolden renders every sample's connections in every view and compares
+// them with the golden files, which cmd/tlssniff's TestGolden checks the
+// command line against (and rewrites with -update): what each view shows
+// of real handshakes, byte for byte.
+func TestGolden(t *testing.T) {
+	paths, _ := filepath.Glob("../samples/*.pcap*")
+	if len(paths) < 8 {
+		t.Fatalf("samples missing: %v", paths)
+	}
+	check := func(name, got string) {
+		want, err := os.ReadFile(filepath.Join("testdata", "golden", name))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got != string(want) {
+			t.Errorf("%s differs from the golden file:\n%s", name, got)
+		}
+	}
+	for _, path := range paths {
+		conns := sampleConnections(t, path)
+		for suffix, view := range map[string]func(*bytes.Buffer) Sink{
+			".ndjson":       func(b *bytes.Buffer) Sink { return NewJSON(b) },
+			".table":        func(b *bytes.Buffer) Sink { return NewTable(b) },
+			".csv":          func(b *bytes.Buffer) Sink { return NewCSV(b) },
+			".ladder":       func(b *bytes.Buffer) Sink { return NewLadder(b, LadderOptions{}) },
+			".ladder-ascii": func(b *bytes.Buffer) Sink { return NewLadder(b, LadderOptions{ASCII: true}) },
+			".summary":      func(b *bytes.Buffer) Sink { return NewSummary(b) },
+		} {
+			var b bytes.Buffer
+			check(filepath.Base(path)+suffix, render(t, view(&b), &b, conns))
+		}
+	}
+	// The HTML report of them all, titled as the command line names them.
+	var b bytes.Buffer
+	var title []string
+	for _, p := range paths {
+		title = append(title, "../"+p)
+	}
+	check("samples.html", render(t, NewHTML(&b, strings.Join(title, ", ")), &b, sampleConnections(t, paths...)))
+}
