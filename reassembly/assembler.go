@@ -405,8 +405,6 @@ func (a *Assembler) data(f *flow, s int, seq uint32, payload []byte, missing int
 	}
 	switch d := seqDiff(seq, sd.next); {
 	case d > 0:
-		a.stats.OutOfOrder++
-		f.stats.mark(ts, s, false)
 		a.buffer(f, s, seq, payload, ts) // bytes the capture cut off become a hole
 		return
 	case d < 0:
@@ -458,9 +456,10 @@ func (a *Assembler) gap(f *flow, s int, n int, ts time.Time, cut bool) {
 	f.stream.Gap(s, n, ts)
 }
 
-// buffer keeps a copy of an out-of-order segment. When the flow's limit or
-// the memory budget refuses it, it gives up on every hole before this
-// segment instead, so memory stays bounded.
+// buffer keeps a copy of an out-of-order segment, counted as such unless
+// every byte of it was buffered already (a retransmission). When the flow's
+// limit or the memory budget refuses it, it gives up on every hole before
+// this segment instead, so memory stays bounded.
 func (a *Assembler) buffer(f *flow, s int, seq uint32, payload []byte, ts time.Time) {
 	sd := &f.sides[s]
 	limit := a.cfg.MaxFlowBuffer - f.sides[1-s].pending.Cost()
@@ -468,11 +467,14 @@ func (a *Assembler) buffer(f *flow, s int, seq uint32, payload []byte, ts time.T
 	if conflicted {
 		f.stats.conflict(ts, s)
 	}
-	switch r {
-	case reorder.Duplicate:
+	if r == reorder.Duplicate {
 		a.stats.Retransmits++ // already buffered: keep one copy
 		f.stats.mark(ts, s, true)
-	case reorder.Refused:
+		return
+	}
+	a.stats.OutOfOrder++
+	f.stats.mark(ts, s, false)
+	if r == reorder.Refused {
 		for sd.pending.Len() > 0 && !sd.done {
 			a.skipHole(f, s, true)
 		}

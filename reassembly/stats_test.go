@@ -1,0 +1,139 @@
+package reassembly
+
+import (
+	"net/netip"
+	"reflect"
+	"testing"
+	"time"
+
+	"github.com/tlssniff/tlssniff/budget"
+	"github.com/tlssniff/tlssniff/capture"
+)
+
+// flowStats runs segments through an assembler and returns the one flow's
+// stats and what its stream was given.
+func flowStats(t *testing.T, segs []seg) (*FlowStats, []string) {
+	t.Helper()
+	var log []string
+	var stats *FlowStats
+	a := New(DefaultConfig, func(client, server netip.AddrPort, start time.Time, fs *FlowStats, _ *budget.Account) Stream {
+		if stats != nil {
+			t.Fatalf("a second flow for %v", client)
+		}
+		stats = fs
+		return &recorder{log: &log, client: client}
+	})
+	for _, s := range segs {
+		src, dst := cli, srv
+		if s.server {
+			src, dst = dst, src
+		}
+		p := capture.Packet{Time: t0.Add(s.at), Src: src, Dst: dst, Seq: s.seq, Ack: s.ack, Flags: s.flags, Payload: []byte(s.data),
+			Missing: s.missing}
+		a.Add(&p)
+	}
+	a.Flush()
+	return stats, log
+}
+
+// Retransmitted and out-of-order segments are counted apart and marked in
+// order, up to maxMarks; the first conflict's time and side are kept; both
+// directions of a connection are one flow whichever speaks first.
+func TestFlowStats(t *testing.T) {
+	ms := time.Millisecond
+	fs, log := flowStats(t, []seg{
+		{flags: S, seq: 100, at: 0},
+		{server: true, flags: S | A, seq: 999, ack: 101, at: 0},
+		{flags: A, seq: 101, ack: 1000, at: ms},
+		{flags: A, seq: 104, data: "def", at: 2 * ms},                 // ahead of a hole
+		{flags: A, seq: 101, data: "abc", at: 3 * ms},                 // fills it
+		{flags: A, seq: 101, data: "abc", at: 4 * ms},                 // a retransmission
+		{server: true, flags: A, seq: 1003, data: "XYZ", at: 5 * ms},  // server, ahead
+		{server: true, flags: A, seq: 1003, data: "XQZ", at: 6 * ms},  // held already, and conflicting
+		{server: true, flags: A, seq: 1000, data: "uvw", at: 7 * ms},  // fills the hole
+		{server: true, flags: A, seq: 1003, data: "XYZ", at: 8 * ms},  // a retransmission
+		{flags: A, seq: 103, data: "cDe", at: 9 * ms},                 // delivered already: the first copy won
+		{server: true, flags: A, seq: 1000, data: "uvw", at: 10 * ms}, // a retransmission
+		{server: true, flags: A, seq: 1009, data: "mno", at: 11 * ms}, // ahead of another hole
+		{server: true, flags: A, seq: 1009, data: "mNo", at: 12 * ms}, // the second conflict
+		{flags: A, seq: 106, ack: 1006, at: 13 * ms},                  // a keep-alive: no data, not a retransmission
+		{flags: A, seq: 107, data: "gh", missing: 5, at: 14 * ms},      // cut short by the snapshot length
+	})
+	// A segment ahead of a hole whose bytes are all held already is a
+	// retransmission, not out of order as well.
+	want := []Mark{{t0.Add(2 * ms), 0, false}, {t0.Add(4 * ms), 0, true}, {t0.Add(5 * ms), 1, false},
+		{t0.Add(6 * ms), 1, true}, {t0.Add(8 * ms), 1, true}, {t0.Add(9 * ms), 0, true}, {t0.Add(10 * ms), 1, true},
+		{t0.Add(11 * ms), 1, false}, {t0.Add(12 * ms), 1, true}}
+	if fs.Retransmits != 6 || fs.OutOfOrder != 3 || !reflect.DeepEqual(fs.Marks, want) {
+		t.Errorf("%d retransmits, %d out of order, marks %+v\nlog %q", fs.Retransmits, fs.OutOfOrder, fs.Marks, log)
+	}
+	if fs.Conflicts != 2 || fs.ConflictSide != 1 || !fs.ConflictTime.Equal(t0.Add(6*ms)) {
+		t.Errorf("%d conflicts, first at %v from side %d", fs.Conflicts, fs.ConflictTime.Sub(t0), fs.ConflictSide)
+	}
+	if fs.Packets != [2]uint64{8, 8} || fs.Truncated != 1 || !fs.SYNACK || !fs.SYN {
+		t.Errorf("packets %v, %d truncated, SYN %v, SYN/ACK %v", fs.Packets, fs.Truncated, fs.SYN, fs.SYNACK)
+	}
+
+	// Marks stop at maxMarks; the counts go on.
+	segs := []seg{{flags: S, seq: 100}, {flags: A, seq: 101, data: "abc"}}
+	for i := range maxMarks + 5 {
+		segs = append(segs, seg{flags: A, seq: 101, data: "abc", at: time.Duration(i+1) * ms})
+	}
+	fs, _ = flowStats(t, segs)
+	if fs.Retransmits != maxMarks+5 || len(fs.Marks) != maxMarks || !fs.Marks[maxMarks-1].Time.Equal(t0.Add(maxMarks*ms)) {
+		t.Errorf("%d retransmits, %d marks", fs.Retransmits, len(fs.Marks))
+	}
+}
+
+// Bytes the receiver acknowledged past a hole are lost: the gap is given
+// up on at that ACK (after the data the ACK carries), and what was held
+// after it is delivered then, before anything that follows.
+func TestAckPastHole(t *testing.T) {
+	_, log := flowStats(t, []seg{
+		{flags: S, seq: 100},
+		{server: true, flags: S | A, seq: 999, ack: 101},
+		{flags: A, seq: 104, data: "def"},
+		{server: true, flags: A, seq: 1000, ack: 107, data: "ok"},
+		{server: true, flags: A, seq: 1002, data: "!"},
+	})
+	want := []string{`data 1 "ok"`, `gap 0 3`, `data 0 "def"`, `data 1 "!"`, "close 10.0.0.1:40000"}
+	if !reflect.DeepEqual(log, want) {
+		t.Errorf("log %q, want %q", log, want)
+	}
+}
+
+// When the budget has no room for a flow's out-of-order bytes and nothing
+// can be cut, the least recently active flow is evicted, never the one
+// being read.
+func TestBudgetEvictsAnother(t *testing.T) {
+	var log []string
+	cfg := DefaultConfig
+	cfg.Memory = 2*flowCost + 200
+	a := New(cfg, func(client, server netip.AddrPort, start time.Time, _ *FlowStats, _ *budget.Account) Stream {
+		log = append(log, "open "+client.String())
+		return &recorder{log: &log, client: client}
+	})
+	other := netip.MustParseAddrPort("10.0.0.3:40001")
+	for _, p := range []capture.Packet{
+		{Time: t0, Src: other, Dst: srv, Flags: S, Seq: 500},
+		{Time: t0, Src: cli, Dst: srv, Flags: S, Seq: 100},
+		{Time: t0, Src: cli, Dst: srv, Flags: A, Seq: 111, Payload: make([]byte, 100)}, // ahead of a hole
+		{Time: t0, Src: cli, Dst: srv, Flags: A, Seq: 101, Payload: []byte("0123456789")},
+	} {
+		a.Add(&p)
+	}
+	if st := a.Stats(); st.Evicted != 1 || len(log) != 5 || log[2] != "close "+other.String() || log[3] != `data 0 "0123456789"` ||
+		len(log[4]) != len(`data 0 ""`)+100*4 {
+		t.Fatalf("evicted %d, log %q", st.Evicted, log)
+	}
+}
+
+// A new SYN without data (the client retrying with another initial
+// sequence number) starts the side over: its data is in order.
+func TestSYNRestartsSide(t *testing.T) {
+	_, log := flowStats(t, []seg{{flags: S, seq: 100}, {flags: S, seq: 5000, at: time.Second},
+		{flags: A, seq: 5001, data: "hello", at: 2 * time.Second}})
+	if want := []string{`data 0 "hello"`, "close 10.0.0.1:40000"}; !reflect.DeepEqual(log, want) {
+		t.Errorf("log %q, want %q", log, want)
+	}
+}
