@@ -137,3 +137,15 @@ func TestSYNRestartsSide(t *testing.T) {
 		t.Errorf("log %q, want %q", log, want)
 	}
 }
+
+// A segment that overlaps delivered bytes and was cut short by the
+// snapshot length gives up only the bytes it holds past them.
+func TestOverlapIntoTruncated(t *testing.T) {
+	fs, log := flowStats(t, []seg{{flags: S, seq: 100}, {flags: A, seq: 101, data: "abcdef"},
+		{flags: A, seq: 104, data: "d", missing: 4}, {flags: A, seq: 109, data: "z"},
+		{server: true, flags: A, seq: 1000, data: "ok"}})
+	want := []string{`data 0 "abcdef"`, "gap 0 2", `data 0 "z"`, `data 1 "ok"`, "close 10.0.0.1:40000"}
+	if !reflect.DeepEqual(log, want) || fs.Overlaps != 1 || fs.Retransmits != 0 {
+		t.Errorf("log %q, %d overlaps, %d retransmits; want %q, 1 overlap", log, fs.Overlaps, fs.Retransmits, want)
+	}
+}
