@@ -8,6 +8,7 @@ import (
 
 	"github.com/tlssniff/tlssniff/budget"
 	"github.com/tlssniff/tlssniff/capture"
+	"github.com/tlssniff/tlssniff/reorder"
 )
 
 // flowStats runs segments through an assembler and returns the one flow's
@@ -57,7 +58,7 @@ func TestFlowStats(t *testing.T) {
 		{server: true, flags: A, seq: 1009, data: "mno", at: 11 * ms}, // ahead of another hole
 		{server: true, flags: A, seq: 1009, data: "mNo", at: 12 * ms}, // the second conflict
 		{flags: A, seq: 106, ack: 1006, at: 13 * ms},                  // a keep-alive: no data, not a retransmission
-		{flags: A, seq: 107, data: "gh", missing: 5, at: 14 * ms},      // cut short by the snapshot length
+		{flags: A, seq: 107, data: "gh", missing: 5, at: 14 * ms},     // cut short by the snapshot length
 	})
 	// A segment ahead of a hole whose bytes are all held already is a
 	// retransmission, not out of order as well.
@@ -147,5 +148,30 @@ func TestOverlapIntoTruncated(t *testing.T) {
 	want := []string{`data 0 "abcdef"`, "gap 0 2", `data 0 "z"`, `data 1 "ok"`, "close 10.0.0.1:40000"}
 	if !reflect.DeepEqual(log, want) || fs.Overlaps != 1 || fs.Retransmits != 0 {
 		t.Errorf("log %q, %d overlaps, %d retransmits; want %q, 1 overlap", log, fs.Overlaps, fs.Retransmits, want)
+	}
+}
+
+// MaxFlowBuffer bounds what both sides of a flow hold together: with the
+// server holding one piece, the client's second piece does not fit and
+// the hole before it is given up on (a cut).
+func TestFlowBufferSharedBySides(t *testing.T) {
+	cfg := DefaultConfig
+	cfg.MaxFlowBuffer = 2 * (reorder.PieceCost + 10)
+	var log []string
+	a := New(cfg, func(client, server netip.AddrPort, start time.Time, _ *FlowStats, _ *budget.Account) Stream {
+		return &recorder{log: &log, client: client}
+	})
+	for _, s := range []seg{{flags: S, seq: 100}, {server: true, flags: S | A, seq: 999, ack: 101},
+		{server: true, flags: A, seq: 1010, data: "server...."},
+		{flags: A, seq: 111, data: "client...."}, {flags: A, seq: 131, data: "client...."}} {
+		src, dst := cli, srv
+		if s.server {
+			src, dst = dst, src
+		}
+		a.Add(&capture.Packet{Time: t0, Src: src, Dst: dst, Seq: s.seq, Ack: s.ack, Flags: s.flags, Payload: []byte(s.data)})
+	}
+	want := []string{"cut 0 10", `data 0 "client...."`, "cut 0 10", `data 0 "client...."`}
+	if !reflect.DeepEqual(log, want) {
+		t.Errorf("log %q, want %q", log, want)
 	}
 }
