@@ -101,6 +101,19 @@ func TestAckPastHole(t *testing.T) {
 	if !reflect.DeepEqual(log, want) {
 		t.Errorf("log %q, want %q", log, want)
 	}
+	// An ACK of exactly the bytes before the held segment acknowledges the
+	// hole too; one short of it does not.
+	for ack, want := range map[uint32][]string{
+		104: {`gap 0 3`, `data 0 "def"`, `data 1 "!"`, "close 10.0.0.1:40000"},
+		103: {`data 1 "!"`, `gap 0 3`, `data 0 "def"`, "close 10.0.0.1:40000"},
+	} {
+		_, log := flowStats(t, []seg{{flags: S, seq: 100}, {server: true, flags: S | A, seq: 999, ack: 101},
+			{flags: A, seq: 104, data: "def"}, {server: true, flags: A, ack: ack, seq: 1000},
+			{server: true, flags: A, seq: 1000, data: "!"}})
+		if !reflect.DeepEqual(log, want) {
+			t.Errorf("ACK %d: log %q, want %q", ack, log, want)
+		}
+	}
 }
 
 // When the budget has no room for a flow's out-of-order bytes and nothing
