@@ -68,6 +68,9 @@ func TestFlowStats(t *testing.T) {
 	if fs.Retransmits != 6 || fs.OutOfOrder != 3 || !reflect.DeepEqual(fs.Marks, want) {
 		t.Errorf("%d retransmits, %d out of order, marks %+v\nlog %q", fs.Retransmits, fs.OutOfOrder, fs.Marks, log)
 	}
+	if fs.Overlaps != 0 {
+		t.Errorf("%d overlaps", fs.Overlaps)
+	}
 	if fs.Conflicts != 2 || fs.ConflictSide != 1 || !fs.ConflictTime.Equal(t0.Add(6*ms)) {
 		t.Errorf("%d conflicts, first at %v from side %d", fs.Conflicts, fs.ConflictTime.Sub(t0), fs.ConflictSide)
 	}
@@ -185,6 +188,68 @@ func TestFlowBufferSharedBySides(t *testing.T) {
 	}
 	want := []string{"cut 0 10", `data 0 "client...."`, "cut 0 10", `data 0 "client...."`}
 	if !reflect.DeepEqual(log, want) {
+		t.Errorf("log %q, want %q", log, want)
+	}
+}
+
+// A held segment that in-order bytes partly covered while it waited is an
+// overlap: only its new bytes are delivered. One that starts where the
+// stream is, is not.
+func TestDrainOverlap(t *testing.T) {
+	fs, log := flowStats(t, []seg{{flags: S, seq: 100}, {flags: A, seq: 104, data: "def"}, {flags: A, seq: 101, data: "abcde"}})
+	if want := []string{`data 0 "abcde"`, `data 0 "f"`, "close 10.0.0.1:40000"}; !reflect.DeepEqual(log, want) || fs.Overlaps != 1 {
+		t.Errorf("log %q, %d overlaps; want %q, 1", log, fs.Overlaps, want)
+	}
+	fs, _ = flowStats(t, []seg{{flags: S, seq: 100}, {flags: A, seq: 104, data: "def"}, {flags: A, seq: 101, data: "abc"}})
+	if fs.Overlaps != 0 {
+		t.Errorf("%d overlaps for segments that meet", fs.Overlaps)
+	}
+}
+
+// When the budget takes a flow's buffers for another, the flow's stream
+// sheds and is told the bytes up to the end of what it held are cut;
+// later bytes come in order.
+func TestShedCutsUpToWhatWasHeld(t *testing.T) {
+	var log []string
+	cfg := DefaultConfig
+	cfg.Memory = 2*flowCost + 3*(reorder.PieceCost+50) - 10
+	a := New(cfg, func(client, server netip.AddrPort, start time.Time, _ *FlowStats, _ *budget.Account) Stream {
+		return &recorder{log: &log, client: client}
+	})
+	other := netip.MustParseAddrPort("10.0.0.3:40001")
+	for _, p := range []capture.Packet{
+		{Time: t0, Src: cli, Dst: srv, Flags: S, Seq: 100},
+		{Time: t0, Src: cli, Dst: srv, Flags: A, Seq: 111, Payload: make([]byte, 50)},
+		{Time: t0, Src: cli, Dst: srv, Flags: A, Seq: 171, Payload: make([]byte, 50)},
+		{Time: t0, Src: other, Dst: srv, Flags: S, Seq: 500},
+		{Time: t0, Src: other, Dst: srv, Flags: A, Seq: 511, Payload: make([]byte, 50)},
+		{Time: t0, Src: cli, Dst: srv, Flags: A, Seq: 221, Payload: []byte("next")},
+	} {
+		a.Add(&p)
+	}
+	if want := []string{"shed", "cut 0 120", `data 0 "next"`}; !reflect.DeepEqual(log, want) {
+		t.Errorf("log %q, want %q", log, want)
+	}
+}
+
+// A connection that reuses the endpoints of one an RST closed is a new
+// flow.
+func TestFlowAfterReset(t *testing.T) {
+	var log []string
+	a := New(DefaultConfig, func(client, server netip.AddrPort, start time.Time, _ *FlowStats, _ *budget.Account) Stream {
+		log = append(log, "open")
+		return &recorder{log: &log, client: client}
+	})
+	for _, p := range []capture.Packet{
+		{Time: t0, Src: cli, Dst: srv, Flags: S, Seq: 100},
+		{Time: t0, Src: cli, Dst: srv, Flags: A, Seq: 101, Payload: []byte("a")},
+		{Time: t0, Src: cli, Dst: srv, Flags: R, Seq: 102},
+		{Time: t0, Src: cli, Dst: srv, Flags: S, Seq: 7000},
+		{Time: t0, Src: cli, Dst: srv, Flags: A, Seq: 7001, Payload: []byte("b")},
+	} {
+		a.Add(&p)
+	}
+	if want := []string{"open", `data 0 "a"`, "close 10.0.0.1:40000", "open", `data 0 "b"`}; !reflect.DeepEqual(log, want) {
 		t.Errorf("log %q, want %q", log, want)
 	}
 }
