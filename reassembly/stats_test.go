@@ -253,3 +253,45 @@ func TestFlowAfterReset(t *testing.T) {
 		t.Errorf("log %q, want %q", log, want)
 	}
 }
+
+// A flow idle for exactly IdleTimeout lives on, one idle a second longer
+// is closed; a stream exactly MaxAge old goes on, one a second older is
+// ended. A stream that was let go (its flow left the age list) and then
+// closed leaves the other flows' ages alone.
+func TestIdleAndAge(t *testing.T) {
+	cfg := DefaultConfig
+	cfg.IdleTimeout, cfg.MaxAge = 10*time.Second, 20*time.Second
+	var log []string
+	a := New(cfg, func(client, server netip.AddrPort, start time.Time, _ *FlowStats, _ *budget.Account) Stream {
+		log = append(log, "open "+client.String())
+		return &recorder{log: &log, client: client, stop: map[int]int{0: 1, 1: 1}}
+	})
+	flow := func(port uint16) netip.AddrPort { return netip.AddrPortFrom(cli.Addr(), port) }
+	add := func(at time.Duration, src netip.AddrPort, flags uint8, seq uint32, data string) {
+		a.Add(&capture.Packet{Time: t0.Add(at), Src: src, Dst: srv, Flags: flags, Seq: seq, Payload: []byte(data)})
+	}
+	s := time.Second
+	add(0, flow(1), S, 100, "")
+	add(0, flow(2), S, 100, "")
+	add(0, flow(3), S, 100, "")
+	// Flow 2's stream wants no more of either side: it is let go, then
+	// its FINs close the flow.
+	add(s, flow(2), A, 101, "x")
+	a.Add(&capture.Packet{Time: t0.Add(s), Src: srv, Dst: flow(2), Flags: S | A, Seq: 900, Ack: 102})
+	a.Add(&capture.Packet{Time: t0.Add(s), Src: srv, Dst: flow(2), Flags: A, Seq: 901, Payload: []byte("y")})
+	add(s, flow(2), F|A, 102, "")
+	a.Add(&capture.Packet{Time: t0.Add(s), Src: srv, Dst: flow(2), Flags: F | A, Seq: 902})
+	add(10*s, flow(1), A, 101, "") // flow 1 active, flow 3 idle for 10 s: kept
+	if st := a.Stats(); st.IdleClosed != 0 || st.Aged != 0 {
+		t.Fatalf("at 10 s: %d idle closed, %d aged", st.IdleClosed, st.Aged)
+	}
+	add(11*s, flow(1), A, 101, "") // flow 3 idle for 11 s: closed
+	add(20*s, flow(1), A, 101, "") // flow 1's stream is 20 s old: goes on
+	if st := a.Stats(); st.IdleClosed != 1 || st.Aged != 0 {
+		t.Fatalf("at 20 s: %d idle closed, %d aged", st.IdleClosed, st.Aged)
+	}
+	add(21*s, flow(1), A, 101, "") // 21 s old: ended
+	if st := a.Stats(); st.IdleClosed != 1 || st.Aged != 1 {
+		t.Fatalf("at 21 s: %d idle closed, %d aged; log %q", st.IdleClosed, st.Aged, log)
+	}
+}
