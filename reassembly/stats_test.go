@@ -14,6 +14,13 @@ import (
 // flowStats runs segments through an assembler and returns the one flow's
 // stats and what its stream was given.
 func flowStats(t *testing.T, segs []seg) (*FlowStats, []string) {
+	fs, log, _ := flowStatsStop(t, nil, segs)
+	return fs, log
+}
+
+// flowStatsStop is flowStats with a stream that stops wanting a side after
+// the bytes stop gives, and returns the assembler's stats too.
+func flowStatsStop(t *testing.T, stop map[int]int, segs []seg) (*FlowStats, []string, Stats) {
 	t.Helper()
 	var log []string
 	var stats *FlowStats
@@ -22,7 +29,7 @@ func flowStats(t *testing.T, segs []seg) (*FlowStats, []string) {
 			t.Fatalf("a second flow for %v", client)
 		}
 		stats = fs
-		return &recorder{log: &log, client: client}
+		return &recorder{log: &log, client: client, stop: stop}
 	})
 	for _, s := range segs {
 		src, dst := cli, srv
@@ -34,7 +41,7 @@ func flowStats(t *testing.T, segs []seg) (*FlowStats, []string) {
 		a.Add(&p)
 	}
 	a.Flush()
-	return stats, log
+	return stats, log, a.Stats()
 }
 
 // Retransmitted and out-of-order segments are counted apart and marked in
@@ -42,13 +49,14 @@ func flowStats(t *testing.T, segs []seg) (*FlowStats, []string) {
 // directions of a connection are one flow whichever speaks first.
 func TestFlowStats(t *testing.T) {
 	ms := time.Millisecond
-	fs, log := flowStats(t, []seg{
+	fs, log, st := flowStatsStop(t, nil, []seg{
 		{flags: S, seq: 100, at: 0},
 		{server: true, flags: S | A, seq: 999, ack: 101, at: 0},
 		{flags: A, seq: 101, ack: 1000, at: ms},
 		{flags: A, seq: 104, data: "def", at: 2 * ms},                 // ahead of a hole
 		{flags: A, seq: 101, data: "abc", at: 3 * ms},                 // fills it
 		{flags: A, seq: 101, data: "abc", at: 4 * ms},                 // a retransmission
+		{flags: A, seq: 104, data: "def", at: 4 * ms},                 // one that ends where the stream is
 		{server: true, flags: A, seq: 1003, data: "XYZ", at: 5 * ms},  // server, ahead
 		{server: true, flags: A, seq: 1003, data: "XQZ", at: 6 * ms},  // held already, and conflicting
 		{server: true, flags: A, seq: 1000, data: "uvw", at: 7 * ms},  // fills the hole
@@ -62,10 +70,10 @@ func TestFlowStats(t *testing.T) {
 	})
 	// A segment ahead of a hole whose bytes are all held already is a
 	// retransmission, not out of order as well.
-	want := []Mark{{t0.Add(2 * ms), 0, false}, {t0.Add(4 * ms), 0, true}, {t0.Add(5 * ms), 1, false},
+	want := []Mark{{t0.Add(2 * ms), 0, false}, {t0.Add(4 * ms), 0, true}, {t0.Add(4 * ms), 0, true}, {t0.Add(5 * ms), 1, false},
 		{t0.Add(6 * ms), 1, true}, {t0.Add(8 * ms), 1, true}, {t0.Add(9 * ms), 0, true}, {t0.Add(10 * ms), 1, true},
 		{t0.Add(11 * ms), 1, false}, {t0.Add(12 * ms), 1, true}}
-	if fs.Retransmits != 6 || fs.OutOfOrder != 3 || !reflect.DeepEqual(fs.Marks, want) {
+	if fs.Retransmits != 7 || fs.OutOfOrder != 3 || !reflect.DeepEqual(fs.Marks, want) {
 		t.Errorf("%d retransmits, %d out of order, marks %+v\nlog %q", fs.Retransmits, fs.OutOfOrder, fs.Marks, log)
 	}
 	if fs.Overlaps != 0 {
@@ -74,7 +82,10 @@ func TestFlowStats(t *testing.T) {
 	if fs.Conflicts != 2 || fs.ConflictSide != 1 || !fs.ConflictTime.Equal(t0.Add(6*ms)) {
 		t.Errorf("%d conflicts, first at %v from side %d", fs.Conflicts, fs.ConflictTime.Sub(t0), fs.ConflictSide)
 	}
-	if fs.Packets != [2]uint64{8, 8} || fs.Truncated != 1 || !fs.SYNACK || !fs.SYN {
+	if st.Flows != 1 || st.Retransmits != 7 || st.OutOfOrder != 3 || st.Gaps != 2 || st.GapBytes != 8 || st.Cuts != 0 {
+		t.Errorf("assembler stats %+v", st)
+	}
+	if fs.Packets != [2]uint64{9, 8} || fs.Truncated != 1 || !fs.SYNACK || !fs.SYN {
 		t.Errorf("packets %v, %d truncated, SYN %v, SYN/ACK %v", fs.Packets, fs.Truncated, fs.SYN, fs.SYNACK)
 	}
 
@@ -293,5 +304,15 @@ func TestIdleAndAge(t *testing.T) {
 	add(21*s, flow(1), A, 101, "") // 21 s old: ended
 	if st := a.Stats(); st.IdleClosed != 1 || st.Aged != 1 {
 		t.Fatalf("at 21 s: %d idle closed, %d aged; log %q", st.IdleClosed, st.Aged, log)
+	}
+}
+
+// Once a stream wants no more of a side, that side's bytes are skipped and
+// counted, and its sequence space followed.
+func TestSkippedBytes(t *testing.T) {
+	_, log, st := flowStatsStop(t, map[int]int{0: 3}, []seg{{flags: S, seq: 100}, {flags: A, seq: 101, data: "abc"},
+		{flags: A, seq: 104, data: "defg"}, {flags: A, seq: 108, data: "hi", missing: 3}, {flags: A, seq: 104, data: "d"}})
+	if want := []string{`data 0 "abc"`, "close 10.0.0.1:40000"}; !reflect.DeepEqual(log, want) || st.SkippedBytes != 7 {
+		t.Errorf("log %q, %d bytes skipped; want %q and 7", log, st.SkippedBytes, want)
 	}
 }
