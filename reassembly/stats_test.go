@@ -241,6 +241,9 @@ func TestShedCutsUpToWhatWasHeld(t *testing.T) {
 	if want := []string{"shed", "cut 0 120", `data 0 "next"`}; !reflect.DeepEqual(log, want) {
 		t.Errorf("log %q, want %q", log, want)
 	}
+	if st := a.Stats(); st.Cuts != 1 || st.CutBytes != 120 || st.Gaps != 0 {
+		t.Errorf("stats %+v", st)
+	}
 }
 
 // A connection that reuses the endpoints of one an RST closed is a new
@@ -297,6 +300,9 @@ func TestIdleAndAge(t *testing.T) {
 		t.Fatalf("at 10 s: %d idle closed, %d aged", st.IdleClosed, st.Aged)
 	}
 	add(11*s, flow(1), A, 101, "") // flow 3 idle for 11 s: closed
+	if st := a.Stats(); st.IdleClosed != 1 {
+		t.Fatalf("at 11 s: %d idle closed", st.IdleClosed)
+	}
 	add(20*s, flow(1), A, 101, "") // flow 1's stream is 20 s old: goes on
 	if st := a.Stats(); st.IdleClosed != 1 || st.Aged != 0 {
 		t.Fatalf("at 20 s: %d idle closed, %d aged", st.IdleClosed, st.Aged)
