@@ -23,6 +23,8 @@ const (
 	// maxPreamble is how far into a stream the layer looks for a first
 	// ClientHello or ServerHello when the stream does not start with TLS: a
 	// SOCKS or HTTP CONNECT exchange, or a STARTTLS dialogue, comes first.
+	// A hello that starts at most this many bytes in is read, however the
+	// stream was cut.
 	maxPreamble = 64 << 10
 
 	recordHeaderLen = 5
@@ -220,7 +222,7 @@ func (l *RecordLayer) search(data []byte) []byte {
 				l.hdrLen, l.searching = 0, false
 				l.offset += int64(i - len(carry))
 				l.preamble = l.offset
-				return data[i-len(carry):]
+				return l.checkPreamble(data[i-len(carry):])
 			}
 			break
 		}
@@ -231,14 +233,10 @@ func (l *RecordLayer) search(data []byte) []byte {
 			n := copy(l.hdr[:], carry[i:])
 			l.hdrLen, l.searching = n, false
 			l.preamble = l.offset - int64(n)
-			return data
+			return l.checkPreamble(data)
 		}
 	}
 	l.offset += int64(len(data))
-	if l.offset > maxPreamble {
-		l.err = ErrNotTLS
-		return nil
-	}
 	// Keep the last bytes: a hello may start in them.
 	total := len(carry) + len(data)
 	keep := min(total, recordHeaderLen)
@@ -246,7 +244,20 @@ func (l *RecordLayer) search(data []byte) []byte {
 		window[k] = at(total - keep + k)
 	}
 	l.hdrLen = copy(l.hdr[:], window[:keep])
+	if l.offset-int64(keep) > maxPreamble { // the bytes before any hello to come
+		l.err = ErrNotTLS
+	}
 	return nil
+}
+
+// checkPreamble gives up on a stream whose hello comes after more than
+// maxPreamble bytes, however they were cut, and returns rest otherwise.
+func (l *RecordLayer) checkPreamble(rest []byte) []byte {
+	if l.preamble > maxPreamble {
+		l.err, l.preamble = ErrNotTLS, 0
+		return nil
+	}
+	return rest
 }
 
 // startRecord validates a complete header and sets up its body.

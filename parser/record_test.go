@@ -41,6 +41,15 @@ func TestRecordLayer(t *testing.T) {
 		{"oversized record", hello + "\x17\x03\x03\xff\xff", []uint8{22}, 0, "malformed record header"},
 		{"not TLS", strings.Repeat("GET / HTTP/1.1\r\n", 5000), nil, 0, ErrNotTLS.Error()},
 		{"SSL 2.0 ClientHello", "\x80\x2e\x01\x03\x01\x00\x15\x00\x00\x00\x10" + strings.Repeat("x", 37), []uint8{recordSSLv2}, 0, ""},
+		{"SSL 2.0 ClientHello offering SSL 2.0", "\x80\x2e\x01\x00\x02\x00\x15\x00\x00\x00\x10" + strings.Repeat("x", 37), []uint8{recordSSLv2}, 0, ""},
+		{"SSL 2.0 ClientHello of one byte", "\x80\x04\x01\x03\x01x", []uint8{recordSSLv2}, 0, ""},
+		{"SSL 2.0 ClientHello of none", "\x80\x03\x01\x03\x01", nil, 0, ErrNotTLS.Error()},
+		{"an SSL 2.0 header of version 1.0 is no hello", "\x80\x2e\x01\x01\x00" + strings.Repeat("x", 41), nil, 0, ""},
+		{"an SSL 2.0 header of version 0.3 is no hello", "\x80\x2e\x01\x00\x03" + strings.Repeat("x", 41), nil, 0, ""},
+		{"record version 3.4", "\x16\x03\x04\x00\x04\x01\x00\x00\x00", []uint8{22}, 0, ""},
+		{"record version 3.5 is no header", "\x16\x03\x05\x00\x04\x01\x00\x00\x00" + hello, []uint8{22}, 9, ""},
+		{"the longest preamble", strings.Repeat("A", maxPreamble) + hello, []uint8{22}, maxPreamble, ""},
+		{"a preamble too long", strings.Repeat("A", maxPreamble+1) + hello, nil, 0, ErrNotTLS.Error()},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			for _, size := range []int{len(tc.stream), 1, 2, 3, 7} {
