@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/tlssniff/tlssniff/budget"
 )
@@ -264,5 +265,85 @@ func TestHandshakeBufferCharged(t *testing.T) {
 	}
 	if len(c.halves[1].hs) != 0 || mem.Buffered() != 0 {
 		t.Errorf("after the message: %d bytes buffered, %d charged", len(c.halves[1].hs), mem.Buffered())
+	}
+}
+
+// The server's flight runs from its ServerHello to its ServerHelloDone up
+// to TLS 1.2 (its Finished when abbreviated), to its Finished in TLS 1.3,
+// whatever the client sends meanwhile.
+func TestServerFlightTime(t *testing.T) {
+	ms := func(n int) time.Duration { return time.Duration(n) * time.Millisecond }
+	f := tls12Flights(t)
+	var pieces []piece
+	pieces = append(pieces, f.clientHello)
+	for _, rec := range records(f.serverFlight.data) {
+		pieces = append(pieces, piece{false, rec})
+	}
+	pieces = append(pieces, f.clientFinish)
+	got := decide(t, TransportStats{}, pieces...) // a millisecond apart: the flight takes one per record after the first
+	if want := ms(len(records(f.serverFlight.data)) - 1); got.Timing.ServerFlight == nil || *got.Timing.ServerFlight != want {
+		t.Errorf("TLS 1.2 server flight %v, want %v", got.Timing.ServerFlight, want)
+	}
+	c, s := testPKI(t).Configs("www.example.test", tls.VersionTLS13, tls.VersionTLS13)
+	pieces = nil
+	for _, w := range session(t, c, s) {
+		for _, rec := range records(w.Data) {
+			pieces = append(pieces, piece{w.FromClient, rec})
+		}
+	}
+	got = decide(t, TransportStats{}, pieces...)
+	var sh, fin time.Time
+	for _, m := range got.Messages {
+		switch {
+		case m.Type == "ServerHello":
+			sh = m.Time
+		case m.Type == "Finished" && m.From == FromServer:
+			fin = m.Time
+		}
+	}
+	if got.Timing.ServerFlight == nil || *got.Timing.ServerFlight != fin.Sub(sh) || fin.Sub(sh) < ms(3) {
+		t.Errorf("TLS 1.3 server flight %v, ServerHello to Finished %v", got.Timing.ServerFlight, fin.Sub(sh))
+	}
+}
+
+// After the server's Finished, its first record of at least 80 bytes is a
+// NewSessionTicket and so is each next one of the same length; anything
+// else starts the application data, after which no ticket is recognised.
+func TestTicketRule(t *testing.T) {
+	c, s := testPKI(t).Configs("www.example.test", tls.VersionTLS13, tls.VersionTLS13)
+	s.SessionTicketsDisabled = true
+	// The records up to the client's Finished: its first application_data
+	// record of a Finished's size. Go's server sends no ticket here.
+	var upToFinished []piece
+	finished := false
+	for _, w := range session(t, c, s) {
+		for _, rec := range records(w.Data) {
+			if !finished {
+				upToFinished = append(upToFinished, piece{w.FromClient, rec})
+			}
+			finished = finished || w.FromClient && rec[0] == recordApplicationData && len(rec) == recordHeaderLen+finishedLen(0x1301)
+		}
+	}
+	for _, tc := range []struct {
+		lengths []int
+		want    string
+	}{
+		{[]int{80, 80, 79, 200}, "NewSessionTicket NewSessionTicket ApplicationData ApplicationData"},
+		{[]int{79, 80}, "ApplicationData ApplicationData"},
+		{[]int{200, 120, 200}, "NewSessionTicket ApplicationData ApplicationData"},
+		{[]int{120, 120, 120}, "NewSessionTicket NewSessionTicket NewSessionTicket"},
+	} {
+		pieces := append([]piece(nil), upToFinished...)
+		for _, n := range tc.lengths {
+			pieces = append(pieces, encrypted(false, recordApplicationData, n))
+		}
+		got := decide(t, TransportStats{}, pieces...)
+		var after []string
+		for _, m := range got.Messages[len(got.Messages)-len(tc.lengths):] {
+			after = append(after, m.Type)
+		}
+		if strings.Join(after, " ") != tc.want {
+			t.Errorf("server records of %v after the handshake: %v, want %s", tc.lengths, after, tc.want)
+		}
 	}
 }

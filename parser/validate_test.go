@@ -13,6 +13,8 @@ import (
 	"math/big"
 	"testing"
 	"time"
+
+	"golang.org/x/crypto/ocsp"
 )
 
 // issue makes a certificate for name valid from notBefore for a year, signed
@@ -141,6 +143,47 @@ func TestValidatorCacheBounded(t *testing.T) {
 		v.verify(chain)
 		if len(v.cache) > maxVerdicts {
 			t.Fatalf("%d verdicts kept", len(v.cache))
+		}
+	}
+}
+
+// A stapled OCSP response is read against the leaf and its issuer: good,
+// revoked, unknown or unparsable; without one there is no status. Keys of
+// 2048-bit RSA and P-224 are the smallest not weak.
+func TestOCSPAndKeySizes(t *testing.T) {
+	jan := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	caKey, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	ca, _ := issue(t, "OCSP CA", jan, true, nil, nil, caKey)
+	leaf, _ := issue(t, "www.example.test", jan, false, ca, caKey, nil)
+	v := NewValidator(nil)
+	chain := []Certificate{newCertificate(leaf.Raw), newCertificate(ca.Raw)}
+	at := jan.AddDate(0, 2, 0)
+	for status, want := range map[int]string{ocsp.Good: "good", ocsp.Revoked: "revoked", ocsp.Unknown: "unknown"} {
+		resp, err := ocsp.CreateResponse(ca, ca, ocsp.Response{Status: status, SerialNumber: leaf.SerialNumber,
+			ThisUpdate: jan, NextUpdate: at.AddDate(0, 1, 0), RevokedAt: jan}, caKey)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := v.Validate(chain, at, resp, 0).OCSPStatus; got != want {
+			t.Errorf("OCSP %s: status %q", want, got)
+		}
+	}
+	if got := v.Validate(chain, at, []byte("junk"), 0).OCSPStatus; got != "unparsable" {
+		t.Errorf("junk OCSP: %q", got)
+	}
+	if got := v.Validate(chain, at, nil, 0).OCSPStatus; got != "" {
+		t.Errorf("no OCSP: %q", got)
+	}
+
+	rsa2048, err := rsa.GenerateKey(rand.Reader, 2048)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p224, _ := ecdsa.GenerateKey(elliptic.P224(), rand.Reader)
+	for name, key := range map[string]any{"RSA 2048": rsa2048, "P-224": p224} {
+		c, _ := issue(t, "www.example.test", jan, false, ca, caKey, key)
+		if v.Validate([]Certificate{newCertificate(c.Raw)}, at, nil, 0).WeakKey {
+			t.Errorf("%s taken for a weak key", name)
 		}
 	}
 }
