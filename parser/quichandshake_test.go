@@ -146,3 +146,26 @@ func TestQUICHandshake(t *testing.T) {
 		}
 	}
 }
+
+// Connection IDs are at most 20 bytes (RFC 9000, section 17.2): an Initial
+// with one of 20 is read, one of 21 is not QUIC. A long header cut short
+// after the connection started is an issue, not the end of it.
+func TestQUICHeaderBounds(t *testing.T) {
+	ci, _, _, _ := quicFlights(t)
+	for _, n := range []int{20, 21} {
+		dcid := make([]byte, n)
+		dcid[0] = 7
+		ck, _, _ := deriveInitialKeys(quicV1, dcid)
+		got, _ := udpConn(t, piece{true, sealInitial(t, ck, dcid, 0, cryptoFrameBytes(0, ci))})
+		if (got != nil && got.ClientHello != nil) != (n <= 20) {
+			t.Errorf("a connection ID of %d bytes: %+v", n, got)
+		}
+	}
+	dcid := unhex(t, "8394c8f03e515708")
+	ck, _, _ := deriveInitialKeys(quicV1, dcid)
+	initial := sealInitial(t, ck, dcid, 0, cryptoFrameBytes(0, ci))
+	got, _ := udpConn(t, piece{true, initial}, piece{true, initial[:12]}, piece{true, initial})
+	if got == nil || issueKinds(got) != "malformed_record: a QUIC long header packet cut short" || got.QUIC.ClientPackets[0] != 2 {
+		t.Errorf("a long header cut short: %+v, issues %s", got, issueKinds(got))
+	}
+}
