@@ -142,4 +142,14 @@ func TestDTLSPending(t *testing.T) {
 			t.Errorf("message_seq %d of %d bytes ahead: %d bytes held", tc.seq, tc.length, held)
 		}
 	}
+	// The window follows the next message expected: after the ClientHello
+	// (0), message 16 is 15 ahead.
+	chRecord := dtlsRecord(recordHandshake, 0, dtlsFragment(typeClientHello, len(ch), 0, 0, ch))
+	for _, seq := range []int{maxDTLSPending, maxDTLSPending + 1} {
+		_, held := udpConn(t, piece{true, chRecord}, piece{true, dtlsRecord(recordHandshake, 0,
+			dtlsFragment(typeClientKeyExchange, 40, seq, 0, ch[:10]))})
+		if (held > 0) != (seq == maxDTLSPending) {
+			t.Errorf("message_seq %d after the ClientHello: %d bytes held", seq, held)
+		}
+	}
 }

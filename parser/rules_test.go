@@ -347,3 +347,66 @@ func TestTicketRule(t *testing.T) {
 		}
 	}
 }
+
+// Shed counts the record body it drops: a Certificate record cut in the
+// middle held 95 bytes of it.
+func TestShedCountsThePartialRecord(t *testing.T) {
+	f := tls12Flights(t)
+	recs := records(f.serverFlight.data)
+	var got *Connection
+	c := NewConn("tcp", clientAddr, serverAddr, t0, Options{Emit: func(x *Connection) { got = x }})
+	c.Data(0, f.clientHello.data, t0)
+	c.Data(1, recs[0], t0)
+	c.Data(1, recs[1][:recordHeaderLen+95], t0)
+	c.Shed()
+	c.Close()
+	want := "memory_budget: 95 buffered bytes dropped inside a Certificate message: the memory budget was spent and this connection held the most"
+	if k := issueKinds(got); k != want {
+		t.Errorf("issues %q, want %q", k, want)
+	}
+}
+
+// A TLS 1.3 client that sent no early data has no EndOfEarlyData, even
+// when its first record after the server's flight has that size; and when
+// the server's CertificateRequest record was lost, a client certificate
+// still says the server asked for one.
+func TestTLS13ClientFlightEdges(t *testing.T) {
+	c, s := testPKI(t).Configs("www.example.test", tls.VersionTLS13, tls.VersionTLS13)
+	s.ClientAuth = tls.RequireAnyClientCert
+	c.Certificates = s.Certificates
+	var pieces []piece
+	serverRecs := 0
+	for _, w := range session(t, c, s) {
+		for _, rec := range records(w.Data) {
+			if !w.FromClient && rec[0] == recordApplicationData {
+				if serverRecs++; serverRecs == 2 { // the CertificateRequest
+					continue
+				}
+			}
+			pieces = append(pieces, piece{w.FromClient, rec})
+		}
+	}
+	got := decide(t, TransportStats{}, pieces...)
+	if got.ServerFlight == nil || strings.Join(got.ServerFlight.Messages, " ") !=
+		"EncryptedExtensions CertificateRequest Certificate CertificateVerify Finished" {
+		t.Errorf("server flight %+v", got.ServerFlight)
+	}
+	if got.ClientFlight == nil || strings.Join(got.ClientFlight.Messages, " ") != "Certificate CertificateVerify Finished" {
+		t.Errorf("client flight %+v", got.ClientFlight)
+	}
+
+	c, s = testPKI(t).Configs("www.example.test", tls.VersionTLS13, tls.VersionTLS13)
+	pieces = nil
+	for _, w := range session(t, c, s) {
+		for _, rec := range records(w.Data) {
+			if w.FromClient && rec[0] == recordApplicationData && len(rec) == recordHeaderLen+finishedLen(0x1301) {
+				pieces = append(pieces, encrypted(true, recordApplicationData, endOfEarlyDataLen(0x1301)))
+			}
+			pieces = append(pieces, piece{w.FromClient, rec})
+		}
+	}
+	got = decide(t, TransportStats{}, pieces...)
+	if got.EarlyData.Accepted || got.ClientFlight == nil || strings.Join(got.ClientFlight.Messages, " ") != "Certificate Finished" {
+		t.Errorf("early data %+v, client flight %+v", got.EarlyData, got.ClientFlight)
+	}
+}

@@ -206,24 +206,15 @@ func (c *Conn) closeClientFlight(fin int) {
 	case 2:
 		names[k], names[k+1] = "Certificate", "CertificateVerify"
 	}
-	for j, i := range recs {
-		if names[j] != "" {
-			cc.Messages[i].Type = names[j]
-		}
+	for j, i := range recs { // fin is at most 2: every record is named
+		cc.Messages[i].Type = names[j]
 	}
 	if names[k] == "Certificate" && cc.ServerFlight != nil && !slices.Contains(cc.ServerFlight.Messages, "CertificateRequest") {
 		// The client sent a certificate, so the server asked for one.
 		m := cc.ServerFlight.Messages
 		cc.ServerFlight.Messages = append([]string{m[0], "CertificateRequest"}, m[1:]...)
 	}
-	var msgs []string
-	for j, n := range names {
-		if n == "" {
-			n = cc.Messages[recs[j]].Type
-		}
-		msgs = append(msgs, n)
-	}
-	cc.ClientFlight = c.flight(recs, msgs)
+	cc.ClientFlight = c.flight(recs, names)
 	// Records after the Finished were the client's first application data.
 	for _, i := range st.clientRecs[fin+1:] {
 		cc.Messages[i].Type = "ApplicationData"
