@@ -1,6 +1,7 @@
 package parser
 
 import (
+	"bytes"
 	"crypto/tls"
 	"crypto/x509"
 	"fmt"
@@ -460,6 +461,20 @@ func TestResumptionRule(t *testing.T) {
 		if got := feed(resumed, handshake(lost)); !got.Resumed || undecided(got) {
 			t.Errorf("resumed by a ticket, %d lost: resumed %v, issues %s", lost, got.Resumed, issueKinds(got))
 		}
+	}
+	// A server that does not echo the session id: the ticket the client
+	// offered decides it.
+	var noEcho []tlstest.Write
+	for _, w := range resumed {
+		w.Data = bytes.Clone(w.Data)
+		if !w.FromClient && w.Data[recordHeaderLen] == typeServerHello && w.Data[recordHeaderLen+4+2+32] > 0 {
+			w.Data[recordHeaderLen+4+2+32+1] ^= 0xff
+		}
+		noEcho = append(noEcho, w)
+	}
+	if got := feed(noEcho, handshake(typeNewSessionTicket)); !got.Resumed || undecided(got) {
+		t.Errorf("resumed by a ticket without the session id echoed, its NewSessionTicket lost: resumed %v, issues %s",
+			got.Resumed, issueKinds(got))
 	}
 	// A full handshake whose Certificate was lost: the client's keys came
 	// before the server's ChangeCipherSpec (samples/impaired.pcap 50065).

@@ -410,3 +410,28 @@ func TestTLS13ClientFlightEdges(t *testing.T) {
 		t.Errorf("early data %+v, client flight %+v", got.EarlyData, got.ClientFlight)
 	}
 }
+
+// A gap inside a record holding several messages names the one it cut,
+// past the whole ones before it; one that cut exactly after a whole
+// message says so.
+func TestGapAfterWholeMessages(t *testing.T) {
+	ch, sh, cert := realHellos(t)
+	msg := func(typ uint8, body []byte) []byte {
+		return append([]byte{typ, byte(len(body) >> 16), byte(len(body) >> 8), byte(len(body))}, body...)
+	}
+	flight := append(msg(typeServerHello, sh), msg(typeCertificate, cert)...)
+	rec := append([]byte{recordHandshake, 3, 3, byte(len(flight) >> 8), byte(len(flight))}, flight...)
+	shEnd := recordHeaderLen + 4 + len(sh)
+	for cut, want := range map[int]string{shEnd + 50: "inside a Certificate message", shEnd: "between handshake messages",
+		shEnd - 1: "inside a ServerHello message"} {
+		var got *Connection
+		c := NewConn("tcp", clientAddr, serverAddr, t0, Options{Emit: func(x *Connection) { got = x }})
+		c.Data(0, handshakeRecords(typeClientHello, ch), t0)
+		c.Data(1, rec[:cut], t0)
+		c.Gap(1, len(rec)-cut, t0)
+		c.Close()
+		if k := issueKinds(got); k != fmt.Sprintf("gap: %d bytes lost %s", len(rec)-cut, want) {
+			t.Errorf("cut at %d: issues %q, want %q", cut, k, want)
+		}
+	}
+}
