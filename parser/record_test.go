@@ -6,6 +6,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/tlssniff/tlssniff/budget"
 )
 
 // collect records what a RecordLayer delivers, copying bodies.
@@ -104,5 +106,60 @@ func TestRecordLayerGapResync(t *testing.T) {
 	}
 	if h.records[1].Offset != int64(len(hello)+7+1000+21) {
 		t.Errorf("offset after gap %d", h.records[1].Offset)
+	}
+}
+
+// A record body gathered across segments is charged as its buffer grows,
+// exactly its capacity, and given back when the record is delivered.
+func TestRecordBodyCharged(t *testing.T) {
+	mem := budget.New(1 << 30).Open(nil)
+	l := RecordLayer{Memory: mem}
+	h := &collect{}
+	stream := []byte(record(22, "\x01\x00\x00\x00") + record(22, strings.Repeat("c", 5000)))
+	for len(stream) > 0 {
+		n := min(len(stream), 333)
+		if err := l.Feed(stream[:n], time.Time{}, h); err != nil {
+			t.Fatal(err)
+		}
+		stream = stream[n:]
+		if mem.Buffered() != int64(cap(l.body)) {
+			t.Fatalf("%d bytes charged for a buffer of %d", mem.Buffered(), cap(l.body))
+		}
+	}
+	if len(h.records) != 2 || len(h.records[1].Body) != 5000 || mem.Buffered() != 0 {
+		t.Errorf("%d records, %d bytes still charged", len(h.records), mem.Buffered())
+	}
+}
+
+// After a gap the layer takes up reading at a header whose record is
+// followed by another plausible header, or that ends the bytes it has;
+// one followed by junk is passed over.
+func TestRecordLayerResyncEdges(t *testing.T) {
+	hello := record(22, "\x01\x00\x00\x00")
+	for _, tc := range []struct {
+		name  string
+		after string
+		want  []uint8
+	}{
+		{"a record and the next header", "xx" + record(21, "\x02\x28") + "\x17\x03\x03\x00\x01", []uint8{22, 21, 23}},
+		{"a header alone at the end", "xx" + "\x15\x03\x03\x00\x01", []uint8{22, 21}},
+		{"a header then junk", "xx" + record(21, "\x02\x28") + "\x99\x99\x99\x99\x99" + record(23, "z"), []uint8{22, 23}},
+		{"a header then junk at the end", "xx" + record(21, "\x02\x28") + "\x99\x99\x99\x99\x99", []uint8{22}},
+	} {
+		var l RecordLayer
+		h := &collect{}
+		l.Feed([]byte(hello), time.Time{}, h)
+		l.Gap(100)
+		if err := l.Feed([]byte(tc.after), time.Time{}, h); err != nil {
+			t.Fatal(err)
+		}
+		l.Feed([]byte("x"), time.Time{}, h) // the last record's body, when one is open
+		var types []uint8
+		for _, r := range h.records {
+			types = append(types, r.Type)
+		}
+		if !reflect.DeepEqual(types, tc.want) {
+			t.Errorf("%s: records %v, want %v", tc.name, types, tc.want)
+		}
 	}
 }
