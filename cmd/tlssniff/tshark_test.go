@@ -7,8 +7,10 @@ import (
 	"math"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/tlssniff/tlssniff/internal/testenv"
@@ -37,6 +39,49 @@ func tsharkFields(t *testing.T, path, filter string, fields ...string) [][]strin
 	return rows
 }
 
+// tsharkRow is one frame with TLS or DTLS handshake messages, as tshark
+// reads it: lists are comma-separated, one entry per message (per DTLS
+// fragment) or per certificate.
+type tsharkRow struct {
+	proto, src, dst, types, ja3, sni, ja3s, version, supportedVersion, suite, alpn, certs, offsets string
+}
+
+var tsharkCache sync.Map // capture path: []tsharkRow
+
+// tsharkHandshakes returns the TLS and DTLS handshake frames of a
+// capture, running tshark once per capture for all the tests.
+func tsharkHandshakes(t *testing.T, path string) []tsharkRow {
+	if rows, ok := tsharkCache.Load(path); ok {
+		return rows.([]tsharkRow)
+	}
+	// One run reads both: each field once for TLS and once for DTLS, only
+	// one of which a frame fills. tshark lists each DTLS fragment; a
+	// message is its fragment at offset 0 (TLS has none).
+	fields := []string{"tcp.srcport", "tcp.dstport", "udp.srcport", "udp.dstport"}
+	names := []string{"type", "ja3", "extensions_server_name", "ja3s", "version", "extensions.supported_version",
+		"ciphersuite", "extensions_alpn_str", "certificate"}
+	for _, p := range []string{"tls", "dtls"} {
+		for _, n := range names {
+			fields = append(fields, p+".handshake."+n)
+		}
+	}
+	fields = append(fields, "dtls.handshake.fragment_offset")
+	var rows []tsharkRow
+	for _, f := range tsharkFields(t, path, "tls.handshake.type || dtls.handshake.type", fields...) {
+		r := tsharkRow{proto: "tls", src: f[0], dst: f[1]}
+		v := f[4 : 4+len(names)]
+		if f[4] == "" {
+			r = tsharkRow{proto: "dtls", src: f[2], dst: f[3], offsets: f[len(f)-1]}
+			v = f[4+len(names) : 4+2*len(names)]
+		}
+		r.types, r.ja3, r.sni, r.ja3s, r.version, r.supportedVersion, r.suite, r.alpn, r.certs =
+			v[0], v[1], v[2], v[3], v[4], v[5], v[6], v[7], v[8]
+		rows = append(rows, r)
+	}
+	tsharkCache.Store(path, rows)
+	return rows
+}
+
 // tsharkHello is what tshark reads of one connection's hellos: the first
 // ClientHello's JA3 and SNI, and the last ServerHello's JA3S, version (the
 // supported_versions choice, else the hello's), suite and ALPN, as
@@ -46,23 +91,19 @@ type tsharkHello struct{ ja3, sni, ja3s, version, suite, alpn string }
 // tsharkHellos returns the hellos of each connection by client port.
 func tsharkHellos(t *testing.T, path string) map[string]tsharkHello {
 	hellos := map[string]tsharkHello{}
-	for _, proto := range [][2]string{{"tls", "tcp"}, {"dtls", "udp"}} {
-		p, l4 := proto[0], proto[1]
-		for _, f := range tsharkFields(t, path, p+".handshake.type == 1 || "+p+".handshake.type == 2",
-			l4+".srcport", l4+".dstport", p+".handshake.type", p+".handshake.ja3",
-			p+".handshake.extensions_server_name", p+".handshake.ja3s", p+".handshake.version",
-			p+".handshake.extensions.supported_version", p+".handshake.ciphersuite", p+".handshake.extensions_alpn_str") {
-			if strings.Contains(f[2], "1") && !strings.Contains(f[2], "2") {
-				h := hellos[f[0]]
-				if h.ja3 == "" {
-					h.ja3, h.sni = f[3], f[4]
-				}
-				hellos[f[0]] = h
-			} else if f[5] != "" {
-				h := hellos[f[1]]
-				h.ja3s, h.version, h.suite, h.alpn = f[5], cmp.Or(f[7], f[6]), f[8], f[9]
-				hellos[f[1]] = h
+	for _, r := range tsharkHandshakes(t, path) {
+		types := strings.Split(r.types, ",")
+		switch {
+		case slices.Contains(types, "1") && !slices.Contains(types, "2"):
+			h := hellos[r.src]
+			if h.ja3 == "" {
+				h.ja3, h.sni = r.ja3, r.sni
 			}
+			hellos[r.src] = h
+		case r.ja3s != "":
+			h := hellos[r.dst]
+			h.ja3s, h.version, h.suite, h.alpn = r.ja3s, cmp.Or(r.supportedVersion, r.version), r.suite, r.alpn
+			hellos[r.dst] = h
 		}
 	}
 	return hellos
@@ -213,37 +254,26 @@ func tsharkFlights(t *testing.T, path string) (flights map[string]string, certs 
 	type side struct{ msgs, certs []string }
 	sides := map[[2]string]*side{} // by sender port, receiver port
 	var order [][2]string
-	for _, proto := range [][2]string{{"tls", "tcp"}, {"dtls", "udp"}} {
-		p, l4 := proto[0], proto[1]
-		// tshark lists each DTLS fragment; a message is its fragment at
-		// offset 0 (TLS has no fragment offsets: a field is read in vain,
-		// tshark leaves one of two equal fields empty).
-		offset := "frame.number"
-		if p == "dtls" {
-			offset = p + ".handshake.fragment_offset"
+	for _, r := range tsharkHandshakes(t, path) {
+		k := [2]string{r.src, r.dst}
+		if sides[k] == nil {
+			sides[k] = &side{}
+			order = append(order, k)
 		}
-		for _, f := range tsharkFields(t, path, p+".handshake.type", l4+".srcport", l4+".dstport", p+".handshake.type",
-			p+".handshake.certificate", offset) {
-			k := [2]string{f[0], f[1]}
-			if sides[k] == nil {
-				sides[k] = &side{}
-				order = append(order, k)
+		offsets := strings.Split(r.offsets, ",")
+		for i, typ := range strings.Split(r.types, ",") {
+			if r.proto == "tls" || i < len(offsets) && offsets[i] == "0" {
+				sides[k].msgs = append(sides[k].msgs, typ)
 			}
-			offsets := strings.Split(f[4], ",")
-			for i, typ := range strings.Split(f[2], ",") {
-				if p == "tls" || i < len(offsets) && offsets[i] == "0" {
-					sides[k].msgs = append(sides[k].msgs, typ)
+		}
+		if r.certs != "" {
+			for _, der := range strings.Split(r.certs, ",") {
+				b, err := hex.DecodeString(der)
+				if err != nil {
+					t.Fatalf("tshark certificate %q: %v", der, err)
 				}
-			}
-			if f[3] != "" {
-				for _, der := range strings.Split(f[3], ",") {
-					b, err := hex.DecodeString(der)
-					if err != nil {
-						t.Fatalf("tshark certificate %q: %v", der, err)
-					}
-					sum := sha256.Sum256(b)
-					sides[k].certs = append(sides[k].certs, hex.EncodeToString(sum[:]))
-				}
+				sum := sha256.Sum256(b)
+				sides[k].certs = append(sides[k].certs, hex.EncodeToString(sum[:]))
 			}
 		}
 	}
