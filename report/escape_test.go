@@ -5,7 +5,9 @@ import (
 	"crypto/tls"
 	"encoding/csv"
 	"encoding/json"
+	"errors"
 	"net/netip"
+	"reflect"
 	"regexp"
 	"strings"
 	"testing"
@@ -149,5 +151,74 @@ func TestCSVCell(t *testing.T) {
 		if got := cell(in); got != want {
 			t.Errorf("cell(%q) = %q, want %q", in, got, want)
 		}
+	}
+}
+
+// The histogram's bins are 1, 2 or 5 times a power of ten wide, at most
+// histBins of them, from zero to past the slowest; every handshake is in
+// the bin of its time; ticks every bin, or every fifth past ten bins.
+func TestHistogram(t *testing.T) {
+	for in, want := range map[time.Duration]time.Duration{1: 1, 2: 2, 3: 5, 5: 5, 6: 10, 10: 10, 11: 20, 21: 50, 51: 100} {
+		if got := roundUp(in); got != want {
+			t.Errorf("roundUp(%d) = %d, want %d", in, got, want)
+		}
+	}
+	ms := func(f float64) time.Duration { return time.Duration(f * float64(time.Millisecond)) }
+	for _, tc := range []struct {
+		ds     []time.Duration
+		counts []int
+		width  string // of the first bin, in ms
+		ticks  int
+	}{
+		// 9 ms: 20 bins would be 0.45 ms wide, so 0.5 ms; 19 of them.
+		{[]time.Duration{ms(1), ms(3), ms(3.5), ms(9)}, []int{0, 0, 1, 0, 0, 0, 1, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1}, "0.500", 4},
+		// 40.3 ms: 2.015 ms, so 5 ms; 9 bins, a tick each.
+		{[]time.Duration{ms(20), ms(20.1), ms(40.3)}, []int{0, 0, 0, 0, 2, 0, 0, 0, 1}, "5.000", 10},
+		// 20 ms: 1 ms would give 21 bins, so 2 ms; 11 bins.
+		{[]time.Duration{ms(20)}, []int{0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1}, "2.000", 3},
+		// 45 ms: 2.25 ms, so 5 ms; exactly 10 bins, a tick each.
+		{[]time.Duration{ms(45)}, []int{0, 0, 0, 0, 0, 0, 0, 0, 0, 1}, "5.000", 11},
+		// 0.5 ms: 25 µs, so 50 µs; 11 bins, the last holding it.
+		{[]time.Duration{ms(0.5)}, []int{0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1}, "0.050", 3},
+	} {
+		h := newHistogram(tc.ds)
+		var counts []int
+		for _, b := range h.Bars {
+			counts = append(counts, b.Count)
+		}
+		if !reflect.DeepEqual(counts, tc.counts) || len(h.Bars) == 0 || h.Bars[0].To != tc.width || len(h.Ticks) != tc.ticks {
+			t.Errorf("%v: counts %v, first bin to %s ms, %d ticks; want %v, %s, %d", tc.ds, counts, h.Bars[0].To,
+				len(h.Ticks), tc.counts, tc.width, tc.ticks)
+		}
+	}
+}
+
+// The HTML report draws the first maxDiagrams connections, and lists them
+// all.
+func TestHTMLDiagramCap(t *testing.T) {
+	c, _ := hostileConnection(t)
+	var b bytes.Buffer
+	h := NewHTML(&b, "cap")
+	for range maxDiagrams + 1 {
+		h.Write(c)
+	}
+	if len(h.diagram) != maxDiagrams || len(h.entries) != maxDiagrams+1 {
+		t.Errorf("%d diagrams, %d entries", len(h.diagram), len(h.entries))
+	}
+}
+
+// failing is a writer that always fails.
+type failing struct{}
+
+func (failing) Write([]byte) (int, error) { return 0, errors.New("disk full") }
+
+// A CSV that cannot be written says so, from Write and from Close.
+func TestCSVWriteErrors(t *testing.T) {
+	c, _ := hostileConnection(t)
+	if err := NewCSV(failing{}).Write(c); err == nil {
+		t.Error("Write on a failing writer succeeded")
+	}
+	if err := NewCSV(failing{}).Close(); err == nil {
+		t.Error("Close on a failing writer succeeded")
 	}
 }

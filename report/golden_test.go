@@ -5,6 +5,7 @@ import (
 	"crypto/x509"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 
@@ -91,4 +92,34 @@ func TestGolden(t *testing.T) {
 		title = append(title, "../"+p)
 	}
 	check("samples.html", render(t, NewHTML(&b, strings.Join(title, ", ")), &b, sampleConnections(t, paths...)))
+}
+
+// TestLadderColors: with colors, the ladder is the plain one with SGR
+// added: the endpoints bold, established green and other outcomes red,
+// the client's arrows cyan and the server's magenta, dimmed when
+// encrypted or TCP, alerts red, and capture marks yellow.
+func TestLadderColors(t *testing.T) {
+	conns := sampleConnections(t, "../samples/alerts.pcap", "../samples/impaired.pcap", "../samples/tls12.pcap")
+	var plain, colored bytes.Buffer
+	render(t, NewLadder(&plain, LadderOptions{}), &plain, conns)
+	out := render(t, NewLadder(&colored, LadderOptions{Color: true}), &colored, conns)
+	if got := regexp.MustCompile("\x1b\\[[0-9;]*m").ReplaceAllString(out, ""); got != plain.String() {
+		t.Fatalf("without its SGR the colored ladder differs from the plain one:\n%s", got)
+	}
+	for _, want := range []string{
+		sgrBold + "10.0.0.1:50001 ",
+		sgrGreen + "established" + sgrReset,
+		sgrRed + "alert" + sgrReset,
+		sgrCyan + "── ClientHello ",
+		sgrMagenta + "◀",
+		sgrDim + sgrCyan + "┄┄ Finished",
+		sgrDim + sgrCyan + "── SYN ",
+		sgrDim + sgrMagenta + "◀",
+		sgrRed + "◀",
+		sgrYellow,
+	} {
+		if !strings.Contains(out, want) {
+			t.Errorf("no %q in the colored ladder", want)
+		}
+	}
 }

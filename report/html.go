@@ -165,10 +165,10 @@ func newHistogram(ds []time.Duration) histogram {
 		return h
 	}
 	top := ds[len(ds)-1]
-	width := roundUp(top/histBins + 1)
-	counts := make([]int, min(int(top/width)+1, histBins))
+	width := roundUp(top/histBins + 1) // > top/histBins: at most histBins bins
+	counts := make([]int, int(top/width)+1)
 	for _, d := range ds {
-		counts[min(int(d/width), len(counts)-1)]++
+		counts[int(d/width)]++
 	}
 	most := slices.Max(counts)
 	barW := histWidth / histBins

@@ -21,6 +21,7 @@ func TestClean(t *testing.T) {
 		`quote"s are kept`:    `quote"s are kept`,
 		"tab\there":           `tab\there`,
 		"\u202eright-to-left": `\u202eright-to-left`,
+		`back\slash`:          `back\slash`,
 	} {
 		if got := clean(in); got != want {
 			t.Errorf("clean(%q) = %q, want %q", in, got, want)
@@ -91,9 +92,10 @@ func TestGlob(t *testing.T) {
 			t.Errorf("%q matches %q: %v, want %v", tc.glob, tc.name, got, tc.want)
 		}
 	}
-	for _, bad := range []string{"[a-", `a\`, "[]", "[z-a]"} {
-		if _, err := Glob(bad); err == nil {
-			t.Errorf("%q compiled", bad)
+	for bad, why := range map[string]string{"[a-": "a [ without its ]", `a\`: "a trailing backslash quotes nothing",
+		"[]": "an empty [] class", "[!]": "an empty [] class", "[z-a]": "not a glob"} {
+		if _, err := Glob(bad); err == nil || !strings.Contains(err.Error(), why) {
+			t.Errorf("%q: error %v, want %q", bad, err, why)
 		}
 	}
 }
