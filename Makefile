@@ -129,7 +129,7 @@ mutants:
 	@mkdir -p bench; rm -f bench/mutants.txt
 	@for p in $(MUTANT_PKGS); do \
 		echo "== $$p"; \
-		$(GO) run $(GREMLINS) unleash --timeout-coefficient 30 --workers 2 -S lt $$p 2>&1 | tee -a bench/mutants.txt | \
+		$(GO) run $(GREMLINS) unleash --timeout-coefficient 10 --workers 2 -S lt $$p 2>&1 | tee -a bench/mutants.txt | \
 			grep -E 'LIVED|TIMED OUT|Killed:|Timed out:|Test efficacy'; \
 	done
 	@awk '/^Killed:/ {gsub(",", ""); k += $$2; l += $$4} \
