@@ -10,16 +10,15 @@ import (
 
 	"github.com/gopacket/gopacket"
 	"github.com/gopacket/gopacket/pcapgo"
+
+	"github.com/tlssniff/tlssniff/internal/testenv"
 )
 
 // Path returns the capture's path, after setting the benchmark's bytes per
 // operation to its size and asking for allocation counts; without the file
 // it skips the benchmark.
 func Path(b *testing.B) string {
-	path := os.Getenv("TLSSNIFF_BENCH_FILE")
-	if path == "" {
-		b.Skip("set TLSSNIFF_BENCH_FILE to a capture (make bench does)")
-	}
+	path := testenv.OptIn(b, "TLSSNIFF_BENCH_FILE") // make bench sets it
 	st, err := os.Stat(path)
 	if err != nil {
 		b.Fatal(err)
