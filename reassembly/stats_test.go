@@ -322,3 +322,25 @@ func TestSkippedBytes(t *testing.T) {
 		t.Errorf("log %q, %d bytes skipped; want %q and 7", log, st.SkippedBytes, want)
 	}
 }
+
+// TestRoles: the client of a flow picked up without its SYN or SYN/ACK:
+// the side not on a well-known TLS port, then the side not on a port below
+// 1024, else the first sender (reassembly/doc.go).
+func TestRoles(t *testing.T) {
+	ip := func(port uint16) netip.AddrPort { return netip.AddrPortFrom(cli.Addr(), port) }
+	for _, tc := range []struct{ from, to, client uint16 }{
+		{40000, 443, 40000}, {443, 40000, 40000}, {40000, 8443, 40000}, {8443, 40000, 40000},
+		{40000, 25, 40000}, {25, 40000, 40000}, {8080, 40000, 8080}, {40000, 8080, 40000},
+		{443, 993, 443}, {5061, 993, 5061}, {993, 5061, 5061}, {22, 25, 22},
+	} {
+		var client netip.AddrPort
+		a := New(DefaultConfig, func(c, _ netip.AddrPort, _ time.Time, _ *FlowStats, _ *budget.Account) Stream {
+			client = c
+			return &recorder{log: new([]string), client: c}
+		})
+		a.Add(&capture.Packet{Time: t0, Src: ip(tc.from), Dst: ip(tc.to), Flags: A, Seq: 1, Payload: []byte("x")})
+		if client.Port() != tc.client {
+			t.Errorf("%d to %d: client %d, want %d", tc.from, tc.to, client.Port(), tc.client)
+		}
+	}
+}
