@@ -153,3 +153,22 @@ func TestDTLSPending(t *testing.T) {
 		}
 	}
 }
+
+// Shed drops the DTLS fragments a connection holds, counts them, and
+// charges nothing after.
+func TestDTLSShed(t *testing.T) {
+	ch := dtlsClientHello()
+	var got *Connection
+	mem := budget.New(1 << 30).Open(nil)
+	c := NewConn("udp", clientAddr, serverAddr, t0, Options{Emit: func(x *Connection) { got = x }, Memory: mem})
+	c.Data(0, dtlsRecord(recordHandshake, 0, dtlsFragment(typeClientHello, len(ch), 0, 0, ch)), t0)
+	c.Data(0, dtlsRecord(recordHandshake, 0, dtlsFragment(typeClientKeyExchange, 40, 1, 0, make([]byte, 30))), t0)
+	if mem.Buffered() == 0 {
+		t.Fatal("nothing held of the fragment")
+	}
+	c.Shed()
+	c.Close()
+	if k := issueKinds(got); !strings.HasPrefix(k, "memory_budget: 30 buffered bytes dropped") || mem.Buffered() != 0 {
+		t.Errorf("issues %q, %d bytes charged", k, mem.Buffered())
+	}
+}

@@ -422,6 +422,19 @@ func TestGapAfterWholeMessages(t *testing.T) {
 	flight := append(msg(typeServerHello, sh), msg(typeCertificate, cert)...)
 	rec := append([]byte{recordHandshake, 3, 3, byte(len(flight) >> 8), byte(len(flight))}, flight...)
 	shEnd := recordHeaderLen + 4 + len(sh)
+	// A record whose bytes so far end with a whole ServerHelloDone (four
+	// bytes, no body).
+	done := append(msg(typeServerHello, sh), typeServerHelloDone, 0, 0, 0)
+	doneRec := append([]byte{recordHandshake, 3, 3, 0, byte(len(done) + 10)}, done...)
+	var got *Connection
+	c := NewConn("tcp", clientAddr, serverAddr, t0, Options{Emit: func(x *Connection) { got = x }})
+	c.Data(0, handshakeRecords(typeClientHello, ch), t0)
+	c.Data(1, doneRec, t0)
+	c.Gap(1, 10, t0)
+	c.Close()
+	if k := issueKinds(got); k != "gap: 10 bytes lost between handshake messages" {
+		t.Errorf("after a whole ServerHelloDone: issues %q", k)
+	}
 	for cut, want := range map[int]string{shEnd + 50: "inside a Certificate message", shEnd: "between handshake messages",
 		shEnd - 1: "inside a ServerHello message"} {
 		var got *Connection
