@@ -730,12 +730,18 @@ func (h *half) handshake(ts time.Time, typ uint8, body []byte) {
 	c.message(ts, h.side, handshakeTypeName(typ), len(body), false)
 }
 
+// clientIs makes side the client, with its address.
+func (c *Conn) clientIs(side int) {
+	if side != c.client {
+		c.client = side
+		c.c.Client, c.c.Server = c.c.Server, c.c.Client
+	}
+}
+
 func (h *half) clientHello(ts time.Time, body []byte, sslv2 bool) {
 	c := h.conn
-	if c.role(h.side) == FromServer && !c.halves[c.client].helloSeen {
-		// The side that sends the ClientHello is the client.
-		c.client = h.side
-		c.c.Client, c.c.Server = c.c.Server, c.c.Client
+	if !c.halves[c.client].helloSeen {
+		c.clientIs(h.side) // the side that sends the ClientHello is the client
 	}
 	h.hello(ts)
 	body = bytes.Clone(body) // the decoded hello keeps slices of it

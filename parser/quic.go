@@ -356,6 +356,7 @@ func (c *Conn) datagram(side int, data []byte, ts time.Time) bool {
 			}
 			info = &QUICInfo{Version: h.version, DCID: bytes.Clone(h.dcid), SCID: bytes.Clone(h.scid)}
 			c.c.QUIC = info
+			c.clientIs(side) // the sender of the first Initial, whatever the caller guessed
 			c.q.handshakeMsg = [2]int{-1, -1}
 		}
 		from := c.role(side)

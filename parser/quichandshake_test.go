@@ -3,8 +3,10 @@ package parser
 import (
 	"context"
 	"crypto/tls"
+	"reflect"
 	"strings"
 	"testing"
+	"time"
 )
 
 // quicFlights runs a QUIC handshake between crypto/tls's QUIC client and
@@ -83,9 +85,10 @@ func TestQUICHandshake(t *testing.T) {
 	dcid, serverCID := unhex(t, "8394c8f03e515708"), unhex(t, "f067a5502a4262b5")
 	ck, sk, _ := deriveInitialKeys(quicV1, dcid)
 	clientInitial := sealInitial(t, ck, dcid, 0, cryptoFrameBytes(0, ci))
-	// The server's Initial also carries an ACK of the client's (largest 0,
-	// delay 0, no more ranges, first range 0), a PING and PADDING.
-	serverInitial := sealInitial(t, sk, dcid, 0, append(cryptoFrameBytes(0, si), 0x02, 0, 0, 0, 0, 0x01, 0x00))
+	// The server's Initial also carries an ACK of the client's (largest 2,
+	// delay 0, one more range: first 0, gap 0, length 0), a PING and
+	// PADDING.
+	serverInitial := sealInitial(t, sk, dcid, 0, append(append([]byte{0x02, 2, 0, 1, 0, 0, 0}, cryptoFrameBytes(0, si)...), 0x01, 0x00))
 	server1 := handshakePacket(dcid, serverCID, len(shs)/2+20)
 	server2 := handshakePacket(dcid, serverCID, len(shs)-len(shs)/2+20)
 	clientFin := handshakePacket(serverCID, dcid, len(chs)+20)
@@ -112,8 +115,8 @@ func TestQUICHandshake(t *testing.T) {
 		{"the client's data only, one more", clientOnly(maxAfterHandshake),
 			finished + strings.Repeat(" ApplicationData", maxAfterHandshake), true},
 		{"handshake", []piece{{true, clientInitial}, {false, serverInitial}, {false, server1}, {false, server2},
-			{true, clientFin}, clientData, serverData},
-			"ClientHello ServerHello EncryptedHandshake Finished Finished ApplicationData ApplicationData", true},
+			{true, clientFin}, clientData, clientData, serverData},
+			"ClientHello ServerHello EncryptedHandshake Finished Finished ApplicationData ApplicationData ApplicationData", true},
 		{"1-RTT before the Handshake packets", []piece{{true, clientInitial}, {false, serverInitial}, clientData,
 			{false, server1}, {false, server2}},
 			"ClientHello ServerHello EncryptedHandshake EncryptedHandshake", false},
@@ -124,13 +127,29 @@ func TestQUICHandshake(t *testing.T) {
 			{false, server2}, {true, clientFin}, serverData},
 			"ClientHello ServerHello EncryptedHandshake EncryptedHandshake EncryptedHandshake", false},
 	} {
-		var got *Connection
+		// The client on side 1 (the caller guessed wrong) changes nothing.
+		var got, flipped *Connection
 		c := NewConn("udp", clientAddr, serverAddr, t0, Options{Emit: func(x *Connection) { got = x }})
-		for _, p := range tc.packets {
-			c.Data(map[bool]int{true: 0, false: 1}[p.fromClient], p.data, t0)
+		f := NewConn("udp", serverAddr, clientAddr, t0, Options{Emit: func(x *Connection) { flipped = x }})
+		for i, p := range tc.packets {
+			ts := t0.Add(time.Duration(i) * time.Millisecond)
+			c.Data(map[bool]int{true: 0, false: 1}[p.fromClient], p.data, ts)
+			f.Data(map[bool]int{true: 1, false: 0}[p.fromClient], p.data, ts)
 		}
 		decided := got != nil
 		c.Close()
+		f.Close()
+		if !reflect.DeepEqual(got.Messages, flipped.Messages) || flipped.Client != clientAddr || flipped.Server != serverAddr || got.ClientFinishedTime != flipped.ClientFinishedTime ||
+			got.ServerFinishedTime != flipped.ServerFinishedTime || got.QUIC.ClientPackets != flipped.QUIC.ClientPackets {
+			t.Errorf("%s: the client on side 1 gives another connection: %+v", tc.name, flipped)
+		}
+		for _, m := range got.Messages {
+			if m.Type == "Finished" && !map[Direction]time.Time{FromClient: got.ClientFinishedTime,
+				FromServer: got.ServerFinishedTime}[m.From].Equal(m.Time) {
+				t.Errorf("%s: the %s's Finished at %v, its finished time %v %v", tc.name, m.From, m.Time,
+					got.ClientFinishedTime, got.ServerFinishedTime)
+			}
+		}
 		q := got.QUIC
 		established := strings.Contains(tc.messages, "Finished")
 		if decided != tc.decided || messageTypes(got) != tc.messages || got.Established != established || len(got.Issues) > 0 {
@@ -141,7 +160,7 @@ func TestQUICHandshake(t *testing.T) {
 			q == nil || string(q.ServerSCID) != string(serverCID) || string(q.DCID) != string(dcid) || got.Resumed {
 			t.Errorf("%s: SNI %s, JA4 %s, suite %#04x, QUIC %+v", tc.name, sni, got.ClientHello.JA4, got.CipherSuite, q)
 		}
-		if tc.name == "handshake" && (q.ClientPackets != [4]int{1, 0, 1, 1} || q.ServerPackets != [4]int{1, 0, 2, 1}) {
+		if tc.name == "handshake" && (q.ClientPackets != [4]int{1, 0, 1, 2} || q.ServerPackets != [4]int{1, 0, 2, 1}) {
 			t.Errorf("packets: client %v, server %v", q.ClientPackets, q.ServerPackets)
 		}
 	}
