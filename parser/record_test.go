@@ -163,3 +163,18 @@ func TestRecordLayerResyncEdges(t *testing.T) {
 		}
 	}
 }
+
+// A preamble in one segment and a hello at the very start of the next: the
+// hello is found there.
+func TestRecordLayerHelloStartsASegment(t *testing.T) {
+	var l RecordLayer
+	h := &collect{}
+	for _, seg := range []string{"\x05\x01\x00", record(22, "\x01\x00\x00\x00")} {
+		if err := l.Feed([]byte(seg), time.Time{}, h); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if len(h.records) != 1 || l.Preamble() != 3 {
+		t.Errorf("%d records, preamble %d", len(h.records), l.Preamble())
+	}
+}

@@ -168,6 +168,16 @@ func TestOCSPAndKeySizes(t *testing.T) {
 			t.Errorf("OCSP %s: status %q", want, got)
 		}
 	}
+	// One signed by another key than the issuer's is not believed.
+	otherKey, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	forged, err := ocsp.CreateResponse(ca, ca, ocsp.Response{Status: ocsp.Good, SerialNumber: leaf.SerialNumber,
+		ThisUpdate: jan, NextUpdate: at.AddDate(0, 1, 0)}, otherKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := v.Validate(chain, at, forged, 0).OCSPStatus; got != "unparsable" {
+		t.Errorf("a forged OCSP response: %q", got)
+	}
 	if got := v.Validate(chain, at, []byte("junk"), 0).OCSPStatus; got != "unparsable" {
 		t.Errorf("junk OCSP: %q", got)
 	}
