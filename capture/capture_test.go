@@ -455,6 +455,30 @@ func TestMergeOrdersByTime(t *testing.T) {
 	}
 }
 
+// A file that fails while others go on: its packets up to the damage are
+// merged with the others', and Err names it.
+func TestMergeWithADamagedFile(t *testing.T) {
+	fr := frame(t, []gopacket.SerializableLayer{eth(layers.EthernetTypeIPv4)}, false, "payload")
+	good, err := openBytes(t, pcapFile(t, layers.LinkTypeEthernet, fr, fr))
+	if err != nil {
+		t.Fatal(err)
+	}
+	data := pcapFile(t, layers.LinkTypeEthernet, fr, fr, fr)
+	damaged, err := openBytes(t, data[:len(data)-10])
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := NewMerge(good, damaged)
+	n := 0
+	var p Packet
+	for m.Next(&p) == nil {
+		n++
+	}
+	if n != 4 || m.Err() == nil || !strings.Contains(m.Err().Error(), "file is truncated") {
+		t.Errorf("%d packets, error %v", n, m.Err())
+	}
+}
+
 // Decoding a packet allocates nothing.
 func TestDecodeAllocs(t *testing.T) {
 	d := newDecoder()

@@ -18,7 +18,7 @@ type Merge struct {
 
 // NewMerge merges files; it takes ownership of them.
 func NewMerge(files ...*File) *Merge {
-	return &Merge{files: files, pending: make([]Packet, len(files)), live: make([]bool, len(files)), last: -1}
+	return &Merge{files: files, pending: make([]Packet, len(files)), live: make([]bool, len(files))}
 }
 
 // Next returns the earliest pending packet. Its payload is valid until the
