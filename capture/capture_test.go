@@ -724,3 +724,31 @@ func slicesConcat(bs ...[]byte) []byte {
 	}
 	return out
 }
+
+// The counts say what the packets were: TCP and UDP segments handed on,
+// the rest counted apart.
+func TestStatsCounts(t *testing.T) {
+	tcp := frame(t, []gopacket.SerializableLayer{eth(layers.EthernetTypeIPv4)}, false, "t")
+	buf := gopacket.NewSerializeBuffer()
+	ip := &layers.IPv4{Version: 4, TTL: 64, Protocol: layers.IPProtocolUDP, SrcIP: src.Addr().AsSlice(), DstIP: dst.Addr().AsSlice()}
+	udp := &layers.UDP{SrcPort: 40000, DstPort: 443}
+	udp.SetNetworkLayerForChecksum(ip)
+	opts := gopacket.SerializeOptions{FixLengths: true, ComputeChecksums: true}
+	if err := gopacket.SerializeLayers(buf, opts, eth(layers.EthernetTypeIPv4), ip, udp, gopacket.Payload("u")); err != nil {
+		t.Fatal(err)
+	}
+	udpFrame := append([]byte(nil), buf.Bytes()...)
+	buf = gopacket.NewSerializeBuffer()
+	if err := gopacket.SerializeLayers(buf, opts, eth(layers.EthernetTypeARP), gopacket.Payload(make([]byte, 28))); err != nil {
+		t.Fatal(err)
+	}
+	arp := append([]byte(nil), buf.Bytes()...)
+	f, err := openBytes(t, pcapFile(t, layers.LinkTypeEthernet, tcp, udpFrame, udpFrame, arp, tcp, arp, arp))
+	if err != nil {
+		t.Fatal(err)
+	}
+	readAll(t, f)
+	if st := f.Stats(); st.Packets != 7 || st.TCP != 2 || st.UDP != 2 || st.NotTCP != 3 {
+		t.Errorf("stats %+v", st)
+	}
+}
