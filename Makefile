@@ -50,6 +50,7 @@ lint:
 # race detector, and a build without cgo: it must read files and refuse -i
 # with a clear message.
 test: lint
+	[ ! -f ../shared/CONTRACT.md ] || cmp docs/CONTRACT.md ../shared/CONTRACT.md
 	$(GO) test -count=1 ./...
 	[ "$(CGO_ENABLED)" != 1 ] || $(GO) test -count=1 -race -run 'Workers|CountAndDuration|Live' ./cmd/tlssniff
 	CGO_ENABLED=0 $(GO) build -o $(BIN)-nocgo ./cmd/tlssniff

@@ -47,7 +47,7 @@ const (
 type Message struct {
 	Time      time.Time
 	From      Direction
-	Type      string // CONTRACT.md names: ClientHello, ServerHello, …, ApplicationData
+	Type      string // docs/CONTRACT.md names: ClientHello, ServerHello, …, ApplicationData
 	Length    int    // handshake body length, or record length when encrypted
 	Encrypted bool   // inferred from encrypted records rather than read
 }

@@ -32,7 +32,7 @@ const (
 	typeMessageHash         uint8 = 254
 )
 
-// handshakeTypeName names a handshake message type as CONTRACT.md spells it.
+// handshakeTypeName names a handshake message type as docs/CONTRACT.md spells it.
 func handshakeTypeName(t uint8) string {
 	switch t {
 	case typeHelloRequest:

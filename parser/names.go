@@ -20,7 +20,7 @@ func lookup(names map[uint16]string, v uint16) string {
 	return fmt.Sprintf("0x%04X", v)
 }
 
-// VersionName names a protocol version as CONTRACT.md spells it: "TLS 1.2",
+// VersionName names a protocol version as docs/CONTRACT.md spells it: "TLS 1.2",
 // "TLS 1.3 draft-23", "DTLS 1.2"; an unknown value prints as 0x%04X.
 func VersionName(v uint16) string {
 	if v>>8 == 0x7f { // RFC 8446 drafts: 0x7f00 | draft number

@@ -6,7 +6,7 @@
 // Every output format is a Sink: Write one connection, Close at the end.
 // JSON writes NDJSON, one object per connection and line as soon as it is
 // written, so output streams; its schema is the Connection struct of this
-// package (shared/CONTRACT.md and more), never the parser's types. Table
+// package (docs/CONTRACT.md and more), never the parser's types. Table
 // writes one row per connection with tablewriter. Strings from the wire are
 // escaped before they reach a terminal.
 //

@@ -14,7 +14,7 @@ import (
 )
 
 // Connection is the NDJSON schema of one connection: the fields of
-// shared/CONTRACT.md and more. Keys never change without a schema bump.
+// docs/CONTRACT.md and more. Keys never change without a schema bump.
 type Connection struct {
 	Transport          string        `json:"transport"`
 	Tunnel             *string       `json:"tunnel"`         // tunnels the packets came through, outermost first: "gre/erspan", "vxlan", "mpls"

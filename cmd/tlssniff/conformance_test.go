@@ -39,7 +39,7 @@ var knownMismatches = map[string]string{
 	// WebRTC: the side that sent the first STUN packet (Zeek's originator)
 	// is not the side that sent the DTLS ClientHello (tshark: frame 2 on,
 	// from 74.201.205.9:43044; Zeek's history starts with ^, its flag for
-	// swapped roles). CONTRACT.md names the ClientHello's sender the
+	// swapped roles). docs/CONTRACT.md names the ClientHello's sender the
 	// client, so the connection is 74.201.205.9:43044 > 192.168.6.82:51462.
 	"zeek/traces/webrtc-stun.pcap 192.168.6.82:51462>74.201.205.9:43044 connection_found": "naming",
 	// The first ALPN value is the bytes 0xBA 0xAD (tshark's

@@ -2,7 +2,7 @@
 //
 // It wires the pipeline together (capture → reassembly → parser → report)
 // and owns what belongs to the command line: flags, their validation with
-// hints, the choice of source and sink, and exit codes (shared/CONTRACT.md:
+// hints, the choice of source and sink, and exit codes (docs/CONTRACT.md:
 // 0 success, 1 unreadable or corrupt input, with what was read still
 // printed, 2 usage error). Data goes to stdout; diagnostics go to stderr,
 // prefixed "tlssniff: ", as "error:" or "warning:" lines, with a "hint:" line

@@ -23,7 +23,7 @@ import (
 // version is set at build time with -ldflags "-X main.version=…".
 var version = "0.1.0-dev"
 
-// Exit codes, as shared/CONTRACT.md defines them.
+// Exit codes, as docs/CONTRACT.md defines them.
 const (
 	exitOK      = 0
 	exitFailure = 1 // unreadable or corrupt input; what was read is still printed
