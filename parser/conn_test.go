@@ -78,7 +78,7 @@ func play(t testing.TB, writes []tlstest.Write, cut chunker, clientSide int) []*
 	if clientSide == 1 {
 		a, b = b, a
 	}
-	c := NewConn("tcp", a, b, t0, Options{Emit: func(conn *Connection) { out = append(out, conn) }})
+	c := NewConn(TCP, a, b, t0, Options{Emit: func(conn *Connection) { out = append(out, conn) }})
 	for i, w := range writes {
 		side := clientSide
 		if !w.FromClient {
@@ -113,7 +113,7 @@ func history(c *Connection) string {
 		if m.Encrypted {
 			continue
 		}
-		l := letters[m.Type]
+		l := letters[m.Type.String()]
 		if m.From == FromServer {
 			l = strings.ToLower(l)
 		}
@@ -273,7 +273,7 @@ func TestConnStrictPrefixes(t *testing.T) {
 	hello := session(t, c, s)[0].Data
 	for n := 1; n < len(hello); n++ {
 		var got []*Connection
-		conn := NewConn("tcp", clientAddr, serverAddr, t0, Options{Emit: func(c *Connection) { got = append(got, c) }})
+		conn := NewConn(TCP, clientAddr, serverAddr, t0, Options{Emit: func(c *Connection) { got = append(got, c) }})
 		conn.Data(0, hello[:n], t0)
 		if len(conn.c.Messages) != 0 || len(conn.c.Issues) != 0 || len(got) != 0 {
 			t.Fatalf("prefix of %d/%d bytes: messages %v issues %v", n, len(hello), conn.c.Messages, conn.c.Issues)
@@ -293,7 +293,7 @@ func TestConnNotTLS(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			var got []*Connection
-			conn := NewConn("tcp", clientAddr, serverAddr, t0, Options{Emit: func(c *Connection) { got = append(got, c) }})
+			conn := NewConn(TCP, clientAddr, serverAddr, t0, Options{Emit: func(c *Connection) { got = append(got, c) }})
 			conn.Data(0, []byte(tc.client), t0)
 			conn.Data(1, []byte(tc.server), t0)
 			conn.Close()
@@ -310,14 +310,14 @@ func TestConnMalformedRecord(t *testing.T) {
 	c, s := testPKI(t).Configs("www.example.test", tls.VersionTLS12, tls.VersionTLS12)
 	writes := session(t, c, s)
 	var got []*Connection
-	conn := NewConn("tcp", clientAddr, serverAddr, t0, Options{Emit: func(c *Connection) { got = append(got, c) }})
+	conn := NewConn(TCP, clientAddr, serverAddr, t0, Options{Emit: func(c *Connection) { got = append(got, c) }})
 	conn.Data(0, writes[0].Data, t0)
 	conn.Data(1, writes[1].Data, t0)
 	if more := conn.Data(1, []byte("\x16\x09\x09garbage that is no record"), t0); more {
 		t.Error("parser still wants a side whose records are malformed")
 	}
 	conn.Close()
-	if len(got) != 1 || len(got[0].Issues) != 1 || got[0].Issues[0].Kind != "malformed_record" {
+	if len(got) != 1 || len(got[0].Issues) != 1 || got[0].Issues[0].Kind.String() != "malformed_record" {
 		t.Fatalf("got %+v", got)
 	}
 	if !strings.Contains(got[0].Issues[0].Detail, "16 09 09") {
@@ -331,7 +331,7 @@ func TestConnGap(t *testing.T) {
 	c, s := testPKI(t).Configs("www.example.test", tls.VersionTLS12, tls.VersionTLS12)
 	writes := session(t, c, s)
 	var got []*Connection
-	conn := NewConn("tcp", clientAddr, serverAddr, t0, Options{Emit: func(c *Connection) { got = append(got, c) }})
+	conn := NewConn(TCP, clientAddr, serverAddr, t0, Options{Emit: func(c *Connection) { got = append(got, c) }})
 	conn.Data(0, writes[0].Data, t0)
 	flight := writes[1].Data
 	conn.Data(1, flight[:100], t0) // ServerHello and the start of Certificate
@@ -350,7 +350,7 @@ func TestConnGap(t *testing.T) {
 	}
 	var gaps []Issue
 	for _, is := range got[0].Issues {
-		if is.Kind == "gap" {
+		if is.Kind.String() == "gap" {
 			gaps = append(gaps, is)
 		}
 	}
@@ -367,7 +367,7 @@ func TestConnPreamble(t *testing.T) {
 	c, s := testPKI(t).Configs("www.example.test", tls.VersionTLS13, tls.VersionTLS13)
 	writes := session(t, c, s)
 	var got []*Connection
-	conn := NewConn("tcp", clientAddr, serverAddr, t0, Options{Emit: func(c *Connection) { got = append(got, c) }})
+	conn := NewConn(TCP, clientAddr, serverAddr, t0, Options{Emit: func(c *Connection) { got = append(got, c) }})
 	conn.Data(0, []byte("\x05\x01\x00"), t0)
 	conn.Data(1, []byte("\x05\x00"), t0)
 	for _, w := range writes {
@@ -403,7 +403,7 @@ func TestConnHeartbeatAndHelloRequest(t *testing.T) {
 	conn := play(t, spliced, whole, 0)[0]
 	var types []string
 	for _, m := range conn.Messages[:4] {
-		types = append(types, m.From.String()+" "+m.Type)
+		types = append(types, m.From.String()+" "+m.Type.String())
 	}
 	want := []string{"client ClientHello", "server HelloRequest", "client Heartbeat", "server ServerHello"}
 	if !reflect.DeepEqual(types, want) || !conn.Established {
@@ -428,7 +428,7 @@ func records(b []byte) [][]byte {
 func TestResumptionRule(t *testing.T) {
 	feed := func(writes []tlstest.Write, lose func(fromClient bool, rec []byte) bool) *Connection {
 		var got *Connection
-		c := NewConn("tcp", clientAddr, serverAddr, t0, Options{Emit: func(conn *Connection) { got = conn }})
+		c := NewConn(TCP, clientAddr, serverAddr, t0, Options{Emit: func(conn *Connection) { got = conn }})
 		for _, w := range writes {
 			side := 1
 			if w.FromClient {
@@ -457,7 +457,7 @@ func TestResumptionRule(t *testing.T) {
 
 	// Resumed by a ticket: so even when the NewSessionTicket before the
 	// server's ChangeCipherSpec is lost.
-	for _, lost := range []uint8{0, typeNewSessionTicket} {
+	for _, lost := range []uint8{0, uint8(MsgNewSessionTicket)} {
 		if got := feed(resumed, handshake(lost)); !got.Resumed || undecided(got) {
 			t.Errorf("resumed by a ticket, %d lost: resumed %v, issues %s", lost, got.Resumed, issueKinds(got))
 		}
@@ -467,29 +467,29 @@ func TestResumptionRule(t *testing.T) {
 	var noEcho []tlstest.Write
 	for _, w := range resumed {
 		w.Data = bytes.Clone(w.Data)
-		if !w.FromClient && w.Data[recordHeaderLen] == typeServerHello && w.Data[recordHeaderLen+4+2+32] > 0 {
+		if !w.FromClient && w.Data[recordHeaderLen] == uint8(MsgServerHello) && w.Data[recordHeaderLen+4+2+32] > 0 {
 			w.Data[recordHeaderLen+4+2+32+1] ^= 0xff
 		}
 		noEcho = append(noEcho, w)
 	}
-	if got := feed(noEcho, handshake(typeNewSessionTicket)); !got.Resumed || undecided(got) {
+	if got := feed(noEcho, handshake(uint8(MsgNewSessionTicket))); !got.Resumed || undecided(got) {
 		t.Errorf("resumed by a ticket without the session id echoed, its NewSessionTicket lost: resumed %v, issues %s",
 			got.Resumed, issueKinds(got))
 	}
 	// A full handshake whose Certificate was lost: the client's keys came
 	// before the server's ChangeCipherSpec (samples/impaired.pcap 50065).
-	if got := feed(full, handshake(typeCertificate)); got.Resumed || undecided(got) {
+	if got := feed(full, handshake(uint8(MsgCertificate))); got.Resumed || undecided(got) {
 		t.Errorf("full, Certificate lost: resumed %v, issues %s", got.Resumed, issueKinds(got))
 	}
 	// The server's whole flight after its ServerHello and the client's
 	// second flight lost: nothing decides it, so resumed stays false and
 	// an issue says so.
-	serverFlight := map[uint8]bool{typeCertificate: true, typeServerKeyExchange: true, typeServerHelloDone: true}
+	serverFlight := map[uint8]bool{uint8(MsgCertificate): true, uint8(MsgServerKeyExchange): true, uint8(MsgServerHelloDone): true}
 	lostBoth := func(fromClient bool, rec []byte) bool {
 		if !fromClient {
 			return rec[0] == recordHandshake && serverFlight[rec[recordHeaderLen]]
 		}
-		return rec[0] == recordChangeCipherSpec || rec[0] == recordHandshake && rec[recordHeaderLen] != typeClientHello
+		return rec[0] == recordChangeCipherSpec || rec[0] == recordHandshake && rec[recordHeaderLen] != uint8(MsgClientHello)
 	}
 	if got := feed(full, lostBoth); got.Resumed || !undecided(got) {
 		t.Errorf("full, Certificate and the client's keys lost: resumed %v, issues %s", got.Resumed, issueKinds(got))

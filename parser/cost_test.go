@@ -50,7 +50,7 @@ func TestConnCost(t *testing.T) {
 	runtime.GC()
 	runtime.ReadMemStats(&before)
 	for range 2000 {
-		conn := NewConn("tcp", clientAddr, serverAddr, t0, Options{Emit: func(*Connection) {}, Memory: b.Open(nil)})
+		conn := NewConn(TCP, clientAddr, serverAddr, t0, Options{Emit: func(*Connection) {}, Memory: b.Open(nil)})
 		conn.Data(0, flights[0].Data, t0)
 		conn.Data(1, flights[1].Data, t0)
 		conns = append(conns, conn)

@@ -16,10 +16,30 @@
 // a record header (or an SSL 2.0-compatible ClientHello) is not TLS. After a
 // gap the layer resynchronises at the next plausible record header.
 //
-// Conn gathers handshake bytes across records, cuts messages at their 4-byte
-// headers, and decodes each with cryptobyte. Kept bytes are copied once, at
-// the message boundary. Malformed input becomes an Issue on the Connection;
-// nothing panics and the rest of the connection is still read.
+// Conn is a handshake core fed by the adapter of its transport. The core
+// (conn.go, handshake.go, records.go, tls13.go, outcome.go, timing.go)
+// knows TLS handshake messages and the connection model only; the adapters
+// know their framing and nothing of the model:
+//
+//   - stream.go: TLS records over TCP, cut by RecordLayer;
+//   - dtls.go: DTLS records over UDP, handshake fragments put back
+//     together (dtlswire.go);
+//   - quic.go: QUIC packets over UDP, Initial packets decrypted and their
+//     CRYPTO frames put in order (quicwire.go, quiccrypto.go).
+//
+// They feed the core through the narrow API listed in records.go: a record,
+// handshake bytes or a whole message, a protected record whose place the
+// transport knows, the end of a side. The core gathers handshake bytes
+// across records, cuts messages at their 4-byte headers, and decodes each
+// with cryptobyte. Kept bytes are copied once, at the message boundary.
+// Malformed input becomes an Issue on the Connection; nothing panics and the
+// rest of the connection is still read. Decryption plugs in at
+// Conn.protected (records.go): with a record's keys it opens the record and
+// passes the plaintext on as handshake bytes or an alert, instead of
+// inferring what the record held from its size.
+//
+// Certificates are decoded in certificate.go and judged (trust, OCSP, SCT)
+// in validate.go, whose Validator keeps a bounded cache of verdicts.
 //
 // # Roles
 //

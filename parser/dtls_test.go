@@ -8,14 +8,14 @@ import (
 )
 
 // dtlsRecord is a DTLS 1.2 record.
-func dtlsRecord(typ uint8, epoch uint16, body []byte) []byte {
+func dtlsRecordBytes(typ uint8, epoch uint16, body []byte) []byte {
 	return append([]byte{typ, 0xfe, 0xfd, byte(epoch >> 8), byte(epoch), 0, 0, 0, 0, 0, 1,
 		byte(len(body) >> 8), byte(len(body))}, body...)
 }
 
 // dtlsFragment is a handshake fragment: bytes off.. of a message of length
 // bytes, with message_seq seq.
-func dtlsFragment(typ uint8, length, seq, off int, frag []byte) []byte {
+func dtlsFragmentBytes(typ uint8, length, seq, off int, frag []byte) []byte {
 	return append([]byte{typ, byte(length >> 16), byte(length >> 8), byte(length), byte(seq >> 8), byte(seq),
 		byte(off >> 16), byte(off >> 8), byte(off), byte(len(frag) >> 16), byte(len(frag) >> 8), byte(len(frag))}, frag...)
 }
@@ -33,7 +33,7 @@ func udpConn(t *testing.T, datagrams ...piece) (*Connection, int64) {
 	t.Helper()
 	var got *Connection
 	mem := budget.New(1 << 30).Open(nil)
-	c := NewConn("udp", clientAddr, serverAddr, t0, Options{Emit: func(x *Connection) { got = x }, Memory: mem})
+	c := NewConn(UDP, clientAddr, serverAddr, t0, Options{Emit: func(x *Connection) { got = x }, Memory: mem})
 	for _, d := range datagrams {
 		side := 1
 		if d.fromClient {
@@ -49,7 +49,7 @@ func udpConn(t *testing.T, datagrams ...piece) (*Connection, int64) {
 func messageTypes(c *Connection) string {
 	var out []string
 	for _, m := range c.Messages {
-		out = append(out, m.Type)
+		out = append(out, m.Type.String())
 	}
 	return strings.Join(out, " ")
 }
@@ -58,7 +58,7 @@ func messageTypes(c *Connection) string {
 // side of their bounds.
 func TestDTLSBounds(t *testing.T) {
 	ch := dtlsClientHello()
-	chRecord := dtlsRecord(recordHandshake, 0, dtlsFragment(typeClientHello, len(ch), 0, 0, ch))
+	chRecord := dtlsRecordBytes(recordHandshake, 0, dtlsFragmentBytes(uint8(MsgClientHello), len(ch), 0, 0, ch))
 	client := func(b ...[]byte) piece {
 		var d []byte
 		for _, x := range b {
@@ -76,13 +76,13 @@ func TestDTLSBounds(t *testing.T) {
 	}{
 		{"a ClientHello", []piece{client(chRecord)}, "ClientHello", ""},
 		// What opens a DTLS flow: a record header of a known type.
-		{"an empty record first", []piece{client(dtlsRecord(recordHandshake, 0, nil)), client(chRecord)}, "ClientHello", ""},
-		{"ChangeCipherSpec first", []piece{client(dtlsRecord(recordChangeCipherSpec, 0, nil)), client(chRecord)},
+		{"an empty record first", []piece{client(dtlsRecordBytes(recordHandshake, 0, nil)), client(chRecord)}, "ClientHello", ""},
+		{"ChangeCipherSpec first", []piece{client(dtlsRecordBytes(recordChangeCipherSpec, 0, nil)), client(chRecord)},
 			"ChangeCipherSpec ClientHello", ""},
-		{"type 26 first", []piece{client(dtlsRecord(26, 0, nil)), client(chRecord)}, "ClientHello", ""},
-		{"type 19 is not DTLS", []piece{client(dtlsRecord(19, 0, nil)), client(chRecord)}, "", ""},
-		{"type 27 is not DTLS", []piece{client(dtlsRecord(27, 0, nil)), client(chRecord)}, "", ""},
-		{"12 bytes are not DTLS", []piece{client(dtlsRecord(recordHandshake, 0, nil)[:12]), client(chRecord)}, "", ""},
+		{"type 26 first", []piece{client(dtlsRecordBytes(26, 0, nil)), client(chRecord)}, "ClientHello", ""},
+		{"type 19 is not DTLS", []piece{client(dtlsRecordBytes(19, 0, nil)), client(chRecord)}, "", ""},
+		{"type 27 is not DTLS", []piece{client(dtlsRecordBytes(27, 0, nil)), client(chRecord)}, "", ""},
+		{"12 bytes are not DTLS", []piece{client(dtlsRecordBytes(recordHandshake, 0, nil)[:12]), client(chRecord)}, "", ""},
 		{"TLS's version is not DTLS", []piece{client([]byte{22, 3, 3, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0}), client(chRecord)}, "", ""},
 		// WebRTC's STUN beside DTLS is skipped; what only looks like it is not.
 		{"STUN first", []piece{client(stun), client(chRecord)}, "ClientHello", ""},
@@ -94,30 +94,30 @@ func TestDTLSBounds(t *testing.T) {
 		{"a record longer than its datagram", []piece{client(chRecord[:len(chRecord)-1]), client(chRecord)}, "ClientHello",
 			"malformed_record: a DTLS record longer than its datagram"},
 		// Fragments within their message.
-		{"a fragment ending at the message's end", []piece{client(dtlsRecord(recordHandshake, 0,
-			append(dtlsFragment(typeClientHello, len(ch), 0, 0, ch[:10]), dtlsFragment(typeClientHello, len(ch), 0, 10, ch[10:])...)))},
+		{"a fragment ending at the message's end", []piece{client(dtlsRecordBytes(recordHandshake, 0,
+			append(dtlsFragmentBytes(uint8(MsgClientHello), len(ch), 0, 0, ch[:10]), dtlsFragmentBytes(uint8(MsgClientHello), len(ch), 0, 10, ch[10:])...)))},
 			"ClientHello", ""},
-		{"a fragment past the message's end", []piece{client(dtlsRecord(recordHandshake, 0,
-			dtlsFragment(typeClientHello, len(ch)-1, 0, 0, ch))), client(chRecord)}, "ClientHello",
+		{"a fragment past the message's end", []piece{client(dtlsRecordBytes(recordHandshake, 0,
+			dtlsFragmentBytes(uint8(MsgClientHello), len(ch)-1, 0, 0, ch))), client(chRecord)}, "ClientHello",
 			"malformed_message: a DTLS handshake fragment out of its bounds"},
-		{"a fragment past its record", []piece{client(dtlsRecord(recordHandshake, 0,
-			dtlsFragment(typeClientHello, len(ch), 0, 0, ch)[:len(ch)+11])), client(chRecord)}, "ClientHello",
+		{"a fragment past its record", []piece{client(dtlsRecordBytes(recordHandshake, 0,
+			dtlsFragmentBytes(uint8(MsgClientHello), len(ch), 0, 0, ch)[:len(ch)+11])), client(chRecord)}, "ClientHello",
 			"malformed_message: a DTLS handshake fragment out of its bounds"},
-		{"a message of 64 KiB + 1", []piece{client(dtlsRecord(recordHandshake, 0,
-			dtlsFragment(typeClientHello, maxDTLSMessageLen+1, 0, 0, ch))), client(chRecord)}, "ClientHello",
+		{"a message of 64 KiB + 1", []piece{client(dtlsRecordBytes(recordHandshake, 0,
+			dtlsFragmentBytes(uint8(MsgClientHello), maxDTLSMessageLen+1, 0, 0, ch))), client(chRecord)}, "ClientHello",
 			"malformed_message: a DTLS handshake fragment out of its bounds"},
 		// A retransmitted flight is listed, not decoded again; a piece of
 		// one is not listed.
 		{"a retransmitted ClientHello", []piece{client(chRecord), client(chRecord)}, "ClientHello ClientHello", ""},
-		{"a retransmitted fragment", []piece{client(chRecord), client(dtlsRecord(recordHandshake, 0,
-			dtlsFragment(typeClientHello, len(ch), 0, 0, ch[:10])))}, "ClientHello", ""},
+		{"a retransmitted fragment", []piece{client(chRecord), client(dtlsRecordBytes(recordHandshake, 0,
+			dtlsFragmentBytes(uint8(MsgClientHello), len(ch), 0, 0, ch[:10])))}, "ClientHello", ""},
 		// The server's messages in message_seq order, whatever the order
 		// of the datagrams; an encrypted handshake record is its Finished.
 		{"the server's flight out of order", []piece{client(chRecord),
-			{false, dtlsRecord(recordHandshake, 0, dtlsFragment(typeServerHelloDone, 0, 1, 0, nil))},
-			{false, dtlsRecord(recordHandshake, 0, dtlsFragment(typeServerHello, len(dtlsServerHello()), 0, 0, dtlsServerHello()))},
-			{false, dtlsRecord(recordChangeCipherSpec, 0, []byte{1})},
-			{false, dtlsRecord(recordHandshake, 1, make([]byte, 40))}},
+			{false, dtlsRecordBytes(recordHandshake, 0, dtlsFragmentBytes(uint8(MsgServerHelloDone), 0, 1, 0, nil))},
+			{false, dtlsRecordBytes(recordHandshake, 0, dtlsFragmentBytes(uint8(MsgServerHello), len(dtlsServerHello()), 0, 0, dtlsServerHello()))},
+			{false, dtlsRecordBytes(recordChangeCipherSpec, 0, []byte{1})},
+			{false, dtlsRecordBytes(recordHandshake, 1, make([]byte, 40))}},
 			"ClientHello ServerHello ServerHelloDone ChangeCipherSpec Finished", ""},
 	} {
 		got, _ := udpConn(t, tc.datagrams...)
@@ -137,17 +137,17 @@ func TestDTLSPending(t *testing.T) {
 	ch := dtlsClientHello()
 	for _, tc := range []struct{ seq, length int }{{maxDTLSPending - 1, len(ch)}, {maxDTLSPending, len(ch)},
 		{0, maxDTLSMessageLen}, {0, maxDTLSMessageLen + 1}} {
-		_, held := udpConn(t, piece{true, dtlsRecord(recordHandshake, 0, dtlsFragment(typeClientHello, tc.length, tc.seq, 0, ch[:10]))})
+		_, held := udpConn(t, piece{true, dtlsRecordBytes(recordHandshake, 0, dtlsFragmentBytes(uint8(MsgClientHello), tc.length, tc.seq, 0, ch[:10]))})
 		if (held > 0) != (tc.seq < maxDTLSPending && tc.length <= maxDTLSMessageLen) {
 			t.Errorf("message_seq %d of %d bytes ahead: %d bytes held", tc.seq, tc.length, held)
 		}
 	}
 	// The window follows the next message expected: after the ClientHello
 	// (0), message 16 is 15 ahead.
-	chRecord := dtlsRecord(recordHandshake, 0, dtlsFragment(typeClientHello, len(ch), 0, 0, ch))
+	chRecord := dtlsRecordBytes(recordHandshake, 0, dtlsFragmentBytes(uint8(MsgClientHello), len(ch), 0, 0, ch))
 	for _, seq := range []int{maxDTLSPending, maxDTLSPending + 1} {
-		_, held := udpConn(t, piece{true, chRecord}, piece{true, dtlsRecord(recordHandshake, 0,
-			dtlsFragment(typeClientKeyExchange, 40, seq, 0, ch[:10]))})
+		_, held := udpConn(t, piece{true, chRecord}, piece{true, dtlsRecordBytes(recordHandshake, 0,
+			dtlsFragmentBytes(uint8(MsgClientKeyExchange), 40, seq, 0, ch[:10]))})
 		if (held > 0) != (seq == maxDTLSPending) {
 			t.Errorf("message_seq %d after the ClientHello: %d bytes held", seq, held)
 		}
@@ -160,9 +160,9 @@ func TestDTLSShed(t *testing.T) {
 	ch := dtlsClientHello()
 	var got *Connection
 	mem := budget.New(1 << 30).Open(nil)
-	c := NewConn("udp", clientAddr, serverAddr, t0, Options{Emit: func(x *Connection) { got = x }, Memory: mem})
-	c.Data(0, dtlsRecord(recordHandshake, 0, dtlsFragment(typeClientHello, len(ch), 0, 0, ch)), t0)
-	c.Data(0, dtlsRecord(recordHandshake, 0, dtlsFragment(typeClientKeyExchange, 40, 1, 0, make([]byte, 30))), t0)
+	c := NewConn(UDP, clientAddr, serverAddr, t0, Options{Emit: func(x *Connection) { got = x }, Memory: mem})
+	c.Data(0, dtlsRecordBytes(recordHandshake, 0, dtlsFragmentBytes(uint8(MsgClientHello), len(ch), 0, 0, ch)), t0)
+	c.Data(0, dtlsRecordBytes(recordHandshake, 0, dtlsFragmentBytes(uint8(MsgClientKeyExchange), 40, 1, 0, make([]byte, 30))), t0)
 	if mem.Buffered() == 0 {
 		t.Fatal("nothing held of the fragment")
 	}

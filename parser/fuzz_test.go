@@ -66,7 +66,7 @@ func FuzzRecordStorm(f *testing.F) {
 	f.Fuzz(func(t *testing.T, client, server []byte, size uint16) {
 		read := func(client, server []byte, mem *budget.Account) []string {
 			var got *Connection
-			c := NewConn("tcp", clientAddr, serverAddr, t0, Options{Emit: func(conn *Connection) { got = conn }, Memory: mem})
+			c := NewConn(TCP, clientAddr, serverAddr, t0, Options{Emit: func(conn *Connection) { got = conn }, Memory: mem})
 			c.Data(0, client, t0)
 			c.Data(1, server, t0)
 			c.Close()
@@ -76,7 +76,7 @@ func FuzzRecordStorm(f *testing.F) {
 			var types []string
 			for _, m := range got.Messages {
 				if !m.Encrypted {
-					types = append(types, m.Type)
+					types = append(types, m.Type.String())
 				}
 			}
 			return types
@@ -160,7 +160,7 @@ func FuzzConn(f *testing.F) {
 	f.Fuzz(func(t *testing.T, client, server []byte, step uint8) {
 		emitted := 0
 		var last *Connection
-		c := NewConn("tcp", clientAddr, serverAddr, t0, Options{Emit: func(conn *Connection) { emitted++; last = conn }})
+		c := NewConn(TCP, clientAddr, serverAddr, t0, Options{Emit: func(conn *Connection) { emitted++; last = conn }})
 		size := int(step) + 1
 		for len(client) > 0 || len(server) > 0 {
 			n := min(size, len(client))

@@ -25,7 +25,7 @@ func realHellos(t *testing.T) (clientHello, serverHello, certificate []byte) {
 	flight := writes[1].Data
 	next := recordHeaderLen + int(binary.BigEndian.Uint16(flight[3:5]))
 	typ, cert := firstMessage(t, flight[next:])
-	if typ != typeCertificate {
+	if typ != uint8(MsgCertificate) {
 		t.Fatalf("second record holds message type %d", typ)
 	}
 	return clientHello, serverHello, cert
@@ -221,7 +221,7 @@ func TestSSLv2ClientHello(t *testing.T) {
 	server := append([]byte{22, 3, 1, 0, byte(4 + len(sh)), 2, 0, 0, byte(len(sh))}, sh...)
 
 	var got []*Connection
-	c := NewConn("tcp", clientAddr, serverAddr, t0, Options{Emit: func(conn *Connection) { got = append(got, conn) }})
+	c := NewConn(TCP, clientAddr, serverAddr, t0, Options{Emit: func(conn *Connection) { got = append(got, conn) }})
 	c.Data(0, hello, t0)
 	c.Data(1, server, t0)
 	c.Close()

@@ -31,7 +31,7 @@ func handshakeRecords(typ uint8, body []byte) []byte {
 func oneSide(t *testing.T, client []byte, server []byte) *Connection {
 	t.Helper()
 	var got *Connection
-	c := NewConn("tcp", clientAddr, serverAddr, t0, Options{Emit: func(conn *Connection) { got = conn }})
+	c := NewConn(TCP, clientAddr, serverAddr, t0, Options{Emit: func(conn *Connection) { got = conn }})
 	c.Data(0, client, t0)
 	if server != nil {
 		c.Data(1, server, t0)
@@ -46,7 +46,7 @@ func oneSide(t *testing.T, client []byte, server []byte) *Connection {
 func issueKinds(c *Connection) string {
 	var k []string
 	for _, i := range c.Issues {
-		k = append(k, i.Kind+": "+i.Detail)
+		k = append(k, i.Kind.String()+": "+i.Detail)
 	}
 	return strings.Join(k, "; ")
 }
@@ -54,7 +54,7 @@ func issueKinds(c *Connection) string {
 // Record lengths: the largest TLS allows is read; one more is malformed.
 func TestRecordLengthLimits(t *testing.T) {
 	ch, _, _ := realHellos(t)
-	hello := handshakeRecords(typeClientHello, ch)
+	hello := handshakeRecords(uint8(MsgClientHello), ch)
 	big := make([]byte, recordHeaderLen+maxRecordLen)
 	copy(big, []byte{recordApplicationData, 3, 3, byte(maxRecordLen >> 8), byte(maxRecordLen & 0xff)})
 	c := oneSide(t, append(append([]byte{}, hello...), big...), nil)
@@ -74,8 +74,8 @@ func TestHandshakeLengthLimit(t *testing.T) {
 	ch, sh, _ := realHellos(t)
 	var before, after runtime.MemStats
 	runtime.ReadMemStats(&before)
-	rec := []byte{recordHandshake, 3, 3, 0, 4, typeCertificate, 0xff, 0xff, 0xff}
-	c := oneSide(t, handshakeRecords(typeClientHello, ch), append(handshakeRecords(typeServerHello, sh), rec...))
+	rec := []byte{recordHandshake, 3, 3, 0, 4, uint8(MsgCertificate), 0xff, 0xff, 0xff}
+	c := oneSide(t, handshakeRecords(uint8(MsgClientHello), ch), append(handshakeRecords(uint8(MsgServerHello), sh), rec...))
 	runtime.ReadMemStats(&after)
 	if !strings.Contains(issueKinds(c), "malformed_message: Certificate message of 16777215 bytes exceeds the 1048576-byte limit") {
 		t.Errorf("issues: %s", issueKinds(c))
@@ -94,7 +94,7 @@ func TestAbsurdCertificateChain(t *testing.T) {
 	}
 	body := append([]byte{byte(len(list) >> 16), byte(len(list) >> 8), byte(len(list))}, list...)
 	ch, sh, _ := realHellos(t)
-	c := oneSide(t, handshakeRecords(typeClientHello, ch), append(handshakeRecords(typeServerHello, sh), handshakeRecords(typeCertificate, body)...))
+	c := oneSide(t, handshakeRecords(uint8(MsgClientHello), ch), append(handshakeRecords(uint8(MsgServerHello), sh), handshakeRecords(uint8(MsgCertificate), body)...))
 	if len(c.Certificates) != maxChainLen || c.Certificates[0].ParseError == "" {
 		t.Errorf("%d certificates kept, issues %s", len(c.Certificates), issueKinds(c))
 	}
@@ -129,7 +129,7 @@ func TestClientHelloThousandsOfExtensions(t *testing.T) {
 	if len(big.Extensions) != len(m.Extensions)+5000 || !strings.HasPrefix(big.JA4, "t12d10") || big.JA4[6:8] != "99" {
 		t.Errorf("%d extensions, JA4 %s", len(big.Extensions), big.JA4)
 	}
-	c := oneSide(t, handshakeRecords(typeClientHello, body), nil)
+	c := oneSide(t, handshakeRecords(uint8(MsgClientHello), body), nil)
 	if c.ClientHello == nil || c.ClientHello.JA4 != big.JA4 {
 		t.Errorf("through a connection: %+v", c.ClientHello)
 	}
@@ -138,8 +138,8 @@ func TestClientHelloThousandsOfExtensions(t *testing.T) {
 // oneByteRecords sends a ClientHello of n bytes in handshake records of
 // one byte each and returns the bytes copied to gather it.
 func oneByteRecords(t *testing.T, n int) int {
-	c := NewConn("tcp", clientAddr, serverAddr, t0, Options{Emit: func(*Connection) {}})
-	msg := append([]byte{typeClientHello, byte(n >> 16), byte(n >> 8), byte(n)}, make([]byte, n)...)
+	c := NewConn(TCP, clientAddr, serverAddr, t0, Options{Emit: func(*Connection) {}})
+	msg := append([]byte{uint8(MsgClientHello), byte(n >> 16), byte(n >> 8), byte(n)}, make([]byte, n)...)
 	stream := make([]byte, 0, 6*len(msg))
 	for _, b := range msg {
 		stream = append(stream, recordHandshake, 3, 1, 0, 1, b)
@@ -149,10 +149,10 @@ func oneByteRecords(t *testing.T, n int) int {
 		c.Data(0, stream[:k], t0)
 		stream = stream[k:]
 	}
-	if len(c.c.Messages) != 1 || c.c.Messages[0].Type != "ClientHello" || c.c.Messages[0].Length != n {
+	if len(c.c.Messages) != 1 || c.c.Messages[0].Type.String() != "ClientHello" || c.c.Messages[0].Length != n {
 		t.Fatalf("messages %+v", c.c.Messages)
 	}
-	return c.halves[0].copied
+	return c.sides[0].copied
 }
 
 // A handshake message in records of one byte each is copied once: four
@@ -222,7 +222,7 @@ func TestDTLSFragmentHeadersCostWhatCame(t *testing.T) {
 			rec = append(rec, 1, 0, 0xff, 0xff, 0, byte(seq), 0, 0x10, 0, 0, 0, 1, 0x42)
 		}
 		d := append([]byte{22, 0xfe, 0xfd, 0, 0, 0, 0, 0, 0, 0, 0, byte(len(rec) >> 8), byte(len(rec))}, rec...)
-		c := NewConn("udp", clientAddr, serverAddr, t0, Options{Emit: func(*Connection) {}, Memory: b.Open(nil)})
+		c := NewConn(UDP, clientAddr, serverAddr, t0, Options{Emit: func(*Connection) {}, Memory: b.Open(nil)})
 		c.Data(0, d, t0)
 		conns = append(conns, c)
 	}
@@ -244,7 +244,7 @@ func certificateCut(t *testing.T) (client, server []byte, cut int) {
 	flights := session(t, c, s)
 	server = flights[1].Data
 	next := recordHeaderLen + (int(server[3])<<8 | int(server[4])) // past the ServerHello record
-	if server[next+recordHeaderLen] != typeCertificate {
+	if server[next+recordHeaderLen] != uint8(MsgCertificate) {
 		t.Fatalf("the second record holds handshake type %d", server[next+recordHeaderLen])
 	}
 	return flights[0].Data, server, next + 100
@@ -256,12 +256,12 @@ func TestMemoryBudgetRefusal(t *testing.T) {
 	client, server, cut := certificateCut(t)
 	var got *Connection
 	mem := budget.New(connCost + 64).Open(nil) // room for a small record tail, not a certificate
-	c := NewConn("tcp", clientAddr, serverAddr, t0, Options{Emit: func(conn *Connection) { got = conn }, Memory: mem})
+	c := NewConn(TCP, clientAddr, serverAddr, t0, Options{Emit: func(conn *Connection) { got = conn }, Memory: mem})
 	c.Data(0, client, t0)
 	c.Data(1, server[:cut], t0)
 	c.Data(1, server[cut:], t0)
 	c.Close()
-	if got == nil || got.Certificates != nil || !slices.ContainsFunc(got.Messages, func(m Message) bool { return m.Type == "ServerHelloDone" }) ||
+	if got == nil || got.Certificates != nil || !slices.ContainsFunc(got.Messages, func(m Message) bool { return m.Type.String() == "ServerHelloDone" }) ||
 		!strings.Contains(issueKinds(got), "memory_budget") {
 		t.Fatalf("connection %+v", got)
 	}
@@ -274,7 +274,7 @@ func TestShed(t *testing.T) {
 	client, server, cut := certificateCut(t)
 	var got *Connection
 	mem := budget.New(1 << 30).Open(nil)
-	c := NewConn("tcp", clientAddr, serverAddr, t0, Options{Emit: func(conn *Connection) { got = conn }, Memory: mem})
+	c := NewConn(TCP, clientAddr, serverAddr, t0, Options{Emit: func(conn *Connection) { got = conn }, Memory: mem})
 	c.Data(0, client, t0)
 	c.Data(1, server[:cut], t0)
 	if mem.Buffered() == 0 {
@@ -286,7 +286,7 @@ func TestShed(t *testing.T) {
 	}
 	c.Data(1, server[cut:], t0)
 	c.Close()
-	if got == nil || got.Certificates != nil || !slices.ContainsFunc(got.Messages, func(m Message) bool { return m.Type == "ServerHelloDone" }) {
+	if got == nil || got.Certificates != nil || !slices.ContainsFunc(got.Messages, func(m Message) bool { return m.Type.String() == "ServerHelloDone" }) {
 		t.Fatalf("connection %+v", got)
 	}
 	if n := strings.Count(issueKinds(got), "memory_budget"); n != 2 {

@@ -2,49 +2,9 @@ package parser
 
 import (
 	"fmt"
-	"time"
+
+	"github.com/tlssniff/tlssniff/flowstats"
 )
-
-// Outcomes of a handshake, one per connection.
-const (
-	OutcomeEstablished   = "established"
-	OutcomeMismatch      = "version_or_cipher_mismatch" // refused at the ClientHello
-	OutcomeAlert         = "alert"
-	OutcomeClientAborted = "client_aborted_after_server_flight"
-	OutcomeReset         = "reset"
-	OutcomeNotTLSAfter   = "not_tls_after_start"
-	OutcomeOneSided      = "one_sided"
-	OutcomeNoServerHello = "no_server_hello"
-	OutcomeIncomplete    = "incomplete"
-)
-
-// Outcomes lists every outcome, for those who choose among them.
-var Outcomes = []string{OutcomeEstablished, OutcomeAlert, OutcomeMismatch, OutcomeClientAborted, OutcomeReset,
-	OutcomeNotTLSAfter, OutcomeOneSided, OutcomeNoServerHello, OutcomeIncomplete}
-
-// Quality says how much of the connection the capture holds.
-type Quality struct {
-	MissingSYN    bool // picked up without the TCP handshake
-	OneSided      bool // only one direction was captured
-	Gaps          int  // holes in the byte streams, read as lost
-	GapBytes      int
-	Retransmits   uint64 // segments whose bytes were all seen before
-	OutOfOrder    uint64 // segments that came ahead of a hole
-	Truncated     uint64 // packets cut short by the snapshot length
-	Overlaps      uint64 // segments partly over bytes already taken
-	Conflicts     uint64 // segments whose overlapping bytes differed
-	ClientPackets uint64
-	ServerPackets uint64
-	// Marks place the first retransmitted and out-of-order segments.
-	Marks []Mark
-}
-
-// Mark is a retransmitted or out-of-order segment.
-type Mark struct {
-	Time       time.Time
-	From       Direction
-	Retransmit bool // else it came ahead of a hole
-}
 
 // refusals are the alerts a server sends when nothing in a ClientHello
 // suits it (RFC 8446, section 6.2; RFC 7507).
@@ -53,23 +13,17 @@ var refusals = map[uint8]bool{40: true, 70: true, 71: true, 86: true} // handsha
 // judge fills in the connection's Quality and Outcome when it is emitted.
 func (c *Conn) judge() {
 	cc := &c.c
-	var t TransportStats
+	var t flowstats.Stats
 	if c.transport != nil {
-		t = c.transport()
+		t = c.transport.ByRole(c.client)
 		q := &cc.Quality
-		q.MissingSYN = !t.SYNSeen && cc.Transport == "tcp"
-		q.ClientPackets, q.ServerPackets = t.Packets[c.client], t.Packets[1-c.client]
-		q.OneSided = q.ClientPackets == 0 || q.ServerPackets == 0
-		q.Retransmits, q.OutOfOrder, q.Truncated = t.Retransmits, t.OutOfOrder, t.Truncated
+		q.Transport = t
+		q.MissingSYN = !t.SYN && !t.SYNACK && !t.UDP
+		q.OneSided = t.Packets[FromClient] == 0 || t.Packets[FromServer] == 0
 		cc.Tunnel = t.Tunnel
-		q.Overlaps, q.Conflicts = t.Overlaps, t.Conflicts
 		if t.Conflicts > 0 {
-			c.issue(t.ConflictTime, t.ConflictSide, "overlap_conflict", fmt.Sprintf("%d TCP segments carried other bytes than an "+
+			c.issue(t.ConflictTime, c.sideOf(Direction(t.ConflictSide)), IssueOverlapConflict, fmt.Sprintf("%d TCP segments carried other bytes than an "+
 				"overlapping copy; the copy delivered first was read (an evasion attempt or a broken stack)", t.Conflicts))
-		}
-		q.Marks = q.Marks[:0]
-		for _, m := range t.Marks {
-			q.Marks = append(q.Marks, Mark{m.Time, c.role(m.Side), m.Retransmit})
 		}
 	}
 	c.timing(t)
@@ -85,9 +39,9 @@ func (c *Conn) judge() {
 		cc.Validation = v.Validate(cc.Certificates, cc.Start, ocspResp, scts)
 		cc.ClientValidation = v.Validate(cc.ClientCertificates, cc.Start, nil, 0)
 	}
-	client, server := &c.halves[c.client], &c.halves[1-c.client]
+	client, server := &c.sides[c.client], &c.sides[1-c.client]
 	after := func(i int) string { return c.after(i) }
-	outcome := func(o, detail string) { cc.Outcome, cc.OutcomeDetail = o, detail }
+	outcome := func(o Outcome, detail string) { cc.Outcome, cc.OutcomeDetail = o, detail }
 
 	if cc.Established {
 		outcome(OutcomeEstablished, "")
@@ -103,7 +57,7 @@ func (c *Conn) judge() {
 		return
 	}
 	serverFlight := server.fullHS || len(c.t13.serverRecs) > 0
-	clientQuit := client.alerted || t.FIN[c.client] || (t.Reset && t.ResetSide == c.client)
+	clientQuit := client.alerted || t.FIN[FromClient] || (t.Reset && Direction(t.ResetSide) == FromClient)
 	if serverFlight && !client.finished && clientQuit {
 		how := "closed the connection"
 		switch {
@@ -116,11 +70,7 @@ func (c *Conn) judge() {
 		return
 	}
 	if t.Reset {
-		by := FromClient
-		if t.ResetSide != c.client {
-			by = FromServer
-		}
-		outcome(OutcomeReset, fmt.Sprintf("reset by the %s%s", by, after(len(cc.Messages))))
+		outcome(OutcomeReset, fmt.Sprintf("reset by the %s%s", Direction(t.ResetSide), after(len(cc.Messages))))
 		return
 	}
 	if client.broken || server.broken {
@@ -138,7 +88,7 @@ func (c *Conn) judge() {
 	}
 	if cc.Quality.OneSided {
 		who := "client"
-		if cc.Quality.ClientPackets == 0 {
+		if t.Packets[FromClient] == 0 {
 			who = "server"
 		}
 		outcome(OutcomeOneSided, fmt.Sprintf("only the %s's packets were captured", who))
@@ -181,9 +131,9 @@ func (c *Conn) lastEncryptedAlert() int {
 	found := -1
 	for i, m := range c.c.Messages {
 		switch {
-		case m.Type == "ApplicationData":
+		case m.Type == MsgApplicationData:
 			sentData[m.From] = true
-		case m.Type == "Alert" && m.Encrypted && !sentData[m.From]:
+		case m.Type == MsgAlert && m.Encrypted && !sentData[m.From]:
 			found = i
 		}
 	}

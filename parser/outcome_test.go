@@ -7,6 +7,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/tlssniff/tlssniff/flowstats"
+
 	"github.com/tlssniff/tlssniff/internal/tlstest"
 )
 
@@ -41,14 +43,14 @@ func tls12Flights(t *testing.T) flights {
 				p = &f.clientData
 			case rec[0] == recordApplicationData || rec[0] == recordAlert:
 				continue
-			case w.FromClient && rec[0] == recordHandshake && rec[recordHeaderLen] == typeClientHello:
+			case w.FromClient && rec[0] == recordHandshake && rec[recordHeaderLen] == uint8(MsgClientHello):
 				p = &f.clientHello
 			case w.FromClient:
 				p = &f.clientFinish
 			case rec[0] == recordChangeCipherSpec || serverCCS:
 				serverCCS = true
 				p = &f.serverFinish
-			case rec[0] == recordHandshake && rec[recordHeaderLen] != typeNewSessionTicket:
+			case rec[0] == recordHandshake && rec[recordHeaderLen] != uint8(MsgNewSessionTicket):
 				p = &f.serverFlight
 			default:
 				p = &f.serverFinish
@@ -79,14 +81,14 @@ func encrypted(fromClient bool, typ uint8, n int) piece {
 // decide feeds the pieces, a millisecond apart, into a connection whose
 // transport reports stats (both sides sent packets unless stats says
 // otherwise), and returns what it emitted.
-func decide(t *testing.T, stats TransportStats, pieces ...piece) *Connection {
+func decide(t *testing.T, stats flowstats.Stats, pieces ...piece) *Connection {
 	t.Helper()
 	if stats.Packets == [2]uint64{} {
 		stats.Packets = [2]uint64{5, 5}
 	}
 	var got *Connection
-	c := NewConn("tcp", clientAddr, serverAddr, t0, Options{Emit: func(conn *Connection) { got = conn },
-		Transport: func() TransportStats { return stats }})
+	c := NewConn(TCP, clientAddr, serverAddr, t0, Options{Emit: func(conn *Connection) { got = conn },
+		Transport: &stats})
 	for i, p := range pieces {
 		side := 1
 		if p.fromClient {
@@ -107,33 +109,33 @@ func decide(t *testing.T, stats TransportStats, pieces ...piece) *Connection {
 func TestOutcomeRules(t *testing.T) {
 	f := tls12Flights(t)
 	ch, sf, cf, sfin, data := f.clientHello, f.serverFlight, f.clientFinish, f.serverFinish, f.clientData
-	clientFIN := TransportStats{FIN: [2]bool{true, false}}
-	serverFIN := TransportStats{FIN: [2]bool{false, true}}
-	resetBy := func(side int) TransportStats { return TransportStats{Reset: true, ResetSide: side} }
+	clientFIN := flowstats.Stats{FIN: [2]bool{true, false}}
+	serverFIN := flowstats.Stats{FIN: [2]bool{false, true}}
+	resetBy := func(side int) flowstats.Stats { return flowstats.Stats{Reset: true, ResetSide: side} }
 	cases := []struct {
 		name    string
-		stats   TransportStats
+		stats   flowstats.Stats
 		pieces  []piece
-		outcome string
+		outcome Outcome
 		detail  string
 	}{
-		{"complete", TransportStats{}, []piece{ch, sf, cf, sfin, data}, OutcomeEstablished, ""},
+		{"complete", flowstats.Stats{}, []piece{ch, sf, cf, sfin, data}, OutcomeEstablished, ""},
 		{"complete, then reset", resetBy(1), []piece{ch, sf, cf, sfin, data}, OutcomeEstablished, ""},
 		// A refusal is one of four alerts, from the server, before any
 		// ServerHello.
-		{"handshake_failure refuses", TransportStats{}, []piece{ch, alertRecord(false, 2, 40)}, OutcomeMismatch,
+		{"handshake_failure refuses", flowstats.Stats{}, []piece{ch, alertRecord(false, 2, 40)}, OutcomeMismatch,
 			"the server refused the ClientHello with handshake_failure"},
-		{"protocol_version refuses", TransportStats{}, []piece{ch, alertRecord(false, 2, 70)}, OutcomeMismatch,
+		{"protocol_version refuses", flowstats.Stats{}, []piece{ch, alertRecord(false, 2, 70)}, OutcomeMismatch,
 			"with protocol_version"},
-		{"insufficient_security refuses", TransportStats{}, []piece{ch, alertRecord(false, 2, 71)}, OutcomeMismatch,
+		{"insufficient_security refuses", flowstats.Stats{}, []piece{ch, alertRecord(false, 2, 71)}, OutcomeMismatch,
 			"with insufficient_security"},
-		{"inappropriate_fallback refuses", TransportStats{}, []piece{ch, alertRecord(false, 2, 86)}, OutcomeMismatch,
+		{"inappropriate_fallback refuses", flowstats.Stats{}, []piece{ch, alertRecord(false, 2, 86)}, OutcomeMismatch,
 			"with inappropriate_fallback"},
-		{"another alert is no refusal", TransportStats{}, []piece{ch, alertRecord(false, 2, 10)}, OutcomeAlert,
+		{"another alert is no refusal", flowstats.Stats{}, []piece{ch, alertRecord(false, 2, 10)}, OutcomeAlert,
 			"fatal unexpected_message from server after ClientHello from client, in the clear"},
-		{"the client's handshake_failure is no refusal", TransportStats{}, []piece{ch, alertRecord(true, 2, 40)},
+		{"the client's handshake_failure is no refusal", flowstats.Stats{}, []piece{ch, alertRecord(true, 2, 40)},
 			OutcomeAlert, "fatal handshake_failure from client"},
-		{"handshake_failure after a ServerHello is no refusal", TransportStats{}, []piece{ch, sf, alertRecord(false, 2, 40)},
+		{"handshake_failure after a ServerHello is no refusal", flowstats.Stats{}, []piece{ch, sf, alertRecord(false, 2, 40)},
 			OutcomeAlert, "fatal handshake_failure from server after ServerHelloDone from server"},
 		{"the first alert decides, not a later reset", resetBy(0), []piece{ch, alertRecord(false, 2, 40)}, OutcomeMismatch, ""},
 		// The client walks away after the server's flight without its
@@ -153,17 +155,17 @@ func TestOutcomeRules(t *testing.T) {
 			"after Finished from client"},
 		// Encrypted alerts: a failure unless the side sent data first
 		// (then it is the close_notify that ends a session).
-		{"encrypted alert before data", TransportStats{}, []piece{ch, sf, cf, encrypted(true, recordAlert, 26)},
+		{"encrypted alert before data", flowstats.Stats{}, []piece{ch, sf, cf, encrypted(true, recordAlert, 26)},
 			OutcomeAlert, "encrypted alert from client after Finished from client"},
-		{"encrypted alert after data", TransportStats{}, []piece{ch, sf, cf, data, encrypted(true, recordAlert, 26)},
+		{"encrypted alert after data", flowstats.Stats{}, []piece{ch, sf, cf, data, encrypted(true, recordAlert, 26)},
 			OutcomeIncomplete, ""},
-		{"not TLS after the start", TransportStats{}, []piece{ch, sf, {false, []byte("HTTP/1.1 400 Bad Request\r\n\r\n")}},
+		{"not TLS after the start", flowstats.Stats{}, []piece{ch, sf, {false, []byte("HTTP/1.1 400 Bad Request\r\n\r\n")}},
 			OutcomeNotTLSAfter, "the server stopped sending TLS records after ServerHelloDone from server"},
-		{"client's packets only", TransportStats{Packets: [2]uint64{3, 0}}, []piece{ch}, OutcomeOneSided,
+		{"client's packets only", flowstats.Stats{Packets: [2]uint64{3, 0}}, []piece{ch}, OutcomeOneSided,
 			"only the client's packets were captured"},
-		{"server's packets only", TransportStats{Packets: [2]uint64{0, 3}}, []piece{sf}, OutcomeOneSided,
+		{"server's packets only", flowstats.Stats{Packets: [2]uint64{0, 3}}, []piece{sf}, OutcomeOneSided,
 			"only the server's packets were captured"},
-		{"no answer", TransportStats{}, []piece{ch}, OutcomeNoServerHello, "the server did not answer the ClientHello"},
+		{"no answer", flowstats.Stats{}, []piece{ch}, OutcomeNoServerHello, "the server did not answer the ClientHello"},
 	}
 	for _, tc := range cases {
 		got := decide(t, tc.stats, tc.pieces...)
@@ -199,39 +201,39 @@ func TestClientRejectsTLS13Certificate(t *testing.T) {
 func TestQualityFromTransport(t *testing.T) {
 	f := tls12Flights(t)
 	for _, tc := range []struct {
-		stats     TransportStats
-		transport string
+		stats     flowstats.Stats
+		transport Transport
 		missing   bool
 		issues    string
 	}{
-		{TransportStats{Packets: [2]uint64{7, 3}}, "tcp", true, ""},
-		{TransportStats{Packets: [2]uint64{7, 3}, SYNSeen: true}, "tcp", false, ""},
-		{TransportStats{Packets: [2]uint64{7, 3}}, "udp", false, ""},
-		{TransportStats{Packets: [2]uint64{7, 3}, SYNSeen: true, Conflicts: 1, ConflictSide: 1}, "tcp", false,
+		{flowstats.Stats{Packets: [2]uint64{7, 3}}, TCP, true, ""},
+		{flowstats.Stats{Packets: [2]uint64{7, 3}, SYN: true}, TCP, false, ""},
+		{flowstats.Stats{Packets: [2]uint64{7, 3}, UDP: true}, UDP, false, ""},
+		{flowstats.Stats{Packets: [2]uint64{7, 3}, SYN: true, Conflicts: 1, ConflictSide: 1}, TCP, false,
 			"overlap_conflict: 1 TCP segments carried other bytes than an overlapping copy; the copy delivered " +
 				"first was read (an evasion attempt or a broken stack)"},
 	} {
 		stats := tc.stats
-		stats.Marks = []TransportMark{{Time: t0, Side: 1, Retransmit: true}, {Time: t0, Side: 0}}
+		stats.Marks = []flowstats.Mark{{Time: t0, Side: 1, Retransmit: true}, {Time: t0, Side: 0}}
 		var got *Connection
 		c := NewConn(tc.transport, serverAddr, clientAddr, t0, Options{Emit: func(x *Connection) { got = x },
-			Transport: func() TransportStats { return stats }})
-		if tc.transport == "udp" {
+			Transport: &stats})
+		if tc.transport == UDP {
 			ch, sh := dtlsClientHello(), dtlsServerHello()
-			c.Data(1, dtlsRecord(recordHandshake, 0, dtlsFragment(typeClientHello, len(ch), 0, 0, ch)), t0)
-			c.Data(0, dtlsRecord(recordHandshake, 0, dtlsFragment(typeServerHello, len(sh), 0, 0, sh)), t0)
+			c.Data(1, dtlsRecordBytes(recordHandshake, 0, dtlsFragmentBytes(uint8(MsgClientHello), len(ch), 0, 0, ch)), t0)
+			c.Data(0, dtlsRecordBytes(recordHandshake, 0, dtlsFragmentBytes(uint8(MsgServerHello), len(sh), 0, 0, sh)), t0)
 		} else {
 			c.Data(1, f.clientHello.data, t0)
 			c.Data(0, f.serverFlight.data, t0)
 		}
 		c.Close()
 		q := got.Quality
-		if q.ClientPackets != 3 || q.ServerPackets != 7 || q.OneSided || q.MissingSYN != tc.missing ||
+		if q.Transport.Packets != [2]uint64{3, 7} || q.OneSided || q.MissingSYN != tc.missing ||
 			issueKinds(got) != tc.issues || len(got.Issues) > 0 && got.Issues[0].From != FromClient {
 			t.Errorf("%+v over %s: quality %+v, issues %s", tc.stats, tc.transport, q, issueKinds(got))
 		}
-		if len(q.Marks) != 2 || q.Marks[0].From != FromClient || !q.Marks[0].Retransmit || q.Marks[1].From != FromServer {
-			t.Errorf("marks %+v", q.Marks)
+		if m := q.Transport.Marks; len(m) != 2 || m[0].Side != int(FromClient) || !m[0].Retransmit || m[1].Side != int(FromServer) {
+			t.Errorf("marks %+v", m)
 		}
 	}
 }
@@ -241,7 +243,7 @@ func TestQualityFromTransport(t *testing.T) {
 func TestAlertPastTheMessageCap(t *testing.T) {
 	f := tls12Flights(t)
 	var got *Connection
-	c := NewConn("tcp", clientAddr, serverAddr, t0, Options{Emit: func(x *Connection) { got = x }})
+	c := NewConn(TCP, clientAddr, serverAddr, t0, Options{Emit: func(x *Connection) { got = x }})
 	c.Data(0, f.clientHello.data, t0)
 	for range maxMessages {
 		c.Data(0, []byte{recordHeartbeat, 3, 3, 0, 3, 1, 0, 0}, t0)
@@ -252,7 +254,7 @@ func TestAlertPastTheMessageCap(t *testing.T) {
 	if got.Outcome != OutcomeMismatch || got.OutcomeDetail != want {
 		t.Errorf("outcome %s (%s), want %s (%s)", got.Outcome, got.OutcomeDetail, OutcomeMismatch, want)
 	}
-	c = NewConn("tcp", clientAddr, serverAddr, t0, Options{Emit: func(x *Connection) { got = x }})
+	c = NewConn(TCP, clientAddr, serverAddr, t0, Options{Emit: func(x *Connection) { got = x }})
 	c.Data(0, f.clientHello.data, t0)
 	for range maxMessages {
 		c.Data(0, []byte{recordHeartbeat, 3, 3, 0, 3, 1, 0, 0}, t0)

@@ -2,306 +2,16 @@ package parser
 
 import (
 	"bytes"
-	"crypto/aes"
-	"crypto/cipher"
-	"crypto/sha256"
 	"encoding/binary"
-	"errors"
 	"fmt"
-	"io"
 	"time"
-
-	"golang.org/x/crypto/cryptobyte"
-	"golang.org/x/crypto/hkdf"
-
-	"github.com/tlssniff/tlssniff/reorder"
 )
 
 // QUIC carries the TLS 1.3 handshake in CRYPTO frames (RFC 9001). Initial
 // packets are protected with keys anyone can derive from the client's
 // first Destination Connection ID, so their ClientHello and ServerHello can
-// be read; Handshake and 1-RTT packets cannot, and are counted.
-
-// QUIC versions with Initial keys known here.
-const (
-	quicV1 uint32 = 0x00000001 // RFC 9000
-	quicV2 uint32 = 0x6b3343cf // RFC 9369
-)
-
-// initialSalt is the version's salt for Initial secrets (RFC 9001 section
-// 5.2; RFC 9369 section 3.3.1).
-func initialSalt(v uint32) ([]byte, bool) {
-	switch v {
-	case quicV1:
-		return []byte{0x38, 0x76, 0x2c, 0xf7, 0xf5, 0x59, 0x34, 0xb3, 0x4d, 0x17, 0x9a, 0xe6, 0xa4, 0xc8, 0x0c, 0xad, 0xcc, 0xbb, 0x7f, 0x0a}, true
-	case quicV2:
-		return []byte{0x0d, 0xed, 0xe3, 0xde, 0xf7, 0x00, 0xa6, 0xdb, 0x81, 0x93, 0x81, 0xbe, 0x6e, 0x26, 0x9d, 0xcb, 0xf9, 0xbd, 0x2e, 0xd9}, true
-	}
-	return nil, false
-}
-
-// initialKeys protect one direction's Initial packets.
-type initialKeys struct {
-	aead cipher.AEAD
-	iv   []byte
-	hp   cipher.Block
-}
-
-// hkdfExpandLabel is TLS 1.3's HKDF-Expand-Label (RFC 8446, section 7.1)
-// with an empty context.
-func hkdfExpandLabel(secret []byte, label string, n int) []byte {
-	var b cryptobyte.Builder
-	b.AddUint16(uint16(n))
-	b.AddUint8LengthPrefixed(func(b *cryptobyte.Builder) { b.AddBytes([]byte("tls13 " + label)) })
-	b.AddUint8LengthPrefixed(func(b *cryptobyte.Builder) {})
-	out := make([]byte, n)
-	io.ReadFull(hkdf.Expand(sha256.New, secret, b.BytesOrPanic()), out)
-	return out
-}
-
-// deriveInitialKeys derives the client's and the server's Initial keys
-// from the client's first Destination Connection ID.
-func deriveInitialKeys(version uint32, dcid []byte) (client, server *initialKeys, ok bool) {
-	salt, ok := initialSalt(version)
-	if !ok {
-		return nil, nil, false
-	}
-	prefix := "quic "
-	if version == quicV2 {
-		prefix = "quicv2 "
-	}
-	initial := hkdf.Extract(sha256.New, dcid, salt)
-	keys := func(label string) *initialKeys {
-		secret := hkdfExpandLabel(initial, label, 32)
-		block, _ := aes.NewCipher(hkdfExpandLabel(secret, prefix+"key", 16))
-		aead, _ := cipher.NewGCM(block)
-		hp, _ := aes.NewCipher(hkdfExpandLabel(secret, prefix+"hp", 16))
-		return &initialKeys{aead: aead, iv: hkdfExpandLabel(secret, prefix+"iv", 12), hp: hp}
-	}
-	return keys("client in"), keys("server in"), true
-}
-
-// QUIC long header packet types (RFC 9000 section 17.2; RFC 9369 section
-// 3.2 permutes them).
-const (
-	quicInitial = iota
-	quic0RTT
-	quicHandshake
-	quicRetry
-)
-
-func longType(version uint32, bits byte) int {
-	t := int(bits>>4) & 3
-	if version == quicV2 {
-		return (t + 3) % 4 // v2: Initial 1, 0-RTT 2, Handshake 3, Retry 0
-	}
-	return t
-}
-
-// longHeader is a QUIC long header packet as read before unprotection.
-type longHeader struct {
-	first      byte
-	version    uint32
-	dcid, scid []byte
-	token      []byte
-	typ        int
-	pnOffset   int // where the packet number starts in the packet
-	length     int // of packet number and payload
-	packet     []byte
-	rest       []byte // after the connection IDs: a Version Negotiation's versions
-}
-
-var errQUICShort = errors.New("short QUIC packet")
-
-// parseLongHeader reads one long header packet at the start of b and
-// returns the rest of the datagram (coalesced packets follow).
-func parseLongHeader(b []byte) (*longHeader, []byte, error) {
-	s := cryptobyte.String(b)
-	var h longHeader
-	var dcid, scid cryptobyte.String
-	if !s.ReadUint8(&h.first) || h.first&0x80 == 0 || !s.ReadUint32(&h.version) ||
-		!s.ReadUint8LengthPrefixed(&dcid) || !s.ReadUint8LengthPrefixed(&scid) || len(dcid) > 20 || len(scid) > 20 {
-		return nil, nil, errQUICShort
-	}
-	h.dcid, h.scid = dcid, scid
-	h.rest = s
-	if h.version == 0 {
-		h.packet = b
-		return &h, nil, nil // Version Negotiation: the whole datagram
-	}
-	h.typ = longType(h.version, h.first)
-	if h.typ == quicRetry {
-		h.packet = b
-		return &h, nil, nil
-	}
-	if h.typ == quicInitial {
-		n, ok := readVarint(&s)
-		if !ok || n > uint64(len(s)) {
-			return nil, nil, errQUICShort
-		}
-		h.token = s[:n]
-		s = s[n:]
-	}
-	n, ok := readVarint(&s)
-	if !ok || n > uint64(len(s)) {
-		return nil, nil, errQUICShort
-	}
-	h.pnOffset = len(b) - len(s)
-	h.length = int(n)
-	h.packet = b[:h.pnOffset+h.length]
-	return &h, b[h.pnOffset+h.length:], nil
-}
-
-// readVarint reads a QUIC variable-length integer (RFC 9000 section 16).
-func readVarint(s *cryptobyte.String) (uint64, bool) {
-	if len(*s) == 0 {
-		return 0, false
-	}
-	n := 1 << ((*s)[0] >> 6)
-	if len(*s) < n {
-		return 0, false
-	}
-	v := uint64((*s)[0] & 0x3f)
-	for _, c := range (*s)[1:n] {
-		v = v<<8 | uint64(c)
-	}
-	*s = (*s)[n:]
-	return v, true
-}
-
-// open removes the header protection and decrypts an Initial packet in
-// place of a copy; it returns the plaintext frames.
-func (k *initialKeys) open(h *longHeader) ([]byte, bool) {
-	p := append([]byte(nil), h.packet...)
-	if len(p) < h.pnOffset+4+16 {
-		return nil, false
-	}
-	var mask [16]byte
-	k.hp.Encrypt(mask[:], p[h.pnOffset+4:h.pnOffset+20]) // RFC 9001 section 5.4.2
-	p[0] ^= mask[0] & 0x0f
-	pnLen := int(p[0]&3) + 1
-	var pn uint64
-	for i := range pnLen {
-		p[h.pnOffset+i] ^= mask[1+i]
-		pn = pn<<8 | uint64(p[h.pnOffset+i])
-	}
-	nonce := append([]byte(nil), k.iv...)
-	for i := range 8 {
-		nonce[len(nonce)-1-i] ^= byte(pn >> (8 * i))
-	}
-	header := p[:h.pnOffset+pnLen]
-	plain, err := k.aead.Open(nil, nonce, p[h.pnOffset+pnLen:], header)
-	return plain, err == nil
-}
-
-// cryptoFrame is the data of a CRYPTO frame at its offset.
-type cryptoFrame struct {
-	offset uint64
-	data   []byte
-}
-
-// cryptoFrames returns the CRYPTO frames of a decrypted Initial payload,
-// and whether the payload held only frames an Initial may carry
-// (RFC 9000 section 12.4: PADDING, PING, ACK, CRYPTO, CONNECTION_CLOSE).
-func cryptoFrames(payload []byte) ([]cryptoFrame, bool) {
-	s := cryptobyte.String(payload)
-	var out []cryptoFrame
-	for len(s) > 0 {
-		typ, ok := readVarint(&s)
-		if !ok {
-			return out, false
-		}
-		switch typ {
-		case 0x00, 0x01: // PADDING, PING
-		case 0x02, 0x03: // ACK (RFC 9000 section 19.3)
-			var largest, delay, count, first uint64
-			for _, v := range []*uint64{&largest, &delay, &count, &first} {
-				if *v, ok = readVarint(&s); !ok {
-					return out, false
-				}
-			}
-			for i := uint64(0); i < count*2; i++ {
-				if _, ok = readVarint(&s); !ok {
-					return out, false
-				}
-			}
-			if typ == 0x03 {
-				for range 3 {
-					if _, ok = readVarint(&s); !ok {
-						return out, false
-					}
-				}
-			}
-		case 0x06: // CRYPTO
-			off, ok1 := readVarint(&s)
-			n, ok2 := readVarint(&s)
-			if !ok1 || !ok2 || n > uint64(len(s)) {
-				return out, false
-			}
-			out = append(out, cryptoFrame{off, s[:n]})
-			s = s[n:]
-		case 0x1c, 0x1d: // CONNECTION_CLOSE: error code, frame type (0x1c), reason
-			fields := 2
-			if typ == 0x1c {
-				fields = 3
-			}
-			var n uint64
-			for range fields {
-				if n, ok = readVarint(&s); !ok {
-					return out, false
-				}
-			}
-			if n > uint64(len(s)) {
-				return out, false
-			}
-			s = s[n:]
-		default:
-			return out, false
-		}
-	}
-	return out, true
-}
-
-// cryptoStream puts one direction's CRYPTO data back in order.
-type cryptoStream struct {
-	next uint64
-	held reorder.Buffer // frames ahead of next
-}
-
-// maxCryptoHeld bounds what the out-of-order CRYPTO frames kept per
-// direction cost (reorder.Buffer.Cost).
-const maxCryptoHeld = 64 << 10
-
-// add takes one frame and returns the bytes now contiguous: f.data itself
-// when nothing was held, valid until the next call. refused says the frame
-// came ahead of a hole and could not be held: it is lost.
-func (c *cryptoStream) add(f cryptoFrame, ts time.Time) (out []byte, refused bool) {
-	end := f.offset + uint64(len(f.data))
-	if end <= c.next {
-		return nil, false // a retransmission
-	}
-	if f.offset > c.next {
-		r, _ := c.held.Insert(f.offset, f.data, ts, maxCryptoHeld)
-		return nil, r == reorder.Refused
-	}
-	out = f.data[c.next-f.offset:]
-	c.next = end
-	owned := false // out is f.data until held bytes join it
-	for {
-		p, ok := c.held.First()
-		if !ok || p.Offset > c.next {
-			return out, false
-		}
-		c.held.PopFirst()
-		if p.End() > c.next {
-			if !owned {
-				out, owned = append([]byte(nil), out...), true
-			}
-			out = append(out, p.Data[c.next-p.Offset:]...)
-			c.next = p.End()
-		}
-	}
-}
+// be read (quicwire.go) and go to the core as handshake bytes; Handshake
+// and 1-RTT packets cannot, and are counted and placed by their type.
 
 // QUICInfo is what was seen of a QUIC connection's packets.
 type QUICInfo struct {
@@ -314,51 +24,62 @@ type QUICInfo struct {
 	ClientPackets, ServerPackets [4]int
 }
 
-// quicState is a Conn's QUIC state.
-type quicState struct {
-	client, server *initialKeys
-	crypto         [2]cryptoStream // by side
-	handshakeMsg   [2]int          // message index of each side's last Handshake packet, -1 before
+// QUICVersionName names a QUIC version: "1", "2", or its hex.
+func QUICVersionName(v uint32) string {
+	switch v {
+	case quicV1:
+		return "1"
+	case quicV2:
+		return "2"
+	}
+	return fmt.Sprintf("0x%08x", v)
 }
 
-// datagram handles one UDP datagram sent by side: its coalesced QUIC
-// packets. It reports whether more are wanted.
-func (c *Conn) datagram(side int, data []byte, ts time.Time) bool {
-	if isSTUN(data) {
-		return true // WebRTC: STUN before and beside DTLS on the same ports
+// quic is the adapter of QUIC over UDP.
+type quic struct {
+	c              *Conn
+	info           *QUICInfo // nil until the client's first Initial
+	client, server *initialKeys
+	crypto         [2]cryptoStream // by side
+}
+
+func newQUIC(c *Conn) *quic {
+	q := &quic{c: c}
+	for i := range q.crypto {
+		q.crypto[i].held.Account = c.mem
 	}
-	if c.dtls || (c.c.QUIC == nil && isDTLSRecord(data)) {
-		c.dtls = true
-		return c.dtlsDatagram(side, data, ts)
-	}
-	q := &c.q
-	info := c.c.QUIC
+	return q
+}
+
+// data handles one datagram sent by side: its coalesced QUIC packets.
+func (q *quic) data(side int, data []byte, ts time.Time) bool {
+	c := q.c
 	for len(data) > 0 {
 		if data[0]&0x80 == 0 { // a short header: 1-RTT, protected with keys not known here
-			if info == nil {
-				return c.notQUIC(side)
+			if q.info == nil {
+				return q.notQUIC(side, ts)
 			}
-			c.shortPacket(side, ts, len(data))
+			q.shortPacket(side, ts, len(data))
 			break
 		}
 		h, rest, err := parseLongHeader(data)
 		if err != nil {
-			if info == nil {
-				return c.notQUIC(side)
+			if q.info == nil {
+				return q.notQUIC(side, ts)
 			}
-			c.issue(ts, side, "malformed_record", "a QUIC long header packet cut short")
+			c.issue(ts, side, IssueMalformedRecord, "a QUIC long header packet cut short")
 			break
 		}
 		data = rest
-		if info == nil {
+		if q.info == nil {
 			if h.version == 0 || h.typ != quicInitial {
-				return c.notQUIC(side) // a connection starts with the client's Initial
+				return q.notQUIC(side, ts) // a connection starts with the client's Initial
 			}
-			info = &QUICInfo{Version: h.version, DCID: bytes.Clone(h.dcid), SCID: bytes.Clone(h.scid)}
-			c.c.QUIC = info
+			q.info = &QUICInfo{Version: h.version, DCID: bytes.Clone(h.dcid), SCID: bytes.Clone(h.scid)}
+			c.c.QUIC = q.info
 			c.clientIs(side) // the sender of the first Initial, whatever the caller guessed
-			c.q.handshakeMsg = [2]int{-1, -1}
 		}
+		info := q.info
 		from := c.role(side)
 		count := &info.ClientPackets
 		if from == FromServer {
@@ -369,7 +90,6 @@ func (c *Conn) datagram(side int, data []byte, ts time.Time) bool {
 			for v := h.rest; len(v) >= 4; v = v[4:] {
 				info.VersionNegotiation = append(info.VersionNegotiation, binary.BigEndian.Uint32(v))
 			}
-
 		case h.typ == quicRetry:
 			// The client starts over with the Retry's connection ID: its
 			// next Initial derives new keys and resends its ClientHello.
@@ -381,37 +101,33 @@ func (c *Conn) datagram(side int, data []byte, ts time.Time) bool {
 			}
 		case h.typ == quicInitial:
 			count[0]++
-			hadHello := c.c.ClientHello != nil
-			c.initial(side, h, ts)
-			if ch := c.c.ClientHello; ch != nil && !hadHello {
-				ch.Segments = info.ClientPackets[0] // the Initial packets it took
-			}
+			q.initial(side, h, ts)
+			c.helloFrames(side, info.ClientPackets[0]) // the Initial packets the hello took
 		case h.typ == quic0RTT:
 			count[1]++
-			c.c.EarlyData.Records++
-			c.message(ts, side, "ApplicationData", h.length, true)
+			c.earlyData(side, ts, h.length)
 		case h.typ == quicHandshake:
 			count[2]++
 			if from == FromServer && len(info.ServerSCID) == 0 {
 				info.ServerSCID = bytes.Clone(h.scid)
 			}
-			q.handshakeMsg[from] = c.message(ts, side, "EncryptedHandshake", h.length, true)
+			c.sealedHandshake(side, ts, h.length)
 		}
 	}
 	return !c.emitted
 }
 
-// initial decrypts an Initial packet and reads its CRYPTO frames as
-// handshake bytes.
-func (c *Conn) initial(side int, h *longHeader, ts time.Time) {
-	q := &c.q
+// initial decrypts an Initial packet and passes its CRYPTO frames, in
+// order, to the core as handshake bytes.
+func (q *quic) initial(side int, h *longHeader, ts time.Time) {
+	c := q.c
 	if q.client == nil {
 		if c.role(side) != FromClient {
 			return // the server's Initial before any of the client's: keys unknown
 		}
 		var ok bool
 		if q.client, q.server, ok = deriveInitialKeys(h.version, h.dcid); !ok {
-			c.issueOnce(ts, side, "unknown_version", fmt.Sprintf("QUIC version 0x%08x has no known Initial keys", h.version))
+			c.issueOnce(ts, side, IssueUnknownVersion, fmt.Sprintf("QUIC version 0x%08x has no known Initial keys", h.version))
 			return
 		}
 	}
@@ -421,69 +137,91 @@ func (c *Conn) initial(side int, h *longHeader, ts time.Time) {
 	}
 	plain, ok := keys.open(h)
 	if !ok {
-		c.issueOnce(ts, side, "malformed_record", "a QUIC Initial packet did not decrypt")
+		c.issueOnce(ts, side, IssueMalformedRecord, "a QUIC Initial packet did not decrypt")
 		return
 	}
 	frames, ok := cryptoFrames(plain)
 	if !ok {
-		c.issue(ts, side, "malformed_record", "a QUIC Initial packet holds a frame an Initial may not carry")
+		c.issue(ts, side, IssueMalformedRecord, "a QUIC Initial packet holds a frame an Initial may not carry")
 	}
 	for _, f := range frames {
 		b, refused := q.crypto[side].add(f, ts)
 		if refused {
-			c.issueOnce(ts, side, "memory_budget", fmt.Sprintf("CRYPTO frames dropped: those held out of order would cost over %d bytes", maxCryptoHeld))
+			c.issueOnce(ts, side, IssueMemoryBudget, fmt.Sprintf("CRYPTO frames dropped: those held out of order would cost over %d bytes", maxCryptoHeld))
 		}
 		if len(b) > 0 {
-			c.halves[side].handshakeBytes(ts, b)
+			c.handshakeBytes(side, ts, b)
 		}
 	}
 }
 
-// shortPacket counts a 1-RTT packet. The client's first one after its
-// Handshake packets means its Finished was sent: the handshake is done.
-func (c *Conn) shortPacket(side int, ts time.Time, n int) {
-	info, q := c.c.QUIC, &c.q
+// shortPacket counts a 1-RTT packet. The client's first one after both
+// sides' Handshake packets means its Finished was sent: the handshake is
+// done.
+func (q *quic) shortPacket(side int, ts time.Time, n int) {
+	c := q.c
 	from := c.role(side)
 	if from == FromClient {
-		info.ClientPackets[3]++
+		q.info.ClientPackets[3]++
 	} else {
-		info.ServerPackets[3]++
+		q.info.ServerPackets[3]++
 	}
-	if !c.c.Established && from == FromClient && q.handshakeMsg[FromClient] >= 0 && q.handshakeMsg[FromServer] >= 0 {
-		// The last Handshake packets of each side carried their Finished.
-		for _, d := range []Direction{FromServer, FromClient} {
-			m := &c.c.Messages[q.handshakeMsg[d]]
-			m.Type = "Finished"
-			c.halves[c.sideOf(d)].setFinished(m.Time)
-		}
+	if !c.c.Established && from == FromClient && c.sealedSeen(FromClient) && c.sealedSeen(FromServer) {
+		c.handshakeDone()
 	}
 	if c.c.Established {
-		c.postRecords++
-		c.message(ts, side, "ApplicationData", n, true)
-		c.settle()
+		c.sealedData(side, ts, n)
 	}
-}
-
-// sideOf is the wire side of a role.
-func (c *Conn) sideOf(d Direction) int {
-	if d == FromClient {
-		return c.client
-	}
-	return 1 - c.client
 }
 
 // notQUIC gives up on a datagram flow that does not start as QUIC.
-func (c *Conn) notQUIC(side int) bool {
-	c.halves[side].dead = true
+func (q *quic) notQUIC(side int, ts time.Time) bool {
+	q.c.stop(side, ts, ErrNotTLS)
 	return false
 }
 
-// issueOnce records an issue of a kind not yet recorded.
-func (c *Conn) issueOnce(ts time.Time, side int, kind, detail string) {
-	for _, i := range c.c.Issues {
-		if i.Kind == kind {
-			return
-		}
-	}
-	c.issue(ts, side, kind, detail)
+func (q *quic) lose(int, int) {}
+func (q *quic) shed(side int) int {
+	n, _ := q.crypto[side].held.Clear()
+	return n
 }
+func (q *quic) started(int) bool                  { return true }
+func (q *quic) preamble(int) int64                { return 0 }
+func (q *quic) pending(int) (uint8, []byte, bool) { return 0, nil, false }
+
+// datagrams is the adapter of a UDP flow until its first datagram that is
+// not STUN says which it is: DTLS records or QUIC packets. STUN, which
+// WebRTC sends before and beside DTLS on the same ports, is skipped.
+type datagrams struct {
+	c     *Conn
+	dtls  *dtls
+	quic  *quic
+	inner adapter // the one chosen
+}
+
+func (d *datagrams) data(side int, b []byte, ts time.Time) bool {
+	if isSTUN(b) {
+		return true
+	}
+	switch {
+	case d.dtls != nil:
+	case (d.quic == nil || d.quic.info == nil) && isDTLSRecord(b):
+		d.dtls, d.c.ja4 = &dtls{c: d.c}, 'd'
+		d.inner = d.dtls
+	case d.quic == nil:
+		d.quic, d.c.ja4 = newQUIC(d.c), 'q'
+		d.inner = d.quic
+	}
+	return d.inner.data(side, b, ts)
+}
+
+func (d *datagrams) lose(int, int) {}
+func (d *datagrams) shed(side int) int {
+	if d.inner == nil {
+		return 0
+	}
+	return d.inner.shed(side)
+}
+func (d *datagrams) started(int) bool                  { return true }
+func (d *datagrams) preamble(int) int64                { return 0 }
+func (d *datagrams) pending(int) (uint8, []byte, bool) { return 0, nil, false }

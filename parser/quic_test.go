@@ -132,7 +132,7 @@ func TestQUICClientHelloAcrossInitials(t *testing.T) {
 	second := sealInitial(t, client, dcid, 1, cryptoFrameBytes(cut, hello[cut:]))
 
 	var got *Connection
-	c := NewConn("udp", clientAddr, serverAddr, t0, Options{Emit: func(conn *Connection) { got = conn }})
+	c := NewConn(UDP, clientAddr, serverAddr, t0, Options{Emit: func(conn *Connection) { got = conn }})
 	c.Data(0, first[:0:0], t0) // nothing yet: an empty datagram
 	c.Data(0, second, t0)      // the second half first: held
 	c.Data(0, first, t0)
@@ -152,12 +152,12 @@ func TestQUICClientHelloAcrossInitials(t *testing.T) {
 func FuzzQUICDatagrams(f *testing.F) {
 	dcid := []byte{1, 2, 3, 4, 5, 6, 7, 8}
 	client, _, _ := deriveInitialKeys(quicV1, dcid)
-	hello := append([]byte{typeClientHello, 0, 0, 4}, 3, 3, 0, 0)
+	hello := append([]byte{uint8(MsgClientHello), 0, 0, 4}, 3, 3, 0, 0)
 	f.Add(sealInitial(f, client, dcid, 0, cryptoFrameBytes(0, hello)), []byte{0xc0, 0, 0, 0, 1, 0, 0})
 	f.Fuzz(func(t *testing.T, a, b []byte) {
 		emitted := 0
 		var got *Connection
-		c := NewConn("udp", clientAddr, serverAddr, t0, Options{Emit: func(conn *Connection) { emitted++; got = conn }})
+		c := NewConn(UDP, clientAddr, serverAddr, t0, Options{Emit: func(conn *Connection) { emitted++; got = conn }})
 		c.Data(0, a, t0)
 		c.Data(1, b, t0)
 		c.Data(0, b, t0)
@@ -217,7 +217,7 @@ func FuzzDTLSFragments(f *testing.F) {
 		body := dtlsClientHello()
 		var got *Connection
 		mem := budget.New(1 << 30).Open(nil)
-		c := NewConn("udp", clientAddr, serverAddr, t0, Options{Emit: func(conn *Connection) { got = conn }, Memory: mem})
+		c := NewConn(UDP, clientAddr, serverAddr, t0, Options{Emit: func(conn *Connection) { got = conn }, Memory: mem})
 		fed := 0
 		covered := make([]bool, len(body))
 		for i := 0; i+1 < len(ops); i += 2 {
@@ -227,7 +227,7 @@ func FuzzDTLSFragments(f *testing.F) {
 				covered[j] = true
 			}
 			frag := body[off:end]
-			hs := []byte{typeClientHello, 0, byte(len(body) >> 8), byte(len(body)), 0, 0,
+			hs := []byte{uint8(MsgClientHello), 0, byte(len(body) >> 8), byte(len(body)), 0, 0,
 				0, byte(off >> 8), byte(off), 0, byte(len(frag) >> 8), byte(len(frag))}
 			hs = append(hs, frag...)
 			if lies&(1<<(i/2%8)) != 0 {

@@ -129,8 +129,8 @@ func TestQUICHandshake(t *testing.T) {
 	} {
 		// The client on side 1 (the caller guessed wrong) changes nothing.
 		var got, flipped *Connection
-		c := NewConn("udp", clientAddr, serverAddr, t0, Options{Emit: func(x *Connection) { got = x }})
-		f := NewConn("udp", serverAddr, clientAddr, t0, Options{Emit: func(x *Connection) { flipped = x }})
+		c := NewConn(UDP, clientAddr, serverAddr, t0, Options{Emit: func(x *Connection) { got = x }})
+		f := NewConn(UDP, serverAddr, clientAddr, t0, Options{Emit: func(x *Connection) { flipped = x }})
 		for i, p := range tc.packets {
 			ts := t0.Add(time.Duration(i) * time.Millisecond)
 			c.Data(map[bool]int{true: 0, false: 1}[p.fromClient], p.data, ts)
@@ -144,7 +144,7 @@ func TestQUICHandshake(t *testing.T) {
 			t.Errorf("%s: the client on side 1 gives another connection: %+v", tc.name, flipped)
 		}
 		for _, m := range got.Messages {
-			if m.Type == "Finished" && !map[Direction]time.Time{FromClient: got.ClientFinishedTime,
+			if m.Type.String() == "Finished" && !map[Direction]time.Time{FromClient: got.ClientFinishedTime,
 				FromServer: got.ServerFinishedTime}[m.From].Equal(m.Time) {
 				t.Errorf("%s: the %s's Finished at %v, its finished time %v %v", tc.name, m.From, m.Time,
 					got.ClientFinishedTime, got.ServerFinishedTime)

@@ -332,7 +332,7 @@ func isSSLv2ClientHello(b []byte) bool {
 // followed by the type of a ClientHello or ServerHello.
 func isHelloPrefix(b []byte) bool {
 	return len(b) > recordHeaderLen && b[0] == recordHandshake && validRecordHeader(b) &&
-		(b[recordHeaderLen] == typeClientHello || b[recordHeaderLen] == typeServerHello)
+		(b[recordHeaderLen] == uint8(MsgClientHello) || b[recordHeaderLen] == uint8(MsgServerHello))
 }
 
 // findHello returns the index of the first record header in b that starts a

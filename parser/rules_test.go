@@ -7,6 +7,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/tlssniff/tlssniff/flowstats"
+
 	"github.com/tlssniff/tlssniff/budget"
 )
 
@@ -17,7 +19,7 @@ func TestClientHelloSegments(t *testing.T) {
 	f := tls12Flights(t)
 	ch := f.clientHello.data
 	for _, size := range []int{len(ch), len(ch) - 1, 100, 7} {
-		c := NewConn("tcp", clientAddr, serverAddr, t0, Options{Emit: func(*Connection) {}})
+		c := NewConn(TCP, clientAddr, serverAddr, t0, Options{Emit: func(*Connection) {}})
 		c.Data(0, []byte("\x05\x01\x00"), t0) // a SOCKS greeting: a preamble
 		for _, p := range every(size, 0)(ch) {
 			c.Data(0, p, t0)
@@ -75,7 +77,7 @@ func TestGapIssues(t *testing.T) {
 		}, "gap: 1 bytes lost inside a ServerHello message", 1, 1},
 	} {
 		var got *Connection
-		c := NewConn("tcp", clientAddr, serverAddr, t0, Options{Emit: func(x *Connection) { got = x }})
+		c := NewConn(TCP, clientAddr, serverAddr, t0, Options{Emit: func(x *Connection) { got = x }})
 		tc.feed(c)
 		c.Close()
 		if k := issueKinds(got); k != tc.issues || got.Quality.Gaps != tc.gaps || got.Quality.GapBytes != tc.bytes {
@@ -90,7 +92,7 @@ func TestGapIssues(t *testing.T) {
 func TestCaps(t *testing.T) {
 	f := tls12Flights(t)
 	var got *Connection
-	c := NewConn("tcp", clientAddr, serverAddr, t0, Options{Emit: func(x *Connection) { got = x }})
+	c := NewConn(TCP, clientAddr, serverAddr, t0, Options{Emit: func(x *Connection) { got = x }})
 	c.Data(0, f.clientHello.data, t0)
 	c.Data(1, f.serverFlight.data, t0)
 	for range maxIssues + 5 {
@@ -124,7 +126,7 @@ func TestSettle(t *testing.T) {
 	}
 	for _, extra := range []int{maxAfterHandshake - 1, maxAfterHandshake} {
 		var got *Connection
-		c := NewConn("tcp", clientAddr, serverAddr, t0, Options{Emit: func(x *Connection) { got = x }})
+		c := NewConn(TCP, clientAddr, serverAddr, t0, Options{Emit: func(x *Connection) { got = x }})
 		for _, p := range hs {
 			c.Data(map[bool]int{true: 0, false: 1}[p.fromClient], p.data, t0)
 		}
@@ -137,7 +139,7 @@ func TestSettle(t *testing.T) {
 	}
 	// Data from both sides decides it at once.
 	var got *Connection
-	c := NewConn("tcp", clientAddr, serverAddr, t0, Options{Emit: func(x *Connection) { got = x }})
+	c := NewConn(TCP, clientAddr, serverAddr, t0, Options{Emit: func(x *Connection) { got = x }})
 	for _, p := range hs {
 		c.Data(map[bool]int{true: 0, false: 1}[p.fromClient], p.data, t0)
 	}
@@ -172,8 +174,8 @@ func TestPSKIdentities(t *testing.T) {
 func TestHandshakeLimitEdge(t *testing.T) {
 	ch, sh, _ := realHellos(t)
 	for _, n := range []int{maxHandshakeBuffer, maxHandshakeBuffer + 1} {
-		rec := []byte{recordHandshake, 3, 3, 0, 4, typeCertificate, byte(n >> 16), byte(n >> 8), byte(n)}
-		c := oneSide(t, handshakeRecords(typeClientHello, ch), append(handshakeRecords(typeServerHello, sh), rec...))
+		rec := []byte{recordHandshake, 3, 3, 0, 4, uint8(MsgCertificate), byte(n >> 16), byte(n >> 8), byte(n)}
+		c := oneSide(t, handshakeRecords(uint8(MsgClientHello), ch), append(handshakeRecords(uint8(MsgServerHello), sh), rec...))
 		if refused := strings.Contains(issueKinds(c), "exceeds"); refused != (n > maxHandshakeBuffer) {
 			t.Errorf("a Certificate of %d bytes: issues %s", n, issueKinds(c))
 		}
@@ -196,7 +198,7 @@ func TestRetryClientHello(t *testing.T) {
 	// Without a HelloRetryRequest, a second ClientHello in the clear is no
 	// retry.
 	f := tls12Flights(t)
-	plain := decide(t, TransportStats{}, f.clientHello, f.clientHello)
+	plain := decide(t, flowstats.Stats{}, f.clientHello, f.clientHello)
 	if plain.RetryClientHello != nil {
 		t.Error("a repeated ClientHello taken for the retry")
 	}
@@ -209,7 +211,7 @@ func TestRetryClientHello(t *testing.T) {
 func TestShedSkipsTheRestOfTheMessage(t *testing.T) {
 	ch, sh, _ := realHellos(t)
 	body := make([]byte, 20000)
-	msg := append([]byte{typeCertificate, 0, byte(len(body) >> 8), byte(len(body))}, body...)
+	msg := append([]byte{uint8(MsgCertificate), 0, byte(len(body) >> 8), byte(len(body))}, body...)
 	record := func(b []byte) []byte { // in records of at most 16 kB
 		var out []byte
 		for len(b) > 0 {
@@ -219,12 +221,12 @@ func TestShedSkipsTheRestOfTheMessage(t *testing.T) {
 		}
 		return out
 	}
-	done := handshakeRecords(typeServerHelloDone, nil)
+	done := handshakeRecords(uint8(MsgServerHelloDone), nil)
 	for _, held := range []int{0, 4, 16384} {
 		var got *Connection
-		c := NewConn("tcp", clientAddr, serverAddr, t0, Options{Emit: func(x *Connection) { got = x }})
-		c.Data(0, handshakeRecords(typeClientHello, ch), t0)
-		c.Data(1, handshakeRecords(typeServerHello, sh), t0)
+		c := NewConn(TCP, clientAddr, serverAddr, t0, Options{Emit: func(x *Connection) { got = x }})
+		c.Data(0, handshakeRecords(uint8(MsgClientHello), ch), t0)
+		c.Data(1, handshakeRecords(uint8(MsgServerHello), sh), t0)
 		if held > 0 {
 			c.Data(1, record(msg[:held]), t0)
 		}
@@ -250,21 +252,21 @@ func TestShedSkipsTheRestOfTheMessage(t *testing.T) {
 func TestHandshakeBufferCharged(t *testing.T) {
 	ch, sh, _ := realHellos(t)
 	body := make([]byte, 12000)
-	msg := append([]byte{typeCertificate, 0, byte(len(body) >> 8), byte(len(body))}, body...)
+	msg := append([]byte{uint8(MsgCertificate), 0, byte(len(body) >> 8), byte(len(body))}, body...)
 	mem := budget.New(1 << 30).Open(nil)
-	c := NewConn("tcp", clientAddr, serverAddr, t0, Options{Emit: func(*Connection) {}, Memory: mem})
-	c.Data(0, handshakeRecords(typeClientHello, ch), t0)
-	c.Data(1, handshakeRecords(typeServerHello, sh), t0)
+	c := NewConn(TCP, clientAddr, serverAddr, t0, Options{Emit: func(*Connection) {}, Memory: mem})
+	c.Data(0, handshakeRecords(uint8(MsgClientHello), ch), t0)
+	c.Data(1, handshakeRecords(uint8(MsgServerHello), sh), t0)
 	for len(msg) > 0 {
 		n := min(len(msg), 700)
 		c.Data(1, append([]byte{recordHandshake, 3, 3, byte(n >> 8), byte(n)}, msg[:n]...), t0)
 		msg = msg[n:]
-		if held := cap(c.halves[1].hs); mem.Buffered() < int64(held) {
+		if held := cap(c.sides[1].hs); mem.Buffered() < int64(held) {
 			t.Fatalf("%d bytes charged for a buffer of %d", mem.Buffered(), held)
 		}
 	}
-	if len(c.halves[1].hs) != 0 || mem.Buffered() != 0 {
-		t.Errorf("after the message: %d bytes buffered, %d charged", len(c.halves[1].hs), mem.Buffered())
+	if len(c.sides[1].hs) != 0 || mem.Buffered() != 0 {
+		t.Errorf("after the message: %d bytes buffered, %d charged", len(c.sides[1].hs), mem.Buffered())
 	}
 }
 
@@ -280,7 +282,7 @@ func TestServerFlightTime(t *testing.T) {
 		pieces = append(pieces, piece{false, rec})
 	}
 	pieces = append(pieces, f.clientFinish)
-	got := decide(t, TransportStats{}, pieces...) // a millisecond apart: the flight takes one per record after the first
+	got := decide(t, flowstats.Stats{}, pieces...) // a millisecond apart: the flight takes one per record after the first
 	if want := ms(len(records(f.serverFlight.data)) - 1); got.Timing.ServerFlight == nil || *got.Timing.ServerFlight != want {
 		t.Errorf("TLS 1.2 server flight %v, want %v", got.Timing.ServerFlight, want)
 	}
@@ -291,13 +293,13 @@ func TestServerFlightTime(t *testing.T) {
 			pieces = append(pieces, piece{w.FromClient, rec})
 		}
 	}
-	got = decide(t, TransportStats{}, pieces...)
+	got = decide(t, flowstats.Stats{}, pieces...)
 	var sh, fin time.Time
 	for _, m := range got.Messages {
 		switch {
-		case m.Type == "ServerHello":
+		case m.Type.String() == "ServerHello":
 			sh = m.Time
-		case m.Type == "Finished" && m.From == FromServer:
+		case m.Type.String() == "Finished" && m.From == FromServer:
 			fin = m.Time
 		}
 	}
@@ -337,10 +339,10 @@ func TestTicketRule(t *testing.T) {
 		for _, n := range tc.lengths {
 			pieces = append(pieces, encrypted(false, recordApplicationData, n))
 		}
-		got := decide(t, TransportStats{}, pieces...)
+		got := decide(t, flowstats.Stats{}, pieces...)
 		var after []string
 		for _, m := range got.Messages[len(got.Messages)-len(tc.lengths):] {
-			after = append(after, m.Type)
+			after = append(after, m.Type.String())
 		}
 		if strings.Join(after, " ") != tc.want {
 			t.Errorf("server records of %v after the handshake: %v, want %s", tc.lengths, after, tc.want)
@@ -354,7 +356,7 @@ func TestShedCountsThePartialRecord(t *testing.T) {
 	f := tls12Flights(t)
 	recs := records(f.serverFlight.data)
 	var got *Connection
-	c := NewConn("tcp", clientAddr, serverAddr, t0, Options{Emit: func(x *Connection) { got = x }})
+	c := NewConn(TCP, clientAddr, serverAddr, t0, Options{Emit: func(x *Connection) { got = x }})
 	c.Data(0, f.clientHello.data, t0)
 	c.Data(1, recs[0], t0)
 	c.Data(1, recs[1][:recordHeaderLen+95], t0)
@@ -386,12 +388,12 @@ func TestTLS13ClientFlightEdges(t *testing.T) {
 			pieces = append(pieces, piece{w.FromClient, rec})
 		}
 	}
-	got := decide(t, TransportStats{}, pieces...)
-	if got.ServerFlight == nil || strings.Join(got.ServerFlight.Messages, " ") !=
+	got := decide(t, flowstats.Stats{}, pieces...)
+	if got.ServerFlight == nil || flightNames(got.ServerFlight) !=
 		"EncryptedExtensions CertificateRequest Certificate CertificateVerify Finished" {
 		t.Errorf("server flight %+v", got.ServerFlight)
 	}
-	if got.ClientFlight == nil || strings.Join(got.ClientFlight.Messages, " ") != "Certificate CertificateVerify Finished" {
+	if got.ClientFlight == nil || flightNames(got.ClientFlight) != "Certificate CertificateVerify Finished" {
 		t.Errorf("client flight %+v", got.ClientFlight)
 	}
 
@@ -405,8 +407,8 @@ func TestTLS13ClientFlightEdges(t *testing.T) {
 			pieces = append(pieces, piece{w.FromClient, rec})
 		}
 	}
-	got = decide(t, TransportStats{}, pieces...)
-	if got.EarlyData.Accepted || got.ClientFlight == nil || strings.Join(got.ClientFlight.Messages, " ") != "Certificate Finished" {
+	got = decide(t, flowstats.Stats{}, pieces...)
+	if got.EarlyData.Accepted || got.ClientFlight == nil || flightNames(got.ClientFlight) != "Certificate Finished" {
 		t.Errorf("early data %+v, client flight %+v", got.EarlyData, got.ClientFlight)
 	}
 }
@@ -419,16 +421,16 @@ func TestGapAfterWholeMessages(t *testing.T) {
 	msg := func(typ uint8, body []byte) []byte {
 		return append([]byte{typ, byte(len(body) >> 16), byte(len(body) >> 8), byte(len(body))}, body...)
 	}
-	flight := append(msg(typeServerHello, sh), msg(typeCertificate, cert)...)
+	flight := append(msg(uint8(MsgServerHello), sh), msg(uint8(MsgCertificate), cert)...)
 	rec := append([]byte{recordHandshake, 3, 3, byte(len(flight) >> 8), byte(len(flight))}, flight...)
 	shEnd := recordHeaderLen + 4 + len(sh)
 	// A record whose bytes so far end with a whole ServerHelloDone (four
 	// bytes, no body).
-	done := append(msg(typeServerHello, sh), typeServerHelloDone, 0, 0, 0)
+	done := append(msg(uint8(MsgServerHello), sh), uint8(MsgServerHelloDone), 0, 0, 0)
 	doneRec := append([]byte{recordHandshake, 3, 3, 0, byte(len(done) + 10)}, done...)
 	var got *Connection
-	c := NewConn("tcp", clientAddr, serverAddr, t0, Options{Emit: func(x *Connection) { got = x }})
-	c.Data(0, handshakeRecords(typeClientHello, ch), t0)
+	c := NewConn(TCP, clientAddr, serverAddr, t0, Options{Emit: func(x *Connection) { got = x }})
+	c.Data(0, handshakeRecords(uint8(MsgClientHello), ch), t0)
 	c.Data(1, doneRec, t0)
 	c.Gap(1, 10, t0)
 	c.Close()
@@ -438,8 +440,8 @@ func TestGapAfterWholeMessages(t *testing.T) {
 	for cut, want := range map[int]string{shEnd + 50: "inside a Certificate message", shEnd: "between handshake messages",
 		shEnd - 1: "inside a ServerHello message"} {
 		var got *Connection
-		c := NewConn("tcp", clientAddr, serverAddr, t0, Options{Emit: func(x *Connection) { got = x }})
-		c.Data(0, handshakeRecords(typeClientHello, ch), t0)
+		c := NewConn(TCP, clientAddr, serverAddr, t0, Options{Emit: func(x *Connection) { got = x }})
+		c.Data(0, handshakeRecords(uint8(MsgClientHello), ch), t0)
 		c.Data(1, rec[:cut], t0)
 		c.Gap(1, len(rec)-cut, t0)
 		c.Close()
@@ -447,4 +449,13 @@ func TestGapAfterWholeMessages(t *testing.T) {
 			t.Errorf("cut at %d: issues %q, want %q", cut, k, want)
 		}
 	}
+}
+
+// flightNames lists a flight's messages, space-separated.
+func flightNames(f *Flight) string {
+	var names []string
+	for _, m := range f.Messages {
+		names = append(names, m.String())
+	}
+	return strings.Join(names, " ")
 }

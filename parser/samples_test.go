@@ -28,7 +28,7 @@ func sample(t *testing.T, name string) []*parser.Connection {
 func messages(c *parser.Connection) string {
 	var out []string
 	for _, m := range c.Messages {
-		out = append(out, m.From.String()[:1]+":"+m.Type)
+		out = append(out, m.From.String()[:1]+":"+m.Type.String())
 	}
 	return strings.Join(out, " ")
 }

@@ -1,6 +1,10 @@
 package parser
 
-import "time"
+import (
+	"time"
+
+	"github.com/tlssniff/tlssniff/flowstats"
+)
 
 // Timing holds the durations of a connection's steps; a step not seen is
 // nil, never zero.
@@ -45,16 +49,15 @@ func span(from, to time.Time) *time.Duration {
 }
 
 // timing derives the connection's Timing from its landmarks.
-func (c *Conn) timing(t TransportStats) {
+func (c *Conn) timing(t flowstats.Stats) {
 	cc := &c.c
-	cc.SYNTime, cc.SYNACKTime, cc.ACKTime = t.SYN, t.SYNACK, t.ACK
 	cc.Timing = Timing{
 		Handshake:                span(cc.ClientHelloTime, cc.ClientFinishedTime),
 		ClientHelloToServerHello: span(cc.ClientHelloTime, cc.ServerHelloTime),
 		HelloRetry:               span(cc.ClientHelloTime, cc.SecondClientHelloTime),
-		SYNToSYNACK:              span(cc.SYNTime, cc.SYNACKTime),
-		SYNACKToACK:              span(cc.SYNACKTime, cc.ACKTime),
-		SYNToClientHello:         span(cc.SYNTime, cc.ClientHelloTime),
+		SYNToSYNACK:              span(t.SYNTime, t.SYNACKTime),
+		SYNACKToACK:              span(t.SYNACKTime, t.ACKTime),
+		SYNToClientHello:         span(t.SYNTime, cc.ClientHelloTime),
 		ServerFlight:             span(cc.ServerHelloTime, c.serverFlightEnd()),
 		ClientFirstData:          span(cc.Start, cc.ClientDataTime),
 		ServerFirstData:          span(cc.Start, cc.ServerDataTime),
@@ -76,7 +79,7 @@ func (c *Conn) timing(t TransportStats) {
 // handshake), the Finished in TLS 1.3.
 func (c *Conn) serverFlightEnd() time.Time {
 	for _, m := range c.c.Messages {
-		if m.From == FromServer && (m.Type == "ServerHelloDone" || m.Type == "Finished") {
+		if m.From == FromServer && (m.Type == MsgServerHelloDone || m.Type == MsgFinished) {
 			return m.Time
 		}
 	}

@@ -4,6 +4,8 @@ import (
 	"crypto/tls"
 	"testing"
 	"time"
+
+	"github.com/tlssniff/tlssniff/flowstats"
 )
 
 // TestTiming derives every step from a real TLS 1.2 session played at one
@@ -24,11 +26,9 @@ func TestTiming(t *testing.T) {
 	} {
 		syn := t0.Add(-ms(50)) // the SYN came 50 ms before the first write
 		var got *Connection
-		conn := NewConn("tcp", clientAddr, serverAddr, syn, Options{
-			Emit: func(c *Connection) { got = c },
-			Transport: func() TransportStats {
-				return TransportStats{SYNSeen: true, SYN: syn, SYNACK: syn.Add(tc.synack), ACK: syn.Add(tc.ack)}
-			},
+		conn := NewConn(TCP, clientAddr, serverAddr, syn, Options{
+			Emit:      func(c *Connection) { got = c },
+			Transport: &flowstats.Stats{SYN: true, SYNTime: syn, SYNACKTime: syn.Add(tc.synack), ACKTime: syn.Add(tc.ack)},
 		})
 		for i, w := range writes {
 			side := 0

@@ -7,20 +7,6 @@ import "slices"
 // messages are inferred from the sizes, directions and order of the records.
 // The rules, and where they cannot decide, are in doc.go.
 
-// Flight summarises one side's encrypted handshake flight.
-type Flight struct {
-	Records  int
-	Bytes    int
-	Messages []string // the messages it held, inferred
-}
-
-// EarlyData is what was seen of 0-RTT data (RFC 8446, section 4.2.10).
-type EarlyData struct {
-	Offered  bool // the ClientHello carried early_data
-	Records  int  // application_data records sent before the ServerHello
-	Accepted bool // an EndOfEarlyData was inferred from the client
-}
-
 // ticketMinLen is the smallest record taken for a NewSessionTicket: a
 // lifetime, age_add, nonce, a ticket of some dozens of bytes and the
 // AEAD's overhead. Smaller records are application data.
@@ -64,33 +50,29 @@ func endOfEarlyDataLen(suite uint16) int { return 4 + 1 + tagLen(suite) }
 
 // applicationData13 handles an application_data record of a TLS 1.3
 // connection.
-func (h *half) applicationData13(r Record) {
-	c := h.conn
+func (c *Conn) applicationData13(side int, r Record) {
 	cc := &c.c
 	st := &c.t13
 	suite := cc.CipherSuite
-	client := &c.halves[c.client]
-	fromClient := c.role(h.side) == FromClient
+	h := &c.sides[side]
+	client := &c.sides[c.client]
+	fromClient := c.role(side) == FromClient
 
 	switch {
 	case cc.ServerHello == nil:
-		// 0-RTT: the client's records before the ServerHello.
-		if fromClient {
-			cc.EarlyData.Records++
-		}
-		c.message(r.Time, h.side, "ApplicationData", r.Length, true)
+		c.earlyData(side, r.Time, r.Length) // 0-RTT: the client's records before the ServerHello
 
 	case !fromClient && !client.finished:
 		if r.Length == alertLen(suite) {
-			c.message(r.Time, h.side, "Alert", r.Length, true)
+			c.message(r.Time, side, MsgAlert, r.Length, true)
 			h.alerted = true
 			return
 		}
 		if st.serverFin {
-			h.ticketOrData(r)
+			c.ticketOrData(side, r)
 			return
 		}
-		i := c.message(r.Time, h.side, "EncryptedHandshake", r.Length, true)
+		i := c.message(r.Time, side, MsgEncryptedHandshake, r.Length, true)
 		if i < 0 {
 			return // past maxMessages: nothing left to infer from
 		}
@@ -102,19 +84,19 @@ func (h *half) applicationData13(r Record) {
 
 	case fromClient && !h.finished:
 		if r.Length == alertLen(suite) {
-			c.message(r.Time, h.side, "Alert", r.Length, true)
+			c.message(r.Time, side, MsgAlert, r.Length, true)
 			h.alerted = true
 			return
 		}
 		if len(st.serverRecs) == 0 {
-			c.message(r.Time, h.side, "ApplicationData", r.Length, true)
+			c.message(r.Time, side, MsgApplicationData, r.Length, true)
 			return
 		}
 		if !st.serverFin {
 			c.closeServerFlight() // the client answers: the flight is over
 			st.serverFin = true
 		}
-		i := c.message(r.Time, h.side, "EncryptedHandshake", r.Length, true)
+		i := c.message(r.Time, side, MsgEncryptedHandshake, r.Length, true)
 		if i < 0 {
 			return
 		}
@@ -130,10 +112,10 @@ func (h *half) applicationData13(r Record) {
 
 	case !fromClient:
 		// After the client's Finished: tickets, then application data.
-		h.ticketOrData(r)
+		c.ticketOrData(side, r)
 
 	default:
-		c.message(r.Time, h.side, "ApplicationData", r.Length, true)
+		c.message(r.Time, side, MsgApplicationData, r.Length, true)
 	}
 }
 
@@ -141,17 +123,16 @@ func (h *half) applicationData13(r Record) {
 // least ticketMinLen bytes is a NewSessionTicket, and so is each following
 // record of the same length (servers that send two tickets send them alike);
 // anything else is application data, after which no ticket is recognised.
-func (h *half) ticketOrData(r Record) {
-	c := h.conn
+func (c *Conn) ticketOrData(side int, r Record) {
 	st := &c.t13
 	ticket := !st.dataStarted && ((st.tickets == 0 && r.Length >= ticketMinLen) || (st.tickets > 0 && r.Length == st.ticketLen))
 	if ticket {
 		st.tickets++
 		st.ticketLen = r.Length
-		c.message(r.Time, h.side, "NewSessionTicket", r.Length, true)
+		c.message(r.Time, side, MsgNewSessionTicket, r.Length, true)
 	} else {
 		st.dataStarted = true
-		c.message(r.Time, h.side, "ApplicationData", r.Length, true)
+		c.message(r.Time, side, MsgApplicationData, r.Length, true)
 	}
 }
 
@@ -163,9 +144,9 @@ func (h *half) ticketOrData(r Record) {
 func (c *Conn) closeServerFlight() {
 	st := &c.t13
 	cc := &c.c
-	want := []string{"EncryptedExtensions", "Certificate", "CertificateVerify", "Finished"}
+	want := []MessageType{MsgEncryptedExtensions, MsgCertificate, MsgCertificateVerify, MsgFinished}
 	if cc.Resumed {
-		want = []string{"EncryptedExtensions", "Finished"}
+		want = []MessageType{MsgEncryptedExtensions, MsgFinished}
 	}
 	n := len(st.serverRecs)
 	last := cc.Messages[st.serverRecs[n-1]]
@@ -173,7 +154,7 @@ func (c *Conn) closeServerFlight() {
 	switch {
 	case whole && n == len(want):
 	case whole && n == len(want)+1 && !cc.Resumed:
-		want = []string{"EncryptedExtensions", "CertificateRequest", "Certificate", "CertificateVerify", "Finished"}
+		want = []MessageType{MsgEncryptedExtensions, MsgCertificateRequest, MsgCertificate, MsgCertificateVerify, MsgFinished}
 	default:
 		cc.ServerFlight = c.flight(st.serverRecs, want)
 		return
@@ -191,40 +172,40 @@ func (c *Conn) closeClientFlight(fin int) {
 	st := &c.t13
 	cc := &c.c
 	recs := st.clientRecs[:fin+1]
-	names := make([]string, len(recs))
-	names[fin] = "Finished"
+	names := make([]MessageType, len(recs))
+	names[fin] = MsgFinished
 	k := 0
 	if cc.EarlyData.Records > 0 && fin > 0 && cc.Messages[recs[0]].Length == endOfEarlyDataLen(cc.CipherSuite) {
-		names[0] = "EndOfEarlyData"
+		names[0] = MsgEndOfEarlyData
 		cc.EarlyData.Accepted = true
 		k = 1
 	}
 	switch fin - k {
 	case 0:
 	case 1: // an empty Certificate: the client had none to give
-		names[k] = "Certificate"
+		names[k] = MsgCertificate
 	case 2:
-		names[k], names[k+1] = "Certificate", "CertificateVerify"
+		names[k], names[k+1] = MsgCertificate, MsgCertificateVerify
 	}
 	for j, i := range recs { // fin is at most 2: every record is named
 		cc.Messages[i].Type = names[j]
 	}
-	if names[k] == "Certificate" && cc.ServerFlight != nil && !slices.Contains(cc.ServerFlight.Messages, "CertificateRequest") {
+	if names[k] == MsgCertificate && cc.ServerFlight != nil && !slices.Contains(cc.ServerFlight.Messages, MsgCertificateRequest) {
 		// The client sent a certificate, so the server asked for one.
 		m := cc.ServerFlight.Messages
-		cc.ServerFlight.Messages = append([]string{m[0], "CertificateRequest"}, m[1:]...)
+		cc.ServerFlight.Messages = append([]MessageType{m[0], MsgCertificateRequest}, m[1:]...)
 	}
 	cc.ClientFlight = c.flight(recs, names)
 	// Records after the Finished were the client's first application data.
 	for _, i := range st.clientRecs[fin+1:] {
-		cc.Messages[i].Type = "ApplicationData"
+		cc.Messages[i].Type = MsgApplicationData
 		c.sentData(FromClient, cc.Messages[i].Time)
 	}
-	c.halves[1-c.client].setFinished(cc.Messages[st.serverRecs[len(st.serverRecs)-1]].Time)
-	c.halves[c.client].setFinished(cc.Messages[recs[fin]].Time)
+	c.setFinished(1-c.client, cc.Messages[st.serverRecs[len(st.serverRecs)-1]].Time)
+	c.setFinished(c.client, cc.Messages[recs[fin]].Time)
 }
 
-func (c *Conn) flight(recs []int, msgs []string) *Flight {
+func (c *Conn) flight(recs []int, msgs []MessageType) *Flight {
 	f := &Flight{Records: len(recs), Messages: msgs}
 	for _, i := range recs {
 		f.Bytes += c.c.Messages[i].Length

@@ -15,8 +15,8 @@ import (
 func encryptedMessages(c *Connection) string {
 	var out [2][]string
 	for _, m := range c.Messages {
-		if m.Encrypted && m.Type != "ApplicationData" {
-			out[m.From] = append(out[m.From], map[Direction]string{FromClient: "c:", FromServer: "s:"}[m.From]+m.Type)
+		if m.Encrypted && m.Type.String() != "ApplicationData" {
+			out[m.From] = append(out[m.From], map[Direction]string{FromClient: "c:", FromServer: "s:"}[m.From]+m.Type.String())
 		}
 	}
 	return strings.Join(append(out[FromServer], out[FromClient]...), " ")

@@ -20,6 +20,7 @@ import (
 
 	"github.com/tlssniff/tlssniff/budget"
 	"github.com/tlssniff/tlssniff/capture"
+	"github.com/tlssniff/tlssniff/flowstats"
 	"github.com/tlssniff/tlssniff/parser"
 	"github.com/tlssniff/tlssniff/reassembly"
 )
@@ -27,29 +28,13 @@ import (
 // Streams makes each flow a parser connection that judges certificate
 // chains with validator (nil: none) and hands what it decides to emit.
 func Streams(validator *parser.Validator, emit func(*parser.Connection)) reassembly.Factory {
-	return func(client, server netip.AddrPort, start time.Time, fs *reassembly.FlowStats, mem *budget.Account) reassembly.Stream {
-		transport := "tcp"
+	return func(client, server netip.AddrPort, start time.Time, fs *flowstats.Stats, mem *budget.Account) reassembly.Stream {
+		transport := parser.TCP
 		if fs.UDP {
-			transport = "udp"
+			transport = parser.UDP
 		}
 		return parser.NewConn(transport, client, server, start, parser.Options{
-			Emit: emit, Transport: transportOf(fs), Validator: validator, Memory: mem})
-	}
-}
-
-// transportOf reads reassembly's view of a flow for the parser, which does
-// not import reassembly.
-func transportOf(fs *reassembly.FlowStats) func() parser.TransportStats {
-	return func() parser.TransportStats {
-		marks := make([]parser.TransportMark, len(fs.Marks))
-		for i, m := range fs.Marks {
-			marks[i] = parser.TransportMark(m)
-		}
-		return parser.TransportStats{Marks: marks, Tunnel: fs.Tunnel, SYNSeen: fs.SYN || fs.SYNACK, SYN: fs.SYNTime, SYNACK: fs.SYNACKTime, ACK: fs.ACKTime,
-			Packets: fs.Packets, Retransmits: fs.Retransmits,
-			OutOfOrder: fs.OutOfOrder, Overlaps: fs.Overlaps, Conflicts: fs.Conflicts,
-			ConflictTime: fs.ConflictTime, ConflictSide: fs.ConflictSide, Truncated: fs.Truncated, FIN: fs.FIN, Reset: fs.Reset,
-			ResetSide: fs.ResetSide, ResetTime: fs.ResetTime}
+			Emit: emit, Transport: fs, Validator: validator, Memory: mem})
 	}
 }
 

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/tlssniff/tlssniff/budget"
+	"github.com/tlssniff/tlssniff/flowstats"
 	"github.com/tlssniff/tlssniff/capture"
 	"github.com/tlssniff/tlssniff/reorder"
 )
@@ -37,68 +38,7 @@ type Stream interface {
 // as the flow lives; the Stream may read it at any time, not change it.
 // What the Stream buffers it charges to mem, the flow's account, which the
 // assembler closes when the flow ends.
-type Factory func(client, server netip.AddrPort, start time.Time, stats *FlowStats, mem *budget.Account) Stream
-
-// FlowStats is what the assembler saw of one connection's packets, indexed
-// by side where it matters.
-type FlowStats struct {
-	SYN, SYNACK bool // a SYN without ACK, a SYN with ACK were seen
-	// Capture times of the TCP handshake: the first SYN, SYN/ACK, and the
-	// client's first ACK after the SYN/ACK; zero when not seen.
-	SYNTime, SYNACKTime, ACKTime time.Time
-	Packets                      [2]uint64 // packets sent by each side
-	Retransmits                  uint64    // segments whose bytes were all delivered already
-	OutOfOrder                   uint64    // segments that came ahead of a hole
-	Truncated                    uint64    // segments the snapshot length cut short
-	// Overlaps counts segments that partly covered bytes already taken,
-	// Conflicts those whose overlapping bytes differed from a buffered
-	// copy. The copy delivered first wins: for bytes already delivered the
-	// earlier one; when an in-order segment runs into a buffered one, the
-	// in-order segment's.
-	Overlaps, Conflicts uint64
-	ConflictTime        time.Time // of the first conflict
-	ConflictSide        int
-	FIN                 [2]bool
-	Reset               bool // an RST ended the flow
-	ResetSide           int  // the side that sent it
-	ResetTime           time.Time
-	// Tunnel names the tunnels of the flow's first packet ("vxlan").
-	Tunnel string
-	// UDP marks a flow of datagrams: each Data call is one datagram, and
-	// the client is the first sender unless the ports say otherwise.
-	UDP bool
-	// Marks are the first maxMarks retransmitted and out-of-order segments,
-	// in capture order, so that a sequence diagram can show where they fell.
-	Marks []Mark
-}
-
-// maxMarks caps the Marks kept per flow.
-const maxMarks = 32
-
-// Mark is one retransmitted or out-of-order segment.
-type Mark struct {
-	Time       time.Time
-	Side       int
-	Retransmit bool // else it came ahead of a hole
-}
-
-func (s *FlowStats) mark(ts time.Time, side int, retransmit bool) {
-	if retransmit {
-		s.Retransmits++
-	} else {
-		s.OutOfOrder++
-	}
-	if len(s.Marks) < maxMarks {
-		s.Marks = append(s.Marks, Mark{ts, side, retransmit})
-	}
-}
-
-func (s *FlowStats) conflict(ts time.Time, side int) {
-	if s.Conflicts == 0 {
-		s.ConflictTime, s.ConflictSide = ts, side
-	}
-	s.Conflicts++
-}
+type Factory func(client, server netip.AddrPort, start time.Time, stats *flowstats.Stats, mem *budget.Account) Stream
 
 // Config bounds what the assembler keeps.
 type Config struct {
@@ -195,7 +135,7 @@ type flow struct {
 	ended  bool // the stream was closed and let go before the flow ended: MaxAge, or it wanted no more
 	client netip.AddrPort
 	stream Stream
-	stats  FlowStats
+	stats  flowstats.Stats
 	sides  [2]side
 	mem    *budget.Account
 	last   time.Time
@@ -410,7 +350,7 @@ func (a *Assembler) data(f *flow, s int, seq uint32, payload []byte, missing int
 	case d < 0:
 		if -int(d) >= len(payload)+missing {
 			a.stats.Retransmits++
-			f.stats.mark(ts, s, true)
+			f.stats.AddMark(ts, s, true)
 			return
 		}
 		f.stats.Overlaps++
@@ -420,7 +360,7 @@ func (a *Assembler) data(f *flow, s int, seq uint32, payload []byte, missing int
 		seq += uint32(cut)
 	}
 	if g, ok := sd.pending.First(); ok && conflict(g, sd.pos, payload) {
-		f.stats.conflict(ts, s)
+		f.stats.AddConflict(ts, s)
 	}
 	a.deliver(f, s, payload, ts)
 	if missing > 0 && !sd.done {
@@ -465,15 +405,15 @@ func (a *Assembler) buffer(f *flow, s int, seq uint32, payload []byte, ts time.T
 	limit := a.cfg.MaxFlowBuffer - f.sides[1-s].pending.Cost()
 	r, conflicted := sd.pending.Insert(sd.offset(seq), payload, ts, limit)
 	if conflicted {
-		f.stats.conflict(ts, s)
+		f.stats.AddConflict(ts, s)
 	}
 	if r == reorder.Duplicate {
 		a.stats.Retransmits++ // already buffered: keep one copy
-		f.stats.mark(ts, s, true)
+		f.stats.AddMark(ts, s, true)
 		return
 	}
 	a.stats.OutOfOrder++
-	f.stats.mark(ts, s, false)
+	f.stats.AddMark(ts, s, false)
 	if r == reorder.Refused {
 		for sd.pending.Len() > 0 && !sd.done {
 			a.skipHole(f, s, true)

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/tlssniff/tlssniff/budget"
+	"github.com/tlssniff/tlssniff/flowstats"
 	"github.com/tlssniff/tlssniff/capture"
 	"github.com/tlssniff/tlssniff/reorder"
 )
@@ -67,7 +68,7 @@ const (
 
 func run(cfg Config, stop map[int]int, segs []seg) ([]string, Stats) {
 	var log []string
-	a := New(cfg, func(client, server netip.AddrPort, start time.Time, _ *FlowStats, _ *budget.Account) Stream {
+	a := New(cfg, func(client, server netip.AddrPort, start time.Time, _ *flowstats.Stats, _ *budget.Account) Stream {
 		log = append(log, "open "+client.String())
 		return &recorder{log: &log, client: client, stop: stop}
 	})
@@ -204,7 +205,7 @@ func TestAssemblerDecidedStreamsDoNotAge(t *testing.T) {
 
 // Delivering in-order data copies nothing and allocates nothing.
 func TestAssemblerInOrderAllocs(t *testing.T) {
-	a := New(DefaultConfig, func(client, server netip.AddrPort, start time.Time, _ *FlowStats, _ *budget.Account) Stream {
+	a := New(DefaultConfig, func(client, server netip.AddrPort, start time.Time, _ *flowstats.Stats, _ *budget.Account) Stream {
 		return discard{}
 	})
 	p := capture.Packet{Time: t0, Src: cli, Dst: srv, Flags: S, Seq: 0}

@@ -10,6 +10,7 @@ import (
 	gpr "github.com/gopacket/gopacket/reassembly"
 
 	"github.com/tlssniff/tlssniff/budget"
+	"github.com/tlssniff/tlssniff/flowstats"
 	"github.com/tlssniff/tlssniff/capture"
 	"github.com/tlssniff/tlssniff/internal/benchfile"
 )
@@ -25,7 +26,7 @@ func BenchmarkAssembler(b *testing.B) {
 		if err != nil {
 			b.Fatal(err)
 		}
-		a := New(DefaultConfig, func(client, server netip.AddrPort, start time.Time, _ *FlowStats, _ *budget.Account) Stream {
+		a := New(DefaultConfig, func(client, server netip.AddrPort, start time.Time, _ *flowstats.Stats, _ *budget.Account) Stream {
 			return discard{}
 		})
 		var p capture.Packet

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/tlssniff/tlssniff/budget"
+	"github.com/tlssniff/tlssniff/flowstats"
 	"github.com/tlssniff/tlssniff/capture"
 	"github.com/tlssniff/tlssniff/reorder"
 )
@@ -80,7 +81,7 @@ func FuzzAssembler(f *testing.F) {
 		cfg := DefaultConfig
 		const room = 64 // bytes, each a segment at worst
 		cfg.MaxFlowBuffer = room * (reorder.PieceCost + 8)
-		a := New(cfg, func(client, server netip.AddrPort, start time.Time, _ *FlowStats, _ *budget.Account) Stream {
+		a := New(cfg, func(client, server netip.AddrPort, start time.Time, _ *flowstats.Stats, _ *budget.Account) Stream {
 			return ck
 		})
 		p := capture.Packet{Time: t0, Src: cli, Dst: srv, Flags: capture.FlagSYN, Seq: isn - 1}

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/tlssniff/tlssniff/budget"
+	"github.com/tlssniff/tlssniff/flowstats"
 	"github.com/tlssniff/tlssniff/capture"
 )
 
@@ -33,7 +34,7 @@ func (s *sink) Close()                            { *s.closed++ }
 func hostile(cfg Config) (*Assembler, *[]*sink, *int) {
 	var streams []*sink
 	closed := new(int)
-	a := New(cfg, func(client, server netip.AddrPort, start time.Time, _ *FlowStats, _ *budget.Account) Stream {
+	a := New(cfg, func(client, server netip.AddrPort, start time.Time, _ *flowstats.Stats, _ *budget.Account) Stream {
 		s := &sink{closed: closed, want: true}
 		streams = append(streams, s)
 		return s
@@ -115,8 +116,8 @@ func TestOverlapConflicts(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			a, streams, _ := hostile(DefaultConfig)
-			var fs *FlowStats
-			a.factory = func(client, server netip.AddrPort, start time.Time, st *FlowStats, _ *budget.Account) Stream {
+			var fs *flowstats.Stats
+			a.factory = func(client, server netip.AddrPort, start time.Time, st *flowstats.Stats, _ *budget.Account) Stream {
 				fs = st
 				s := &sink{closed: new(int), want: true}
 				*streams = append(*streams, s)

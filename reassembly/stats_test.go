@@ -8,23 +8,24 @@ import (
 
 	"github.com/tlssniff/tlssniff/budget"
 	"github.com/tlssniff/tlssniff/capture"
+	"github.com/tlssniff/tlssniff/flowstats"
 	"github.com/tlssniff/tlssniff/reorder"
 )
 
 // flowStats runs segments through an assembler and returns the one flow's
 // stats and what its stream was given.
-func flowStats(t *testing.T, segs []seg) (*FlowStats, []string) {
+func flowStats(t *testing.T, segs []seg) (*flowstats.Stats, []string) {
 	fs, log, _ := flowStatsStop(t, nil, segs)
 	return fs, log
 }
 
 // flowStatsStop is flowStats with a stream that stops wanting a side after
 // the bytes stop gives, and returns the assembler's stats too.
-func flowStatsStop(t *testing.T, stop map[int]int, segs []seg) (*FlowStats, []string, Stats) {
+func flowStatsStop(t *testing.T, stop map[int]int, segs []seg) (*flowstats.Stats, []string, Stats) {
 	t.Helper()
 	var log []string
-	var stats *FlowStats
-	a := New(DefaultConfig, func(client, server netip.AddrPort, start time.Time, fs *FlowStats, _ *budget.Account) Stream {
+	var stats *flowstats.Stats
+	a := New(DefaultConfig, func(client, server netip.AddrPort, start time.Time, fs *flowstats.Stats, _ *budget.Account) Stream {
 		if stats != nil {
 			t.Fatalf("a second flow for %v", client)
 		}
@@ -45,7 +46,7 @@ func flowStatsStop(t *testing.T, stop map[int]int, segs []seg) (*FlowStats, []st
 }
 
 // Retransmitted and out-of-order segments are counted apart and marked in
-// order, up to maxMarks; the first conflict's time and side are kept; both
+// order, up to flowstats.MaxMarks; the first conflict's time and side are kept; both
 // directions of a connection are one flow whichever speaks first.
 func TestFlowStats(t *testing.T) {
 	ms := time.Millisecond
@@ -70,9 +71,9 @@ func TestFlowStats(t *testing.T) {
 	})
 	// A segment ahead of a hole whose bytes are all held already is a
 	// retransmission, not out of order as well.
-	want := []Mark{{t0.Add(2 * ms), 0, false}, {t0.Add(4 * ms), 0, true}, {t0.Add(4 * ms), 0, true}, {t0.Add(5 * ms), 1, false},
-		{t0.Add(6 * ms), 1, true}, {t0.Add(8 * ms), 1, true}, {t0.Add(9 * ms), 0, true}, {t0.Add(10 * ms), 1, true},
-		{t0.Add(11 * ms), 1, false}, {t0.Add(12 * ms), 1, true}}
+	want := []flowstats.Mark{{Time: t0.Add(2 * ms), Side: 0, Retransmit: false}, {Time: t0.Add(4 * ms), Side: 0, Retransmit: true}, {Time: t0.Add(4 * ms), Side: 0, Retransmit: true}, {Time: t0.Add(5 * ms), Side: 1, Retransmit: false},
+		{Time: t0.Add(6 * ms), Side: 1, Retransmit: true}, {Time: t0.Add(8 * ms), Side: 1, Retransmit: true}, {Time: t0.Add(9 * ms), Side: 0, Retransmit: true}, {Time: t0.Add(10 * ms), Side: 1, Retransmit: true},
+		{Time: t0.Add(11 * ms), Side: 1, Retransmit: false}, {Time: t0.Add(12 * ms), Side: 1, Retransmit: true}}
 	if fs.Retransmits != 7 || fs.OutOfOrder != 3 || !reflect.DeepEqual(fs.Marks, want) {
 		t.Errorf("%d retransmits, %d out of order, marks %+v\nlog %q", fs.Retransmits, fs.OutOfOrder, fs.Marks, log)
 	}
@@ -89,13 +90,13 @@ func TestFlowStats(t *testing.T) {
 		t.Errorf("packets %v, %d truncated, SYN %v, SYN/ACK %v", fs.Packets, fs.Truncated, fs.SYN, fs.SYNACK)
 	}
 
-	// Marks stop at maxMarks; the counts go on.
+	// Marks stop at flowstats.MaxMarks; the counts go on.
 	segs := []seg{{flags: S, seq: 100}, {flags: A, seq: 101, data: "abc"}}
-	for i := range maxMarks + 5 {
+	for i := range flowstats.MaxMarks + 5 {
 		segs = append(segs, seg{flags: A, seq: 101, data: "abc", at: time.Duration(i+1) * ms})
 	}
 	fs, _ = flowStats(t, segs)
-	if fs.Retransmits != maxMarks+5 || len(fs.Marks) != maxMarks || !fs.Marks[maxMarks-1].Time.Equal(t0.Add(maxMarks*ms)) {
+	if fs.Retransmits != flowstats.MaxMarks+5 || len(fs.Marks) != flowstats.MaxMarks || !fs.Marks[flowstats.MaxMarks-1].Time.Equal(t0.Add(flowstats.MaxMarks*ms)) {
 		t.Errorf("%d retransmits, %d marks", fs.Retransmits, len(fs.Marks))
 	}
 }
@@ -137,7 +138,7 @@ func TestBudgetEvictsAnother(t *testing.T) {
 	var log []string
 	cfg := DefaultConfig
 	cfg.Memory = 2*flowCost + 200
-	a := New(cfg, func(client, server netip.AddrPort, start time.Time, _ *FlowStats, _ *budget.Account) Stream {
+	a := New(cfg, func(client, server netip.AddrPort, start time.Time, _ *flowstats.Stats, _ *budget.Account) Stream {
 		log = append(log, "open "+client.String())
 		return &recorder{log: &log, client: client}
 	})
@@ -185,7 +186,7 @@ func TestFlowBufferSharedBySides(t *testing.T) {
 	cfg := DefaultConfig
 	cfg.MaxFlowBuffer = 2 * (reorder.PieceCost + 10)
 	var log []string
-	a := New(cfg, func(client, server netip.AddrPort, start time.Time, _ *FlowStats, _ *budget.Account) Stream {
+	a := New(cfg, func(client, server netip.AddrPort, start time.Time, _ *flowstats.Stats, _ *budget.Account) Stream {
 		return &recorder{log: &log, client: client}
 	})
 	for _, s := range []seg{{flags: S, seq: 100}, {server: true, flags: S | A, seq: 999, ack: 101},
@@ -224,7 +225,7 @@ func TestShedCutsUpToWhatWasHeld(t *testing.T) {
 	var log []string
 	cfg := DefaultConfig
 	cfg.Memory = 2*flowCost + 3*(reorder.PieceCost+50) - 10
-	a := New(cfg, func(client, server netip.AddrPort, start time.Time, _ *FlowStats, _ *budget.Account) Stream {
+	a := New(cfg, func(client, server netip.AddrPort, start time.Time, _ *flowstats.Stats, _ *budget.Account) Stream {
 		return &recorder{log: &log, client: client}
 	})
 	other := netip.MustParseAddrPort("10.0.0.3:40001")
@@ -250,7 +251,7 @@ func TestShedCutsUpToWhatWasHeld(t *testing.T) {
 // flow.
 func TestFlowAfterReset(t *testing.T) {
 	var log []string
-	a := New(DefaultConfig, func(client, server netip.AddrPort, start time.Time, _ *FlowStats, _ *budget.Account) Stream {
+	a := New(DefaultConfig, func(client, server netip.AddrPort, start time.Time, _ *flowstats.Stats, _ *budget.Account) Stream {
 		log = append(log, "open")
 		return &recorder{log: &log, client: client}
 	})
@@ -276,7 +277,7 @@ func TestIdleAndAge(t *testing.T) {
 	cfg := DefaultConfig
 	cfg.IdleTimeout, cfg.MaxAge = 10*time.Second, 20*time.Second
 	var log []string
-	a := New(cfg, func(client, server netip.AddrPort, start time.Time, _ *FlowStats, _ *budget.Account) Stream {
+	a := New(cfg, func(client, server netip.AddrPort, start time.Time, _ *flowstats.Stats, _ *budget.Account) Stream {
 		log = append(log, "open "+client.String())
 		return &recorder{log: &log, client: client, stop: map[int]int{0: 1, 1: 1}}
 	})
@@ -334,7 +335,7 @@ func TestRoles(t *testing.T) {
 		{443, 993, 443}, {5061, 993, 5061}, {993, 5061, 5061}, {22, 25, 22}, {1023, 40000, 40000}, {1024, 40000, 1024}, {1024, 80, 1024}, {80, 1024, 1024},
 	} {
 		var client netip.AddrPort
-		a := New(DefaultConfig, func(c, _ netip.AddrPort, _ time.Time, _ *FlowStats, _ *budget.Account) Stream {
+		a := New(DefaultConfig, func(c, _ netip.AddrPort, _ time.Time, _ *flowstats.Stats, _ *budget.Account) Stream {
 			client = c
 			return &recorder{log: new([]string), client: c}
 		})

@@ -33,7 +33,7 @@ func hostileConnection(t *testing.T) (*parser.Connection, map[string]string) {
 	}
 	var c *parser.Connection
 	t0 := time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
-	conn := parser.NewConn("tcp", netip.MustParseAddrPort("10.0.0.1:40000"), netip.MustParseAddrPort("10.0.0.2:443"), t0,
+	conn := parser.NewConn(parser.TCP, netip.MustParseAddrPort("10.0.0.1:40000"), netip.MustParseAddrPort("10.0.0.2:443"), t0,
 		parser.Options{Emit: func(x *parser.Connection) { c = x }})
 	for i, w := range writes {
 		side := 1

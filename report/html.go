@@ -98,7 +98,7 @@ type svgArrow struct {
 func newDiagram(c *parser.Connection) diagram {
 	d := diagram{
 		Title:       fmt.Sprintf("%s ⇄ %s", c.Client, c.Server),
-		Outcome:     c.Outcome,
+		Outcome:     c.Outcome.String(),
 		Established: c.Outcome == parser.OutcomeEstablished,
 		Detail:      c.OutcomeDetail,
 		Width:       svgWidth, ClientX: svgClientX, ServerX: svgServerX, TimeX: svgTimeX, DetailX: svgDetailX,

@@ -93,8 +93,11 @@ func flight(f *parser.Flight) *Flight {
 	if f == nil {
 		return nil
 	}
-	out := Flight(*f)
-	return &out
+	out := &Flight{Records: f.Records, Bytes: f.Bytes, Messages: make([]string, len(f.Messages))}
+	for i, m := range f.Messages {
+		out.Messages[i] = m.String()
+	}
+	return out
 }
 
 // QUIC is what a QUIC connection's packets showed; the TLS handshake is in
@@ -114,23 +117,14 @@ func quic(q *parser.QUICInfo) *QUIC {
 	if q == nil {
 		return nil
 	}
-	version := func(v uint32) string {
-		switch v {
-		case 1:
-			return "1"
-		case 0x6b3343cf:
-			return "2"
-		}
-		return fmt.Sprintf("0x%08x", v)
-	}
 	packets := func(n [4]int) map[string]int {
 		return map[string]int{"initial": n[0], "0rtt": n[1], "handshake": n[2], "1rtt": n[3]}
 	}
-	out := &QUIC{Version: version(q.Version), DCID: hex.EncodeToString(q.DCID), SCID: hex.EncodeToString(q.SCID),
+	out := &QUIC{Version: parser.QUICVersionName(q.Version), DCID: hex.EncodeToString(q.DCID), SCID: hex.EncodeToString(q.SCID),
 		ServerSCID: hex.EncodeToString(q.ServerSCID), Retry: q.Retry, VersionNegotiation: []string{},
 		ClientPackets: packets(q.ClientPackets), ServerPackets: packets(q.ServerPackets)}
 	for _, v := range q.VersionNegotiation {
-		out.VersionNegotiation = append(out.VersionNegotiation, version(v))
+		out.VersionNegotiation = append(out.VersionNegotiation, parser.QUICVersionName(v))
 	}
 	return out
 }
@@ -160,19 +154,19 @@ type Mark struct {
 }
 
 func quality(q parser.Quality) Quality {
-	out := Quality{q.MissingSYN, q.OneSided, q.Gaps, q.GapBytes, q.Retransmits, q.OutOfOrder, q.Truncated,
-		q.Overlaps, q.Conflicts, q.ClientPackets, q.ServerPackets, []Mark{}}
-	for _, m := range q.Marks {
-		out.Marks = append(out.Marks, Mark{formatTime(m.Time), m.From.String(), markKind(m)})
+	t := &q.Transport
+	out := Quality{MissingSYN: q.MissingSYN, OneSided: q.OneSided, Gaps: q.Gaps, GapBytes: q.GapBytes,
+		Retransmits: t.Retransmits, OutOfOrder: t.OutOfOrder, Truncated: t.Truncated, Overlaps: t.Overlaps,
+		Conflicts: t.Conflicts, ClientPackets: t.Packets[parser.FromClient], ServerPackets: t.Packets[parser.FromServer],
+		Marks: []Mark{}}
+	for _, m := range t.Marks {
+		kind := "out_of_order"
+		if m.Retransmit {
+			kind = "retransmission"
+		}
+		out.Marks = append(out.Marks, Mark{TS: formatTime(m.Time), From: parser.Direction(m.Side).String(), Kind: kind})
 	}
 	return out
-}
-
-func markKind(m parser.Mark) string {
-	if m.Retransmit {
-		return "retransmission"
-	}
-	return "out_of_order"
 }
 
 // Endpoint is one end of a connection.
@@ -377,7 +371,7 @@ func ptr[T any](v T) *T { return &v }
 // NewConnection converts a parsed connection into the JSON schema.
 func NewConnection(c *parser.Connection) *Connection {
 	out := &Connection{
-		Transport:          c.Transport,
+		Transport:          c.Transport.String(),
 		Tunnel:             nonEmpty(c.Tunnel),
 		QUIC:               quic(c.QUIC),
 		Client:             Endpoint{c.Client.Addr().String(), c.Client.Port()},
@@ -385,7 +379,7 @@ func NewConnection(c *parser.Connection) *Connection {
 		Start:              formatTime(c.Start),
 		Resumed:            c.Resumed,
 		Established:        c.Established,
-		Outcome:            c.Outcome,
+		Outcome:            c.Outcome.String(),
 		OutcomeDetail:      c.OutcomeDetail,
 		Quality:            quality(c.Quality),
 		Alerts:             []Alert{},
@@ -423,10 +417,7 @@ func NewConnection(c *parser.Connection) *Connection {
 	if ch := c.ClientHello; ch != nil {
 		out.ClientHello = clientHello(ch)
 		if e := out.ClientHello.ECH; e != nil {
-			e.OuterSNI = out.SNI
-			if c.HelloRetryRequest != nil && c.HelloRetryRequest.ECHConfirmed {
-				e.Grease = ptr(false)
-			}
+			e.OuterSNI, e.Grease = out.SNI, c.ECHGrease()
 		}
 	}
 	if ske := c.ServerKeyExchange; ske != nil {
@@ -440,10 +431,10 @@ func NewConnection(c *parser.Connection) *Connection {
 			parser.AlertLevelName(a.Level), parser.AlertName(a.Description)})
 	}
 	for _, m := range c.Messages {
-		out.Messages = append(out.Messages, Message{formatTime(m.Time), m.From.String(), m.Type, m.Length, m.Encrypted, ms(m.Time.Sub(c.Start))})
+		out.Messages = append(out.Messages, Message{formatTime(m.Time), m.From.String(), m.Type.String(), m.Length, m.Encrypted, ms(m.Time.Sub(c.Start))})
 	}
 	for _, i := range c.Issues {
-		out.Issues = append(out.Issues, Issue{formatTime(i.Time), i.From.String(), i.Kind, i.Detail})
+		out.Issues = append(out.Issues, Issue{formatTime(i.Time), i.From.String(), i.Kind.String(), i.Detail})
 	}
 	out.Timing = timing(c)
 	return out

@@ -106,9 +106,9 @@ func (l *Ladder) header(b *strings.Builder, c *parser.Connection) {
 	if c.ServerHello != nil {
 		parts = append(parts, parser.VersionName(c.Version), parser.CipherSuiteName(c.CipherSuite))
 	}
-	outcome := l.paint(sgrRed, c.Outcome)
+	outcome := l.paint(sgrRed, c.Outcome.String())
 	if c.Outcome == parser.OutcomeEstablished {
-		outcome = l.paint(sgrGreen, c.Outcome)
+		outcome = l.paint(sgrGreen, c.Outcome.String())
 	}
 	parts = append(parts, outcome, "start "+c.Start.UTC().Format("2006-01-02 15:04:05.000000 UTC"))
 	fmt.Fprintf(b, "%s\n", strings.Join(parts, "  "))

@@ -30,7 +30,7 @@ func TestClean(t *testing.T) {
 }
 
 func TestNewConnectionNulls(t *testing.T) {
-	c := &parser.Connection{Transport: "tcp",
+	c := &parser.Connection{Transport: parser.TCP,
 		Client: netip.MustParseAddrPort("[2001:db8::1]:40000"), Server: netip.MustParseAddrPort("192.0.2.2:443"),
 		Start: time.Date(2026, 3, 1, 12, 0, 0, 5, time.FixedZone("x", 3600))}
 	out := NewConnection(c)
@@ -51,7 +51,7 @@ func TestNewConnectionNulls(t *testing.T) {
 func TestJSONOneLinePerConnection(t *testing.T) {
 	var buf bytes.Buffer
 	sink := NewJSON(&buf)
-	c := &parser.Connection{Transport: "tcp", Client: netip.MustParseAddrPort("10.0.0.1:1"), Server: netip.MustParseAddrPort("10.0.0.2:443")}
+	c := &parser.Connection{Transport: parser.TCP, Client: netip.MustParseAddrPort("10.0.0.1:1"), Server: netip.MustParseAddrPort("10.0.0.2:443")}
 	for i := 0; i < 3; i++ {
 		if err := sink.Write(c); err != nil {
 			t.Fatal(err)

@@ -17,7 +17,7 @@ type Filter struct {
 	SNI     *regexp.Regexp // from Glob
 	Host    netip.Addr     // client or server address
 	Port    uint16         // client or server port
-	Outcome string         // one of parser's Outcome constants
+	Outcome parser.Outcome  // zero: any
 }
 
 // Match reports whether c passes every condition of f.
@@ -34,7 +34,7 @@ func (f Filter) Match(c *parser.Connection) bool {
 	if f.Port != 0 && c.Client.Port() != f.Port && c.Server.Port() != f.Port {
 		return false
 	}
-	return f.Outcome == "" || c.Outcome == f.Outcome
+	return f.Outcome == 0 || c.Outcome == f.Outcome
 }
 
 // Glob compiles a shell-style pattern for a name from the wire: * matches

@@ -37,50 +37,44 @@ type step struct {
 func steps(c *parser.Connection) []step {
 	var out []step
 	at := func(t time.Time) time.Duration { return t.Sub(c.Start) }
+	t := &c.Quality.Transport
 	for _, s := range []struct {
 		t     time.Time
 		from  parser.Direction
 		label string
-	}{{c.SYNTime, parser.FromClient, "SYN"}, {c.SYNACKTime, parser.FromServer, "SYN/ACK"}, {c.ACKTime, parser.FromClient, "ACK"}} {
+	}{{t.SYNTime, parser.FromClient, "SYN"}, {t.SYNACKTime, parser.FromServer, "SYN/ACK"}, {t.ACKTime, parser.FromClient, "ACK"}} {
 		if !s.t.IsZero() {
 			out = append(out, step{at(s.t), s.from, s.label, "", stepTCP})
 		}
 	}
-	alerts := c.Alerts
-	hellos := 0
-	for _, m := range c.Messages {
-		s := step{At: at(m.Time), From: m.From, Label: m.Type, Kind: stepClear}
+	for i, m := range c.Messages {
+		s := step{At: at(m.Time), From: m.From, Label: m.Type.String(), Kind: stepClear}
 		switch {
-		case m.Type == "Alert":
+		case m.Type == parser.MsgAlert:
 			s.Kind = stepAlert
 			s.Detail = "encrypted"
-			if !m.Encrypted && len(alerts) > 0 {
-				s.Detail = parser.AlertLevelName(alerts[0].Level) + " " + parser.AlertName(alerts[0].Description)
-				alerts = alerts[1:]
+			if a := c.AlertAt(i); a != nil {
+				s.Detail = parser.AlertLevelName(a.Level) + " " + parser.AlertName(a.Description)
 			}
 		case m.Encrypted:
 			s.Kind = stepEncrypted
 			s.Detail = fmt.Sprintf("encrypted, %d bytes", m.Length)
-		case m.Type == "ClientHello":
-			hello := c.ClientHello
-			if hellos++; hellos == 2 {
-				hello = c.RetryClientHello
-			}
-			s.Detail = clientHelloDetail(hello, m.Length)
+		case m.Type == parser.MsgClientHello:
+			s.Detail = clientHelloDetail(c.HelloAt(i), m.Length)
 		default:
 			s.Detail = messageDetail(c, m)
 		}
 		out = append(out, s)
 	}
-	for _, mk := range c.Quality.Marks {
+	for _, mk := range t.Marks {
 		label, detail := "retransmission", "a TCP segment already seen"
 		if !mk.Retransmit {
 			label, detail = "out of order", "a TCP segment ahead of a hole"
 		}
-		out = append(out, step{at(mk.Time), mk.From, label, detail, stepMark})
+		out = append(out, step{at(mk.Time), parser.Direction(mk.Side), label, detail, stepMark})
 	}
 	for _, is := range c.Issues {
-		if is.Kind == "gap" {
+		if is.Kind == parser.IssueGap {
 			out = append(out, step{at(is.Time), is.From, "gap", clean(is.Detail), stepGap})
 		}
 	}
@@ -120,7 +114,7 @@ func clientHelloDetail(ch *parser.ClientHello, length int) string {
 // messageDetail summarises a message read in the clear.
 func messageDetail(c *parser.Connection, m parser.Message) string {
 	switch m.Type {
-	case "ServerHello":
+	case parser.MsgServerHello:
 		if c.ServerHello == nil {
 			return "malformed"
 		}
@@ -135,11 +129,11 @@ func messageDetail(c *parser.Connection, m parser.Message) string {
 			parts = append(parts, "resumed")
 		}
 		return strings.Join(parts, "; ")
-	case "HelloRetryRequest":
+	case parser.MsgHelloRetryRequest:
 		if h := c.HelloRetryRequest; h != nil && h.HasKeyShare {
 			return "asks for a key share of " + parser.GroupName(h.KeyShare)
 		}
-	case "Certificate":
+	case parser.MsgCertificate:
 		chain := c.Certificates
 		if m.From == parser.FromClient {
 			chain = c.ClientCertificates
@@ -152,13 +146,13 @@ func messageDetail(c *parser.Connection, m parser.Message) string {
 			subject = "no subject"
 		}
 		return fmt.Sprintf("%s; chain of %d", clean(subject), len(chain))
-	case "ServerKeyExchange":
+	case parser.MsgServerKeyExchange:
 		if ske := c.ServerKeyExchange; ske != nil && ske.HasGroup {
 			return parser.GroupName(ske.Group)
 		} else if ske != nil && ske.DHBits > 0 {
 			return fmt.Sprintf("DH %d bits", ske.DHBits)
 		}
-	case "ChangeCipherSpec", "ServerHelloDone":
+	case parser.MsgChangeCipherSpec, parser.MsgServerHelloDone:
 		return ""
 	}
 	return fmt.Sprintf("%d bytes", m.Length)

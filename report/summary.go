@@ -25,8 +25,9 @@ type Summary struct {
 
 // entry is what a summary keeps of one connection.
 type entry struct {
-	sni, server, outcome, version, suite, group, alpn, ja4 string
-	handshake                                              *time.Duration
+	sni, server, version, suite, group, alpn, ja4 string
+	outcome                                       parser.Outcome
+	handshake                                     *time.Duration
 }
 
 // NewSummary returns a summary sink writing to w.
@@ -56,13 +57,7 @@ func newEntry(c *parser.Connection) entry {
 // failed reports whether the handshake failed: refused, alerted, aborted,
 // reset or broken. A capture that ended early or holds one side only shows
 // no failure, nor a success.
-func (e entry) failed() bool {
-	switch e.outcome {
-	case parser.OutcomeEstablished, parser.OutcomeIncomplete, parser.OutcomeOneSided:
-		return false
-	}
-	return true
-}
+func (e entry) failed() bool { return e.outcome.Failed() }
 
 // tally is a value and how many connections had it.
 type tally struct {
@@ -135,7 +130,7 @@ func summarize(entries []entry) summary {
 	s.Established, s.Failed = all.Established, all.Failed
 	s.Latency = percentiles(all.handshakes)
 	s.Handshakes = all.handshakes
-	s.Outcomes = count(func(e entry) string { return e.outcome })
+	s.Outcomes = count(func(e entry) string { return e.outcome.String() })
 	s.Versions = count(func(e entry) string { return e.version })
 	s.Suites = count(func(e entry) string { return e.suite })
 	s.Groups = count(func(e entry) string { return e.group })

@@ -90,10 +90,9 @@ func row(c *parser.Connection) []string {
 	if d := c.Timing.Handshake; d != nil {
 		hs = fmt.Sprintf("%.3f ms", ms(*d))
 	}
-	outcome := c.Outcome
-	if outcome == parser.OutcomeAlert && len(c.Alerts) > 0 {
-		last := c.Alerts[len(c.Alerts)-1]
-		outcome = fmt.Sprintf("alert %s from %s", parser.AlertName(last.Description), last.From)
+	outcome := c.Outcome.String()
+	if a := c.DecisiveAlert(); a != nil {
+		outcome = fmt.Sprintf("alert %s from %s", parser.AlertName(a.Description), a.From)
 	}
 	var notes []string
 	if c.Resumed {

@@ -275,7 +275,7 @@ func TestConformance(t *testing.T) {
 					}
 				}
 				if want, ok := e["established"]; ok {
-					check(key, "outcome_established", want, c.Outcome == parser.OutcomeEstablished)
+					check(key, "outcome_established", want, c.Outcome == parser.OutcomeEstablished.String())
 				}
 			}
 		}

@@ -88,6 +88,21 @@ type cli struct {
 	help        bool
 }
 
+// outcomeNames lists the outcomes --outcome takes.
+var outcomeNames = func() string {
+	names := make([]string, len(parser.Outcomes))
+	for i, o := range parser.Outcomes {
+		names[i] = o.String()
+	}
+	return strings.Join(names, ", ")
+}()
+
+// parseOutcome sets *o to the outcome named s.
+func parseOutcome(s string, o *parser.Outcome) (ok bool) {
+	*o, ok = parser.ParseOutcome(s)
+	return ok
+}
+
 // usageError is a bad flag or combination, with a hint to fix it.
 type usageError struct{ msg, hint string }
 
@@ -117,7 +132,7 @@ func parseFlags(args []string) (*cli, *pflag.FlagSet, error) {
 	sni := fs.String("sni", "", "only connections whose SNI matches `GLOB` (*, ?, [a-z], [!a-z]; case-insensitive; * and ? match '.' and '/' too)")
 	fs.StringVar(&host, "host", "", "only connections to or from `IP`")
 	fs.IntVar(&port, "port", 0, "only connections to or from port `N`")
-	fs.StringVar(&c.filter.Outcome, "outcome", "", "only connections with outcome `NAME`: "+strings.Join(parser.Outcomes, ", "))
+	outcome := fs.String("outcome", "", "only connections with outcome `NAME`: "+outcomeNames)
 	fs.StringVar(&c.sort, "sort", "", "order connections by `KEY`: start, handshake (slowest first), sni (default: as decided)")
 	fs.IntVarP(&c.count, "count", "c", 0, "stop after `N` connections")
 	fs.DurationVar(&c.duration, "duration", 0, "stop after `D` (e.g. 30s, 5m): wall time live, capture time in files")
@@ -159,8 +174,8 @@ func parseFlags(args []string) (*cli, *pflag.FlagSet, error) {
 		return c, fs, &usageError{fmt.Sprintf("unknown --color %q", c.color), "--color takes auto, always or never"}
 	case c.sort != "" && !slices.Contains(sorts, c.sort):
 		return c, fs, &usageError{fmt.Sprintf("unknown --sort %q", c.sort), "--sort takes " + strings.Join(sorts, ", ")}
-	case c.filter.Outcome != "" && !slices.Contains(parser.Outcomes, c.filter.Outcome):
-		return c, fs, &usageError{fmt.Sprintf("unknown outcome %q", c.filter.Outcome), "--outcome takes " + strings.Join(parser.Outcomes, ", ")}
+	case *outcome != "" && !parseOutcome(*outcome, &c.filter.Outcome):
+		return c, fs, &usageError{fmt.Sprintf("unknown outcome %q", *outcome), "--outcome takes " + outcomeNames}
 	case port < 0 || port > 65535:
 		return c, fs, &usageError{fmt.Sprintf("--port %d is not a port", port), "a port is 1 to 65535"}
 	case countOf(c.reads, "-") > 1:

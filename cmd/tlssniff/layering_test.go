@@ -10,14 +10,15 @@ import (
 // TestLayering holds the pipeline to ../shared/STYLE.md: data flows one way,
 // parser imports nothing of the pipeline, pipeline joins the stages up to
 // the parser and report does not see it, and only capture and reassembly
-// import gopacket. budget and reorder sit below every stage: the memory
-// account and the out-of-order buffer they all share, importing nothing
-// else of ours.
+// import gopacket. budget, reorder and flowstats sit below every stage: the
+// memory account, the out-of-order buffer and the transport statistics
+// they all share, importing nothing else of ours.
 func TestLayering(t *testing.T) {
 	const mod = "github.com/tlssniff/tlssniff/"
-	below := []string{"budget", "reorder"}
+	below := []string{"budget", "reorder", "flowstats"}
 	allowed := map[string][]string{
 		"budget":     {},
+		"flowstats":  {},
 		"reorder":    {"budget"},
 		"capture":    below,
 		"reassembly": append([]string{"capture"}, below...),

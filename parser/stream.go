@@ -1,0 +1,60 @@
+package parser
+
+import "time"
+
+// stream is the adapter of TLS over TCP: each side's in-order bytes are cut
+// into records (RecordLayer) that go to the core.
+type stream struct {
+	c     *Conn
+	sides [2]streamSide
+}
+
+// streamSide is one side's record layer, the RecordHandler it feeds.
+type streamSide struct {
+	c     *Conn
+	side  int
+	rec   RecordLayer
+	calls int // Data calls that carried bytes of the first hello so far
+}
+
+func newStream(c *Conn) *stream {
+	s := &stream{c: c}
+	for i := range s.sides {
+		s.sides[i] = streamSide{c: c, side: i, rec: RecordLayer{Memory: c.mem}}
+	}
+	return s
+}
+
+func (s *stream) data(side int, data []byte, ts time.Time) bool {
+	c, st := s.c, &s.sides[side]
+	counting := !c.sides[side].helloSeen
+	err := st.rec.Feed(data, ts, st)
+	if counting && st.rec.started {
+		// Each call is one TCP segment's in-order bytes; those that held
+		// only a preamble do not count.
+		st.calls++
+		c.helloFrames(side, st.calls)
+	}
+	if err != nil {
+		c.stop(side, ts, err)
+	}
+	return !c.sides[side].dead && !c.emitted
+}
+
+func (s *stream) lose(side, n int)      { s.sides[side].rec.Gap(n) }
+func (s *stream) shed(side int) int     { return s.sides[side].rec.Shed() }
+func (s *stream) started(side int) bool { return s.sides[side].rec.started }
+func (s *stream) preamble(side int) int64 {
+	return s.sides[side].rec.Preamble()
+}
+
+func (s *stream) pending(side int) (uint8, []byte, bool) { return s.sides[side].rec.pending() }
+
+// WantBody implements RecordHandler: bodies are read until a side encrypts
+// or the connection is decided; application data is never buffered.
+func (st *streamSide) WantBody(typ uint8) bool {
+	return typ != recordApplicationData && !st.c.sides[st.side].encrypted && !st.c.emitted
+}
+
+// Record implements RecordHandler.
+func (st *streamSide) Record(r Record) { st.c.record(st.side, r) }
