@@ -9,7 +9,6 @@ import (
 
 	"golang.org/x/crypto/cryptobyte"
 	"golang.org/x/crypto/hkdf"
-
 )
 
 // QUIC wire code (RFC 9000, RFC 9001, RFC 9369): long headers, variable
@@ -255,4 +254,3 @@ func cryptoFrames(payload []byte) ([]cryptoFrame, bool) {
 	}
 	return out, true
 }
-

@@ -72,7 +72,7 @@ type Transport uint8
 
 const (
 	TCP Transport = iota + 1
-	UDP // DTLS records or QUIC packets
+	UDP           // DTLS records or QUIC packets
 )
 
 // String names the transport as the JSON writes it.

@@ -10,8 +10,8 @@ import (
 	gpr "github.com/gopacket/gopacket/reassembly"
 
 	"github.com/tlssniff/tlssniff/budget"
-	"github.com/tlssniff/tlssniff/flowstats"
 	"github.com/tlssniff/tlssniff/capture"
+	"github.com/tlssniff/tlssniff/flowstats"
 	"github.com/tlssniff/tlssniff/internal/benchfile"
 )
 

@@ -8,8 +8,8 @@ import (
 	"time"
 
 	"github.com/tlssniff/tlssniff/budget"
-	"github.com/tlssniff/tlssniff/flowstats"
 	"github.com/tlssniff/tlssniff/capture"
+	"github.com/tlssniff/tlssniff/flowstats"
 	"github.com/tlssniff/tlssniff/reorder"
 )
 

@@ -17,7 +17,7 @@ type Filter struct {
 	SNI     *regexp.Regexp // from Glob
 	Host    netip.Addr     // client or server address
 	Port    uint16         // client or server port
-	Outcome parser.Outcome  // zero: any
+	Outcome parser.Outcome // zero: any
 }
 
 // Match reports whether c passes every condition of f.
