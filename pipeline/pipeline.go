@@ -5,9 +5,12 @@
 //
 //	capture ──Packet──▶ reassembly ──ordered bytes──▶ parser ──Connection──▶ (report)
 //
-// cmd/tlssniff runs one assembler per worker with it and merges their
-// output; Read runs one over a whole source, for tests and tools that want
-// the connections of a capture.
+// Run (workers.go) owns the engine: it reads a source once, shards the
+// flows across workers (feed.go copies the packets into shared slabs), and
+// merges what they decide in the order one worker would, by the capture
+// clock; it is configured by a plain Config. cmd/tlssniff keeps flags,
+// sources, sinks, signals and exit codes. Read runs one assembler over a
+// whole source, for tests and tools that want the connections of a capture.
 package pipeline
 
 import (

@@ -86,6 +86,14 @@ type Stats struct {
 	Memory       budget.Stats
 }
 
+// Add returns the sum of two assemblers' counts.
+func (s Stats) Add(o Stats) Stats {
+	return Stats{Flows: s.Flows + o.Flows, Evicted: s.Evicted + o.Evicted, IdleClosed: s.IdleClosed + o.IdleClosed,
+		Aged: s.Aged + o.Aged, Retransmits: s.Retransmits + o.Retransmits, OutOfOrder: s.OutOfOrder + o.OutOfOrder,
+		Gaps: s.Gaps + o.Gaps, GapBytes: s.GapBytes + o.GapBytes, Cuts: s.Cuts + o.Cuts, CutBytes: s.CutBytes + o.CutBytes,
+		SkippedBytes: s.SkippedBytes + o.SkippedBytes, Memory: s.Memory.Add(o.Memory)}
+}
+
 type key struct {
 	lo, hi netip.AddrPort
 	udp    bool

@@ -16,6 +16,7 @@ import (
 
 	"github.com/tlssniff/tlssniff/capture"
 	"github.com/tlssniff/tlssniff/parser"
+	"github.com/tlssniff/tlssniff/pipeline"
 	"github.com/tlssniff/tlssniff/reassembly"
 	"github.com/tlssniff/tlssniff/report"
 )
@@ -112,28 +113,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		}
 	}()
 	began := time.Now()
-	// With several workers, files are read once by a feed and analysed by
-	// workers that shard the flows (workers.go); one worker, and a live
-	// capture, read straight from the source, without copying payloads.
-	srcs := []capture.Source{src}
-	var fd *feed
-	if c.iface == "" && c.workers > 1 {
-		fd = newFeed(src, c.workers, &stop)
-		srcs = srcs[:0]
-		for _, in := range fd.outs {
-			srcs = append(srcs, &feedSource{in: in, f: fd})
-		}
-		cfg.MaxFlows = max(c.maxFlows/len(srcs), 1)
-		cfg.Memory = c.memory / int64(len(srcs))
-		go fd.run()
-	}
-	ws := make([]*worker, len(srcs))
-	for i, s := range srcs {
-		ws[i] = &worker{cli: c, index: i, n: len(srcs), src: s, cfg: cfg, validator: validator, stop: &stop,
-			out: make(chan batch, 256)}
-		go ws[i].run()
-	}
-	merge(ws, func(conn *parser.Connection) {
+	res := pipeline.Run(src, pipeline.Config{Reassembly: cfg, Validator: validator, Workers: c.workers,
+		Live: c.iface != "", Duration: c.duration}, &stop, func(conn *parser.Connection) {
 		write(conn)
 		if writeErr != nil || counted.full() {
 			stop.Store(true)
@@ -142,20 +123,15 @@ func run(args []string, stdout, stderr io.Writer) int {
 	if err := sink.Close(); err != nil && writeErr == nil {
 		writeErr = err
 	}
-	first := ws[0]
-	if s := first.src.Stats(); s.UnknownInterface > 0 {
+	if s := src.Stats(); s.UnknownInterface > 0 {
 		fmt.Fprintf(stderr, "tlssniff: warning: %d pcapng packets skipped: they name an interface their section does not describe"+
 			" (%d interface descriptions past the first %d of a section were left out)\n", s.UnknownInterface, s.InterfacesDropped, capture.MaxInterfaces)
 	}
 	if c.verbose {
-		var rs reassembly.Stats
-		for _, w := range ws {
-			rs = addStats(rs, w.asmStats)
-		}
-		printStats(stderr, first.src.Stats(), rs, conns, time.Since(began))
+		printStats(stderr, src.Stats(), res.Reassembly, conns, time.Since(began))
 	}
 	if c.iface != "" {
-		if k := first.src.Stats().Kernel; k != nil {
+		if k := src.Stats().Kernel; k != nil {
 			fmt.Fprintf(stderr, "tlssniff: %d packets received, %d dropped by the kernel, %d dropped by the interface; %d TLS connections\n",
 				k.Received, k.Dropped, k.IfDropped, counted.n)
 		}
@@ -164,12 +140,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "tlssniff: error: writing output: %v\n", writeErr)
 		return exitFailure
 	}
-	readErr := first.readErr
-	if fd != nil {
-		readErr = fd.readErr
-	}
-	if readErr != nil {
-		fmt.Fprintf(stderr, "tlssniff: error: %v\n", readErr)
+	if res.ReadErr != nil {
+		fmt.Fprintf(stderr, "tlssniff: error: %v\n", res.ReadErr)
 		return exitFailure
 	}
 	if m, ok := src.(*capture.Merge); ok && m.Err() != nil {

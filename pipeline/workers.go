@@ -1,7 +1,6 @@
-package main
+package pipeline
 
 import (
-	"bytes"
 	"encoding/binary"
 	"errors"
 	"io"
@@ -12,7 +11,6 @@ import (
 
 	"github.com/tlssniff/tlssniff/capture"
 	"github.com/tlssniff/tlssniff/parser"
-	"github.com/tlssniff/tlssniff/pipeline"
 	"github.com/tlssniff/tlssniff/reassembly"
 )
 
@@ -41,13 +39,12 @@ type batch struct {
 
 // worker analyses the flows of one shard.
 type worker struct {
-	cli       *cli
-	index, n  int
-	src       capture.Source
-	cfg       reassembly.Config
-	validator *parser.Validator
-	stop      *atomic.Bool
-	out       chan batch
+	cfg      *Config
+	index, n int
+	src      capture.Source
+	asm      reassembly.Config // with the worker's share of the limits
+	stop     *atomic.Bool
+	out      chan batch
 
 	asmStats reassembly.Stats // set when run returns
 	readErr  error
@@ -58,22 +55,22 @@ type worker struct {
 func (w *worker) run() {
 	defer close(w.out)
 	var pending []*parser.Connection
-	asm := reassembly.New(w.cfg, pipeline.Streams(w.validator, func(c *parser.Connection) { pending = append(pending, c) }))
+	asm := reassembly.New(w.asm, Streams(w.cfg.Validator, func(c *parser.Connection) { pending = append(pending, c) }))
 	send := func(index int64) {
 		if len(pending) > 0 {
 			w.out <- batch{index, pending}
 			pending = nil
 		}
 	}
-	c := w.cli
+	c := w.cfg
 	var p capture.Packet
 	var index int64
 	// The shard of the last flow: packets come in runs of one flow.
 	var lastSrc, lastDst netip.AddrPort
 	mine := true
 	var deadline time.Time // of capture time in files, wall time live
-	if c.duration > 0 && c.iface != "" {
-		deadline = time.Now().Add(c.duration)
+	if c.Duration > 0 && c.Live {
+		deadline = time.Now().Add(c.Duration)
 	}
 	// A feed stops on its own and its workers take what it read, so that
 	// all of them see the same packets; a source read directly is stopped
@@ -98,9 +95,9 @@ func (w *worker) run() {
 			}
 			break
 		}
-		if c.duration > 0 {
+		if c.Duration > 0 {
 			if deadline.IsZero() {
-				deadline = p.Time.Add(c.duration)
+				deadline = p.Time.Add(c.Duration)
 			}
 			if p.Time.After(deadline) {
 				w.stop.Store(true) // every worker reaches it at this packet: the feed may stop
@@ -178,175 +175,70 @@ func merge(ws []*worker, write func(*parser.Connection)) {
 				used[i] = true
 			}
 		}
-		pipeline.Order(conns)
+		Order(conns)
 		for _, c := range conns {
 			write(c)
 		}
 	}
 }
 
-// addStats adds up the assemblers' counts.
-func addStats(a, b reassembly.Stats) reassembly.Stats {
-	return reassembly.Stats{Flows: a.Flows + b.Flows, Evicted: a.Evicted + b.Evicted, IdleClosed: a.IdleClosed + b.IdleClosed,
-		Aged: a.Aged + b.Aged, Retransmits: a.Retransmits + b.Retransmits, OutOfOrder: a.OutOfOrder + b.OutOfOrder,
-		Gaps: a.Gaps + b.Gaps, GapBytes: a.GapBytes + b.GapBytes, Cuts: a.Cuts + b.Cuts, CutBytes: a.CutBytes + b.CutBytes,
-		SkippedBytes: a.SkippedBytes + b.SkippedBytes, Memory: a.Memory.Add(b.Memory)}
+// Config configures Run.
+type Config struct {
+	// Reassembly bounds the assemblers; with several workers each gets its
+	// share of MaxFlows and Memory.
+	Reassembly reassembly.Config
+	// Validator, when set, judges certificate chains.
+	Validator *parser.Validator
+	// Workers is how many workers share a file's flows; a live source is
+	// read by one.
+	Workers int
+	// Live says the source is an interface: when no packet comes, time
+	// goes on by the wall clock, and Duration is wall time.
+	Live bool
+	// Duration, when set, stops the run after that long: capture time in
+	// files, wall time live.
+	Duration time.Duration
 }
 
-// feed reads a source once and passes its packets, in batches, to every
-// worker.
-type feed struct {
-	src     capture.Source
-	outs    []chan *packetBatch
-	stop    *atomic.Bool
-	readErr error
-	free    chan *[slabSize]byte // slabs released by the workers
-	batches chan *packetBatch    // batches released by the workers
+// Result is what a run saw besides its connections.
+type Result struct {
+	Reassembly reassembly.Stats // the assemblers' counts, added up
+	ReadErr    error            // the error that ended the reading, if not the end of input
 }
 
-const (
-	batchLen = 1024    // packets per batch
-	slabSize = 1 << 20 // payload bytes per slab; a larger payload gets its own
-)
-
-// packetBatch is packets whose payloads live in slabs until every worker
-// has released the batch.
-type packetBatch struct {
-	packets []capture.Packet
-	slabs   []*[slabSize]byte
-	refs    atomic.Int32
-	feed    *feed
-}
-
-func (b *packetBatch) release() {
-	if b.refs.Add(-1) != 0 {
-		return
-	}
-	for _, s := range b.slabs {
-		select {
-		case b.feed.free <- s:
-		default: // enough are free: let this one go
+// Run reads src to its end, or until stop is set, and passes every
+// connection to write in the order one worker would decide them. write
+// may set stop.
+func Run(src capture.Source, cfg Config, stop *atomic.Bool, write func(*parser.Connection)) Result {
+	// With several workers, files are read once by a feed and analysed by
+	// workers that shard the flows; one worker, and a live capture, read
+	// straight from the source, without copying payloads.
+	srcs := []capture.Source{src}
+	asm := cfg.Reassembly
+	var fd *feed
+	if !cfg.Live && cfg.Workers > 1 {
+		fd = newFeed(src, cfg.Workers, stop)
+		srcs = srcs[:0]
+		for _, in := range fd.outs {
+			srcs = append(srcs, &feedSource{in: in, f: fd})
 		}
+		asm.MaxFlows = max(asm.MaxFlows/len(srcs), 1)
+		asm.Memory /= int64(len(srcs))
+		go fd.run()
 	}
-	b.packets, b.slabs = b.packets[:0], b.slabs[:0]
-	select {
-	case b.feed.batches <- b:
-	default:
+	ws := make([]*worker, len(srcs))
+	for i, s := range srcs {
+		ws[i] = &worker{cfg: &cfg, index: i, n: len(srcs), src: s, asm: asm, stop: stop, out: make(chan batch, 256)}
+		go ws[i].run()
 	}
+	merge(ws, write)
+	var res Result
+	for _, w := range ws {
+		res.Reassembly = res.Reassembly.Add(w.asmStats)
+	}
+	res.ReadErr = ws[0].readErr
+	if fd != nil {
+		res.ReadErr = fd.readErr
+	}
+	return res
 }
-
-// run reads to the end of the source or a stop, then closes the workers'
-// inputs.
-func (f *feed) run() {
-	defer func() {
-		for _, o := range f.outs {
-			close(o)
-		}
-	}()
-	var slab *[slabSize]byte
-	used := 0
-	b := f.newBatch()
-	dispatch := func() {
-		if len(b.packets) == 0 {
-			return
-		}
-		b.refs.Store(int32(len(f.outs)))
-		for _, o := range f.outs {
-			o <- b
-		}
-		b, slab, used = f.newBatch(), nil, 0
-	}
-	var p capture.Packet
-	for !f.stop.Load() {
-		err := f.src.Next(&p)
-		if err != nil {
-			if !errors.Is(err, io.EOF) {
-				f.readErr = err
-			}
-			break
-		}
-		// The source's buffer is reused at the next call: keep a copy.
-		switch n := len(p.Payload); {
-		case n > slabSize/4:
-			p.Payload = bytes.Clone(p.Payload)
-		case n > 0:
-			if slab == nil || used+n > slabSize {
-				select {
-				case slab = <-f.free:
-				default:
-					slab = new([slabSize]byte)
-				}
-				used = 0
-				b.slabs = append(b.slabs, slab)
-			}
-			dst := slab[used : used+n : used+n]
-			copy(dst, p.Payload)
-			p.Payload = dst
-			used += n
-		}
-		b.packets = append(b.packets, p)
-		if len(b.packets) == batchLen {
-			dispatch()
-		}
-	}
-	dispatch()
-}
-
-// newFeed reads src for n workers.
-func newFeed(src capture.Source, n int, stop *atomic.Bool) *feed {
-	f := &feed{src: src, stop: stop, outs: make([]chan *packetBatch, n)}
-	for i := range f.outs {
-		f.outs[i] = make(chan *packetBatch, 16)
-	}
-	f.free = make(chan *[slabSize]byte, 64)
-	f.batches = make(chan *packetBatch, 64)
-	return f
-}
-
-func (f *feed) newBatch() *packetBatch {
-	select {
-	case b := <-f.batches:
-		return b
-	default:
-		return &packetBatch{packets: make([]capture.Packet, 0, batchLen), feed: f}
-	}
-}
-
-// feedSource is one worker's view of a feed, as a capture.Source.
-type feedSource struct {
-	in  chan *packetBatch
-	cur *packetBatch
-	i   int
-	f   *feed
-}
-
-func (s *feedSource) Next(p *capture.Packet) error {
-	for s.cur == nil || s.i == len(s.cur.packets) {
-		if s.cur != nil {
-			s.cur.release()
-		}
-		b, ok := <-s.in
-		if !ok {
-			s.cur = nil
-			return io.EOF
-		}
-		s.cur, s.i = b, 0
-	}
-	*p = s.cur.packets[s.i]
-	s.i++
-	return nil
-}
-
-// drain releases what the feed still sends until it closes the input.
-func (s *feedSource) drain() {
-	if s.cur != nil {
-		s.cur.release()
-		s.cur = nil
-	}
-	for b := range s.in {
-		b.release()
-	}
-}
-
-func (s *feedSource) Stats() capture.Stats { return s.f.src.Stats() }
-func (s *feedSource) Close() error         { return nil }

@@ -1,0 +1,168 @@
+package pipeline
+
+import (
+	"bytes"
+	"errors"
+	"io"
+	"sync/atomic"
+
+	"github.com/tlssniff/tlssniff/capture"
+)
+
+// feed reads a source once and passes its packets, in batches, to every
+// worker.
+type feed struct {
+	src     capture.Source
+	outs    []chan *packetBatch
+	stop    *atomic.Bool
+	readErr error
+	free    chan *[slabSize]byte // slabs released by the workers
+	batches chan *packetBatch    // batches released by the workers
+}
+
+const (
+	batchLen = 1024    // packets per batch
+	slabSize = 1 << 20 // payload bytes per slab; a larger payload gets its own
+)
+
+// packetBatch is packets whose payloads live in slabs until every worker
+// has released the batch.
+type packetBatch struct {
+	packets []capture.Packet
+	slabs   []*[slabSize]byte
+	refs    atomic.Int32
+	feed    *feed
+}
+
+func (b *packetBatch) release() {
+	if b.refs.Add(-1) != 0 {
+		return
+	}
+	for _, s := range b.slabs {
+		select {
+		case b.feed.free <- s:
+		default: // enough are free: let this one go
+		}
+	}
+	b.packets, b.slabs = b.packets[:0], b.slabs[:0]
+	select {
+	case b.feed.batches <- b:
+	default:
+	}
+}
+
+// run reads to the end of the source or a stop, then closes the workers'
+// inputs.
+func (f *feed) run() {
+	defer func() {
+		for _, o := range f.outs {
+			close(o)
+		}
+	}()
+	var slab *[slabSize]byte
+	used := 0
+	b := f.newBatch()
+	dispatch := func() {
+		if len(b.packets) == 0 {
+			return
+		}
+		b.refs.Store(int32(len(f.outs)))
+		for _, o := range f.outs {
+			o <- b
+		}
+		b, slab, used = f.newBatch(), nil, 0
+	}
+	var p capture.Packet
+	for !f.stop.Load() {
+		err := f.src.Next(&p)
+		if err != nil {
+			if !errors.Is(err, io.EOF) {
+				f.readErr = err
+			}
+			break
+		}
+		// The source's buffer is reused at the next call: keep a copy.
+		switch n := len(p.Payload); {
+		case n > slabSize/4:
+			p.Payload = bytes.Clone(p.Payload)
+		case n > 0:
+			if slab == nil || used+n > slabSize {
+				select {
+				case slab = <-f.free:
+				default:
+					slab = new([slabSize]byte)
+				}
+				used = 0
+				b.slabs = append(b.slabs, slab)
+			}
+			dst := slab[used : used+n : used+n]
+			copy(dst, p.Payload)
+			p.Payload = dst
+			used += n
+		}
+		b.packets = append(b.packets, p)
+		if len(b.packets) == batchLen {
+			dispatch()
+		}
+	}
+	dispatch()
+}
+
+// newFeed reads src for n workers.
+func newFeed(src capture.Source, n int, stop *atomic.Bool) *feed {
+	f := &feed{src: src, stop: stop, outs: make([]chan *packetBatch, n)}
+	for i := range f.outs {
+		f.outs[i] = make(chan *packetBatch, 16)
+	}
+	f.free = make(chan *[slabSize]byte, 64)
+	f.batches = make(chan *packetBatch, 64)
+	return f
+}
+
+func (f *feed) newBatch() *packetBatch {
+	select {
+	case b := <-f.batches:
+		return b
+	default:
+		return &packetBatch{packets: make([]capture.Packet, 0, batchLen), feed: f}
+	}
+}
+
+// feedSource is one worker's view of a feed, as a capture.Source.
+type feedSource struct {
+	in  chan *packetBatch
+	cur *packetBatch
+	i   int
+	f   *feed
+}
+
+func (s *feedSource) Next(p *capture.Packet) error {
+	for s.cur == nil || s.i == len(s.cur.packets) {
+		if s.cur != nil {
+			s.cur.release()
+		}
+		b, ok := <-s.in
+		if !ok {
+			s.cur = nil
+			return io.EOF
+		}
+		s.cur, s.i = b, 0
+	}
+	*p = s.cur.packets[s.i]
+	s.i++
+	return nil
+}
+
+// drain releases what the feed still sends until it closes the input.
+func (s *feedSource) drain() {
+	if s.cur != nil {
+		s.cur.release()
+		s.cur = nil
+	}
+	for b := range s.in {
+		b.release()
+	}
+}
+
+func (s *feedSource) Stats() capture.Stats { return s.f.src.Stats() }
+func (s *feedSource) Close() error         { return nil }
