@@ -748,7 +748,7 @@ func TestStatsCounts(t *testing.T) {
 		t.Fatal(err)
 	}
 	readAll(t, f)
-	if st := f.Stats(); st.Packets != 7 || st.TCP != 2 || st.UDP != 2 || st.NotTCP != 3 {
+	if st := f.Stats(); st.Packets != 7 || st.TCP != 2 || st.UDP != 2 || st.Other != 3 {
 		t.Errorf("stats %+v", st)
 	}
 }

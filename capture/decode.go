@@ -96,7 +96,7 @@ type result uint8
 const (
 	resultTCP result = iota
 	resultUDP
-	resultNotTCP
+	resultOther
 	resultFragment
 	resultError
 )
@@ -217,7 +217,7 @@ func (d *decoder) walk(parser *gopacket.DecodingLayerParser, data []byte, p *Pac
 	if err != nil {
 		return resultError
 	}
-	return resultNotTCP
+	return resultOther
 }
 
 // EtherTypes gopacket decodes no further.

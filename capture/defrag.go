@@ -158,7 +158,7 @@ func (d *decoder) reassembled(ip gopacket.LayerType, proto layers.IPProtocol, wh
 	case layers.IPProtocolUDP:
 		err = d.udp.DecodeFromBytes(whole, gopacket.NilDecodeFeedback)
 	default:
-		return resultNotTCP
+		return resultOther
 	}
 	if err != nil {
 		return resultError

@@ -80,7 +80,7 @@ func (m *Merge) Stats() Stats {
 		s.Bytes += fs.Bytes
 		s.TCP += fs.TCP
 		s.UDP += fs.UDP
-		s.NotTCP += fs.NotTCP
+		s.Other += fs.Other
 		s.Fragments += fs.Fragments
 		s.DatagramsDropped += fs.DatagramsDropped
 		s.Undecoded += fs.Undecoded

@@ -41,7 +41,7 @@ type Stats struct {
 	Bytes     uint64 // captured bytes read
 	TCP       uint64 // TCP segments returned
 	UDP       uint64 // UDP datagrams returned
-	NotTCP    uint64 // frames without TCP or UDP (ARP, ICMP, …)
+	Other     uint64 // frames without TCP or UDP (ARP, ICMP, …)
 	Fragments uint64 // IP fragments taken in; a datagram's last is counted as what it completes
 	// DatagramsDropped counts datagrams whose fragments were given up to
 	// bound memory.

@@ -85,8 +85,8 @@ func (s *Stats) count(r result, data []byte, ci gopacket.CaptureInfo, p *Packet)
 			s.TCP++
 		}
 		return true
-	case resultNotTCP:
-		s.NotTCP++
+	case resultOther:
+		s.Other++
 	case resultFragment:
 		s.Fragments++
 	default:

@@ -392,7 +392,7 @@ func TestVerbose(t *testing.T) {
 	if code != 0 || out != plain {
 		t.Fatalf("exit %d, stdout changed: %v", code, out != plain)
 	}
-	for _, want := range []string{"tlssniff: read 72 packets, 16223 bytes in ", "tlssniff: 72 TCP segments, 0 other packets",
+	for _, want := range []string{"tlssniff: read 72 packets, 16223 bytes in ", "tlssniff: 72 TCP segments, 0 UDP datagrams, 0 other packets",
 		"tlssniff: 7 flows, 7 TLS connections; 0 evicted", "tlssniff: 4 gaps (2328 bytes lost), 0 retransmitted and 2 out-of-order segments"} {
 		if !strings.Contains(errs, want) {
 			t.Errorf("no %q in\n%s", want, errs)

@@ -238,8 +238,8 @@ func printStats(w io.Writer, cs capture.Stats, rs reassembly.Stats, conns uint64
 	secs := max(elapsed.Seconds(), 1e-9)
 	fmt.Fprintf(w, "tlssniff: read %d packets, %d bytes in %.3f s: %.1f MB/s, %.0f packets/s\n",
 		cs.Packets, cs.Bytes, elapsed.Seconds(), float64(cs.Bytes)/secs/1e6, float64(cs.Packets)/secs)
-	fmt.Fprintf(w, "tlssniff: %d TCP segments, %d other packets, %d IP fragments (%d datagrams dropped), %d decode errors\n",
-		cs.TCP, cs.NotTCP, cs.Fragments, cs.DatagramsDropped, cs.Undecoded)
+	fmt.Fprintf(w, "tlssniff: %d TCP segments, %d UDP datagrams, %d other packets, %d IP fragments (%d datagrams dropped), %d decode errors\n",
+		cs.TCP, cs.UDP, cs.Other, cs.Fragments, cs.DatagramsDropped, cs.Undecoded)
 	fmt.Fprintf(w, "tlssniff: %d flows, %d TLS connections; %d evicted, %d closed idle, %d stalled handshakes aged out\n",
 		rs.Flows, conns, rs.Evicted, rs.IdleClosed, rs.Aged)
 	fmt.Fprintf(w, "tlssniff: %d gaps (%d bytes lost), %d retransmitted and %d out-of-order segments, %d bytes skipped after handshakes\n",
