@@ -46,11 +46,13 @@ lint:
 	$(GO) vet ./...
 	$(GO) run honnef.co/go/tools/cmd/staticcheck@v0.8.2 ./...
 
-# The tests, the fuzz seed corpora, the concurrent parts again under the
-# race detector, and a build without cgo: it must read files and refuse -i
-# with a clear message.
+# The contract copy and the generated names up to date, the tests, the
+# fuzz seed corpora, the concurrent parts again under the race detector,
+# and a build without cgo: it must read files and refuse -i with a clear
+# message.
 test: lint
 	[ ! -f ../shared/CONTRACT.md ] || cmp docs/CONTRACT.md ../shared/CONTRACT.md
+	$(GO) generate ./parser && git diff --exit-code -- parser/names_gen.go
 	$(GO) test -count=1 ./...
 	[ "$(CGO_ENABLED)" != 1 ] || $(GO) test -count=1 -race -run 'Workers|CountAndDuration|Live' ./cmd/tlssniff
 	CGO_ENABLED=0 $(GO) build -o $(BIN)-nocgo ./cmd/tlssniff
