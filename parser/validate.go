@@ -1,8 +1,10 @@
 package parser
 
 import (
+	"container/list"
 	"crypto/ecdsa"
 	"crypto/rsa"
+	"crypto/sha256"
 	"crypto/x509"
 	"encoding/asn1"
 	"errors"
@@ -31,18 +33,27 @@ type Validation struct {
 }
 
 // Validator judges chains against a set of roots. Chains seen before are
-// not verified again: the verdicts of up to maxVerdicts chains are kept
-// (at most a few MB, whatever the traffic), then forgotten all at once.
-// It is safe for concurrent use.
+// not verified again: the verdicts of the maxVerdicts chains used most
+// recently are kept, whatever the traffic. It is safe for concurrent use.
 type Validator struct {
 	roots *x509.CertPool
 	mu    sync.Mutex
-	cache map[string]chainVerdict
+	cache map[chainKey]*list.Element // of *cachedVerdict, in recent
+	// recent orders the cached verdicts from the most recently used.
+	recent list.List
 }
 
-// maxVerdicts bounds the Validator's cache: a key is at most maxChainLen
-// SHA-256 digests in hex (2 kB), so 4096 of them stay under 9 MB.
+// maxVerdicts bounds the Validator's cache: an entry is its key, its
+// verdict and their bookkeeping, about 200 bytes, so 4096 stay under 1 MB.
 const maxVerdicts = 4096
+
+// chainKey names a chain by the SHA-256 of its certificates' digests.
+type chainKey [sha256.Size]byte
+
+type cachedVerdict struct {
+	key     chainKey
+	verdict chainVerdict
+}
 
 type chainVerdict struct {
 	trusted bool
@@ -55,7 +66,35 @@ func NewValidator(roots *x509.CertPool) *Validator {
 	if roots == nil {
 		roots = x509.NewCertPool()
 	}
-	return &Validator{roots: roots, cache: map[string]chainVerdict{}}
+	return &Validator{roots: roots, cache: map[chainKey]*list.Element{}}
+}
+
+// cached returns the verdict kept for key, marking it used.
+func (v *Validator) cached(key chainKey) (chainVerdict, bool) {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	e, ok := v.cache[key]
+	if !ok {
+		return chainVerdict{}, false
+	}
+	v.recent.MoveToFront(e)
+	return e.Value.(*cachedVerdict).verdict, true
+}
+
+// keep caches a verdict, forgetting the least recently used beyond
+// maxVerdicts.
+func (v *Validator) keep(key chainKey, verdict chainVerdict) {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	if e, ok := v.cache[key]; ok { // another worker judged it meanwhile
+		v.recent.MoveToFront(e)
+		return
+	}
+	if v.recent.Len() >= maxVerdicts {
+		oldest := v.recent.Back()
+		delete(v.cache, v.recent.Remove(oldest).(*cachedVerdict).key)
+	}
+	v.cache[key] = v.recent.PushFront(&cachedVerdict{key, verdict})
 }
 
 // oidSCTList is the X.509 extension of embedded SCTs (RFC 6962, 3.3).
@@ -105,13 +144,13 @@ func (v *Validator) Validate(chain []Certificate, at time.Time, ocspResp []byte,
 // verify builds the chain to a root, at a time every certificate is valid,
 // so that the verdict holds for any capture time (validity is judged apart).
 func (v *Validator) verify(chain []Certificate) chainVerdict {
-	var key strings.Builder
+	h := sha256.New()
 	for _, c := range chain {
-		key.WriteString(c.SHA256)
+		h.Write([]byte(c.SHA256))
 	}
-	v.mu.Lock()
-	verdict, ok := v.cache[key.String()]
-	v.mu.Unlock()
+	var key chainKey
+	h.Sum(key[:0])
+	verdict, ok := v.cached(key)
 	if ok {
 		return verdict
 	}
@@ -135,12 +174,7 @@ func (v *Validator) verify(chain []Certificate) chainVerdict {
 		KeyUsages: []x509.ExtKeyUsage{x509.ExtKeyUsageAny}})
 	verdict.trusted = err == nil
 	verdict.status = verifyStatus(err, chain)
-	v.mu.Lock()
-	if len(v.cache) >= maxVerdicts {
-		clear(v.cache)
-	}
-	v.cache[key.String()] = verdict
-	v.mu.Unlock()
+	v.keep(key, verdict)
 	return verdict
 }
 

@@ -197,3 +197,34 @@ func TestOCSPAndKeySizes(t *testing.T) {
 		}
 	}
 }
+
+// TestVerdictCacheForgetsLeastRecentlyUsed: the cache holds maxVerdicts
+// chains, forgets the one used least recently first, and a verdict read
+// again stays.
+func TestVerdictCacheForgetsLeastRecentlyUsed(t *testing.T) {
+	v := NewValidator(nil)
+	key := func(i int) chainKey { return chainKey{byte(i), byte(i >> 8), 1} }
+	for i := range maxVerdicts {
+		v.keep(key(i), chainVerdict{status: fmt.Sprint(i)})
+	}
+	if got, ok := v.cached(key(0)); !ok || got.status != "0" { // now the most recent
+		t.Fatalf("chain 0: %+v %v", got, ok)
+	}
+	v.keep(key(maxVerdicts), chainVerdict{status: "new"})
+	if _, ok := v.cached(key(1)); ok {
+		t.Error("chain 1, the least recently used, is still cached")
+	}
+	v.keep(key(0), chainVerdict{status: "again"}) // judged twice at once: the first verdict stays
+	if got, ok := v.cached(key(0)); !ok || got.status != "0" {
+		t.Errorf("chain 0 after a second verdict: %+v %v", got, ok)
+	}
+	if _, ok := v.cached(key(2)); !ok {
+		t.Error("chain 2 forgotten before its turn")
+	}
+	if len(v.cache) != maxVerdicts || v.recent.Len() != maxVerdicts {
+		t.Errorf("%d cached, %d in order; want %d", len(v.cache), v.recent.Len(), maxVerdicts)
+	}
+	if got, _ := v.cached(key(maxVerdicts)); got.status != "new" {
+		t.Errorf("the newest verdict: %+v", got)
+	}
+}
