@@ -107,33 +107,39 @@ func decodeClientHello(body []byte) (*ClientHello, bool) {
 	if !s.ReadUint16LengthPrefixed(&suites) || !s.ReadUint8LengthPrefixed(&comp) {
 		return nil, false
 	}
-	for !suites.Empty() {
-		var v uint16
-		if !suites.ReadUint16(&v) {
-			return nil, false
-		}
-		m.CipherSuites = append(m.CipherSuites, v)
+	if !readUint16s(suites, &m.CipherSuites) {
+		return nil, false
 	}
 	m.CompressionMethods = comp
 	if s.Empty() { // extensions are optional (RFC 5246, section 7.4.1.2)
 		return m, true
 	}
 	var exts cryptobyte.String
-	if !s.ReadUint16LengthPrefixed(&exts) || !s.Empty() {
+	if !s.ReadUint16LengthPrefixed(&exts) || !s.Empty() || !readExtensions(exts, &m.Extensions, m.decodeExtension) {
 		return nil, false
 	}
+	return m, true
+}
+
+// readExtensions reads an extensions block (RFC 8446, section 4.2): the
+// type of each goes to types, when given, and its data to decode, which
+// reports false for a malformed known extension (unknown ones are data,
+// not errors).
+func readExtensions(exts cryptobyte.String, types *[]uint16, decode func(typ uint16, data cryptobyte.String) bool) bool {
 	for !exts.Empty() {
 		var typ uint16
 		var data cryptobyte.String
 		if !exts.ReadUint16(&typ) || !exts.ReadUint16LengthPrefixed(&data) {
-			return nil, false
+			return false
 		}
-		m.Extensions = append(m.Extensions, typ)
-		if !m.decodeExtension(typ, data) {
-			return nil, false
+		if types != nil {
+			*types = append(*types, typ)
+		}
+		if !decode(typ, data) {
+			return false
 		}
 	}
-	return m, true
+	return true
 }
 
 // decodeExtension decodes one ClientHello extension; unknown extensions are
@@ -351,19 +357,8 @@ func decodeServerHelloLayout(body []byte, draft bool) (*ServerHello, bool) {
 		return m, !draft
 	}
 	var exts cryptobyte.String
-	if !s.ReadUint16LengthPrefixed(&exts) || !s.Empty() {
+	if !s.ReadUint16LengthPrefixed(&exts) || !s.Empty() || !readExtensions(exts, &m.Extensions, m.decodeExtension) {
 		return nil, false
-	}
-	for !exts.Empty() {
-		var typ uint16
-		var data cryptobyte.String
-		if !exts.ReadUint16(&typ) || !exts.ReadUint16LengthPrefixed(&data) {
-			return nil, false
-		}
-		m.Extensions = append(m.Extensions, typ)
-		if !m.decodeExtension(typ, data) {
-			return nil, false
-		}
 	}
 	return m, true
 }

@@ -119,19 +119,13 @@ func decodeCertificateRequest(body []byte, version uint16) (*CertificateRequest,
 	if isTLS13(version) {
 		// TLS 1.3: a context, then extensions; signature_algorithms is among them.
 		var ctx, exts cryptobyte.String
-		if !s.ReadUint8LengthPrefixed(&ctx) || !s.ReadUint16LengthPrefixed(&exts) || !s.Empty() {
+		ok := s.ReadUint8LengthPrefixed(&ctx) && s.ReadUint16LengthPrefixed(&exts) && s.Empty() &&
+			readExtensions(exts, nil, func(typ uint16, data cryptobyte.String) bool {
+				var list cryptobyte.String
+				return typ != extSignatureAlgorithms || (data.ReadUint16LengthPrefixed(&list) && readUint16s(list, &m.SignatureAlgorithms))
+			})
+		if !ok {
 			return nil, false
-		}
-		for !exts.Empty() {
-			var typ uint16
-			var data, list cryptobyte.String
-			if !exts.ReadUint16(&typ) || !exts.ReadUint16LengthPrefixed(&data) {
-				return nil, false
-			}
-			if typ == extSignatureAlgorithms && (!data.ReadUint16LengthPrefixed(&list) ||
-				!readUint16s(list, &m.SignatureAlgorithms)) {
-				return nil, false
-			}
 		}
 		return m, true
 	}
