@@ -32,10 +32,12 @@ const (
 )
 
 func run(args []string, stdout, stderr io.Writer) int {
+	log := logger{stderr}
 	c, fs, err := parseFlags(args)
 	if err != nil {
 		u := err.(*usageError)
-		fmt.Fprintf(stderr, "tlssniff: error: %s\ntlssniff: hint: %s\n", u.msg, u.hint)
+		log.errorf("%s", u.msg)
+		log.hintf("%s", u.hint)
 		return exitUsage
 	}
 	switch {
@@ -46,18 +48,20 @@ func run(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stdout, "tlssniff %s\n", version)
 		return exitOK
 	case c.listIfaces:
-		return listInterfaces(stdout, stderr)
+		return listInterfaces(stdout, log)
 	case len(c.reads) == 0 && c.iface == "":
-		fmt.Fprintf(stderr, "tlssniff: error: no input\ntlssniff: hint: read a capture with -r FILE, or capture live with -i IFACE\n")
+		log.errorf("no input")
+		log.hintf("read a capture with -r FILE, or capture live with -i IFACE")
 		return exitUsage
 	}
 
 	validator, err := newValidator(c.caFile)
 	if err != nil {
-		fmt.Fprintf(stderr, "tlssniff: error: %v\ntlssniff: hint: --ca-file takes a PEM file of CA certificates\n", err)
+		log.errorf("%v", err)
+		log.hintf("--ca-file takes a PEM file of CA certificates")
 		return exitUsage
 	}
-	src, status := c.open(stderr)
+	src, status := c.open(log)
 	if src == nil {
 		return status
 	}
@@ -67,7 +71,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	if c.html != "" {
 		f, err := os.Create(c.html)
 		if err != nil {
-			fmt.Fprintf(stderr, "tlssniff: error: --html: %v\n", err)
+			log.errorf("--html: %v", err)
 			return exitFailure
 		}
 		w := bufio.NewWriter(f)
@@ -124,29 +128,29 @@ func run(args []string, stdout, stderr io.Writer) int {
 		writeErr = err
 	}
 	if s := src.Stats(); s.UnknownInterface > 0 {
-		fmt.Fprintf(stderr, "tlssniff: warning: %d pcapng packets skipped: they name an interface their section does not describe"+
-			" (%d interface descriptions past the first %d of a section were left out)\n", s.UnknownInterface, s.InterfacesDropped, capture.MaxInterfaces)
+		log.warningf("%d pcapng packets skipped: they name an interface their section does not describe"+
+			" (%d interface descriptions past the first %d of a section were left out)", s.UnknownInterface, s.InterfacesDropped, capture.MaxInterfaces)
 	}
 	if c.verbose {
-		printStats(stderr, src.Stats(), res.Reassembly, conns, time.Since(began))
+		printStats(log, src.Stats(), res.Reassembly, conns, time.Since(began))
 	}
 	if c.iface != "" {
 		if k := src.Stats().Kernel; k != nil {
-			fmt.Fprintf(stderr, "tlssniff: %d packets received, %d dropped by the kernel, %d dropped by the interface; %d TLS connections\n",
+			log.printf("%d packets received, %d dropped by the kernel, %d dropped by the interface; %d TLS connections",
 				k.Received, k.Dropped, k.IfDropped, counted.n)
 		}
 	}
 	if writeErr != nil {
-		fmt.Fprintf(stderr, "tlssniff: error: writing output: %v\n", writeErr)
+		log.errorf("writing output: %v", writeErr)
 		return exitFailure
 	}
 	if res.ReadErr != nil {
-		fmt.Fprintf(stderr, "tlssniff: error: %v\n", res.ReadErr)
+		log.errorf("%v", res.ReadErr)
 		return exitFailure
 	}
 	if m, ok := src.(*capture.Merge); ok && m.Err() != nil {
 		for _, e := range unjoin(m.Err()) {
-			fmt.Fprintf(stderr, "tlssniff: warning: %v; connections read before it are shown\n", e)
+			log.warningf("%v; connections read before it are shown", e)
 		}
 		status = exitFailure
 	}
@@ -155,16 +159,16 @@ func run(args []string, stdout, stderr io.Writer) int {
 
 // open opens the interface or the files; src is nil when there is nothing
 // to read, and status says whether some input failed.
-func (c *cli) open(stderr io.Writer) (src capture.Source, status int) {
+func (c *cli) open(log logger) (src capture.Source, status int) {
 	if c.iface != "" {
 		live, err := capture.OpenLive(c.iface, capture.LiveConfig{SnapLen: c.snaplen, NoPromisc: c.noPromisc,
 			BufferBytes: c.bufferMiB << 20, Filter: c.bpf})
 		if err != nil {
-			return nil, printCaptureError(stderr, err)
+			return nil, printCaptureError(log, err)
 		}
 		// As tcpdump, once packets are being captured: who waits for
 		// the capture to start (a script, a test) can watch for it.
-		fmt.Fprintf(stderr, "tlssniff: listening on %s\n", live)
+		log.printf("listening on %s", live)
 		return live, exitOK
 	}
 	var files []*capture.File
@@ -176,7 +180,7 @@ func (c *cli) open(stderr io.Writer) (src capture.Source, status int) {
 			}
 		}
 		if err != nil {
-			if status = printCaptureError(stderr, err); status == exitUsage {
+			if status = printCaptureError(log, err); status == exitUsage {
 				return nil, status
 			}
 			continue
@@ -191,15 +195,15 @@ func (c *cli) open(stderr io.Writer) (src capture.Source, status int) {
 
 // printCaptureError writes err, and its hint when it has one, and returns
 // the exit status: a bad filter is a usage error, the rest failures.
-func printCaptureError(stderr io.Writer, err error) int {
-	fmt.Fprintf(stderr, "tlssniff: error: %v\n", err)
+func printCaptureError(log logger, err error) int {
+	log.errorf("%v", err)
 	var live *capture.LiveError
 	if errors.As(err, &live) && live.Hint != "" {
-		fmt.Fprintf(stderr, "tlssniff: hint: %s\n", live.Hint)
+		log.hintf("%s", live.Hint)
 	}
 	var filter *capture.FilterError
 	if errors.As(err, &filter) {
-		fmt.Fprintf(stderr, "tlssniff: hint: -f takes tcpdump's filter syntax, such as 'tcp port 443'\n")
+		log.hintf("-f takes tcpdump's filter syntax, such as 'tcp port 443'")
 		return exitUsage
 	}
 	return exitFailure
@@ -214,10 +218,10 @@ func (c *cli) title() string {
 }
 
 // listInterfaces prints what -D shows, as tcpdump does.
-func listInterfaces(stdout, stderr io.Writer) int {
+func listInterfaces(stdout io.Writer, log logger) int {
 	ifs, err := capture.Interfaces()
 	if err != nil {
-		fmt.Fprintf(stderr, "tlssniff: error: listing interfaces: %v\n", err)
+		log.errorf("listing interfaces: %v", err)
 		return exitFailure
 	}
 	for i, f := range ifs {
@@ -234,18 +238,18 @@ func listInterfaces(stdout, stderr io.Writer) int {
 }
 
 // printStats writes what -v shows.
-func printStats(w io.Writer, cs capture.Stats, rs reassembly.Stats, conns uint64, elapsed time.Duration) {
+func printStats(log logger, cs capture.Stats, rs reassembly.Stats, conns uint64, elapsed time.Duration) {
 	secs := max(elapsed.Seconds(), 1e-9)
-	fmt.Fprintf(w, "tlssniff: read %d packets, %d bytes in %.3f s: %.1f MB/s, %.0f packets/s\n",
+	log.printf("read %d packets, %d bytes in %.3f s: %.1f MB/s, %.0f packets/s",
 		cs.Packets, cs.Bytes, elapsed.Seconds(), float64(cs.Bytes)/secs/1e6, float64(cs.Packets)/secs)
-	fmt.Fprintf(w, "tlssniff: %d TCP segments, %d UDP datagrams, %d other packets, %d IP fragments (%d datagrams dropped), %d decode errors\n",
+	log.printf("%d TCP segments, %d UDP datagrams, %d other packets, %d IP fragments (%d datagrams dropped), %d decode errors",
 		cs.TCP, cs.UDP, cs.Other, cs.Fragments, cs.DatagramsDropped, cs.Undecoded)
-	fmt.Fprintf(w, "tlssniff: %d flows, %d TLS connections; %d evicted, %d closed idle, %d stalled handshakes aged out\n",
+	log.printf("%d flows, %d TLS connections; %d evicted, %d closed idle, %d stalled handshakes aged out",
 		rs.Flows, conns, rs.Evicted, rs.IdleClosed, rs.Aged)
-	fmt.Fprintf(w, "tlssniff: %d gaps (%d bytes lost), %d retransmitted and %d out-of-order segments, %d bytes skipped after handshakes\n",
+	log.printf("%d gaps (%d bytes lost), %d retransmitted and %d out-of-order segments, %d bytes skipped after handshakes",
 		rs.Gaps, rs.GapBytes, rs.Retransmits, rs.OutOfOrder, rs.SkippedBytes)
 	m := rs.Memory
-	fmt.Fprintf(w, "tlssniff: memory budget %s, peak %s; %d cuts of the largest holders (%d bytes), %d charges refused (%d bytes), %d holes given up for memory (%d bytes)\n",
+	log.printf("memory budget %s, peak %s; %d cuts of the largest holders (%d bytes), %d charges refused (%d bytes), %d holes given up for memory (%d bytes)",
 		mib(m.Limit), mib(m.Peak), m.Cuts, m.CutBytes, m.Refused, m.RefusedSize, rs.Cuts, rs.CutBytes)
 }
 
