@@ -1,0 +1,232 @@
+package capture
+
+import (
+	"bytes"
+	"compress/gzip"
+	"encoding/binary"
+	"errors"
+	"os"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/gopacket/gopacket"
+	"github.com/gopacket/gopacket/layers"
+	"github.com/gopacket/gopacket/pcapgo"
+)
+
+func TestFormats(t *testing.T) {
+	le := pcapFile(t, layers.LinkTypeEthernet, frame(t, []gopacket.SerializableLayer{eth(layers.EthernetTypeIPv4)}, false, "x"))
+	var us bytes.Buffer // microsecond resolution
+	w := pcapgo.NewWriter(&us)
+	w.WriteFileHeader(65535, layers.LinkTypeEthernet)
+	fr := frame(t, []gopacket.SerializableLayer{eth(layers.EthernetTypeIPv4)}, false, "x")
+	w.WritePacket(gopacket.CaptureInfo{Timestamp: t0, CaptureLength: len(fr), Length: len(fr)}, fr)
+	var gz bytes.Buffer
+	zw := gzip.NewWriter(&gz)
+	zw.Write(le)
+	zw.Close()
+	var ng bytes.Buffer
+	nw, _ := pcapgo.NewNgWriter(&ng, layers.LinkTypeRaw)
+	nw.AddInterface(pcapgo.NgInterface{LinkType: layers.LinkTypeEthernet})
+	raw := frame(t, nil, false, "x")
+	nw.WritePacket(gopacket.CaptureInfo{Timestamp: t0, CaptureLength: len(raw), Length: len(raw), InterfaceIndex: 0}, raw)
+	nw.WritePacket(gopacket.CaptureInfo{Timestamp: t0.Add(time.Millisecond), CaptureLength: len(fr), Length: len(fr), InterfaceIndex: 1}, fr)
+	nw.Flush()
+
+	for _, tc := range []struct {
+		name  string
+		data  []byte
+		n     int
+		micro bool
+	}{
+		{"pcap, nanoseconds, little-endian", le, 1, false},
+		{"pcap, nanoseconds, big-endian", bigEndian(t, le), 1, false},
+		{"pcap, microseconds, little-endian", us.Bytes(), 1, true},
+		{"pcap, microseconds, big-endian", bigEndian(t, us.Bytes()), 1, true},
+		{"gzip", gz.Bytes(), 1, false},
+		{"pcapng with raw IP and Ethernet interfaces", ng.Bytes(), 2, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			f, err := openBytes(t, tc.data)
+			if err != nil {
+				t.Fatal(err)
+			}
+			pkts := readAll(t, f)
+			want := t0
+			if tc.micro {
+				want = t0.Truncate(time.Microsecond)
+			}
+			if len(pkts) != tc.n || !pkts[0].Time.Equal(want) || pkts[0].Src != src {
+				t.Errorf("packets %+v", pkts)
+			}
+		})
+	}
+}
+
+// bigEndian rewrites a little-endian pcap file in big-endian byte order.
+func bigEndian(t *testing.T, le []byte) []byte {
+	out := bytes.Clone(le)
+	swap32 := func(b []byte) { binary.BigEndian.PutUint32(b, binary.LittleEndian.Uint32(b)) }
+	swap16 := func(b []byte) { binary.BigEndian.PutUint16(b, binary.LittleEndian.Uint16(b)) }
+	swap32(out[0:])
+	swap16(out[4:])
+	swap16(out[6:])
+	for off := 8; off < 24; off += 4 {
+		swap32(out[off:])
+	}
+	for off := 24; off < len(out); {
+		n := int(binary.LittleEndian.Uint32(le[off+8:]))
+		for k := 0; k < 16; k += 4 {
+			swap32(out[off+k:])
+		}
+		off += 16 + n
+	}
+	return out
+}
+
+func TestBadFiles(t *testing.T) {
+	for name, data := range map[string][]byte{
+		"empty":  nil,
+		"text":   []byte("this is a text file, not a capture\n"),
+		"random": {0x9e, 0x12, 0x77, 0x01, 0xff, 0x00, 0x42, 0x42},
+		"gzip of text": func() []byte {
+			var b bytes.Buffer
+			w := gzip.NewWriter(&b)
+			w.Write([]byte("hello"))
+			w.Close()
+			return b.Bytes()
+		}(),
+	} {
+		if _, err := openBytes(t, data); !errors.Is(err, ErrNotCapture) {
+			t.Errorf("%s: %v", name, err)
+		}
+	}
+	_, err := openBytes(t, pcapFile(t, layers.LinkType(147)))
+	if err == nil || !strings.Contains(err.Error(), "unsupported link type 147") {
+		t.Errorf("link type 147: %v", err)
+	}
+	if _, err := Open(filepath.Join(t.TempDir(), "missing.pcap")); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("missing file: %v", err)
+	}
+}
+
+func TestTruncatedFile(t *testing.T) {
+	fr := frame(t, []gopacket.SerializableLayer{eth(layers.EthernetTypeIPv4)}, false, "payload")
+	data := pcapFile(t, layers.LinkTypeEthernet, fr, fr, fr)
+	f, err := openBytes(t, data[:len(data)-10])
+	if err != nil {
+		t.Fatal(err)
+	}
+	var p Packet
+	for i := 0; i < 2; i++ {
+		if err := f.Next(&p); err != nil {
+			t.Fatalf("packet %d: %v", i+1, err)
+		}
+	}
+	err = f.Next(&p)
+	var re *ReadError
+	if !errors.As(err, &re) || re.Packet != 3 || err.Error() != "test: stopped at packet 3: file is truncated" {
+		t.Errorf("error %v", err)
+	}
+}
+
+func TestSnaplenTruncation(t *testing.T) {
+	fr := frame(t, []gopacket.SerializableLayer{eth(layers.EthernetTypeIPv4)}, false, strings.Repeat("p", 100))
+	var b bytes.Buffer
+	w := pcapgo.NewWriter(&b)
+	w.WriteFileHeader(80, layers.LinkTypeEthernet)
+	w.WritePacket(gopacket.CaptureInfo{Timestamp: t0, CaptureLength: 80, Length: len(fr)}, fr[:80])
+	f, _ := openBytes(t, b.Bytes())
+	pkts := readAll(t, f)
+	if len(pkts) != 1 || !pkts[0].Truncated || len(pkts[0].Payload)+pkts[0].Missing != 100 {
+		t.Errorf("packets %+v", pkts)
+	}
+}
+
+// ngBlock builds a little-endian pcapng block around body (padded).
+func ngBlock(typ uint32, body []byte) []byte {
+	body = append(body, make([]byte, -len(body)&3)...)
+	n := uint32(12 + len(body))
+	b := binary.LittleEndian.AppendUint32(nil, typ)
+	b = binary.LittleEndian.AppendUint32(b, n)
+	b = append(b, body...)
+	return binary.LittleEndian.AppendUint32(b, n)
+}
+
+func ngSection() []byte {
+	return ngBlock(ngSectionHeader, []byte{0x4D, 0x3C, 0x2B, 0x1A, 1, 0, 0, 0, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff})
+}
+
+func ngIDB() []byte { return ngBlock(ngInterface, []byte{1, 0, 0, 0, 0, 0, 4, 0}) } // Ethernet, snaplen 262144
+
+func ngEPB(iface uint32, f []byte) []byte {
+	b := binary.LittleEndian.AppendUint32(nil, iface)
+	b = append(b, 0, 0, 0, 0, 0, 0, 0, 0) // timestamp
+	b = binary.LittleEndian.AppendUint32(b, uint32(len(f)))
+	b = binary.LittleEndian.AppendUint32(b, uint32(len(f)))
+	return ngBlock(ngEnhancedPacket, append(b, f...))
+}
+
+// payloads reads every segment of a capture file and returns the
+// payloads.
+func payloads(t testing.TB, b []byte) ([]string, Stats) {
+	f, err := openBytes(t, b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, p := range readAll(t, f) {
+		got = append(got, string(p.Payload))
+	}
+	return got, f.Stats()
+}
+
+// A pcapng packet that names an interface its section never described is
+// skipped and counted; the packets after it are read (pcapgo's error for
+// it ended the file).
+func TestPcapngUnknownInterface(t *testing.T) {
+	fr := func(s string) []byte {
+		return frame(t, []gopacket.SerializableLayer{eth(layers.EthernetTypeIPv4)}, false, s)
+	}
+	spb := func(f []byte) []byte {
+		return ngBlock(ngSimplePacket, append(binary.LittleEndian.AppendUint32(nil, uint32(len(f))), f...))
+	}
+	file := slicesConcat(ngSection(), ngIDB(), ngEPB(0, fr("one")), ngEPB(7, fr("bad")), ngEPB(0, fr("two")),
+		spb(fr("simple")), // interface 0 exists
+		ngSection(), spb(fr("none")), ngIDB(), ngEPB(0, fr("three")))
+	got, st := payloads(t, file)
+	if strings.Join(got, ",") != "one,two,simple,three" || st.UnknownInterface != 2 {
+		t.Errorf("read %q, %d skipped", got, st.UnknownInterface)
+	}
+}
+
+// A million interface descriptions keep MaxInterfaces: the rest are left
+// out without being kept, and the packet after them is read.
+func TestPcapngMillionInterfaces(t *testing.T) {
+	idb := ngIDB()
+	file := ngSection()
+	for range 1_000_000 {
+		file = append(file, idb...)
+	}
+	file = append(file, ngEPB(3, frame(t, []gopacket.SerializableLayer{eth(layers.EthernetTypeIPv4)}, false, "after"))...)
+	var before, after runtime.MemStats
+	runtime.ReadMemStats(&before)
+	got, st := payloads(t, file)
+	runtime.ReadMemStats(&after)
+	allocated := after.TotalAlloc - before.TotalAlloc
+	t.Logf("%d bytes of capture, %d allocated", len(file), allocated)
+	if len(got) != 1 || st.InterfacesDropped != 1_000_000-MaxInterfaces || allocated > 16<<20 {
+		t.Errorf("read %q, %d dropped, %d bytes allocated", got, st.InterfacesDropped, allocated)
+	}
+}
+
+func slicesConcat(bs ...[]byte) []byte {
+	var out []byte
+	for _, b := range bs {
+		out = append(out, b...)
+	}
+	return out
+}
