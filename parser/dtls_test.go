@@ -1,24 +1,13 @@
 package parser
 
 import (
+	"slices"
 	"strings"
 	"testing"
 
 	"github.com/tlssniff/tlssniff/budget"
+	"github.com/tlssniff/tlssniff/reorder"
 )
-
-// dtlsRecord is a DTLS 1.2 record.
-func dtlsRecordBytes(typ uint8, epoch uint16, body []byte) []byte {
-	return append([]byte{typ, 0xfe, 0xfd, byte(epoch >> 8), byte(epoch), 0, 0, 0, 0, 0, 1,
-		byte(len(body) >> 8), byte(len(body))}, body...)
-}
-
-// dtlsFragment is a handshake fragment: bytes off.. of a message of length
-// bytes, with message_seq seq.
-func dtlsFragmentBytes(typ uint8, length, seq, off int, frag []byte) []byte {
-	return append([]byte{typ, byte(length >> 16), byte(length >> 8), byte(length), byte(seq >> 8), byte(seq),
-		byte(off >> 16), byte(off >> 8), byte(off), byte(len(frag) >> 16), byte(len(frag) >> 8), byte(len(frag))}, frag...)
-}
 
 // dtlsServerHello is a DTLS 1.2 ServerHello body choosing
 // TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256.
@@ -171,4 +160,75 @@ func TestDTLSShed(t *testing.T) {
 	if k := issueKinds(got); !strings.HasPrefix(k, "memory_budget: 30 buffered bytes dropped") || mem.Buffered() != 0 {
 		t.Errorf("issues %q, %d bytes charged", k, mem.Buffered())
 	}
+}
+
+// FuzzDTLSFragments cuts a real ClientHello into DTLS handshake fragments
+// at fuzzed offsets, reordered and repeated, in records of fuzzed
+// datagrams: it is decoded once, whole, when its last byte is in.
+func FuzzDTLSFragments(f *testing.F) {
+	f.Add([]byte{0, 40, 30, 50, 10, 200, 0, 255})
+	f.Add([]byte{0, 40, 30, 50, 10, 200, 0, 255, 0xff})
+	f.Fuzz(func(t *testing.T, ops []byte) {
+		if len(ops) > 64 {
+			return
+		}
+		// An odd last byte says which fragments come with a lying one.
+		var lies byte
+		if len(ops)%2 == 1 {
+			lies = ops[len(ops)-1]
+		}
+		body := dtlsClientHello()
+		var got *Connection
+		mem := budget.New(1 << 30).Open(nil)
+		c := NewConn(UDP, clientAddr, serverAddr, t0, Options{Emit: func(conn *Connection) { got = conn }, Memory: mem})
+		fed := 0
+		covered := make([]bool, len(body))
+		for i := 0; i+1 < len(ops); i += 2 {
+			off := int(ops[i]) * len(body) / 256
+			end := min(off+int(ops[i+1])+1, len(body))
+			for j := off; j < end; j++ {
+				covered[j] = true
+			}
+			frag := body[off:end]
+			hs := []byte{uint8(MsgClientHello), 0, byte(len(body) >> 8), byte(len(body)), 0, 0,
+				0, byte(off >> 8), byte(off), 0, byte(len(frag) >> 8), byte(len(frag))}
+			hs = append(hs, frag...)
+			if lies&(1<<(i/2%8)) != 0 {
+				// A fragment of a later message whose header claims 64 KiB:
+				// it costs what came, not what it claims.
+				hs = append(hs, 1, 0, 0xff, 0xff, 0, byte(1+i/2%15), 0, byte(ops[i]), byte(ops[i+1]), 0, 0, 1, 0x42)
+			}
+			fed += len(hs)
+			rec := append([]byte{recordHandshake, 0xfe, 0xfd, 0, 0, 0, 0, 0, 0, 0, byte(i), byte(len(hs) >> 8), byte(len(hs))}, hs...)
+			c.Data(0, rec, t0)
+			// Each byte fed costs at most a piece of its own; 16 claims
+			// of 64 KiB sized from their headers would cost 1 MiB.
+			if limit := int64(16*dtlsMessageCost + (reorder.PieceCost+16)*fed); mem.Buffered() > limit {
+				t.Fatalf("%d bytes charged for %d fed", mem.Buffered(), fed)
+			}
+		}
+		c.Close()
+		if got != nil && mem.Buffered() != 0 {
+			t.Fatalf("%d buffered bytes still charged after the connection was decided", mem.Buffered())
+		}
+		complete := !slices.Contains(covered, false)
+		if (got != nil && got.ClientHello != nil) != complete {
+			t.Fatalf("ClientHello decoded: %v, all bytes sent: %v", got != nil && got.ClientHello != nil, complete)
+		}
+		if complete && (got.ClientHello.JA4[:3] != "dd2" || len(got.Messages) < 1) {
+			t.Fatalf("JA4 %s, messages %+v", got.ClientHello.JA4, got.Messages)
+		}
+	})
+}
+
+// dtlsClientHello is a DTLS 1.2 ClientHello body with an empty cookie.
+func dtlsClientHello() []byte {
+	b := []byte{0xfe, 0xfd}
+	b = append(b, make([]byte, 32)...)             // random
+	b = append(b, 0, 0)                            // session ID, cookie
+	b = append(b, 0, 4, 0xc0, 0x2b, 0xc0, 0x2f)    // two suites
+	b = append(b, 1, 0)                            // null compression
+	ext := []byte{0x00, 0x0a, 0, 4, 0, 2, 0, 0x17} // supported_groups: secp256r1
+	b = append(b, 0, byte(len(ext)))
+	return append(b, ext...)
 }

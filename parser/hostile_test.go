@@ -1,7 +1,6 @@
 package parser
 
 import (
-	"bytes"
 	"crypto/tls"
 	"encoding/binary"
 	"runtime"
@@ -10,7 +9,6 @@ import (
 	"testing"
 
 	"github.com/tlssniff/tlssniff/budget"
-	"github.com/tlssniff/tlssniff/reorder"
 )
 
 // handshakeRecords wraps a handshake message in as many records as it
@@ -163,46 +161,6 @@ func TestOneByteRecordsAreLinear(t *testing.T) {
 	t.Logf("copied %d bytes for 64 KiB, %d for 256 KiB", small, large)
 	if small > 64<<10+4 || large > 256<<10+4 {
 		t.Errorf("copied %d and %d bytes: each byte should be copied once", small, large)
-	}
-}
-
-// cryptoStorm sends a CRYPTO stream of n one-byte frames, all ahead of
-// offset 0 and last first, then offset 0, and returns the comparisons the
-// reassembly took. What is held stays within maxCryptoHeld: the frames
-// past it are refused, and what was held comes out in order.
-func cryptoStorm(t *testing.T, n int) int {
-	var c cryptoStream
-	msg := bytes.Repeat([]byte{7}, n)
-	for i := n - 1; i > 0; i-- {
-		out, refused := c.add(cryptoFrame{uint64(i), msg[i : i+1]}, t0)
-		if out != nil {
-			t.Fatalf("%d bytes out before offset 0", len(out))
-		}
-		if refused && c.held.Cost()+reorder.PieceCost+8 <= maxCryptoHeld {
-			t.Fatalf("a frame refused with room left: %d held", c.held.Cost())
-		}
-		if !refused && i < n/2 {
-			t.Fatalf("frame %d held past the limit", i)
-		}
-		if c.held.Cost() > maxCryptoHeld {
-			t.Fatalf("%d bytes held past the limit", c.held.Cost())
-		}
-	}
-	steps := c.held.Steps()
-	if out, _ := c.add(cryptoFrame{0, msg[:1]}, t0); len(out) != 1 || c.held.Len() == 0 {
-		t.Fatalf("%d bytes out, %d held: the frames kept were the last ones, after a hole", len(out), c.held.Len())
-	}
-	return steps
-}
-
-// CRYPTO frames ahead of offset 0 cost O(log n) each, held or refused
-// (the drain rescanned a map of all of them before: quadratic).
-func TestCryptoFrameStormIsLinear(t *testing.T) {
-	small, large := cryptoStorm(t, 64_000), cryptoStorm(t, 256_000)
-	ratio := float64(large) / float64(small)
-	t.Logf("comparisons: %d for 64,000 frames, %d for 256,000: %.2fx", small, large, ratio)
-	if ratio > 5 {
-		t.Errorf("4x the frames took %.1fx the comparisons", ratio)
 	}
 }
 

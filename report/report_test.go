@@ -99,3 +99,20 @@ func TestGlob(t *testing.T) {
 		}
 	}
 }
+
+// TestTableNamesTheDecisiveAlert: the table names the alert the outcome is
+// built from (the first), not a later one.
+func TestTableNamesTheDecisiveAlert(t *testing.T) {
+	c, _ := hostileConnection(t)
+	c.Outcome = parser.OutcomeAlert
+	c.Alerts = []parser.Alert{{From: parser.FromServer, Level: 2, Description: 42}, {From: parser.FromClient, Level: 1, Description: 0}}
+	var buf bytes.Buffer
+	table := NewTable(&buf)
+	if err := table.Write(c); err != nil {
+		t.Fatal(err)
+	}
+	table.Close()
+	if out := buf.String(); !strings.Contains(out, "alert bad_certificate from server") || strings.Contains(out, "close_notify") {
+		t.Errorf("table:\n%s", out)
+	}
+}
