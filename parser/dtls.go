@@ -10,6 +10,7 @@ import (
 // together into messages for the core, other records go to it whole, and
 // DTLS 1.3 protected records are placed by their order.
 type dtls struct {
+	unframed
 	c     *Conn
 	sides [2]dtlsMessages
 }
@@ -92,8 +93,4 @@ func (d *dtls) protected13(side int, ts time.Time, n int) {
 	}
 }
 
-func (d *dtls) lose(int, int)                     {}
-func (d *dtls) shed(side int) int                 { return d.sides[side].clear(d.c.mem) }
-func (d *dtls) started(int) bool                  { return true }
-func (d *dtls) preamble(int) int64                { return 0 }
-func (d *dtls) pending(int) (uint8, []byte, bool) { return 0, nil, false }
+func (d *dtls) shed(side int) int { return d.sides[side].clear(d.c.mem) }

@@ -37,6 +37,7 @@ func QUICVersionName(v uint32) string {
 
 // quic is the adapter of QUIC over UDP.
 type quic struct {
+	unframed
 	c              *Conn
 	info           *QUICInfo // nil until the client's first Initial
 	client, server *initialKeys
@@ -180,48 +181,7 @@ func (q *quic) notQUIC(side int, ts time.Time) bool {
 	return false
 }
 
-func (q *quic) lose(int, int) {}
 func (q *quic) shed(side int) int {
 	n, _ := q.crypto[side].held.Clear()
 	return n
 }
-func (q *quic) started(int) bool                  { return true }
-func (q *quic) preamble(int) int64                { return 0 }
-func (q *quic) pending(int) (uint8, []byte, bool) { return 0, nil, false }
-
-// datagrams is the adapter of a UDP flow until its first datagram that is
-// not STUN says which it is: DTLS records or QUIC packets. STUN, which
-// WebRTC sends before and beside DTLS on the same ports, is skipped.
-type datagrams struct {
-	c     *Conn
-	dtls  *dtls
-	quic  *quic
-	inner adapter // the one chosen
-}
-
-func (d *datagrams) data(side int, b []byte, ts time.Time) bool {
-	if isSTUN(b) {
-		return true
-	}
-	switch {
-	case d.dtls != nil:
-	case (d.quic == nil || d.quic.info == nil) && isDTLSRecord(b):
-		d.dtls, d.c.ja4 = &dtls{c: d.c}, 'd'
-		d.inner = d.dtls
-	case d.quic == nil:
-		d.quic, d.c.ja4 = newQUIC(d.c), 'q'
-		d.inner = d.quic
-	}
-	return d.inner.data(side, b, ts)
-}
-
-func (d *datagrams) lose(int, int) {}
-func (d *datagrams) shed(side int) int {
-	if d.inner == nil {
-		return 0
-	}
-	return d.inner.shed(side)
-}
-func (d *datagrams) started(int) bool                  { return true }
-func (d *datagrams) preamble(int) int64                { return 0 }
-func (d *datagrams) pending(int) (uint8, []byte, bool) { return 0, nil, false }
