@@ -106,14 +106,16 @@ type Options struct {
 // NewConn starts a connection between side 0 (a) and side 1 (b), first seen
 // at start.
 func NewConn(transport Transport, a, b netip.AddrPort, start time.Time, opts Options) *Conn {
-	c := &Conn{emit: opts.Emit, transport: opts.Transport, validator: opts.Validator, mem: opts.Memory}
-	c.mem.Fixed(connCost)
-	c.c = Connection{Transport: transport, Client: a, Server: b, Start: start}
+	var c *Conn
 	if transport == UDP {
+		c = &Conn{}
 		c.tr = &datagrams{c: c}
 	} else {
-		c.tr, c.ja4 = newStream(c), 't'
+		c = newStreamConn(opts.Memory) // one allocation for the Conn and its adapter
 	}
+	c.emit, c.transport, c.validator, c.mem = opts.Emit, opts.Transport, opts.Validator, opts.Memory
+	c.mem.Fixed(connCost)
+	c.c = Connection{Transport: transport, Client: a, Server: b, Start: start}
 	return c
 }
 

@@ -1,6 +1,10 @@
 package parser
 
-import "time"
+import (
+	"time"
+
+	"github.com/tlssniff/tlssniff/budget"
+)
 
 // stream is the adapter of TLS over TCP: each side's in-order bytes are cut
 // into records (RecordLayer) that go to the core.
@@ -17,12 +21,20 @@ type streamSide struct {
 	calls int // Data calls that carried bytes of the first hello so far
 }
 
-func newStream(c *Conn) *stream {
-	s := &stream{c: c}
-	for i := range s.sides {
-		s.sides[i] = streamSide{c: c, side: i, rec: RecordLayer{Memory: c.mem}}
+// newStreamConn returns a Conn fed by a stream whose record layers charge
+// mem, allocated together.
+func newStreamConn(mem *budget.Account) *Conn {
+	sc := &struct {
+		Conn
+		s stream
+	}{}
+	c := &sc.Conn
+	c.tr, c.ja4 = &sc.s, 't'
+	sc.s.c = c
+	for i := range sc.s.sides {
+		sc.s.sides[i] = streamSide{c: c, side: i, rec: RecordLayer{Memory: mem}}
 	}
-	return s
+	return c
 }
 
 func (s *stream) data(side int, data []byte, ts time.Time) bool {
