@@ -29,8 +29,8 @@ const (
 
 // Conn reconstructs one connection from the byte streams of its two sides:
 // the handshake core (this file, handshake.go, records.go, tls13.go,
-// outcome.go) fed by the adapter of its transport (stream.go, dtls.go,
-// quic.go). Side 0 is the side the caller believes is the client (the SYN
+// outcome.go) fed by the adapter of its transport (stream.go, udp.go with
+// dtls.go and quic.go). Side 0 is the side the caller believes is the client (the SYN
 // sender); the side that sends the ClientHello becomes the client.
 type Conn struct {
 	c           Connection

@@ -132,8 +132,8 @@ func NewConnection(c *parser.Connection) *Connection {
 		Transport:          c.Transport.String(),
 		Tunnel:             nonEmpty(c.Tunnel),
 		QUIC:               quic(c.QUIC),
-		Client:             Endpoint{c.Client.Addr().String(), c.Client.Port()},
-		Server:             Endpoint{c.Server.Addr().String(), c.Server.Port()},
+		Client:             Endpoint{IP: c.Client.Addr().String(), Port: c.Client.Port()},
+		Server:             Endpoint{IP: c.Server.Addr().String(), Port: c.Server.Port()},
 		Start:              formatTime(c.Start),
 		Resumed:            c.Resumed,
 		Established:        c.Established,
@@ -185,14 +185,15 @@ func NewConnection(c *parser.Connection) *Connection {
 		}
 	}
 	for _, a := range c.Alerts {
-		out.Alerts = append(out.Alerts, Alert{formatTime(a.Time), a.From.String(),
-			parser.AlertLevelName(a.Level), parser.AlertName(a.Description)})
+		out.Alerts = append(out.Alerts, Alert{TS: formatTime(a.Time), From: a.From.String(),
+			Level: parser.AlertLevelName(a.Level), Description: parser.AlertName(a.Description)})
 	}
 	for _, m := range c.Messages {
-		out.Messages = append(out.Messages, Message{formatTime(m.Time), m.From.String(), m.Type.String(), m.Length, m.Encrypted, ms(m.Time.Sub(c.Start))})
+		out.Messages = append(out.Messages, Message{TS: formatTime(m.Time), From: m.From.String(), Type: m.Type.String(),
+			Length: m.Length, Encrypted: m.Encrypted, OffsetMS: ms(m.Time.Sub(c.Start))})
 	}
 	for _, i := range c.Issues {
-		out.Issues = append(out.Issues, Issue{formatTime(i.Time), i.From.String(), i.Kind.String(), i.Detail})
+		out.Issues = append(out.Issues, Issue{TS: formatTime(i.Time), From: i.From.String(), Kind: i.Kind.String(), Detail: i.Detail})
 	}
 	out.Timing = timing(c)
 	return out
