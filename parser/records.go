@@ -16,9 +16,10 @@ import (
 //   - sealedHandshake, sealedData, handshakeDone, earlyData: protected
 //     records whose place the transport knows (QUIC packet types, DTLS 1.3
 //     records);
-//   - helloFrames, stop, issue, issueOnce, clientIs: what the transport
-//     saw of the hello's framing, the end of a side's frames, problems, and
-//     the client's identity.
+//   - helloFrames, stop, issue, issueOnce, clientIs, message: what the
+//     transport saw of the hello's framing, the end of a side's frames,
+//     problems, the client's identity, and a message it only lists (a DTLS
+//     retransmission).
 //
 // No adapter touches the connection's messages or another side's state.
 // Decryption plugs in at protected: with a record's keys, it opens the
