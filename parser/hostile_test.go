@@ -1,6 +1,7 @@
 package parser
 
 import (
+	"bytes"
 	"crypto/tls"
 	"encoding/binary"
 	"runtime"
@@ -249,5 +250,24 @@ func TestShed(t *testing.T) {
 	}
 	if n := strings.Count(issueKinds(got), "memory_budget"); n != 2 {
 		t.Errorf("issues %s: want the shed bytes and the record they cut", issueKinds(got))
+	}
+}
+
+// TestAlertStorm: a side that sends alerts without end before the
+// handshake is decided is kept to maxMessages of them, the first (which
+// the outcome names) among them.
+func TestAlertStorm(t *testing.T) {
+	f := tls12Flights(t)
+	var got *Connection
+	c := NewConn(TCP, clientAddr, serverAddr, t0, Options{Emit: func(x *Connection) { got = x }})
+	c.Data(0, f.clientHello.data, t0)
+	storm := bytes.Repeat(alertRecord(false, 1, 0).data, 3*maxMessages)
+	c.Data(1, append(alertRecord(false, 2, 40).data, storm...), t0)
+	c.Close()
+	if len(got.Alerts) != maxMessages || got.Alerts[0].Description != 40 || got.MessagesDropped != 2*maxMessages+2 {
+		t.Errorf("%d alerts, first %+v, %d messages dropped", len(got.Alerts), got.Alerts[0], got.MessagesDropped)
+	}
+	if got.AlertAt(1) != &got.Alerts[0] || got.AlertAt(0) != nil || got.AlertAt(maxMessages-1) != &got.Alerts[maxMessages-2] {
+		t.Error("AlertAt does not find the alerts by their messages")
 	}
 }

@@ -1,7 +1,9 @@
 package parser
 
 import (
+	"cmp"
 	"net/netip"
+	"slices"
 	"time"
 
 	"github.com/tlssniff/tlssniff/flowstats"
@@ -33,7 +35,8 @@ type Message struct {
 	Encrypted bool // inferred from encrypted records rather than read
 }
 
-// Alert is an alert read in the clear.
+// Alert is an alert read in the clear. A connection keeps maxMessages of
+// them.
 type Alert struct {
 	Time        time.Time
 	From        Direction
@@ -203,12 +206,17 @@ func (c *Connection) HelloAt(i int) *ClientHello {
 // AlertAt returns the alert read in the clear that message i carries, or
 // nil (an encrypted alert, or not an alert).
 func (c *Connection) AlertAt(i int) *Alert {
-	for k := range c.Alerts {
-		if c.Alerts[k].msg == i {
-			return &c.Alerts[k]
+	// Alerts are in message order; those past maxMessages (msg -1) last.
+	k, found := slices.BinarySearchFunc(c.Alerts, i, func(a Alert, i int) int {
+		if a.msg < 0 {
+			return 1
 		}
+		return cmp.Compare(a.msg, i)
+	})
+	if !found {
+		return nil
 	}
-	return nil
+	return &c.Alerts[k]
 }
 
 // DecisiveAlert is the alert an OutcomeAlert names when it was read in the

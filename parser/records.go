@@ -61,7 +61,9 @@ func (c *Conn) record(side int, r Record) {
 			h.alerted = true
 			if len(r.Body) == 2 {
 				i := c.message(r.Time, side, MsgAlert, r.Length, false)
-				c.c.Alerts = append(c.c.Alerts, Alert{Time: r.Time, From: c.role(side), Level: r.Body[0], Description: r.Body[1], msg: i})
+				if len(c.c.Alerts) < maxMessages { // a storm of alerts is counted in MessagesDropped
+					c.c.Alerts = append(c.c.Alerts, Alert{Time: r.Time, From: c.role(side), Level: r.Body[0], Description: r.Body[1], msg: i})
+				}
 			} else {
 				c.protected(side, r)
 			}
