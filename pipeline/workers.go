@@ -200,6 +200,17 @@ type Config struct {
 	Duration time.Duration
 }
 
+// Overhead is the memory a run uses outside the budget: the runtime, the
+// read buffers, IP reassembly's own 4 MiB, and with several workers the
+// slabs of packets in flight between the feed and them (up to 16 batches
+// per worker and 64 free slabs of 1 MiB).
+func (cfg Config) Overhead() int64 {
+	if !cfg.Live && cfg.Workers > 1 {
+		return 64<<20 + 64<<20 + int64(cfg.Workers)*32<<20
+	}
+	return 64 << 20
+}
+
 // Result is what a run saw besides its connections.
 type Result struct {
 	Reassembly reassembly.Stats // the assemblers' counts, added up

@@ -91,14 +91,16 @@ func run(args []string, stdout, stderr io.Writer) int {
 		}
 	}
 
+	cfg := pipeline.Config{Reassembly: reassembly.DefaultConfig, Validator: validator, Workers: c.workers,
+		Live: c.iface != "", Duration: c.duration}
+	asm := &cfg.Reassembly
+	asm.IdleTimeout, asm.MaxAge, asm.MaxFlows, asm.Memory = c.idle, c.maxAge, c.maxFlows, c.memory
 	if os.Getenv("GOMEMLIMIT") == "" {
 		// The budget counts live bytes; Go's collector would let the heap
 		// grow to twice them before collecting. A soft limit of the budget
 		// and the fixed overhead keeps the process near what was charged.
-		debug.SetMemoryLimit(c.memory + fixedOverhead(c.workers))
+		debug.SetMemoryLimit(c.memory + cfg.Overhead())
 	}
-	cfg := reassembly.DefaultConfig
-	cfg.IdleTimeout, cfg.MaxAge, cfg.MaxFlows, cfg.Memory = c.idle, c.maxAge, c.maxFlows, c.memory
 
 	// SIGINT, SIGTERM and SIGHUP (a closed terminal or ssh session) stop
 	// the reading, as tcpdump does; what is pending is decided and written
@@ -117,8 +119,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 		}
 	}()
 	began := time.Now()
-	res := pipeline.Run(src, pipeline.Config{Reassembly: cfg, Validator: validator, Workers: c.workers,
-		Live: c.iface != "", Duration: c.duration}, &stop, func(conn *parser.Connection) {
+	res := pipeline.Run(src, cfg, &stop, func(conn *parser.Connection) {
 		write(conn)
 		if writeErr != nil || counted.full() {
 			stop.Store(true)
@@ -251,17 +252,6 @@ func printStats(log logger, cs capture.Stats, rs reassembly.Stats, conns uint64,
 	m := rs.Memory
 	log.printf("memory budget %s, peak %s; %d cuts of the largest holders (%d bytes), %d charges refused (%d bytes), %d holes given up for memory (%d bytes)",
 		mib(m.Limit), mib(m.Peak), m.Cuts, m.CutBytes, m.Refused, m.RefusedSize, rs.Cuts, rs.CutBytes)
-}
-
-// fixedOverhead is the memory outside the budget: the runtime, the read
-// buffers, IP reassembly's own 4 MiB, and with several workers the slabs
-// of packets in flight between the reader and them (up to 16 batches per
-// worker and 64 free slabs of 1 MiB).
-func fixedOverhead(workers int) int64 {
-	if workers > 1 {
-		return 64<<20 + 64<<20 + int64(workers)*32<<20
-	}
-	return 64 << 20
 }
 
 // mib renders a byte count in MiB.
