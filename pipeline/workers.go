@@ -15,7 +15,7 @@ import (
 )
 
 // Flows are sharded across workers so that the cores share the analysis.
-// One reader decodes the input once (feed, below) and hands every packet,
+// One reader decodes the input once (feed.go) and hands every packet,
 // its payload copied into recycled slabs, to every worker; each worker
 // reassembles and parses the flows whose hash falls to it. The output is
 // the same as one worker's:
@@ -26,7 +26,7 @@ import (
 //     (the end of input: after them all), and merge writes them in that
 //     order, those of one packet by start, client and server.
 //
-// Only --max-flows and --memory differ: each worker has its share, so
+// Only the flow table's and the budget's limits differ: each worker has its share, so
 // which flow is evicted or cut when the table or the budget is full
 // depends on the number of workers. A live capture is read by its one
 // worker directly, without the copy.
