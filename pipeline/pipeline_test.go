@@ -62,16 +62,31 @@ func TestRunAnyWorkers(t *testing.T) {
 	}
 }
 
-// TestRunStops: a write that sets stop ends the run early, as --count does.
+// stopAfter is a source that sets stop once it has given n packets, as a
+// signal would in the middle of a file.
+type stopAfter struct {
+	capture.Source
+	n, read int
+	stop    *atomic.Bool
+}
+
+func (s *stopAfter) Next(p *capture.Packet) error {
+	if s.read++; s.read == s.n {
+		s.stop.Store(true)
+	}
+	return s.Source.Next(p)
+}
+
+// TestRunStops: once stop is set the source is read no further, with one
+// worker or several, and what was decided is still written.
 func TestRunStops(t *testing.T) {
-	var stop atomic.Bool
-	n := 0
-	Run(samples(t), Config{Reassembly: reassembly.DefaultConfig, Workers: 1}, &stop, func(*parser.Connection) {
-		if n++; n == 2 {
-			stop.Store(true)
+	for _, n := range []int{1, 3} {
+		var stop atomic.Bool
+		src := &stopAfter{Source: samples(t), n: 100, stop: &stop}
+		written := 0
+		Run(src, Config{Reassembly: reassembly.DefaultConfig, Workers: n}, &stop, func(*parser.Connection) { written++ })
+		if src.read != 100 || written == 0 {
+			t.Errorf("%d workers: %d packets read after a stop at the 100th, %d connections written", n, src.read, written)
 		}
-	})
-	if all, _ := Read(samples(t), reassembly.DefaultConfig, nil); n >= len(all) {
-		t.Errorf("%d connections written after the stop, of %d", n, len(all))
 	}
 }
