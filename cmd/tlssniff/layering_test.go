@@ -10,15 +10,16 @@ import (
 // TestLayering holds the pipeline to ../shared/STYLE.md: data flows one way,
 // parser imports nothing of the pipeline, pipeline joins the stages up to
 // the parser and report does not see it, and only capture and reassembly
-// import gopacket. budget, reorder and flowstats sit below every stage: the
-// memory account, the out-of-order buffer and the transport statistics
-// they all share, importing nothing else of ours.
+// import gopacket. budget, reorder, flowstats and keylog sit below every
+// stage: the memory account, the out-of-order buffer, the transport
+// statistics and the TLS secrets they share, importing nothing else of ours.
 func TestLayering(t *testing.T) {
 	const mod = "github.com/tlssniff/tlssniff/"
-	below := []string{"budget", "reorder", "flowstats"}
+	below := []string{"budget", "reorder", "flowstats", "keylog"}
 	allowed := map[string][]string{
 		"budget":     {},
 		"flowstats":  {},
+		"keylog":     {},
 		"reorder":    {"budget"},
 		"capture":    below,
 		"reassembly": append([]string{"capture"}, below...),
