@@ -7,6 +7,7 @@ import (
 
 	"github.com/tlssniff/tlssniff/budget"
 	"github.com/tlssniff/tlssniff/flowstats"
+	"github.com/tlssniff/tlssniff/keylog"
 )
 
 // Limits on what one connection keeps.
@@ -48,6 +49,10 @@ type Conn struct {
 	t13         tls13
 	sealed      [2]sealedRecord // by role: the last protected record known to hold handshake messages
 	helloVerify bool            // a DTLS HelloVerifyRequest came
+	keys        *keylog.Log
+	dec         *decryption // TLS 1.3 records opened with keys (decrypt.go)
+	decTried    bool        // the secrets were looked up
+	opened      bool        // what is being read came out of a record opened with keys
 }
 
 // side is the core's state of one wire side of a connection.
@@ -64,7 +69,7 @@ type side struct {
 	alerted   bool      // this side sent an alert
 	broken    bool      // this side's records turned malformed after TLS started
 	brokenAt  int       // how many messages there were then
-	fullHS    bool      // the server sent Certificate, ServerKeyExchange or ServerHelloDone
+	fullHS    bool      // the server sent Certificate, ServerKeyExchange, ServerHelloDone or EncryptedExtensions
 }
 
 // adapter reads one transport's framing of a connection (TLS records over
@@ -101,6 +106,9 @@ type Options struct {
 	// Memory, when set, is charged for what the connection buffers and
 	// keeps until it is decided; its shed is the Conn's Shed.
 	Memory *budget.Account
+	// Keys, when set, holds secrets to open TLS 1.3 records with, looked
+	// up by the ClientHello random.
+	Keys *keylog.Log
 }
 
 // NewConn starts a connection between side 0 (a) and side 1 (b), first seen
@@ -113,7 +121,7 @@ func NewConn(transport Transport, a, b netip.AddrPort, start time.Time, opts Opt
 	} else {
 		c = newStreamConn(opts.Memory) // one allocation for the Conn and its adapter
 	}
-	c.emit, c.transport, c.validator, c.mem = opts.Emit, opts.Transport, opts.Validator, opts.Memory
+	c.emit, c.transport, c.validator, c.mem, c.keys = opts.Emit, opts.Transport, opts.Validator, opts.Memory, opts.Keys
 	c.mem.Fixed(connCost)
 	c.c = Connection{Transport: transport, Client: a, Server: b, Start: start}
 	return c
@@ -264,7 +272,8 @@ func (c *Conn) message(ts time.Time, side int, typ MessageType, length int, encr
 		c.c.MessagesDropped++
 		return -1
 	}
-	c.c.Messages = append(c.c.Messages, Message{Time: ts, From: c.role(side), Type: typ, Length: length, Encrypted: encrypted})
+	c.c.Messages = append(c.c.Messages, Message{Time: ts, From: c.role(side), Type: typ, Length: length,
+		Encrypted: encrypted && !c.opened, Decrypted: c.opened})
 	return len(c.c.Messages) - 1
 }
 

@@ -71,13 +71,19 @@ func randomCuts(seed uint64) chunker {
 // play feeds recorded writes into a Conn, each write at its own time and
 // cut by cut, client on side clientSide; it returns what was emitted.
 func play(t testing.TB, writes []tlstest.Write, cut chunker, clientSide int) []*Connection {
+	return playWith(t, writes, cut, clientSide, Options{})
+}
+
+// playWith is play with a Conn configured by opts (Emit is set here).
+func playWith(t testing.TB, writes []tlstest.Write, cut chunker, clientSide int, opts Options) []*Connection {
 	t.Helper()
 	var out []*Connection
 	a, b := clientAddr, serverAddr
 	if clientSide == 1 {
 		a, b = b, a
 	}
-	c := NewConn(TCP, a, b, t0, Options{Emit: func(conn *Connection) { out = append(out, conn) }})
+	opts.Emit = func(conn *Connection) { out = append(out, conn) }
+	c := NewConn(TCP, a, b, t0, opts)
 	for i, w := range writes {
 		side := clientSide
 		if !w.FromClient {

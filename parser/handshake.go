@@ -166,9 +166,20 @@ func (c *Conn) handshakeMessage(side int, ts time.Time, typ MessageType, body []
 		} else {
 			malformed()
 		}
+	case MsgEncryptedExtensions:
+		if m, ok := decodeEncryptedExtensions(body); ok && cc.EncryptedExtensions == nil {
+			cc.EncryptedExtensions = m
+			cc.EarlyData.Accepted = m.EarlyData
+		} else if !ok {
+			malformed()
+		}
+		h.fullHS = true
 	case MsgFinished:
 		c.message(ts, side, MsgFinished, len(body), false)
 		c.setFinished(side, ts)
+		if c.opened {
+			c.nextKeys(side)
+		}
 		return
 	}
 	c.message(ts, side, typ, len(body), false)

@@ -377,14 +377,9 @@ func (m *ServerHello) decodeExtension(typ uint16, data cryptobyte.String) bool {
 			return data.Empty()
 		}
 		return data.ReadUint16LengthPrefixed(&key) && data.Empty()
-	case extALPN: // RFC 7301, section 3.1
-		var list, proto cryptobyte.String
-		if !data.ReadUint16LengthPrefixed(&list) || !list.ReadUint8LengthPrefixed(&proto) ||
-			!list.Empty() || !data.Empty() {
-			return false
-		}
-		m.ALPN, m.HasALPN = string(proto), true
-		return true
+	case extALPN:
+		m.ALPN, m.HasALPN = readSelectedALPN(data)
+		return m.HasALPN
 	case extPreSharedKey: // RFC 8446, section 4.2.11
 		var selected uint16
 		m.PSKSelected = true
@@ -395,6 +390,43 @@ func (m *ServerHello) decodeExtension(typ uint16, data cryptobyte.String) bool {
 		m.ECHConfirmed = m.HelloRetry && len(data) == 8
 	}
 	return true
+}
+
+// readSelectedALPN reads the protocol a server selected: a list of exactly
+// one (RFC 7301, section 3.1).
+func readSelectedALPN(data cryptobyte.String) (string, bool) {
+	var list, proto cryptobyte.String
+	if !data.ReadUint16LengthPrefixed(&list) || !list.ReadUint8LengthPrefixed(&proto) || !list.Empty() || !data.Empty() {
+		return "", false
+	}
+	return string(proto), true
+}
+
+// EncryptedExtensions is the server's TLS 1.3 EncryptedExtensions (RFC
+// 8446, section 4.3.1), read with keys: where TLS 1.3 puts the ALPN.
+type EncryptedExtensions struct {
+	Extensions []uint16
+	ALPN       string
+	HasALPN    bool
+	EarlyData  bool // the server accepted 0-RTT data
+}
+
+func decodeEncryptedExtensions(body []byte) (*EncryptedExtensions, bool) {
+	m := &EncryptedExtensions{}
+	s := cryptobyte.String(body)
+	var exts cryptobyte.String
+	ok := s.ReadUint16LengthPrefixed(&exts) && s.Empty() && readExtensions(exts, &m.Extensions, func(typ uint16, data cryptobyte.String) bool {
+		switch typ {
+		case extALPN:
+			m.ALPN, m.HasALPN = readSelectedALPN(data)
+			return m.HasALPN
+		case extEarlyData: // RFC 8446, section 4.2.10: empty
+			m.EarlyData = true
+			return data.Empty()
+		}
+		return true
+	})
+	return m, ok
 }
 
 // Negotiated returns the version the server chose: supported_versions when

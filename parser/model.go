@@ -33,6 +33,7 @@ type Message struct {
 	Type      MessageType
 	Length    int  // handshake body length, or record length when encrypted
 	Encrypted bool // inferred from encrypted records rather than read
+	Decrypted bool // read from a record opened with keys
 }
 
 // Alert is an alert read in the clear. A connection keeps maxMessages of
@@ -42,7 +43,8 @@ type Alert struct {
 	From        Direction
 	Level       uint8
 	Description uint8
-	msg         int // index of its message
+	Decrypted   bool // read from a record opened with keys
+	msg         int  // index of its message
 }
 
 // Issue is a problem met while reading a connection: lost bytes, a malformed
@@ -103,6 +105,10 @@ type Connection struct {
 
 	// QUIC is what was seen of a QUIC connection's packets; nil otherwise.
 	QUIC *QUICInfo
+	// EncryptedExtensions is the server's, when its records were opened.
+	EncryptedExtensions *EncryptedExtensions
+	// Decryption says whether key log secrets opened the handshake.
+	Decryption Decryption
 
 	// ServerFlight and ClientFlight summarise the encrypted flights of a
 	// TLS 1.3 handshake, inferred from their records.
@@ -151,10 +157,13 @@ func (c *Connection) SNI() (string, bool) {
 
 // ALPN returns the protocol the server selected.
 func (c *Connection) ALPN() (string, bool) {
-	if c.ServerHello == nil || !c.ServerHello.HasALPN {
-		return "", false
+	switch {
+	case c.ServerHello != nil && c.ServerHello.HasALPN:
+		return c.ServerHello.ALPN, true
+	case c.EncryptedExtensions != nil && c.EncryptedExtensions.HasALPN: // TLS 1.3, read with keys
+		return c.EncryptedExtensions.ALPN, true
 	}
-	return c.ServerHello.ALPN, true
+	return "", false
 }
 
 // SNIMatchesCert reports whether the leaf certificate covers the SNI; ok is

@@ -27,6 +27,7 @@ func (c *Conn) judge() {
 		}
 	}
 	c.timing(t)
+	c.judgeDecryption()
 	if v := c.validator; v != nil {
 		var ocspResp []byte
 		if cc.CertificateStatus != nil {

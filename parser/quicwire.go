@@ -5,7 +5,6 @@ import (
 	"crypto/cipher"
 	"crypto/sha256"
 	"errors"
-	"io"
 
 	"golang.org/x/crypto/cryptobyte"
 	"golang.org/x/crypto/hkdf"
@@ -40,18 +39,6 @@ type initialKeys struct {
 	hp   cipher.Block
 }
 
-// hkdfExpandLabel is TLS 1.3's HKDF-Expand-Label (RFC 8446, section 7.1)
-// with an empty context.
-func hkdfExpandLabel(secret []byte, label string, n int) []byte {
-	var b cryptobyte.Builder
-	b.AddUint16(uint16(n))
-	b.AddUint8LengthPrefixed(func(b *cryptobyte.Builder) { b.AddBytes([]byte("tls13 " + label)) })
-	b.AddUint8LengthPrefixed(func(b *cryptobyte.Builder) {})
-	out := make([]byte, n)
-	io.ReadFull(hkdf.Expand(sha256.New, secret, b.BytesOrPanic()), out)
-	return out
-}
-
 // deriveInitialKeys derives the client's and the server's Initial keys
 // from the client's first Destination Connection ID.
 func deriveInitialKeys(version uint32, dcid []byte) (client, server *initialKeys, ok bool) {
@@ -65,11 +52,11 @@ func deriveInitialKeys(version uint32, dcid []byte) (client, server *initialKeys
 	}
 	initial := hkdf.Extract(sha256.New, dcid, salt)
 	keys := func(label string) *initialKeys {
-		secret := hkdfExpandLabel(initial, label, 32)
-		block, _ := aes.NewCipher(hkdfExpandLabel(secret, prefix+"key", 16))
+		secret := hkdfExpandLabel(sha256.New, initial, label, 32)
+		block, _ := aes.NewCipher(hkdfExpandLabel(sha256.New, secret, prefix+"key", 16))
 		aead, _ := cipher.NewGCM(block)
-		hp, _ := aes.NewCipher(hkdfExpandLabel(secret, prefix+"hp", 16))
-		return &initialKeys{aead: aead, iv: hkdfExpandLabel(secret, prefix+"iv", 12), hp: hp}
+		hp, _ := aes.NewCipher(hkdfExpandLabel(sha256.New, secret, prefix+"hp", 16))
+		return &initialKeys{aead: aead, iv: hkdfExpandLabel(sha256.New, secret, prefix+"iv", 12), hp: hp}
 	}
 	return keys("client in"), keys("server in"), true
 }

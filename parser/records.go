@@ -58,12 +58,8 @@ func (c *Conn) record(side int, r Record) {
 				h.encrypted = true
 			}
 		case recordAlert:
-			h.alerted = true
 			if len(r.Body) == 2 {
-				i := c.message(r.Time, side, MsgAlert, r.Length, false)
-				if len(c.c.Alerts) < maxMessages { // a storm of alerts is counted in MessagesDropped
-					c.c.Alerts = append(c.c.Alerts, Alert{Time: r.Time, From: c.role(side), Level: r.Body[0], Description: r.Body[1], msg: i})
-				}
+				c.alert(side, r.Time, r.Length, r.Body)
 			} else {
 				c.protected(side, r)
 			}
@@ -86,14 +82,25 @@ func (c *Conn) record(side int, r Record) {
 	})
 }
 
-// protected handles a record whose body was not read: an alert or a
-// handshake record sent after ChangeCipherSpec, or an application_data
-// record, which in TLS 1.3 carries the handshake after the ServerHello.
-// Without keys, what it held is inferred from its type, size and place.
+// protected handles a protected record: an alert or a handshake record
+// sent after ChangeCipherSpec, or an application_data record, which in TLS
+// 1.3 carries the handshake after the ServerHello. With keys (decrypt.go)
+// a TLS 1.3 record is opened and what it holds read; without, what it held
+// is inferred from its type, size and place.
 func (c *Conn) protected(side int, r Record) {
 	h := &c.sides[side]
+	if r.Type == recordApplicationData {
+		switch {
+		case r.Body != nil && c.decrypting(side) && c.decrypt(side, r):
+			return
+		case c.dec != nil && c.dec.sides[side].done:
+			c.message(r.Time, side, MsgApplicationData, r.Length, true) // after the handshake records opened
+			return
+		}
+	}
 	switch r.Type {
 	case recordAlert:
+		h.alerted = true
 		c.message(r.Time, side, MsgAlert, r.Length, true)
 	case recordHandshake:
 		// TLS 1.2 and earlier: a side's first handshake record after its
@@ -110,6 +117,21 @@ func (c *Conn) protected(side int, r Record) {
 			return
 		}
 		c.message(r.Time, side, MsgApplicationData, r.Length, true)
+	}
+}
+
+// alert records an alert read from side: a level and a description, or
+// anything else (listed as an Alert that could not be read).
+func (c *Conn) alert(side int, ts time.Time, length int, body []byte) {
+	c.sides[side].alerted = true
+	if len(body) != 2 {
+		c.message(ts, side, MsgAlert, length, true)
+		return
+	}
+	i := c.message(ts, side, MsgAlert, length, false)
+	if len(c.c.Alerts) < maxMessages { // a storm of alerts is counted in MessagesDropped
+		c.c.Alerts = append(c.c.Alerts, Alert{Time: ts, From: c.role(side), Level: body[0], Description: body[1],
+			Decrypted: c.opened, msg: i})
 	}
 }
 

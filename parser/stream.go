@@ -62,11 +62,8 @@ func (s *stream) preamble(side int) int64 {
 
 func (s *stream) pending(side int) (uint8, []byte, bool) { return s.sides[side].rec.pending() }
 
-// WantBody implements RecordHandler: bodies are read until a side encrypts
-// or the connection is decided; application data is never buffered.
-func (st *streamSide) WantBody(typ uint8) bool {
-	return typ != recordApplicationData && !st.c.sides[st.side].encrypted && !st.c.emitted
-}
+// WantBody implements RecordHandler.
+func (st *streamSide) WantBody(typ uint8) bool { return st.c.wantBody(st.side, typ) }
 
 // Record implements RecordHandler.
 func (st *streamSide) Record(r Record) { st.c.record(st.side, r) }

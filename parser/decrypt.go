@@ -1,0 +1,249 @@
+package parser
+
+import (
+	"crypto/aes"
+	"crypto/cipher"
+	"crypto/sha256"
+	"crypto/sha512"
+	"encoding/binary"
+	"hash"
+	"io"
+
+	"github.com/tlssniff/tlssniff/keylog"
+
+	"golang.org/x/crypto/chacha20poly1305"
+	"golang.org/x/crypto/cryptobyte"
+	"golang.org/x/crypto/hkdf"
+)
+
+// TLS 1.3 record protection (RFC 8446, sections 5.2, 5.3 and 7.3): with a
+// traffic secret from a key log, a side's records are opened and their
+// inner content read.
+
+// hkdfExpandLabel is TLS 1.3's HKDF-Expand-Label (RFC 8446, section 7.1)
+// with an empty context.
+func hkdfExpandLabel(h func() hash.Hash, secret []byte, label string, n int) []byte {
+	var b cryptobyte.Builder
+	b.AddUint16(uint16(n))
+	b.AddUint8LengthPrefixed(func(b *cryptobyte.Builder) { b.AddBytes([]byte("tls13 " + label)) })
+	b.AddUint8LengthPrefixed(func(b *cryptobyte.Builder) {})
+	out := make([]byte, n)
+	io.ReadFull(hkdf.Expand(h, secret, b.BytesOrPanic()), out)
+	return out
+}
+
+// recordKeys open one direction's records of one epoch.
+type recordKeys struct {
+	aead cipher.AEAD
+	iv   []byte
+	seq  uint64 // of the next record
+}
+
+// trafficKeys derives the keys of a traffic secret for a TLS 1.3 suite;
+// ok is false for a suite not decrypted here.
+func trafficKeys(suite uint16, secret []byte) (k *recordKeys, ok bool) {
+	var h func() hash.Hash
+	var keyLen int
+	switch suite {
+	case 0x1301: // TLS_AES_128_GCM_SHA256
+		h, keyLen = sha256.New, 16
+	case 0x1302: // TLS_AES_256_GCM_SHA384
+		h, keyLen = sha512.New384, 32
+	case 0x1303: // TLS_CHACHA20_POLY1305_SHA256
+		h, keyLen = sha256.New, chacha20poly1305.KeySize
+	default:
+		return nil, false
+	}
+	if len(secret) != h().Size() {
+		return nil, false
+	}
+	key := hkdfExpandLabel(h, secret, "key", keyLen)
+	k = &recordKeys{iv: hkdfExpandLabel(h, secret, "iv", 12)}
+	if suite == 0x1303 {
+		k.aead, _ = chacha20poly1305.New(key)
+	} else {
+		block, _ := aes.NewCipher(key)
+		k.aead, _ = cipher.NewGCM(block)
+	}
+	return k, true
+}
+
+// open decrypts a protected record (its 5-byte header and body) into
+// (*dst)[:0], growing it when it must, and returns its inner content type
+// and content, without the padding; content is valid until the next open
+// into dst.
+func (k *recordKeys) open(dst *[]byte, header [5]byte, body []byte) (typ uint8, content []byte, ok bool) {
+	var nonce [12]byte
+	copy(nonce[:], k.iv)
+	var seq [8]byte
+	binary.BigEndian.PutUint64(seq[:], k.seq)
+	for i := range seq {
+		nonce[4+i] ^= seq[i]
+	}
+	plain, err := k.aead.Open((*dst)[:0], nonce[:], body, header[:])
+	*dst = plain[:0]
+	if err != nil {
+		return 0, nil, false
+	}
+	k.seq++
+	// RFC 8446, section 5.4: the content type is the last byte that is not
+	// zero padding.
+	for i := len(plain) - 1; i >= 0; i-- {
+		if plain[i] != 0 {
+			return plain[i], plain[:i], true
+		}
+	}
+	return 0, nil, false // all padding: a record that breaks the protocol
+}
+
+// Decryption says whether key log secrets decrypted a connection's
+// handshake, and why not (docs/CONTRACT.md): Keys is "decrypted", "none",
+// "mismatch" or "unsupported", Detail says more.
+type Decryption struct {
+	Keys   string
+	Detail string
+}
+
+// decryption is a connection's state while its records are opened with
+// keys, from the ServerHello on.
+type decryption struct {
+	secrets keylog.Secrets
+	suite   uint16
+	sides   [2]decryptSide // by wire side
+	plain   []byte         // the last record opened, charged to the budget
+}
+
+// decryptSide is one side's record protection.
+type decryptSide struct {
+	keys *recordKeys // nil once the side's records are no longer opened
+	done bool        // its handshake records were all opened: what follows is application data
+}
+
+// startDecryption looks the handshake's secrets up once a TLS 1.3
+// ServerHello came, and opens the records that follow with them.
+func (c *Conn) startDecryption() {
+	ch := c.c.ClientHello
+	if c.keys == nil || ch == nil {
+		return
+	}
+	s, ok := c.keys.Lookup(ch.Random)
+	switch {
+	case !ok:
+		c.c.Decryption.Detail = "no key log line for this ClientHello random"
+		return
+	case s.ClientHandshake == nil || s.ServerHandshake == nil:
+		c.c.Decryption.Detail = "the key log has no handshake traffic secrets for this ClientHello random"
+		return
+	}
+	d := &decryption{secrets: s, suite: c.c.CipherSuite}
+	ck, ok1 := trafficKeys(d.suite, s.ClientHandshake)
+	sk, ok2 := trafficKeys(d.suite, s.ServerHandshake)
+	if !ok1 || !ok2 {
+		c.c.Decryption = Decryption{Keys: "unsupported", Detail: CipherSuiteName(d.suite) + " records are not decrypted"}
+		return
+	}
+	d.sides[c.client].keys, d.sides[1-c.client].keys = ck, sk
+	c.dec = d
+}
+
+// decrypting reports whether side's next application_data record is to be
+// opened; the secrets are looked up at the first one of a TLS 1.3
+// handshake.
+func (c *Conn) decrypting(side int) bool {
+	if !c.decTried && c.c.ServerHello != nil && c.c.Version == 0x0304 {
+		c.decTried = true
+		c.startDecryption()
+	}
+	return c.dec != nil && c.dec.sides[side].keys != nil
+}
+
+// wantBody says whether a record's body is read: until the side encrypts
+// or the connection is decided, and a protected record's when it can be
+// opened; application data is never buffered otherwise.
+func (c *Conn) wantBody(side int, typ uint8) bool {
+	switch {
+	case c.emitted:
+		return false
+	case typ == recordApplicationData:
+		return c.decrypting(side)
+	}
+	return !c.sides[side].encrypted
+}
+
+// judgeDecryption says, once a connection is decided, why its records were
+// not opened when they were not.
+func (c *Conn) judgeDecryption() {
+	d := &c.c.Decryption
+	switch {
+	case d.Keys != "":
+	case c.keys == nil:
+		*d = Decryption{Keys: "none", Detail: "no key log given"}
+	case d.Detail != "":
+		d.Keys = "none" // startDecryption said why
+	case c.c.ClientHello == nil:
+		*d = Decryption{Keys: "none", Detail: "no ClientHello"}
+	default:
+		if _, ok := c.keys.Lookup(c.c.ClientHello.Random); !ok {
+			*d = Decryption{Keys: "none", Detail: "no key log line for this ClientHello random"}
+		} else {
+			*d = Decryption{Keys: "unsupported", Detail: "only TLS 1.3 records over TCP are decrypted so far"}
+		}
+	}
+}
+
+// decrypt opens a protected TLS 1.3 record of side and reads what it holds,
+// as if sent in the clear; it reports false when the record does not open
+// (the secrets are not this connection's), and decryption stops.
+func (c *Conn) decrypt(side int, r Record) bool {
+	d := c.dec
+	ds := &d.sides[side]
+	hdr := [5]byte{r.Type, byte(r.Version >> 8), byte(r.Version), byte(r.Length >> 8), byte(r.Length)}
+	before := cap(d.plain)
+	typ, content, ok := ds.keys.open(&d.plain, hdr, r.Body)
+	c.mem.Fixed(cap(d.plain) - before) // a record's worth at most, kept until decided
+	if !ok {
+		// Not this connection's secrets, or not its records: both sides
+		// go back to what can be inferred without keys.
+		d.sides[0].keys, d.sides[1].keys = nil, nil
+		if c.c.Decryption.Keys == "" {
+			c.c.Decryption = Decryption{Keys: "mismatch", Detail: "the " + c.role(side).String() +
+				"'s records did not authenticate with the key log's secrets"}
+		}
+		return false
+	}
+	if c.c.Decryption.Keys == "" {
+		c.c.Decryption = Decryption{Keys: "decrypted"}
+	}
+	if typ == recordApplicationData {
+		// Application data stays unread: from here on the side's records
+		// are counted.
+		ds.keys, ds.done = nil, true
+		c.message(r.Time, side, MsgApplicationData, r.Length, true)
+		return true
+	}
+	c.opened = true
+	switch typ {
+	case recordHandshake:
+		c.handshakeBytes(side, r.Time, content)
+	case recordAlert:
+		c.alert(side, r.Time, len(content), content)
+	}
+	c.opened = false
+	return true
+}
+
+// nextKeys moves side to its application traffic keys once its Finished
+// was read, to read the tickets and key updates that may follow.
+func (c *Conn) nextKeys(side int) {
+	ds := &c.dec.sides[side]
+	secret := c.dec.secrets.ServerTraffic
+	if c.role(side) == FromClient {
+		secret = c.dec.secrets.ClientTraffic
+	}
+	ds.keys = nil
+	if k, ok := trafficKeys(c.dec.suite, secret); ok {
+		ds.keys = k
+	} else {
+		ds.done = true
+	}
+}

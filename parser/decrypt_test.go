@@ -1,0 +1,162 @@
+package parser
+
+import (
+	"bytes"
+	"crypto/sha256"
+	"crypto/tls"
+	"encoding/hex"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/tlssniff/tlssniff/internal/testenv"
+	"github.com/tlssniff/tlssniff/internal/tlstest"
+	"github.com/tlssniff/tlssniff/keylog"
+)
+
+// keyedSession runs a real crypto/tls session whose client writes its key
+// log, and returns the writes and the log read back.
+func keyedSession(t *testing.T, client, server *tls.Config) ([]tlstest.Write, *keylog.Log, []byte) {
+	t.Helper()
+	var text bytes.Buffer
+	client.KeyLogWriter = &text
+	writes, _ := tlstest.Session(client, server, 2000) // a client that rejects the server fails: its writes are still wanted
+	l := keylog.New()
+	if _, err := l.Read(bytes.NewReader(text.Bytes()), "go.keys", func(e *keylog.LineError) { t.Error(e) }); err != nil {
+		t.Fatal(err)
+	}
+	return writes, l, text.Bytes()
+}
+
+// sequence lists a connection's messages with their source: c/s for the
+// side, then + read from an opened record, ~ inferred, nothing in the clear.
+func sequence(c *Connection) string {
+	var out []string
+	for _, m := range c.Messages {
+		mark := ""
+		switch {
+		case m.Decrypted:
+			mark = "+"
+		case m.Encrypted:
+			mark = "~"
+		}
+		out = append(out, m.From.String()[:1]+mark+m.Type.String())
+	}
+	return strings.Join(out, " ")
+}
+
+// checkDecrypted checks a TLS 1.3 connection opened with keys: the server's
+// flight, its tickets when wanted, and the client's Finished are read, not
+// inferred, with the ALPN and the certificate chain.
+func checkDecrypted(t *testing.T, name string, conn *Connection, leafDER []byte, chain int, tickets bool) {
+	t.Helper()
+	seq := sequence(conn)
+	if !strings.HasPrefix(seq, "cClientHello sServerHello") ||
+		!strings.Contains(seq, "s+EncryptedExtensions s+Certificate s+CertificateVerify s+Finished") ||
+		!strings.Contains(seq, "c+Finished") || !strings.Contains(seq, "c~ApplicationData") ||
+		strings.Contains(seq, "EncryptedHandshake") || strings.Contains(seq, "s~NewSessionTicket") ||
+		strings.Contains(seq, "s+NewSessionTicket") != tickets {
+		t.Errorf("%s: %s", name, seq)
+	}
+	alpn, _ := conn.ALPN()
+	leaf := sha256.Sum256(leafDER)
+	if conn.Decryption.Keys != "decrypted" || len(conn.Certificates) != chain ||
+		conn.Certificates[0].SHA256 != hex.EncodeToString(leaf[:]) || conn.Outcome != OutcomeEstablished ||
+		conn.ServerFlight != nil || (len(conn.SessionTickets) > 0) != tickets || alpn == "" {
+		t.Errorf("%s: decryption %+v, ALPN %q, %d certificates, outcome %s, flight %+v, %d tickets", name,
+			conn.Decryption, alpn, len(conn.Certificates), conn.Outcome, conn.ServerFlight, len(conn.SessionTickets))
+	}
+}
+
+// TestDecryptTLS13 opens real TLS 1.3 sessions with the key log their
+// client wrote, in every chunking: crypto/tls with and without tickets,
+// and OpenSSL with each suite this package opens.
+func TestDecryptTLS13(t *testing.T) {
+	pki := testPKI(t)
+	for _, tickets := range []bool{false, true} {
+		c, s := pki.Configs("www.example.test", tls.VersionTLS13, tls.VersionTLS13)
+		if tickets {
+			c.ClientSessionCache = tls.NewLRUClientSessionCache(1) // else crypto/tls servers send none
+		}
+		writes, keys, _ := keyedSession(t, c, s)
+		for name, cut := range map[string]chunker{"whole": whole, "byte by byte": every(1, 0), "random": randomCuts(7)} {
+			got := playWith(t, writes, cut, 0, Options{Keys: keys})
+			if len(got) != 1 {
+				t.Fatalf("%s: %d connections", name, len(got))
+			}
+			checkDecrypted(t, fmt.Sprintf("crypto/tls, tickets %v, %s", tickets, name), got[0], pki.Server.Certificate[0], 2, tickets)
+		}
+	}
+	testenv.Tool(t, "openssl")
+	for _, suite := range []string{"TLS_AES_128_GCM_SHA256", "TLS_AES_256_GCM_SHA384", "TLS_CHACHA20_POLY1305_SHA256"} {
+		keyFile := filepath.Join(t.TempDir(), "openssl.keys")
+		writes, err := pki.OpenSSL([]string{"-tls1_3", "-ciphersuites", suite, "-num_tickets", "2", "-alpn", "h2"},
+			[]string{"-tls1_3", "-ciphersuites", suite, "-servername", "www.example.test", "-alpn", "h2", "-keylogfile", keyFile})
+		if err != nil {
+			t.Fatal(err)
+		}
+		text, err := os.ReadFile(keyFile)
+		if err != nil {
+			t.Fatal(err)
+		}
+		keys := keylog.New()
+		if n, _ := keys.Read(bytes.NewReader(text), keyFile, func(e *keylog.LineError) { t.Error(e) }); n < 4 {
+			t.Fatalf("%s: %d secrets in OpenSSL's key log", suite, n)
+		}
+		got := playWith(t, writes, randomCuts(3), 0, Options{Keys: keys})[0]
+		if CipherSuiteName(got.CipherSuite) != suite {
+			t.Errorf("negotiated %s, want %s", CipherSuiteName(got.CipherSuite), suite)
+		}
+		checkDecrypted(t, "OpenSSL "+suite, got, pki.Server.Certificate[0], 1, true) // s_server sends its leaf alone
+	}
+}
+
+// TestDecryptionRefused: secrets of another session, secrets that do not
+// authenticate the records, and no key log leave the handshake inferred as
+// without keys, and say why.
+func TestDecryptionRefused(t *testing.T) {
+	pki := testPKI(t)
+	c, s := pki.Configs("www.example.test", tls.VersionTLS13, tls.VersionTLS13)
+	writes, _, text := keyedSession(t, c, s)
+	c, s = pki.Configs("www.example.test", tls.VersionTLS13, tls.VersionTLS13)
+	_, other, _ := keyedSession(t, c, s)
+	plain := sequence(play(t, writes, whole, 0)[0])
+
+	wrong := keylog.New()
+	var flipped []string
+	for _, line := range strings.Split(strings.TrimSpace(string(text)), "\n") {
+		f := strings.Fields(line)
+		flipped = append(flipped, f[0]+" "+f[1]+" "+strings.Repeat("00", len(f[2])/2))
+	}
+	wrong.Read(strings.NewReader(strings.Join(flipped, "\n")), "zeros.keys", func(e *keylog.LineError) { t.Error(e) })
+
+	for _, tc := range []struct {
+		name string
+		keys *keylog.Log
+		want Decryption
+	}{
+		{"no key log", nil, Decryption{Keys: "none", Detail: "no key log given"}},
+		{"another session's", other, Decryption{Keys: "none", Detail: "no key log line for this ClientHello random"}},
+		{"wrong secrets", wrong, Decryption{Keys: "mismatch", Detail: "the server's records did not authenticate with the key log's secrets"}},
+	} {
+		got := playWith(t, writes, whole, 0, Options{Keys: tc.keys})[0]
+		if got.Decryption != tc.want || sequence(got) != plain {
+			t.Errorf("%s: %+v\n%s\nwant %s", tc.name, got.Decryption, sequence(got), plain)
+		}
+	}
+}
+
+// TestDecryptRejectedCertificate: a client that distrusts the server's
+// chain says why in an alert only keys can read.
+func TestDecryptRejectedCertificate(t *testing.T) {
+	c, s := testPKI(t).Configs("www.example.test", tls.VersionTLS13, tls.VersionTLS13)
+	c.RootCAs = nil // the system's roots: the test CA is unknown
+	writes, keys, _ := keyedSession(t, c, s)
+	got := playWith(t, writes, whole, 0, Options{Keys: keys})[0]
+	if len(got.Alerts) != 1 || AlertName(got.Alerts[0].Description) != "bad_certificate" || !got.Alerts[0].Decrypted ||
+		got.Outcome != OutcomeAlert || got.Alerts[0].From != FromClient {
+		t.Errorf("alerts %+v, outcome %s (%s)\n%s", got.Alerts, got.Outcome, got.OutcomeDetail, sequence(got))
+	}
+}
