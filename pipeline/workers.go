@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/tlssniff/tlssniff/capture"
+	"github.com/tlssniff/tlssniff/keylog"
 	"github.com/tlssniff/tlssniff/parser"
 	"github.com/tlssniff/tlssniff/reassembly"
 )
@@ -55,7 +56,7 @@ type worker struct {
 func (w *worker) run() {
 	defer close(w.out)
 	var pending []*parser.Connection
-	asm := reassembly.New(w.asm, Streams(w.cfg.Validator, func(c *parser.Connection) { pending = append(pending, c) }))
+	asm := reassembly.New(w.asm, Streams(w.cfg.Validator, w.cfg.Keys, func(c *parser.Connection) { pending = append(pending, c) }))
 	send := func(index int64) {
 		if len(pending) > 0 {
 			w.out <- batch{index, pending}
@@ -189,6 +190,8 @@ type Config struct {
 	Reassembly reassembly.Config
 	// Validator, when set, judges certificate chains.
 	Validator *parser.Validator
+	// Keys, when set, holds secrets to decrypt handshakes with.
+	Keys *keylog.Log
 	// Workers is how many workers share a file's flows; a live source is
 	// read by one.
 	Workers int

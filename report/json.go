@@ -151,6 +151,7 @@ func NewConnection(c *parser.Connection) *Connection {
 		EarlyData:          EarlyData(c.EarlyData),
 		ClientValidation:   validation(c.ClientValidation),
 		ClientCertificates: certificates(c.ClientCertificates),
+		Decryption:         Decryption{Keys: c.Decryption.Keys, Detail: c.Decryption.Detail},
 	}
 	if sni, ok := c.SNI(); ok {
 		out.SNI, out.SNIHex = &sni, hexIfInvalid(sni)
@@ -186,11 +187,11 @@ func NewConnection(c *parser.Connection) *Connection {
 	}
 	for _, a := range c.Alerts {
 		out.Alerts = append(out.Alerts, Alert{TS: formatTime(a.Time), From: a.From.String(),
-			Level: parser.AlertLevelName(a.Level), Description: parser.AlertName(a.Description)})
+			Level: parser.AlertLevelName(a.Level), Description: parser.AlertName(a.Description), Decrypted: a.Decrypted})
 	}
 	for _, m := range c.Messages {
 		out.Messages = append(out.Messages, Message{TS: formatTime(m.Time), From: m.From.String(), Type: m.Type.String(),
-			Length: m.Length, Encrypted: m.Encrypted, OffsetMS: ms(m.Time.Sub(c.Start))})
+			Length: m.Length, Encrypted: m.Encrypted, Decrypted: m.Decrypted, OffsetMS: ms(m.Time.Sub(c.Start))})
 	}
 	for _, i := range c.Issues {
 		out.Issues = append(out.Issues, Issue{TS: formatTime(i.Time), From: i.From.String(), Kind: i.Kind.String(), Detail: i.Detail})

@@ -110,7 +110,11 @@ func (l *Ladder) header(b *strings.Builder, c *parser.Connection) {
 	if c.Outcome == parser.OutcomeEstablished {
 		outcome = l.paint(sgrGreen, c.Outcome.String())
 	}
-	parts = append(parts, outcome, "start "+c.Start.UTC().Format("2006-01-02 15:04:05.000000 UTC"))
+	parts = append(parts, outcome)
+	if c.Decryption.Keys == "decrypted" {
+		parts = append(parts, "decrypted")
+	}
+	parts = append(parts, "start "+c.Start.UTC().Format("2006-01-02 15:04:05.000000 UTC"))
 	fmt.Fprintf(b, "%s\n", strings.Join(parts, "  "))
 	if c.OutcomeDetail != "" {
 		fmt.Fprintf(b, "%s\n", c.OutcomeDetail)

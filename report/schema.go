@@ -41,6 +41,14 @@ type Connection struct {
 	MessagesDropped    int           `json:"messages_dropped,omitempty"`
 	Timing             Timing        `json:"timing"`
 	Issues             []Issue       `json:"issues"`
+	Decryption         Decryption    `json:"decryption"`
+}
+
+// Decryption says whether key log secrets decrypted the handshake, and why
+// not: keys is "decrypted", "none", "mismatch" or "unsupported".
+type Decryption struct {
+	Keys   string `json:"keys"`
+	Detail string `json:"detail"`
 }
 
 // Validation judges a certificate chain at capture time.
@@ -120,6 +128,7 @@ type Alert struct {
 	From        string `json:"from"`
 	Level       string `json:"level"`
 	Description string `json:"description"`
+	Decrypted   bool   `json:"decrypted,omitempty"` // read from a record opened with keys
 }
 
 // Message is one entry of the reconstructed sequence.
@@ -129,7 +138,8 @@ type Message struct {
 	Type      string  `json:"type"`
 	Length    int     `json:"length"`
 	Encrypted bool    `json:"encrypted"`
-	OffsetMS  float64 `json:"offset_ms"` // from the connection's first packet
+	Decrypted bool    `json:"decrypted,omitempty"` // read from a record opened with keys
+	OffsetMS  float64 `json:"offset_ms"`           // from the connection's first packet
 }
 
 // ClientHello is the first ClientHello, decoded.

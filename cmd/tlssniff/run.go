@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/tlssniff/tlssniff/capture"
+	"github.com/tlssniff/tlssniff/keylog"
 	"github.com/tlssniff/tlssniff/parser"
 	"github.com/tlssniff/tlssniff/pipeline"
 	"github.com/tlssniff/tlssniff/reassembly"
@@ -61,6 +62,12 @@ func run(args []string, stdout, stderr io.Writer) int {
 		log.hintf("--ca-file takes a PEM file of CA certificates")
 		return exitUsage
 	}
+	keys, err := readKeyLogs(c.keylogs, log)
+	if err != nil {
+		log.errorf("%v", err)
+		log.hintf("--keylog takes a key log file as SSLKEYLOGFILE writes it")
+		return exitUsage
+	}
 	src, status := c.open(log)
 	if src == nil {
 		return status
@@ -84,14 +91,16 @@ func run(args []string, stdout, stderr io.Writer) int {
 	sink = report.Filtered(counted, c.filter)
 	var writeErr error
 	var conns uint64 // TLS connections, before filters
+	decryption := map[string]uint64{}
 	write := func(conn *parser.Connection) {
 		conns++
+		decryption[conn.Decryption.Keys]++
 		if err := sink.Write(conn); err != nil && writeErr == nil {
 			writeErr = err
 		}
 	}
 
-	cfg := pipeline.Config{Reassembly: reassembly.DefaultConfig, Validator: validator, Workers: c.workers,
+	cfg := pipeline.Config{Reassembly: reassembly.DefaultConfig, Validator: validator, Keys: keys, Workers: c.workers,
 		Live: c.iface != "", Duration: c.duration}
 	asm := &cfg.Reassembly
 	asm.IdleTimeout, asm.MaxAge, asm.MaxFlows, asm.Memory = c.idle, c.maxAge, c.maxFlows, c.memory
@@ -132,8 +141,15 @@ func run(args []string, stdout, stderr io.Writer) int {
 		log.warningf("%d pcapng packets skipped: they name an interface their section does not describe"+
 			" (%d interface descriptions past the first %d of a section were left out)", s.UnknownInterface, s.InterfacesDropped, capture.MaxInterfaces)
 	}
+	if keys != nil && decryption["none"] == conns {
+		log.warningf("no connection's ClientHello random is in the key log (%d handshakes in it): is it this capture's?", keys.Len())
+	}
 	if c.verbose {
 		printStats(log, src.Stats(), res.Reassembly, conns, time.Since(began))
+		if keys != nil {
+			log.printf("decryption: %d connections decrypted, %d without keys, %d whose keys did not fit, %d not decrypted yet",
+				decryption["decrypted"], decryption["none"], decryption["mismatch"], decryption["unsupported"])
+		}
 	}
 	if c.iface != "" {
 		if k := src.Stats().Kernel; k != nil {
@@ -290,6 +306,27 @@ func newValidator(caFile string) (*parser.Validator, error) {
 		}
 	}
 	return parser.NewValidator(roots), nil
+}
+
+// readKeyLogs reads the --keylog files, nil when there are none; a line
+// that cannot be read is a warning, and reading goes on.
+func readKeyLogs(names []string, log logger) (*keylog.Log, error) {
+	if len(names) == 0 {
+		return nil, nil
+	}
+	keys := keylog.New()
+	for _, name := range names {
+		f, err := os.Open(name)
+		if err != nil {
+			return nil, fmt.Errorf("--keylog: %w", err)
+		}
+		_, err = keys.Read(f, name, func(e *keylog.LineError) { log.warningf("%v: line skipped", e) })
+		f.Close()
+		if err != nil {
+			return nil, fmt.Errorf("--keylog: %w", err)
+		}
+	}
+	return keys, nil
 }
 
 // unjoin splits an errors.Join result into its parts.

@@ -22,7 +22,13 @@ import (
 // given fields of each matching frame. Only the newline is trimmed: a last
 // field may be empty.
 func tsharkFields(t *testing.T, path, filter string, fields ...string) [][]string {
-	args := []string{"-r", path, "-Y", filter, "-T", "fields"}
+	return tsharkWith(t, []string{"-r", path}, filter, fields...)
+}
+
+// tsharkWith is tsharkFields with the reading arguments given whole (a
+// capture, and options such as a key log).
+func tsharkWith(t *testing.T, read []string, filter string, fields ...string) [][]string {
+	args := append(read, "-Y", filter, "-T", "fields")
 	for _, f := range fields {
 		args = append(args, "-e", f)
 	}

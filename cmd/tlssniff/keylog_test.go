@@ -1,0 +1,143 @@
+package main
+
+import (
+	"bytes"
+	"crypto/sha256"
+	"crypto/tls"
+	"encoding/hex"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+
+	"github.com/tlssniff/tlssniff/internal/testenv"
+	"github.com/tlssniff/tlssniff/internal/tlstest"
+)
+
+// keyedCapture runs real crypto/tls TLS 1.3 sessions whose clients write
+// their key logs (one with a client certificate and tickets), writes them
+// to a pcap, and returns its path and the key log's.
+func keyedCapture(t *testing.T) (pcap, keys string) {
+	t.Helper()
+	pki, err := tlstest.NewPKI()
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	pcap, keys = filepath.Join(dir, "keyed.pcap"), filepath.Join(dir, "keyed.keys")
+	var log bytes.Buffer
+	a := newAttackWriter(t, pcap)
+	server := netip.MustParseAddrPort("192.0.2.1:443")
+	for i, mutual := range []bool{false, true} {
+		c, s := pki.Configs("keyed.example.test", tls.VersionTLS13, tls.VersionTLS13)
+		c.KeyLogWriter = &log
+		if mutual {
+			s.ClientAuth = tls.RequireAnyClientCert
+			c.Certificates = s.Certificates
+			c.ClientSessionCache = tls.NewLRUClientSessionCache(1)
+		}
+		writes, err := tlstest.Session(c, s, 3000)
+		if err != nil {
+			t.Fatal(err)
+		}
+		client := netip.MustParseAddrPort("10.0.0." + strconv.Itoa(i+1) + ":40000")
+		seq := [2]uint32{1000, 5000} // client, server
+		a.tcp(client, server, seq[0]-1, true, nil)
+		a.tcp(server, client, seq[1]-1, true, nil)
+		for _, w := range writes {
+			src, dst, k := client, server, 0
+			if !w.FromClient {
+				src, dst, k = server, client, 1
+			}
+			a.tcp(src, dst, seq[k], false, w.Data)
+			seq[k] += uint32(len(w.Data))
+		}
+	}
+	a.close()
+	if err := os.WriteFile(keys, log.Bytes(), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return pcap, keys
+}
+
+// TestKeylogAgainstTshark decrypts real TLS 1.3 sessions with their key log
+// and checks every handshake message, the ALPN and the certificate chains
+// against tshark's decryption of the same capture with the same key log.
+func TestKeylogAgainstTshark(t *testing.T) {
+	testenv.Tool(t, "tshark")
+	pcap, keys := keyedCapture(t)
+	out, stderr, code := tlssniff(t, "-r", pcap, "--keylog", keys, "--json", "-v")
+	if code != 0 || !strings.Contains(stderr, "decryption: 2 connections decrypted, 0 without keys") {
+		t.Fatalf("exit %d\n%s", code, stderr)
+	}
+	conns := parseNDJSON(t, out)
+	if len(conns) != 2 {
+		t.Fatalf("%d connections", len(conns))
+	}
+	rows := tsharkWith(t, []string{"-r", pcap, "-o", "tls.keylog_file:" + keys}, "tls.handshake.type",
+		"ip.src", "ip.dst", "tls.handshake.type", "tls.handshake.extensions_alpn_str", "tls.handshake.certificate")
+	for _, c := range conns {
+		var ours, theirs []string
+		for _, m := range c.Messages {
+			if m.Type != "ChangeCipherSpec" && m.Type != "ApplicationData" {
+				ours = append(ours, m.From+" "+handshakeCodes[m.Type])
+				if m.Encrypted || (m.Type != "ClientHello" && m.Type != "ServerHello" && !m.Decrypted) {
+					t.Errorf("%s: %s %s not read with keys: %+v", c.Client.IP, m.From, m.Type, m)
+				}
+			}
+		}
+		var alpn string
+		var certs [][]string // by sender: client first
+		for _, r := range rows {
+			var from string
+			switch {
+			case r[0] == c.Client.IP && r[1] == c.Server.IP:
+				from = "client"
+			case r[0] == c.Server.IP && r[1] == c.Client.IP:
+				from = "server"
+			default:
+				continue
+			}
+			r = r[1:]
+			for _, code := range strings.Split(r[1], ",") {
+				theirs = append(theirs, from+" "+code)
+			}
+			if r[2] != "" {
+				alpn = r[2]
+			}
+			if r[3] != "" {
+				var fps []string
+				for _, der := range strings.Split(r[3], ",") {
+					b, _ := hex.DecodeString(der)
+					sum := sha256.Sum256(b)
+					fps = append(fps, hex.EncodeToString(sum[:]))
+				}
+				certs = append(certs, append([]string{from}, fps...))
+			}
+		}
+		if strings.Join(ours, ", ") != strings.Join(theirs, ", ") {
+			t.Errorf("%s: messages\n ours   %s\n tshark %s", c.Client.IP, strings.Join(ours, ", "), strings.Join(theirs, ", "))
+		}
+		if c.ALPN == nil || *c.ALPN != alpn || c.Decryption.Keys != "decrypted" {
+			t.Errorf("%s: ALPN %v (tshark %q), decryption %+v", c.Client.IP, c.ALPN, alpn, c.Decryption)
+		}
+		for _, chain := range certs {
+			got := c.Certificates
+			if chain[0] == "client" {
+				got = c.ClientCertificates
+			}
+			var fps []string
+			for _, g := range got {
+				fps = append(fps, g.SHA256)
+			}
+			if strings.Join(fps, ",") != strings.Join(chain[1:], ",") {
+				t.Errorf("%s: %s chain %v, tshark %v", c.Client.IP, chain[0], fps, chain[1:])
+			}
+		}
+		if len(certs) == 0 || c.Validation == nil {
+			t.Errorf("%s: no certificates decrypted (tshark %d chains)", c.Client.IP, len(certs))
+		}
+	}
+}
