@@ -160,3 +160,49 @@ func TestDecryptRejectedCertificate(t *testing.T) {
 		t.Errorf("alerts %+v, outcome %s (%s)\n%s", got.Alerts, got.Outcome, got.OutcomeDetail, sequence(got))
 	}
 }
+
+// FuzzDecrypt feeds a real keyed TLS 1.3 session whose bytes the fuzzer
+// changes, with its keys: records that no longer open fall back to
+// inference, whatever the bytes; nothing panics and one connection comes
+// out.
+func FuzzDecrypt(f *testing.F) {
+	c, s := testPKI(f).Configs("www.example.test", tls.VersionTLS13, tls.VersionTLS13)
+	var text bytes.Buffer
+	c.KeyLogWriter = &text
+	c.ClientSessionCache = tls.NewLRUClientSessionCache(1)
+	writes, err := tlstest.Session(c, s, 100)
+	if err != nil {
+		f.Fatal(err)
+	}
+	keys := keylog.New()
+	keys.Read(bytes.NewReader(text.Bytes()), "go.keys", func(*keylog.LineError) {})
+	var client, server []byte
+	for _, w := range writes {
+		if w.FromClient {
+			client = append(client, w.Data...)
+		} else {
+			server = append(server, w.Data...)
+		}
+	}
+	f.Add(client, server, uint16(0), uint8(0))
+	f.Fuzz(func(t *testing.T, client, server []byte, at uint16, flip uint8) {
+		if len(server) > 0 {
+			server = bytes.Clone(server)
+			server[int(at)%len(server)] ^= flip
+		}
+		emitted := 0
+		conn := NewConn(TCP, clientAddr, serverAddr, t0, Options{Keys: keys, Emit: func(*Connection) { emitted++ }})
+		for len(client) > 0 || len(server) > 0 {
+			n := min(700, len(client))
+			conn.Data(0, client[:n], t0)
+			client = client[n:]
+			n = min(700, len(server))
+			conn.Data(1, server[:n], t0)
+			server = server[n:]
+		}
+		conn.Close()
+		if emitted > 1 {
+			t.Fatalf("emitted %d times", emitted)
+		}
+	})
+}
