@@ -19,6 +19,11 @@ const (
 	ngObsoletePacket        = 0x00000002
 	ngSimplePacket          = 0x00000003
 	ngEnhancedPacket        = 0x00000006
+	ngDecryptionSecrets     = 0x0000000A
+	ngTLSKeyLog             = 0x544c534b // a Decryption Secrets Block's secrets type: a TLS key log
+	// maxSecretsBlock bounds the key log one Decryption Secrets Block may
+	// hold: 200 bytes a handshake, some 80,000 handshakes.
+	maxSecretsBlock = 16 << 20
 	ngByteOrderMagic uint32 = 0x1A2B3C4D
 	ngBlockHeaderLen        = 12 // type, total length, and the body's first word
 	ngMinBlockLen           = 12
@@ -39,7 +44,9 @@ type ngFilter struct {
 	pass   int64            // bytes of the current block still to pass on
 	skip   int64            // bytes of the current block still to leave out
 	stats  *Stats
-	buf    [ngBlockHeaderLen]byte
+	// secrets receives the key log of each Decryption Secrets Block.
+	secrets func(keyLog []byte)
+	buf     [ngBlockHeaderLen]byte
 }
 
 func (f *ngFilter) Read(p []byte) (int, error) {
@@ -112,6 +119,12 @@ func (f *ngFilter) block() {
 		keep = int(f.order.Uint16(b[8:])) < f.ifaces
 	case ngSimplePacket:
 		keep = f.ifaces > 0
+	case ngDecryptionSecrets:
+		if f.order.Uint32(b[8:]) == ngTLSKeyLog && rest <= maxSecretsBlock+4 {
+			f.readSecrets(rest)
+			f.hdr = nil
+			return
+		}
 	}
 	if keep {
 		f.pass = rest
@@ -122,4 +135,21 @@ func (f *ngFilter) block() {
 		f.stats.UnknownInterface++
 	}
 	f.hdr, f.skip = nil, rest
+}
+
+// readSecrets reads the rest of a Decryption Secrets Block holding a TLS
+// key log (draft-ietf-opsawg-pcapng, section 4.7) and hands the key log on;
+// the block is not passed to pcapgo, which has no use for it. The buffer
+// grows with the bytes that come, not with the length the block claims.
+func (f *ngFilter) readSecrets(rest int64) {
+	body, err := io.ReadAll(io.LimitReader(f.r, rest))
+	if err != nil || int64(len(body)) < rest || len(body) < 4 {
+		f.hdr = nil
+		f.pass = 0 // a block cut short: the file ends here
+		return
+	}
+	n := int64(f.order.Uint32(body))
+	if n <= int64(len(body))-4 && f.secrets != nil {
+		f.secrets(body[4 : 4+n])
+	}
 }

@@ -72,6 +72,29 @@ type File struct {
 	dec    *decoder
 	filter filterFunc // nil keeps every frame
 	stats  Stats
+	// Key logs of the Decryption Secrets Blocks read before onSecrets was
+	// set, and what receives them.
+	secrets   [][]byte
+	onSecrets func(keyLog []byte)
+}
+
+// OnSecrets has fn receive the TLS key log of every pcapng Decryption
+// Secrets Block: those read so far at once, the others as the reading
+// meets them, before the packets that follow them. keyLog is fn's to keep.
+func (f *File) OnSecrets(fn func(keyLog []byte)) {
+	for _, s := range f.secrets {
+		fn(s)
+	}
+	f.secrets, f.onSecrets = nil, fn
+}
+
+// secretsBlock takes a Decryption Secrets Block's key log.
+func (f *File) secretsBlock(keyLog []byte) {
+	if f.onSecrets != nil {
+		f.onSecrets(keyLog)
+	} else {
+		f.secrets = append(f.secrets, keyLog)
+	}
 }
 
 // Open opens a pcap or pcapng file, gzip-compressed or not; "-" reads
@@ -117,7 +140,8 @@ func newFile(name string, rc io.ReadCloser) (*File, error) {
 	case magic[0] == 0x0a && magic[1] == 0x0d && magic[2] == 0x0d && magic[3] == 0x0a:
 		// Without WantMixedLinkType pcapgo silently drops the packets of
 		// interfaces whose link type differs from the first one's.
-		ng, err := pcapgo.NewNgReader(&ngFilter{r: src, stats: &file.stats}, pcapgo.NgReaderOptions{WantMixedLinkType: true})
+		ng, err := pcapgo.NewNgReader(&ngFilter{r: src, stats: &file.stats, secrets: file.secretsBlock},
+			pcapgo.NgReaderOptions{WantMixedLinkType: true})
 		if err != nil {
 			return nil, fmt.Errorf("%s: bad pcapng header: %v", name, err)
 		}

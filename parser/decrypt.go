@@ -176,7 +176,7 @@ func (c *Conn) judgeDecryption() {
 	d := &c.c.Decryption
 	switch {
 	case d.Keys != "":
-	case c.keys == nil:
+	case c.keys == nil || c.keys.Len() == 0:
 		*d = Decryption{Keys: "none", Detail: "no key log given"}
 	case d.Detail != "":
 		d.Keys = "none" // startDecryption said why

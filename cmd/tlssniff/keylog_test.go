@@ -7,6 +7,7 @@ import (
 	"encoding/hex"
 	"net/netip"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -138,6 +139,33 @@ func TestKeylogAgainstTshark(t *testing.T) {
 		}
 		if len(certs) == 0 || c.Validation == nil {
 			t.Errorf("%s: no certificates decrypted (tshark %d chains)", c.Client.IP, len(certs))
+		}
+	}
+}
+
+// TestDecryptionSecretsBlock: the key log injected into a pcapng by
+// editcap --inject-secrets decrypts without --keylog, as in tshark.
+func TestDecryptionSecretsBlock(t *testing.T) {
+	testenv.Tool(t, "editcap")
+	pcap, keys := keyedCapture(t)
+	ng := filepath.Join(t.TempDir(), "secrets.pcapng")
+	if out, err := exec.Command("editcap", "--inject-secrets", "tls,"+keys, pcap, ng).CombinedOutput(); err != nil {
+		t.Fatalf("editcap: %v\n%s", err, out)
+	}
+	out, stderr, code := tlssniff(t, "-r", ng, "--json", "-v")
+	if code != 0 || !strings.Contains(stderr, "decryption: 2 connections decrypted") {
+		t.Fatalf("exit %d\n%s", code, stderr)
+	}
+	for _, c := range parseNDJSON(t, out) {
+		if c.Decryption.Keys != "decrypted" || len(c.Certificates) == 0 || c.ALPN == nil {
+			t.Errorf("%s: decryption %+v, %d certificates, ALPN %v", c.Client.IP, c.Decryption, len(c.Certificates), c.ALPN)
+		}
+	}
+	// Without the block, the same packets are not decrypted.
+	out, _, _ = tlssniff(t, "-r", pcap, "--json")
+	for _, c := range parseNDJSON(t, out) {
+		if c.Decryption.Keys != "none" || c.Decryption.Detail != "no key log given" || len(c.Certificates) != 0 {
+			t.Errorf("%s without keys: %+v, %d certificates", c.Client.IP, c.Decryption, len(c.Certificates))
 		}
 	}
 }

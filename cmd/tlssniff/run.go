@@ -2,6 +2,7 @@ package main
 
 import (
 	"bufio"
+	"bytes"
 	"crypto/x509"
 	"errors"
 	"fmt"
@@ -68,7 +69,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 		log.hintf("--keylog takes a key log file as SSLKEYLOGFILE writes it")
 		return exitUsage
 	}
-	src, status := c.open(log)
+	src, status := c.open(log, keys)
 	if src == nil {
 		return status
 	}
@@ -141,12 +142,12 @@ func run(args []string, stdout, stderr io.Writer) int {
 		log.warningf("%d pcapng packets skipped: they name an interface their section does not describe"+
 			" (%d interface descriptions past the first %d of a section were left out)", s.UnknownInterface, s.InterfacesDropped, capture.MaxInterfaces)
 	}
-	if keys != nil && decryption["none"] == conns {
+	if keys.Len() > 0 && decryption["none"] == conns {
 		log.warningf("no connection's ClientHello random is in the key log (%d handshakes in it): is it this capture's?", keys.Len())
 	}
 	if c.verbose {
 		printStats(log, src.Stats(), res.Reassembly, conns, time.Since(began))
-		if keys != nil {
+		if keys.Len() > 0 {
 			log.printf("decryption: %d connections decrypted, %d without keys, %d whose keys did not fit, %d not decrypted yet",
 				decryption["decrypted"], decryption["none"], decryption["mismatch"], decryption["unsupported"])
 		}
@@ -176,7 +177,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 
 // open opens the interface or the files; src is nil when there is nothing
 // to read, and status says whether some input failed.
-func (c *cli) open(log logger) (src capture.Source, status int) {
+func (c *cli) open(log logger, keys *keylog.Log) (src capture.Source, status int) {
 	if c.iface != "" {
 		live, err := capture.OpenLive(c.iface, capture.LiveConfig{SnapLen: c.snaplen, NoPromisc: c.noPromisc,
 			BufferBytes: c.bufferMiB << 20, Filter: c.bpf})
@@ -202,6 +203,9 @@ func (c *cli) open(log logger) (src capture.Source, status int) {
 			}
 			continue
 		}
+		f.OnSecrets(func(keyLog []byte) {
+			keys.Read(bytes.NewReader(keyLog), name+" (Decryption Secrets Block)", func(e *keylog.LineError) { log.warningf("%v: line skipped", e) })
+		})
 		files = append(files, f)
 	}
 	if len(files) == 0 {
@@ -308,12 +312,10 @@ func newValidator(caFile string) (*parser.Validator, error) {
 	return parser.NewValidator(roots), nil
 }
 
-// readKeyLogs reads the --keylog files, nil when there are none; a line
-// that cannot be read is a warning, and reading goes on.
+// readKeyLogs reads the --keylog files into the log that pcapng Decryption
+// Secrets Blocks add to; a line that cannot be read is a warning, and
+// reading goes on.
 func readKeyLogs(names []string, log logger) (*keylog.Log, error) {
-	if len(names) == 0 {
-		return nil, nil
-	}
 	keys := keylog.New()
 	for _, name := range names {
 		f, err := os.Open(name)
