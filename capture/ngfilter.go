@@ -14,16 +14,16 @@ const MaxInterfaces = 1024
 
 // pcapng block types (draft-ietf-opsawg-pcapng, section 4).
 const (
-	ngSectionHeader         = 0x0A0D0D0A
-	ngInterface             = 0x00000001
-	ngObsoletePacket        = 0x00000002
-	ngSimplePacket          = 0x00000003
-	ngEnhancedPacket        = 0x00000006
-	ngDecryptionSecrets     = 0x0000000A
-	ngTLSKeyLog             = 0x544c534b // a Decryption Secrets Block's secrets type: a TLS key log
+	ngSectionHeader     = 0x0A0D0D0A
+	ngInterface         = 0x00000001
+	ngObsoletePacket    = 0x00000002
+	ngSimplePacket      = 0x00000003
+	ngEnhancedPacket    = 0x00000006
+	ngDecryptionSecrets = 0x0000000A
+	ngTLSKeyLog         = 0x544c534b // a Decryption Secrets Block's secrets type: a TLS key log
 	// maxSecretsBlock bounds the key log one Decryption Secrets Block may
 	// hold: 200 bytes a handshake, some 80,000 handshakes.
-	maxSecretsBlock = 16 << 20
+	maxSecretsBlock         = 16 << 20
 	ngByteOrderMagic uint32 = 0x1A2B3C4D
 	ngBlockHeaderLen        = 12 // type, total length, and the body's first word
 	ngMinBlockLen           = 12
