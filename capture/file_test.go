@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -229,4 +230,63 @@ func slicesConcat(bs ...[]byte) []byte {
 		out = append(out, b...)
 	}
 	return out
+}
+
+// ngSecrets is a Decryption Secrets Block of secrets type typ.
+func ngSecrets(typ uint32, keyLog string) []byte {
+	b := binary.LittleEndian.AppendUint32(nil, typ)
+	b = binary.LittleEndian.AppendUint32(b, uint32(len(keyLog)))
+	return ngBlock(ngDecryptionSecrets, append(b, keyLog...))
+}
+
+// TestDecryptionSecretsBlocks: a TLS key log in a Decryption Secrets Block
+// reaches OnSecrets wherever it sits, before the packets after it; other
+// secrets types and a block whose length lies are passed over, and the
+// packets are read either way.
+func TestDecryptionSecretsBlocks(t *testing.T) {
+	fr := frame(t, []gopacket.SerializableLayer{eth(layers.EthernetTypeIPv4)}, false, "p")
+	b := slicesConcat(ngSection(), ngSecrets(ngTLSKeyLog, "CLIENT_RANDOM a b\n"), ngIDB(), ngEPB(0, fr),
+		ngSecrets(0x57474b4c, "wireguard"), ngSecrets(ngTLSKeyLog, "second"), ngEPB(0, fr))
+	f, err := openBytes(t, b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var events []string
+	f.OnSecrets(func(k []byte) { events = append(events, "secrets "+string(k)) })
+	var p Packet
+	for f.Next(&p) == nil {
+		events = append(events, "packet "+string(p.Payload))
+	}
+	if want := []string{"secrets CLIENT_RANDOM a b\n", "packet p", "secrets second", "packet p"}; !slices.Equal(events, want) {
+		t.Errorf("events %q, want %q", events, want)
+	}
+	// A block whose secrets length runs past it gives nothing; the file
+	// goes on.
+	liar := ngSecrets(ngTLSKeyLog, "abcd")
+	binary.LittleEndian.PutUint32(liar[12:], 1000)
+	got, _ := payloads(t, slicesConcat(ngSection(), ngIDB(), liar, ngEPB(0, fr)))
+	if len(got) != 1 {
+		t.Errorf("packets after a lying block: %q", got)
+	}
+}
+
+// FuzzPcapng reads any bytes as a pcapng file with a key log in it:
+// nothing panics, and the key logs handed on are never more than the file.
+func FuzzPcapng(f *testing.F) {
+	fr := frame(f, []gopacket.SerializableLayer{eth(layers.EthernetTypeIPv4)}, false, "payload")
+	f.Add(slicesConcat(ngSection(), ngSecrets(ngTLSKeyLog, "CLIENT_RANDOM 00 11\n"), ngIDB(), ngEPB(0, fr)))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		file, err := openBytes(t, b)
+		if err != nil {
+			return
+		}
+		total := 0
+		file.OnSecrets(func(k []byte) { total += len(k) })
+		var p Packet
+		for file.Next(&p) == nil {
+		}
+		if total > len(b) {
+			t.Fatalf("%d bytes of key logs from a file of %d", total, len(b))
+		}
+	})
 }
