@@ -40,7 +40,7 @@ type quic struct {
 	unframed
 	c              *Conn
 	info           *QUICInfo // nil until the client's first Initial
-	client, server *initialKeys
+	client, server *packetKeys
 	crypto         [2]cryptoStream // by side
 }
 

@@ -4,8 +4,12 @@ import (
 	"crypto/aes"
 	"crypto/cipher"
 	"crypto/sha256"
+	"crypto/sha512"
+	"encoding/binary"
 	"errors"
 
+	"golang.org/x/crypto/chacha20"
+	"golang.org/x/crypto/chacha20poly1305"
 	"golang.org/x/crypto/cryptobyte"
 	"golang.org/x/crypto/hkdf"
 )
@@ -32,33 +36,77 @@ func initialSalt(v uint32) ([]byte, bool) {
 	return nil, false
 }
 
-// initialKeys protect one direction's Initial packets.
-type initialKeys struct {
+// packetKeys protect one direction's packets of one encryption level.
+type packetKeys struct {
 	aead cipher.AEAD
 	iv   []byte
-	hp   cipher.Block
+	// hp is the header protection mask of a sample (RFC 9001, section
+	// 5.4): AES for the AES suites, ChaCha20 for ChaCha20-Poly1305.
+	hp func(sample []byte) [5]byte
 }
 
-// deriveInitialKeys derives the client's and the server's Initial keys
-// from the client's first Destination Connection ID.
-func deriveInitialKeys(version uint32, dcid []byte) (client, server *initialKeys, ok bool) {
-	salt, ok := initialSalt(version)
-	if !ok {
-		return nil, nil, false
-	}
+// quicKeys derives a level's packet keys from its secret with the hash
+// and key size of a TLS 1.3 suite (RFC 9001, section 5.1); QUIC v2 uses
+// its own labels (RFC 9369, section 3.3.2). ok is false for a suite not
+// known here.
+func quicKeys(version uint32, suite uint16, secret []byte) (k *packetKeys, ok bool) {
 	prefix := "quic "
 	if version == quicV2 {
 		prefix = "quicv2 "
 	}
-	initial := hkdf.Extract(sha256.New, dcid, salt)
-	keys := func(label string) *initialKeys {
-		secret := hkdfExpandLabel(sha256.New, initial, label, 32)
-		block, _ := aes.NewCipher(hkdfExpandLabel(sha256.New, secret, prefix+"key", 16))
-		aead, _ := cipher.NewGCM(block)
-		hp, _ := aes.NewCipher(hkdfExpandLabel(sha256.New, secret, prefix+"hp", 16))
-		return &initialKeys{aead: aead, iv: hkdfExpandLabel(sha256.New, secret, prefix+"iv", 12), hp: hp}
+	h, keyLen := sha256.New, 16
+	switch suite {
+	case 0x1301:
+	case 0x1302:
+		h, keyLen = sha512.New384, 32
+	case 0x1303:
+		keyLen = chacha20poly1305.KeySize
+	default:
+		return nil, false
 	}
-	return keys("client in"), keys("server in"), true
+	if len(secret) != h().Size() {
+		return nil, false
+	}
+	key := hkdfExpandLabel(h, secret, prefix+"key", keyLen)
+	hpKey := hkdfExpandLabel(h, secret, prefix+"hp", keyLen)
+	k = &packetKeys{iv: hkdfExpandLabel(h, secret, prefix+"iv", 12)}
+	if suite == 0x1303 {
+		k.aead, _ = chacha20poly1305.New(key)
+		k.hp = func(sample []byte) (mask [5]byte) {
+			// RFC 9001, section 5.4.4: the sample's first 4 bytes are the
+			// block counter, the other 12 the nonce.
+			c, _ := chacha20.NewUnauthenticatedCipher(hpKey, sample[4:16])
+			c.SetCounter(binary.LittleEndian.Uint32(sample))
+			c.XORKeyStream(mask[:], mask[:])
+			return mask
+		}
+		return k, true
+	}
+	block, _ := aes.NewCipher(key)
+	k.aead, _ = cipher.NewGCM(block)
+	hp, _ := aes.NewCipher(hpKey)
+	k.hp = func(sample []byte) (mask [5]byte) {
+		var out [16]byte
+		hp.Encrypt(out[:], sample) // RFC 9001, section 5.4.3
+		copy(mask[:], out[:])
+		return mask
+	}
+	return k, true
+}
+
+// deriveInitialKeys derives the client's and the server's Initial keys
+// from the client's first Destination Connection ID.
+func deriveInitialKeys(version uint32, dcid []byte) (client, server *packetKeys, ok bool) {
+	salt, ok := initialSalt(version)
+	if !ok {
+		return nil, nil, false
+	}
+	initial := hkdf.Extract(sha256.New, dcid, salt)
+	// Initial packets are protected as TLS_AES_128_GCM_SHA256 (RFC 9001,
+	// section 5.2).
+	client, _ = quicKeys(version, 0x1301, hkdfExpandLabel(sha256.New, initial, "client in", 32))
+	server, _ = quicKeys(version, 0x1301, hkdfExpandLabel(sha256.New, initial, "server in", 32))
+	return client, server, true
 }
 
 // QUIC long header packet types (RFC 9000 section 17.2; RFC 9369 section
@@ -151,13 +199,12 @@ func readVarint(s *cryptobyte.String) (uint64, bool) {
 
 // open removes the header protection and decrypts an Initial packet in
 // place of a copy; it returns the plaintext frames.
-func (k *initialKeys) open(h *longHeader) ([]byte, bool) {
+func (k *packetKeys) open(h *longHeader) ([]byte, bool) {
 	p := append([]byte(nil), h.packet...)
 	if len(p) < h.pnOffset+4+16 {
 		return nil, false
 	}
-	var mask [16]byte
-	k.hp.Encrypt(mask[:], p[h.pnOffset+4:h.pnOffset+20]) // RFC 9001 section 5.4.2
+	mask := k.hp(p[h.pnOffset+4 : h.pnOffset+20]) // RFC 9001 section 5.4.2
 	p[0] ^= mask[0] & 0x0f
 	pnLen := int(p[0]&3) + 1
 	var pn uint64

@@ -44,16 +44,14 @@ func TestInitialKeys(t *testing.T) {
 	if !ok {
 		t.Fatal("no keys for QUIC v1")
 	}
-	mask := make([]byte, 16)
-	client.hp.Encrypt(mask, unhex(t, "d1b1c98dd7689fb8ec11d242b123dc9b"))
-	if !bytes.HasPrefix(mask, unhex(t, "437b9aec36")) {
+	if mask := client.hp(unhex(t, "d1b1c98dd7689fb8ec11d242b123dc9b")); !bytes.Equal(mask[:], unhex(t, "437b9aec36")) {
 		t.Errorf("header protection mask %x", mask)
 	}
 }
 
 // sealInitial builds a client Initial packet around frames, as a QUIC
 // stack would: long header, 4-byte packet number, AEAD, header protection.
-func sealInitial(t testing.TB, k *initialKeys, dcid []byte, pn uint32, frames []byte) []byte {
+func sealInitial(t testing.TB, k *packetKeys, dcid []byte, pn uint32, frames []byte) []byte {
 	t.Helper()
 	payload := append([]byte{}, frames...)
 	for len(payload) < 1100 {
@@ -70,8 +68,7 @@ func sealInitial(t testing.TB, k *initialKeys, dcid []byte, pn uint32, frames []
 		nonce[len(nonce)-1-i] ^= byte(pn >> (8 * i))
 	}
 	pkt := k.aead.Seal(append([]byte{}, hdr...), nonce, payload, hdr)
-	var mask [16]byte
-	k.hp.Encrypt(mask[:], pkt[pnOffset+4:pnOffset+20])
+	mask := k.hp(pkt[pnOffset+4 : pnOffset+20])
 	pkt[0] ^= mask[0] & 0x0f
 	for i := range 4 {
 		pkt[pnOffset+i] ^= mask[1+i]
@@ -179,5 +176,27 @@ func TestVarint(t *testing.T) {
 		if _, ok := readVarint(&short); ok {
 			t.Errorf("%s cut short read", tc.hex)
 		}
+	}
+}
+
+// TestChaCha20HeaderProtection derives the ChaCha20-Poly1305 keys of RFC
+// 9001 appendix A.5 and computes its header protection mask.
+func TestChaCha20HeaderProtection(t *testing.T) {
+	secret := unhex(t, "9ac312a7f877468ebe69422748ad00a15443f18203a07d6060f688f30f21632b")
+	k, ok := quicKeys(quicV1, 0x1303, secret)
+	if !ok {
+		t.Fatal("no keys for TLS_CHACHA20_POLY1305_SHA256")
+	}
+	if mask := k.hp(unhex(t, "5e5cd55c41f69080575d7999c25a5bfb")); !bytes.Equal(mask[:], unhex(t, "aefefe7d03")) {
+		t.Errorf("mask %x", mask)
+	}
+	if !bytes.Equal(k.iv, unhex(t, "e0459b3474bdd0e44a41c144")) {
+		t.Errorf("iv %x", k.iv)
+	}
+	if _, ok := quicKeys(quicV1, 0x1304, secret); ok {
+		t.Error("keys for TLS_AES_128_CCM_SHA256, not known here")
+	}
+	if _, ok := quicKeys(quicV1, 0x1302, secret); ok {
+		t.Error("keys for a SHA-384 suite from a 32-byte secret")
 	}
 }
