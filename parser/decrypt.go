@@ -8,6 +8,7 @@ import (
 	"encoding/binary"
 	"hash"
 	"io"
+	"time"
 
 	"github.com/tlssniff/tlssniff/keylog"
 
@@ -119,27 +120,53 @@ type decryptSide struct {
 	done bool        // its handshake records were all opened: what follows is application data
 }
 
-// startDecryption looks the handshake's secrets up once a TLS 1.3
-// ServerHello came, and opens the records that follow with them.
-func (c *Conn) startDecryption() {
+// secrets returns the key log's TLS 1.3 secrets for the handshake, or
+// notes why there are none.
+func (c *Conn) secrets() (keylog.Secrets, bool) {
 	ch := c.c.ClientHello
 	if c.keys == nil || ch == nil {
-		return
+		return keylog.Secrets{}, false
 	}
 	s, ok := c.keys.Lookup(ch.Random)
 	switch {
 	case !ok:
 		c.c.Decryption.Detail = "no key log line for this ClientHello random"
-		return
+		return s, false
 	case s.ClientHandshake == nil || s.ServerHandshake == nil:
 		c.c.Decryption.Detail = "the key log has no handshake traffic secrets for this ClientHello random"
+		return s, false
+	}
+	return s, true
+}
+
+// decryption records how the handshake was decrypted, once: the first
+// word stands.
+func (c *Conn) decryption(keys, detail string) {
+	if c.c.Decryption.Keys == "" {
+		c.c.Decryption = Decryption{Keys: keys, Detail: detail}
+	}
+}
+
+// openedHandshakeBytes reads handshake bytes that came out of a record or
+// packet opened with keys.
+func (c *Conn) openedHandshakeBytes(side int, ts time.Time, b []byte) {
+	c.opened = true
+	c.handshakeBytes(side, ts, b)
+	c.opened = false
+}
+
+// startDecryption looks the handshake's secrets up once a TLS 1.3
+// ServerHello came, and opens the records that follow with them.
+func (c *Conn) startDecryption() {
+	s, ok := c.secrets()
+	if !ok {
 		return
 	}
 	d := &decryption{secrets: s, suite: c.c.CipherSuite}
 	ck, ok1 := trafficKeys(d.suite, s.ClientHandshake)
 	sk, ok2 := trafficKeys(d.suite, s.ServerHandshake)
 	if !ok1 || !ok2 {
-		c.c.Decryption = Decryption{Keys: "unsupported", Detail: CipherSuiteName(d.suite) + " records are not decrypted"}
+		c.decryption("unsupported", CipherSuiteName(d.suite)+" records are not decrypted")
 		return
 	}
 	d.sides[c.client].keys, d.sides[1-c.client].keys = ck, sk
@@ -183,10 +210,13 @@ func (c *Conn) judgeDecryption() {
 	case c.c.ClientHello == nil:
 		*d = Decryption{Keys: "none", Detail: "no ClientHello"}
 	default:
-		if _, ok := c.keys.Lookup(c.c.ClientHello.Random); !ok {
+		switch _, ok := c.keys.Lookup(c.c.ClientHello.Random); {
+		case !ok:
 			*d = Decryption{Keys: "none", Detail: "no key log line for this ClientHello random"}
-		} else {
-			*d = Decryption{Keys: "unsupported", Detail: "only TLS 1.3 records over TCP are decrypted so far"}
+		case c.c.ServerHello == nil:
+			*d = Decryption{Keys: "none", Detail: "no ServerHello: nothing was encrypted"}
+		default:
+			*d = Decryption{Keys: "unsupported", Detail: VersionName(c.c.Version) + " is not decrypted yet"}
 		}
 	}
 }
@@ -205,15 +235,10 @@ func (c *Conn) decrypt(side int, r Record) bool {
 		// Not this connection's secrets, or not its records: both sides
 		// go back to what can be inferred without keys.
 		d.sides[0].keys, d.sides[1].keys = nil, nil
-		if c.c.Decryption.Keys == "" {
-			c.c.Decryption = Decryption{Keys: "mismatch", Detail: "the " + c.role(side).String() +
-				"'s records did not authenticate with the key log's secrets"}
-		}
+		c.decryption("mismatch", "the "+c.role(side).String()+"'s records did not authenticate with the key log's secrets")
 		return false
 	}
-	if c.c.Decryption.Keys == "" {
-		c.c.Decryption = Decryption{Keys: "decrypted"}
-	}
+	c.decryption("decrypted", "")
 	if typ == recordApplicationData {
 		// Application data stays unread: from here on the side's records
 		// are counted.
@@ -221,20 +246,24 @@ func (c *Conn) decrypt(side int, r Record) bool {
 		c.message(r.Time, side, MsgApplicationData, r.Length, true)
 		return true
 	}
-	c.opened = true
 	switch typ {
 	case recordHandshake:
-		c.handshakeBytes(side, r.Time, content)
+		c.openedHandshakeBytes(side, r.Time, content)
 	case recordAlert:
+		c.opened = true
 		c.alert(side, r.Time, len(content), content)
+		c.opened = false
 	}
-	c.opened = false
 	return true
 }
 
 // nextKeys moves side to its application traffic keys once its Finished
-// was read, to read the tickets and key updates that may follow.
+// was read from a record, to read the tickets and key updates that may
+// follow.
 func (c *Conn) nextKeys(side int) {
+	if c.dec == nil {
+		return // not read from a TLS record (QUIC)
+	}
 	ds := &c.dec.sides[side]
 	secret := c.dec.secrets.ServerTraffic
 	if c.role(side) == FromClient {

@@ -41,13 +41,18 @@ type quic struct {
 	c              *Conn
 	info           *QUICInfo // nil until the client's first Initial
 	client, server *packetKeys
-	crypto         [2]cryptoStream // by side
+	crypto         [2]cryptoStream // Initial CRYPTO data, by side
+	// Handshake packets, opened with key log secrets when there are some.
+	hsKeys   [2]*packetKeys // by side
+	hsTried  bool           // the secrets were looked up
+	hsCrypto [2]cryptoStream
 }
 
 func newQUIC(c *Conn) *quic {
 	q := &quic{c: c}
 	for i := range q.crypto {
 		q.crypto[i].held.Account = c.mem
+		q.hsCrypto[i].held.Account = c.mem
 	}
 	return q
 }
@@ -112,7 +117,9 @@ func (q *quic) data(side int, data []byte, ts time.Time) bool {
 			if from == FromServer && len(info.ServerSCID) == 0 {
 				info.ServerSCID = bytes.Clone(h.scid)
 			}
-			c.sealedHandshake(side, ts, h.length)
+			if !q.handshake(side, h, ts) {
+				c.sealedHandshake(side, ts, h.length)
+			}
 		}
 	}
 	return !c.emitted
@@ -145,15 +152,58 @@ func (q *quic) initial(side int, h *longHeader, ts time.Time) {
 	if !ok {
 		c.issue(ts, side, IssueMalformedRecord, "a QUIC Initial packet holds a frame an Initial may not carry")
 	}
+	q.cryptoData(side, ts, &q.crypto[side], frames, c.handshakeBytes)
+}
+
+// cryptoData puts a level's CRYPTO frames in order in s and passes the
+// bytes now contiguous to read.
+func (q *quic) cryptoData(side int, ts time.Time, s *cryptoStream, frames []cryptoFrame, read func(int, time.Time, []byte)) {
 	for _, f := range frames {
-		b, refused := q.crypto[side].add(f, ts)
+		b, refused := s.add(f, ts)
 		if refused {
-			c.issueOnce(ts, side, IssueMemoryBudget, fmt.Sprintf("CRYPTO frames dropped: those held out of order would cost over %d bytes", maxCryptoHeld))
+			q.c.issueOnce(ts, side, IssueMemoryBudget, fmt.Sprintf("CRYPTO frames dropped: those held out of order would cost over %d bytes", maxCryptoHeld))
 		}
 		if len(b) > 0 {
-			c.handshakeBytes(side, ts, b)
+			read(side, ts, b)
 		}
 	}
+}
+
+// handshake opens a Handshake packet with the key log's handshake traffic
+// secrets and reads its CRYPTO frames: the server's EncryptedExtensions to
+// Finished, the client's Finished. It reports false when the packet is not
+// opened, to be counted and placed by its order.
+func (q *quic) handshake(side int, h *longHeader, ts time.Time) bool {
+	c := q.c
+	if !q.hsTried && c.c.ServerHello != nil {
+		q.hsTried = true
+		if s, ok := c.secrets(); ok {
+			ck, ok1 := quicKeys(h.version, c.c.CipherSuite, s.ClientHandshake)
+			sk, ok2 := quicKeys(h.version, c.c.CipherSuite, s.ServerHandshake)
+			if ok1 && ok2 {
+				q.hsKeys[c.client], q.hsKeys[1-c.client] = ck, sk
+			} else {
+				c.decryption("unsupported", CipherSuiteName(c.c.CipherSuite)+" packets are not decrypted")
+			}
+		}
+	}
+	k := q.hsKeys[side]
+	if k == nil {
+		return false
+	}
+	plain, ok := k.open(h)
+	if !ok {
+		q.hsKeys = [2]*packetKeys{}
+		c.decryption("mismatch", "the "+c.role(side).String()+"'s Handshake packets did not authenticate with the key log's secrets")
+		return false
+	}
+	c.decryption("decrypted", "")
+	frames, ok := cryptoFrames(plain)
+	if !ok {
+		c.issue(ts, side, IssueMalformedRecord, "a QUIC Handshake packet holds a frame it may not carry")
+	}
+	q.cryptoData(side, ts, &q.hsCrypto[side], frames, c.openedHandshakeBytes)
+	return true
 }
 
 // shortPacket counts a 1-RTT packet. The client's first one after both
@@ -183,5 +233,6 @@ func (q *quic) notQUIC(side int, ts time.Time) bool {
 
 func (q *quic) shed(side int) int {
 	n, _ := q.crypto[side].held.Clear()
-	return n
+	m, _ := q.hsCrypto[side].held.Clear()
+	return n + m
 }

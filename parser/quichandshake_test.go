@@ -1,12 +1,16 @@
 package parser
 
 import (
+	"bytes"
 	"context"
 	"crypto/tls"
+	"encoding/hex"
 	"reflect"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/tlssniff/tlssniff/keylog"
 )
 
 // quicFlights runs a QUIC handshake between crypto/tls's QUIC client and
@@ -14,17 +18,35 @@ import (
 // Initial (ClientHello) and Handshake (Finished), the server's Initial
 // (ServerHello) and Handshake (EncryptedExtensions to Finished).
 func quicFlights(t *testing.T) (clientInitial, clientHandshake, serverInitial, serverHandshake []byte) {
+	r := quicRun(t)
+	return r.clientInitial, r.clientHandshake, r.serverInitial, r.serverHandshake
+}
+
+// quicSession is what a crypto/tls QUIC handshake sent, with the secrets
+// of its Handshake level as a key log would give them.
+type quicSession struct {
+	clientInitial, clientHandshake, serverInitial, serverHandshake []byte
+	clientSecret, serverSecret                                     []byte // of the Handshake level
+	suite                                                          uint16
+}
+
+func quicRun(t *testing.T) quicSession {
 	c, s := testPKI(t).Configs("h3.example.test", tls.VersionTLS13, tls.VersionTLS13)
 	c.NextProtos, s.NextProtos = []string{"h3"}, []string{"h3"}
 	params := []byte{0x01, 0x02, 0x40, 0x64} // max_idle_timeout 100
 	client := tls.QUICClient(&tls.QUICConfig{TLSConfig: c})
 	server := tls.QUICServer(&tls.QUICConfig{TLSConfig: s})
 	client.SetTransportParameters(params)
+	var r quicSession
 	drain := func(q *tls.QUICConn) (initial, handshake []byte) {
 		for e := q.NextEvent(); e.Kind != tls.QUICNoEvent; e = q.NextEvent() {
 			switch {
 			case e.Kind == tls.QUICTransportParametersRequired:
 				q.SetTransportParameters(params)
+			case e.Kind == tls.QUICSetWriteSecret && e.Level == tls.QUICEncryptionLevelHandshake && q == client:
+				r.clientSecret, r.suite = bytes.Clone(e.Data), e.Suite
+			case e.Kind == tls.QUICSetWriteSecret && e.Level == tls.QUICEncryptionLevelHandshake:
+				r.serverSecret = bytes.Clone(e.Data)
 			case e.Kind == tls.QUICWriteData && e.Level == tls.QUICEncryptionLevelInitial:
 				initial = append(initial, e.Data...)
 			case e.Kind == tls.QUICWriteData && e.Level == tls.QUICEncryptionLevelHandshake:
@@ -40,22 +62,23 @@ func quicFlights(t *testing.T) (clientInitial, clientHandshake, serverInitial, s
 	if err := server.Start(ctx); err != nil {
 		t.Fatal(err)
 	}
-	clientInitial, _ = drain(client)
-	if err := server.HandleData(tls.QUICEncryptionLevelInitial, clientInitial); err != nil {
+	r.clientInitial, _ = drain(client)
+	if err := server.HandleData(tls.QUICEncryptionLevelInitial, r.clientInitial); err != nil {
 		t.Fatal(err)
 	}
-	serverInitial, serverHandshake = drain(server)
-	if err := client.HandleData(tls.QUICEncryptionLevelInitial, serverInitial); err != nil {
+	r.serverInitial, r.serverHandshake = drain(server)
+	if err := client.HandleData(tls.QUICEncryptionLevelInitial, r.serverInitial); err != nil {
 		t.Fatal(err)
 	}
-	if err := client.HandleData(tls.QUICEncryptionLevelHandshake, serverHandshake); err != nil {
+	if err := client.HandleData(tls.QUICEncryptionLevelHandshake, r.serverHandshake); err != nil {
 		t.Fatal(err)
 	}
-	_, clientHandshake = drain(client)
-	if len(clientInitial) == 0 || len(serverInitial) == 0 || len(serverHandshake) == 0 || len(clientHandshake) == 0 {
+	_, r.clientHandshake = drain(client)
+	if len(r.clientInitial) == 0 || len(r.serverInitial) == 0 || len(r.serverHandshake) == 0 || len(r.clientHandshake) == 0 ||
+		r.clientSecret == nil || r.serverSecret == nil {
 		t.Fatal("the QUIC handshake did not complete")
 	}
-	return clientInitial, clientHandshake, serverInitial, serverHandshake
+	return r
 }
 
 // handshakePacket is a QUIC v1 Handshake packet of n protected bytes (its
@@ -186,5 +209,59 @@ func TestQUICHeaderBounds(t *testing.T) {
 	got, _ := udpConn(t, piece{true, initial}, piece{true, initial[:12]}, piece{true, initial})
 	if got == nil || issueKinds(got) != "malformed_record: a QUIC long header packet cut short" || got.QUIC.ClientPackets[0] != 2 {
 		t.Errorf("a long header cut short: %+v, issues %s", got, issueKinds(got))
+	}
+}
+
+// TestQUICDecrypt: a crypto/tls QUIC handshake whose Handshake packets are
+// sealed with their real secrets is read with the key log lines those
+// secrets make: the server's EncryptedExtensions (with the ALPN),
+// Certificate, CertificateVerify and Finished and the client's Finished,
+// instead of packets placed by their order. Secrets that do not fit leave
+// the packets placed as without keys.
+func TestQUICDecrypt(t *testing.T) {
+	r := quicRun(t)
+	dcid, serverCID := unhex(t, "8394c8f03e515708"), unhex(t, "f067a5502a4262b5")
+	ck, sk, _ := deriveInitialKeys(quicV1, dcid)
+	chk, _ := quicKeys(quicV1, r.suite, r.clientSecret)
+	shk, _ := quicKeys(quicV1, r.suite, r.serverSecret)
+	half := len(r.serverHandshake) / 2
+	// The server's Initial and its first Handshake packet in one datagram.
+	serverFirst := append(sealInitial(t, sk, dcid, 0, cryptoFrameBytes(0, r.serverInitial)),
+		sealHandshake(shk, dcid, serverCID, 0, cryptoFrameBytes(0, r.serverHandshake[:half]))...)
+	packets := []piece{
+		{true, sealInitial(t, ck, dcid, 0, cryptoFrameBytes(0, r.clientInitial))},
+		{false, serverFirst},
+		{false, sealHandshake(shk, dcid, serverCID, 1, cryptoFrameBytes(half, r.serverHandshake[half:]))},
+		{true, sealHandshake(chk, serverCID, dcid, 0, cryptoFrameBytes(0, r.clientHandshake))},
+		{true, shortPacket(serverCID, 60)},
+	}
+	random := hex.EncodeToString(r.clientInitial[6:38])
+	keyLog := func(client, server []byte) *keylog.Log {
+		l := keylog.New()
+		l.Read(strings.NewReader("CLIENT_HANDSHAKE_TRAFFIC_SECRET "+random+" "+hex.EncodeToString(client)+"\n"+
+			"SERVER_HANDSHAKE_TRAFFIC_SECRET "+random+" "+hex.EncodeToString(server)+"\n"), "quic.keys",
+			func(e *keylog.LineError) { t.Error(e) })
+		return l
+	}
+	play := func(keys *keylog.Log) *Connection {
+		var got *Connection
+		c := NewConn(UDP, clientAddr, serverAddr, t0, Options{Emit: func(x *Connection) { got = x }, Keys: keys})
+		for i, p := range packets {
+			c.Data(map[bool]int{true: 0, false: 1}[p.fromClient], p.data, t0.Add(time.Duration(i)*time.Millisecond))
+		}
+		c.Close()
+		return got
+	}
+	got := play(keyLog(r.clientSecret, r.serverSecret))
+	alpn, _ := got.ALPN()
+	if seq := sequence(got); seq != "cClientHello sServerHello s+EncryptedExtensions s+Certificate s+CertificateVerify s+Finished c+Finished c~ApplicationData" ||
+		got.Decryption.Keys != "decrypted" || alpn != "h3" || len(got.Certificates) != 2 || !got.Established || len(got.Issues) > 0 {
+		t.Errorf("with keys: %s\ndecryption %+v, ALPN %q, %d certificates, established %v, issues %s", seq, got.Decryption, alpn,
+			len(got.Certificates), got.Established, issueKinds(got))
+	}
+	wrong := play(keyLog(r.serverSecret, r.clientSecret))
+	if seq := sequence(wrong); seq != "cClientHello sServerHello s~EncryptedHandshake s~Finished c~Finished c~ApplicationData" ||
+		wrong.Decryption.Keys != "mismatch" {
+		t.Errorf("with the secrets swapped: %s, %+v", seq, wrong.Decryption)
 	}
 }

@@ -57,10 +57,23 @@ func sealInitial(t testing.TB, k *packetKeys, dcid []byte, pn uint32, frames []b
 	for len(payload) < 1100 {
 		payload = append(payload, 0) // PADDING
 	}
-	n := 4 + len(payload) + 16
 	hdr := []byte{0xc3, 0, 0, 0, 1, byte(len(dcid))}
 	hdr = append(hdr, dcid...)
-	hdr = append(hdr, 0, 0, 0x40|byte(n>>8), byte(n))
+	return sealLong(k, append(hdr, 0, 0), pn, payload) // no source connection ID, no token
+}
+
+// sealHandshake builds a QUIC v1 Handshake packet around frames.
+func sealHandshake(k *packetKeys, dcid, scid []byte, pn uint32, frames []byte) []byte {
+	hdr := append([]byte{0xe3, 0, 0, 0, 1, byte(len(dcid))}, dcid...)
+	hdr = append(append(hdr, byte(len(scid))), scid...)
+	return sealLong(k, hdr, pn, frames)
+}
+
+// sealLong finishes a long header packet: its length, a 4-byte packet
+// number, the AEAD and the header protection.
+func sealLong(k *packetKeys, hdr []byte, pn uint32, payload []byte) []byte {
+	n := 4 + len(payload) + 16
+	hdr = append(hdr, 0x40|byte(n>>8), byte(n))
 	pnOffset := len(hdr)
 	hdr = binary.BigEndian.AppendUint32(hdr, pn)
 	nonce := append([]byte{}, k.iv...)
