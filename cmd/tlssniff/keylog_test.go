@@ -169,3 +169,54 @@ func TestDecryptionSecretsBlock(t *testing.T) {
 		}
 	}
 }
+
+// TestCorpusSecretsAgainstTshark: the corpus capture whose pcapng carries
+// its key log in a Decryption Secrets Block (Chrome to Cloudflare, over
+// TCP and QUIC) is decrypted without --keylog, every handshake message as
+// tshark reads it with the same block, but for the tickets QUIC sends in
+// 1-RTT packets, which are not opened yet.
+func TestCorpusSecretsAgainstTshark(t *testing.T) {
+	testenv.Tool(t, "tshark")
+	path := filepath.Join(testenv.Corpus(t, "ja4"), "pcap", "chrome-cloudflare-quic-with-secrets.pcapng")
+	out, _, code := tlssniff(t, "-r", path, "--json")
+	conns := parseNDJSON(t, out)
+	if code != 0 || len(conns) != 2 {
+		t.Fatalf("exit %d, %d connections", code, len(conns))
+	}
+	rows := tsharkFields(t, path, "tls.handshake.type", "tcp.srcport", "udp.srcport", "tls.handshake.type")
+	for _, c := range conns {
+		var ours, theirs []string
+		for _, m := range c.Messages {
+			if code, ok := handshakeCodes[m.Type]; ok {
+				ours = append(ours, m.From[:1]+code)
+			}
+		}
+		for _, r := range rows {
+			port := r[0]
+			if c.Transport == "udp" {
+				port = r[1]
+			}
+			from := ""
+			switch port {
+			case strconv.Itoa(int(c.Client.Port)):
+				from = "c"
+			case strconv.Itoa(int(c.Server.Port)):
+				from = "s"
+			default:
+				continue
+			}
+			for _, code := range strings.Split(r[2], ",") {
+				theirs = append(theirs, from+code)
+			}
+		}
+		if c.Transport == "udp" { // QUIC's 1-RTT tickets: not opened yet
+			for len(theirs) > 0 && theirs[len(theirs)-1] == "s4" {
+				theirs = theirs[:len(theirs)-1]
+			}
+		}
+		if strings.Join(ours, " ") != strings.Join(theirs, " ") || c.Decryption.Keys != "decrypted" || c.ALPN == nil {
+			t.Errorf("%s: decryption %+v, ALPN %v\n ours   %s\n tshark %s", c.Transport, c.Decryption, c.ALPN,
+				strings.Join(ours, " "), strings.Join(theirs, " "))
+		}
+	}
+}

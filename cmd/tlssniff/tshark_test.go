@@ -250,7 +250,7 @@ var handshakeCodes = map[string]string{"HelloRequest": "0", "ClientHello": "1", 
 	"HelloRetryRequest": "2", "HelloVerifyRequest": "3", "NewSessionTicket": "4", "EndOfEarlyData": "5",
 	"EncryptedExtensions": "8", "Certificate": "11", "ServerKeyExchange": "12", "CertificateRequest": "13",
 	"ServerHelloDone": "14", "CertificateVerify": "15", "ClientKeyExchange": "16", "Finished": "20",
-	"CertificateStatus": "22", "KeyUpdate": "24"}
+	"CertificateStatus": "22", "KeyUpdate": "24", "CompressedCertificate": "25"}
 
 // tsharkFlights returns, per connection (its two ports, lower first), the
 // handshake message types tshark reads in the clear from each side, in
