@@ -2,14 +2,17 @@ package parser
 
 import (
 	"bytes"
+	"compress/zlib"
 	"crypto/ecdsa"
 	"crypto/ed25519"
 	"crypto/rsa"
 	"crypto/sha256"
 	"crypto/x509"
 	"encoding/hex"
+	"io"
 	"time"
 
+	"github.com/andybalholm/brotli"
 	"golang.org/x/crypto/cryptobyte"
 )
 
@@ -114,4 +117,46 @@ func newCertificate(der []byte) Certificate {
 // coversName reports whether the certificate is valid for host name.
 func (c *Certificate) coversName(name string) bool {
 	return c.x509 != nil && c.x509.VerifyHostname(name) == nil
+}
+
+// Certificate compression algorithms (RFC 8879, section 7.3).
+const (
+	compressZlib   = 1
+	compressBrotli = 2
+)
+
+// decompressCertificate reads a CompressedCertificate (RFC 8879, section
+// 4) and returns the Certificate message it holds. The output grows with
+// what the algorithm gives, up to the length the message claims and never
+// past maxHandshakeBuffer, so that a small message cannot make a large
+// allocation. ok is false when the message is malformed; algorithm names
+// an algorithm not read here (zstd) with a nil body.
+func decompressCertificate(body []byte) (out []byte, algorithm uint16, ok bool) {
+	s := cryptobyte.String(body)
+	var length uint32
+	var compressed cryptobyte.String
+	if !s.ReadUint16(&algorithm) || !s.ReadUint24(&length) || !s.ReadUint24LengthPrefixed(&compressed) || !s.Empty() {
+		return nil, 0, false
+	}
+	var r io.Reader
+	switch algorithm {
+	case compressZlib:
+		z, err := zlib.NewReader(bytes.NewReader(compressed))
+		if err != nil {
+			return nil, algorithm, false
+		}
+		r = z
+	case compressBrotli:
+		r = brotli.NewReader(bytes.NewReader(compressed))
+	default:
+		return nil, algorithm, true
+	}
+	if length > maxHandshakeBuffer {
+		return nil, algorithm, false
+	}
+	out, err := io.ReadAll(io.LimitReader(r, int64(length)+1))
+	if err != nil || len(out) != int(length) {
+		return nil, algorithm, false // the length it claims is not what it holds
+	}
+	return out, algorithm, true
 }

@@ -121,17 +121,8 @@ func (c *Conn) handshakeMessage(side int, ts time.Time, typ MessageType, body []
 	case MsgServerHello:
 		c.serverHello(side, ts, body)
 		return
-	case MsgCertificate:
-		chain, ok := decodeCertificate(body, cc.TLS13())
-		if !ok {
-			malformed()
-		} else if c.role(side) == FromServer && cc.Certificates == nil {
-			cc.Certificates = chain
-			c.mem.Fixed(chainCost(chain)) // kept until decided; too many such flows evict the oldest
-		} else if c.role(side) == FromClient && cc.ClientCertificates == nil {
-			cc.ClientCertificates = chain
-			c.mem.Fixed(chainCost(chain))
-		}
+	case MsgCertificate, MsgCompressedCertificate:
+		c.certificate(side, ts, typ, body)
 		h.fullHS = true
 	case MsgServerKeyExchange:
 		m, ok := decodeServerKeyExchange(body, cc.CipherSuite)
@@ -183,6 +174,36 @@ func (c *Conn) handshakeMessage(side int, ts time.Time, typ MessageType, body []
 		return
 	}
 	c.message(ts, side, typ, len(body), false)
+}
+
+// certificate reads a Certificate, or a CompressedCertificate (RFC 8879)
+// holding one, and keeps each side's first chain.
+func (c *Conn) certificate(side int, ts time.Time, typ MessageType, body []byte) {
+	cc := &c.c
+	n := len(body)
+	if typ == MsgCompressedCertificate {
+		plain, algorithm, ok := decompressCertificate(body)
+		switch {
+		case !ok:
+			c.issue(ts, side, IssueMalformedMessage, fmt.Sprintf("malformed %s of %d bytes", typ, n))
+			return
+		case plain == nil:
+			c.issue(ts, side, IssueUndecided, fmt.Sprintf("certificates: compressed with algorithm %d, not read here", algorithm))
+			return
+		}
+		body = plain
+	}
+	chain, ok := decodeCertificate(body, cc.TLS13())
+	switch {
+	case !ok:
+		c.issue(ts, side, IssueMalformedMessage, fmt.Sprintf("malformed %s of %d bytes", typ, n))
+	case c.role(side) == FromServer && cc.Certificates == nil:
+		cc.Certificates = chain
+		c.mem.Fixed(chainCost(chain)) // kept until decided; too many such flows evict the oldest
+	case c.role(side) == FromClient && cc.ClientCertificates == nil:
+		cc.ClientCertificates = chain
+		c.mem.Fixed(chainCost(chain))
+	}
 }
 
 // clientIs makes side the client, with its address.

@@ -2,14 +2,18 @@ package parser
 
 import (
 	"bytes"
+	"compress/zlib"
 	"crypto/tls"
 	"encoding/binary"
+	"io"
 	"runtime"
 	"slices"
 	"strings"
 	"testing"
 
+	"github.com/andybalholm/brotli"
 	"github.com/tlssniff/tlssniff/budget"
+	"golang.org/x/crypto/cryptobyte"
 )
 
 // handshakeRecords wraps a handshake message in as many records as it
@@ -271,3 +275,61 @@ func TestAlertStorm(t *testing.T) {
 		t.Error("AlertAt does not find the alerts by their messages")
 	}
 }
+
+// TestCompressedCertificate reads a real chain compressed with zlib and
+// with brotli (RFC 8879), and refuses what lies about its length or would
+// grow past the handshake buffer; zstd is named, not read.
+func TestCompressedCertificate(t *testing.T) {
+	pki := testPKI(t)
+	var b cryptobyte.Builder
+	b.AddUint8(0) // certificate_request_context
+	b.AddUint24LengthPrefixed(func(b *cryptobyte.Builder) {
+		for _, der := range pki.Server.Certificate {
+			b.AddUint24LengthPrefixed(func(b *cryptobyte.Builder) { b.AddBytes(der) })
+			b.AddUint16(0) // no extensions
+		}
+	})
+	plain := b.BytesOrPanic()
+	compress := func(algorithm uint16, data []byte, claim int) []byte {
+		var out bytes.Buffer
+		var w io.WriteCloser
+		switch algorithm {
+		case compressZlib:
+			w = zlib.NewWriter(&out)
+		case compressBrotli:
+			w = brotli.NewWriter(&out)
+		default:
+			w = nopCloser{&out}
+		}
+		w.Write(data)
+		w.Close()
+		var m cryptobyte.Builder
+		m.AddUint16(algorithm)
+		m.AddUint24(uint32(claim))
+		m.AddUint24LengthPrefixed(func(b *cryptobyte.Builder) { b.AddBytes(out.Bytes()) })
+		return m.BytesOrPanic()
+	}
+	for _, alg := range []uint16{compressZlib, compressBrotli} {
+		out, a, ok := decompressCertificate(compress(alg, plain, len(plain)))
+		if !ok || a != alg || !bytes.Equal(out, plain) {
+			t.Errorf("algorithm %d: %v, %d bytes", alg, ok, len(out))
+		}
+		if _, _, ok := decompressCertificate(compress(alg, plain, len(plain)+1)); ok {
+			t.Errorf("algorithm %d: a length one too long was taken", alg)
+		}
+		bomb := bytes.Repeat([]byte{0}, maxHandshakeBuffer+1)
+		if _, _, ok := decompressCertificate(compress(alg, bomb, len(bomb))); ok {
+			t.Errorf("algorithm %d: %d bytes past the handshake buffer were taken", alg, len(bomb))
+		}
+	}
+	if out, a, ok := decompressCertificate(compress(3, plain, len(plain))); !ok || a != 3 || out != nil {
+		t.Errorf("zstd: %v %d %d", ok, a, len(out))
+	}
+	if _, _, ok := decompressCertificate([]byte{0, 2, 0}); ok {
+		t.Error("a message cut short was taken")
+	}
+}
+
+type nopCloser struct{ io.Writer }
+
+func (nopCloser) Close() error { return nil }

@@ -9,22 +9,23 @@ type MessageType uint16
 
 // Handshake message types (IANA TLS HandshakeType).
 const (
-	MsgHelloRequest        MessageType = 0
-	MsgClientHello         MessageType = 1
-	MsgServerHello         MessageType = 2
-	MsgHelloVerifyRequest  MessageType = 3
-	MsgNewSessionTicket    MessageType = 4
-	MsgEndOfEarlyData      MessageType = 5
-	MsgHelloRetryRequest   MessageType = 6 // its own type before TLS 1.3 draft-22; a ServerHello with a special random since
-	MsgEncryptedExtensions MessageType = 8
-	MsgCertificate         MessageType = 11
-	MsgServerKeyExchange   MessageType = 12
-	MsgCertificateRequest  MessageType = 13
-	MsgServerHelloDone     MessageType = 14
-	MsgCertificateVerify   MessageType = 15
-	MsgClientKeyExchange   MessageType = 16
-	MsgFinished            MessageType = 20
-	MsgCertificateStatus   MessageType = 22
+	MsgHelloRequest          MessageType = 0
+	MsgClientHello           MessageType = 1
+	MsgServerHello           MessageType = 2
+	MsgHelloVerifyRequest    MessageType = 3
+	MsgNewSessionTicket      MessageType = 4
+	MsgEndOfEarlyData        MessageType = 5
+	MsgHelloRetryRequest     MessageType = 6 // its own type before TLS 1.3 draft-22; a ServerHello with a special random since
+	MsgEncryptedExtensions   MessageType = 8
+	MsgCertificate           MessageType = 11
+	MsgServerKeyExchange     MessageType = 12
+	MsgCertificateRequest    MessageType = 13
+	MsgServerHelloDone       MessageType = 14
+	MsgCertificateVerify     MessageType = 15
+	MsgClientKeyExchange     MessageType = 16
+	MsgFinished              MessageType = 20
+	MsgCertificateStatus     MessageType = 22
+	MsgCompressedCertificate MessageType = 25
 )
 
 // Records listed whole, 0x100 | their ContentType, and an encrypted

@@ -174,7 +174,8 @@ func TestDecryptionSecretsBlock(t *testing.T) {
 // its key log in a Decryption Secrets Block (Chrome to Cloudflare, over
 // TCP and QUIC) is decrypted without --keylog, every handshake message as
 // tshark reads it with the same block, but for the tickets QUIC sends in
-// 1-RTT packets, which are not opened yet.
+// 1-RTT packets, which are not opened yet; and the chain, sent as a
+// brotli-compressed CompressedCertificate, is the one tshark decompresses.
 func TestCorpusSecretsAgainstTshark(t *testing.T) {
 	testenv.Tool(t, "tshark")
 	path := filepath.Join(testenv.Corpus(t, "ja4"), "pcap", "chrome-cloudflare-quic-with-secrets.pcapng")
@@ -183,9 +184,10 @@ func TestCorpusSecretsAgainstTshark(t *testing.T) {
 	if code != 0 || len(conns) != 2 {
 		t.Fatalf("exit %d, %d connections", code, len(conns))
 	}
-	rows := tsharkFields(t, path, "tls.handshake.type", "tcp.srcport", "udp.srcport", "tls.handshake.type")
+	rows := tsharkFields(t, path, "tls.handshake.type", "tcp.srcport", "udp.srcport", "tls.handshake.type", "tls.handshake.certificate")
 	for _, c := range conns {
 		var ours, theirs []string
+		certs := 0
 		for _, m := range c.Messages {
 			if code, ok := handshakeCodes[m.Type]; ok {
 				ours = append(ours, m.From[:1]+code)
@@ -208,13 +210,29 @@ func TestCorpusSecretsAgainstTshark(t *testing.T) {
 			for _, code := range strings.Split(r[2], ",") {
 				theirs = append(theirs, from+code)
 			}
+			if r[3] != "" {
+				var fps []string
+				for _, der := range strings.Split(r[3], ",") {
+					b, _ := hex.DecodeString(der)
+					sum := sha256.Sum256(b)
+					fps = append(fps, hex.EncodeToString(sum[:]))
+				}
+				var got []string
+				for _, cert := range c.Certificates {
+					got = append(got, cert.SHA256)
+				}
+				if strings.Join(got, ",") != strings.Join(fps, ",") || c.Validation == nil || c.SNIMatchesCert == nil {
+					t.Errorf("%s: chain %v, tshark %v", c.Transport, got, fps)
+				}
+				certs++
+			}
 		}
 		if c.Transport == "udp" { // QUIC's 1-RTT tickets: not opened yet
 			for len(theirs) > 0 && theirs[len(theirs)-1] == "s4" {
 				theirs = theirs[:len(theirs)-1]
 			}
 		}
-		if strings.Join(ours, " ") != strings.Join(theirs, " ") || c.Decryption.Keys != "decrypted" || c.ALPN == nil {
+		if strings.Join(ours, " ") != strings.Join(theirs, " ") || c.Decryption.Keys != "decrypted" || c.ALPN == nil || certs != 1 {
 			t.Errorf("%s: decryption %+v, ALPN %v\n ours   %s\n tshark %s", c.Transport, c.Decryption, c.ALPN,
 				strings.Join(ours, " "), strings.Join(theirs, " "))
 		}
