@@ -133,7 +133,11 @@ func messageDetail(c *parser.Connection, m parser.Message) string {
 		if h := c.HelloRetryRequest; h != nil && h.HasKeyShare {
 			return "asks for a key share of " + parser.GroupName(h.KeyShare)
 		}
-	case parser.MsgCertificate:
+	case parser.MsgEncryptedExtensions:
+		if ee := c.EncryptedExtensions; ee != nil && ee.HasALPN {
+			return "ALPN " + clean(ee.ALPN)
+		}
+	case parser.MsgCertificate, parser.MsgCompressedCertificate:
 		chain := c.Certificates
 		if m.From == parser.FromClient {
 			chain = c.ClientCertificates
