@@ -8,6 +8,7 @@ import (
 	"encoding/binary"
 	"hash"
 	"io"
+	"slices"
 	"time"
 
 	"github.com/tlssniff/tlssniff/keylog"
@@ -69,11 +70,20 @@ func trafficKeys(suite uint16, secret []byte) (k *recordKeys, ok bool) {
 	return k, true
 }
 
-// open decrypts a protected record (its 5-byte header and body) into
-// (*dst)[:0], growing it when it must, and returns its inner content type
-// and content, without the padding; content is valid until the next open
-// into dst.
-func (k *recordKeys) open(dst *[]byte, header [5]byte, body []byte) (typ uint8, content []byte, ok bool) {
+// opener opens one direction's protected records: TLS 1.3's (recordKeys)
+// or TLS 1.0-1.2's (recordKeys12, decrypt12.go).
+type opener interface {
+	// open decrypts r's body into (*dst)[:0], growing it when it must, and
+	// returns the content type and content, valid until the next open
+	// into dst.
+	open(dst *[]byte, r Record) (typ uint8, content []byte, ok bool)
+}
+
+// open decrypts a TLS 1.3 record and returns its inner content type and
+// content, without the padding.
+func (k *recordKeys) open(dst *[]byte, r Record) (typ uint8, content []byte, ok bool) {
+	header := [5]byte{r.Type, byte(r.Version >> 8), byte(r.Version), byte(r.Length >> 8), byte(r.Length)}
+	body := r.Body
 	var nonce [12]byte
 	copy(nonce[:], k.iv)
 	var seq [8]byte
@@ -116,8 +126,10 @@ type decryption struct {
 
 // decryptSide is one side's record protection.
 type decryptSide struct {
-	keys *recordKeys // nil once the side's records are no longer opened
-	done bool        // its handshake records were all opened: what follows is application data
+	keys opener // nil once the side's records are no longer opened
+	// next is a TLS 1.2 side's keys, taken up at its ChangeCipherSpec.
+	next opener
+	done bool // its handshake records were all opened: what follows is application data
 }
 
 // secrets returns the key log's TLS 1.3 secrets for the handshake, or
@@ -186,15 +198,49 @@ func (c *Conn) decrypting(side int) bool {
 
 // wantBody says whether a record's body is read: until the side encrypts
 // or the connection is decided, and a protected record's when it can be
-// opened; application data is never buffered otherwise.
+// opened: TLS 1.3's application_data records, which carry its handshake,
+// and TLS 1.2's handshake and alert records after ChangeCipherSpec.
+// Application data is never buffered otherwise.
 func (c *Conn) wantBody(side int, typ uint8) bool {
 	switch {
 	case c.emitted:
 		return false
 	case typ == recordApplicationData:
-		return c.decrypting(side)
+		return c.c.TLS13() && c.decrypting(side)
+	case c.sides[side].encrypted:
+		return !c.c.TLS13() && c.decrypting(side)
 	}
-	return !c.sides[side].encrypted
+	return true
+}
+
+// startDecryption12 takes up side's TLS 1.0-1.2 keys at its
+// ChangeCipherSpec, expanding them from the key log's master secret the
+// first time.
+func (c *Conn) startDecryption12(side int) {
+	if !c.decTried {
+		c.decTried = true
+		ch, sh := c.c.ClientHello, c.c.ServerHello
+		if c.keys == nil || ch == nil {
+			return
+		}
+		s, ok := c.keys.Lookup(ch.Random)
+		if !ok || s.MasterSecret == nil {
+			c.c.Decryption.Detail = "no CLIENT_RANDOM line for this ClientHello random"
+			return
+		}
+		etm := slices.Contains(ch.Extensions, extEncryptThenMAC) && slices.Contains(sh.Extensions, extEncryptThenMAC)
+		ck, sk, ok := keys12(c.c.Version, c.c.CipherSuite, etm, s.MasterSecret, ch.Random, sh.Random)
+		if !ok {
+			c.decryption("unsupported", CipherSuiteName(c.c.CipherSuite)+" records are not decrypted")
+			return
+		}
+		c.dec = &decryption{secrets: s, suite: c.c.CipherSuite}
+		c.dec.sides[c.client].next, c.dec.sides[1-c.client].next = ck, sk
+	}
+	if c.dec != nil {
+		ds := &c.dec.sides[side]
+		ds.keys, ds.next = ds.next, nil
+	}
 }
 
 // judgeDecryption says, once a connection is decided, why its records were
@@ -221,15 +267,14 @@ func (c *Conn) judgeDecryption() {
 	}
 }
 
-// decrypt opens a protected TLS 1.3 record of side and reads what it holds,
-// as if sent in the clear; it reports false when the record does not open
-// (the secrets are not this connection's), and decryption stops.
+// decrypt opens a protected record of side and reads what it holds, as if
+// sent in the clear; it reports false when the record does not open (the
+// secrets are not this connection's), and decryption stops.
 func (c *Conn) decrypt(side int, r Record) bool {
 	d := c.dec
 	ds := &d.sides[side]
-	hdr := [5]byte{r.Type, byte(r.Version >> 8), byte(r.Version), byte(r.Length >> 8), byte(r.Length)}
 	before := cap(d.plain)
-	typ, content, ok := ds.keys.open(&d.plain, hdr, r.Body)
+	typ, content, ok := ds.keys.open(&d.plain, r)
 	c.mem.Fixed(cap(d.plain) - before) // a record's worth at most, kept until decided
 	if !ok {
 		// Not this connection's secrets, or not its records: both sides
@@ -261,8 +306,8 @@ func (c *Conn) decrypt(side int, r Record) bool {
 // was read from a record, to read the tickets and key updates that may
 // follow.
 func (c *Conn) nextKeys(side int) {
-	if c.dec == nil {
-		return // not read from a TLS record (QUIC)
+	if c.dec == nil || !c.c.TLS13() {
+		return // not read from a TLS 1.3 record (QUIC), or TLS 1.2: the keys stay
 	}
 	ds := &c.dec.sides[side]
 	secret := c.dec.secrets.ServerTraffic

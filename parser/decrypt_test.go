@@ -206,3 +206,41 @@ func FuzzDecrypt(f *testing.F) {
 		}
 	})
 }
+
+// TestDecryptTLS12 opens real crypto/tls sessions of TLS 1.0, 1.1 and 1.2
+// with the master secret their client logged: each side's encrypted
+// Finished is read (12 bytes of verify_data), for AES-GCM, ChaCha20-Poly1305
+// and AES-CBC with SHA-1 and SHA-256, and an alert after it by name.
+func TestDecryptTLS12(t *testing.T) {
+	pki := testPKI(t)
+	for _, tc := range []struct {
+		version uint16
+		suite   uint16
+	}{
+		{tls.VersionTLS12, tls.TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256},
+		{tls.VersionTLS12, tls.TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384},
+		{tls.VersionTLS12, tls.TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256},
+		{tls.VersionTLS12, tls.TLS_ECDHE_ECDSA_WITH_AES_128_CBC_SHA},
+		{tls.VersionTLS12, tls.TLS_ECDHE_ECDSA_WITH_AES_128_CBC_SHA256},
+		{tls.VersionTLS11, tls.TLS_ECDHE_ECDSA_WITH_AES_256_CBC_SHA},
+		{tls.VersionTLS10, tls.TLS_ECDHE_ECDSA_WITH_AES_128_CBC_SHA},
+	} {
+		c, s := pki.Configs("www.example.test", tc.version, tc.version)
+		c.CipherSuites, s.CipherSuites = []uint16{tc.suite}, []uint16{tc.suite}
+		writes, keys, _ := keyedSession(t, c, s)
+		for name, cut := range map[string]chunker{"whole": whole, "random": randomCuts(5)} {
+			got := playWith(t, writes, cut, 0, Options{Keys: keys})[0]
+			seq := sequence(got)
+			if got.CipherSuite != tc.suite || got.Decryption.Keys != "decrypted" ||
+				!strings.Contains(seq, "cChangeCipherSpec c+Finished") || !strings.Contains(seq, "sChangeCipherSpec s+Finished") ||
+				!strings.Contains(seq, "c~ApplicationData") || got.Outcome != OutcomeEstablished {
+				t.Errorf("%s %s, %s: %+v\n%s", VersionName(tc.version), tls.CipherSuiteName(tc.suite), name, got.Decryption, seq)
+			}
+			for _, m := range got.Messages {
+				if m.Type == MsgFinished && m.Length != 12 {
+					t.Errorf("%s %s: a Finished of %d bytes", VersionName(tc.version), tls.CipherSuiteName(tc.suite), m.Length)
+				}
+			}
+		}
+	}
+}

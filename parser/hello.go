@@ -16,6 +16,7 @@ const (
 	extALPN                 uint16 = 16
 	extSCT                  uint16 = 18
 	extPadding              uint16 = 21
+	extEncryptThenMAC       uint16 = 22
 	extExtendedMasterSecret uint16 = 23
 	extCompressCertificate  uint16 = 27
 	extRecordSizeLimit      uint16 = 28

@@ -55,10 +55,13 @@ func (c *Conn) record(side int, r Record) {
 				if c.role(side) == FromServer && !h.fullHS && !h.encrypted {
 					c.abbreviated(r.Time, side) // once: a storm of ChangeCipherSpecs is not read again
 				}
+				if !h.encrypted {
+					c.startDecryption12(side)
+				}
 				h.encrypted = true
 			}
 		case recordAlert:
-			if len(r.Body) == 2 {
+			if len(r.Body) == 2 && !h.encrypted {
 				c.alert(side, r.Time, r.Length, r.Body)
 			} else {
 				c.protected(side, r)
@@ -69,7 +72,7 @@ func (c *Conn) record(side int, r Record) {
 				c.issue(r.Time, side, IssueMemoryBudget, fmt.Sprintf("a handshake record of %d bytes dropped to stay within the memory budget", r.Length))
 				c.dropHS(side) // the next record is read as starting a message
 				h.skip = 0
-			case r.Body == nil:
+			case r.Body == nil || h.encrypted:
 				c.protected(side, r)
 			default:
 				c.handshakeBytes(side, r.Time, r.Body)
@@ -89,11 +92,14 @@ func (c *Conn) record(side int, r Record) {
 // is inferred from its type, size and place.
 func (c *Conn) protected(side int, r Record) {
 	h := &c.sides[side]
-	if r.Type == recordApplicationData {
-		switch {
-		case r.Body != nil && c.decrypting(side) && c.decrypt(side, r):
-			return
-		case c.dec != nil && c.dec.sides[side].done:
+	if r.Body != nil && c.decrypting(side) && c.decrypt(side, r) {
+		return
+	}
+	if r.Type == recordApplicationData && c.dec != nil {
+		ds := &c.dec.sides[side]
+		if !c.c.TLS13() {
+			ds.keys = nil // TLS 1.2: application data is not opened, and the records after it are counted
+		} else if ds.done {
 			c.message(r.Time, side, MsgApplicationData, r.Length, true) // after the handshake records opened
 			return
 		}

@@ -1,0 +1,246 @@
+package parser
+
+import (
+	"crypto/aes"
+	"crypto/cipher"
+	"crypto/hmac"
+	"crypto/md5"
+	"crypto/sha1"
+	"crypto/sha256"
+	"crypto/sha512"
+	"crypto/subtle"
+	"encoding/binary"
+	"hash"
+	"slices"
+	"strings"
+
+	"golang.org/x/crypto/chacha20poly1305"
+)
+
+// TLS 1.0-1.2 record protection with the master secret of a key log's
+// CLIENT_RANDOM line: keys expanded with the version's PRF (RFC 5246,
+// section 6.3; RFC 2246, section 6.3), records opened with AES-GCM (RFC
+// 5288), ChaCha20-Poly1305 (RFC 7905) or AES-CBC with HMAC (RFC 5246,
+// section 6.2.3.2), encrypt-then-MAC when negotiated (RFC 7366).
+
+// suite12 is what opening a TLS 1.2 suite's records takes.
+type suite12 struct {
+	aead   func(key []byte) cipher.AEAD // nil for CBC
+	keyLen int
+	ivLen  int // fixed IV of an AEAD; CBC's IV in TLS 1.0
+	mac    func() hash.Hash
+	macLen int
+	prf    func() hash.Hash // TLS 1.2's PRF hash
+}
+
+// suite12For describes a suite by its IANA name; ok is false for one not
+// opened here.
+func suite12For(suite uint16) (s suite12, ok bool) {
+	name := CipherSuiteName(suite)
+	s.prf = sha256.New
+	if strings.HasSuffix(name, "_SHA384") {
+		s.prf = sha512.New384
+	}
+	gcm := func(key []byte) cipher.AEAD {
+		block, _ := aes.NewCipher(key)
+		a, _ := cipher.NewGCM(block)
+		return a
+	}
+	switch {
+	case strings.Contains(name, "_WITH_AES_128_GCM_"):
+		s.aead, s.keyLen, s.ivLen = gcm, 16, 4
+	case strings.Contains(name, "_WITH_AES_256_GCM_"):
+		s.aead, s.keyLen, s.ivLen = gcm, 32, 4
+	case strings.Contains(name, "_WITH_CHACHA20_POLY1305_"):
+		s.aead = func(key []byte) cipher.AEAD { a, _ := chacha20poly1305.New(key); return a }
+		s.keyLen, s.ivLen = chacha20poly1305.KeySize, 12
+	case strings.Contains(name, "_WITH_AES_128_CBC_"):
+		s.keyLen, s.ivLen = 16, 16
+	case strings.Contains(name, "_WITH_AES_256_CBC_"):
+		s.keyLen, s.ivLen = 32, 16
+	default:
+		return s, false
+	}
+	if s.aead != nil {
+		return s, true
+	}
+	switch {
+	case strings.HasSuffix(name, "_CBC_SHA"):
+		s.mac, s.macLen = sha1.New, 20
+	case strings.HasSuffix(name, "_CBC_SHA256"):
+		s.mac, s.macLen = sha256.New, 32
+	case strings.HasSuffix(name, "_CBC_SHA384"):
+		s.mac, s.macLen = sha512.New384, 48
+	default:
+		return s, false
+	}
+	return s, true
+}
+
+// pHash is P_hash of RFC 5246, section 5.
+func pHash(h func() hash.Hash, secret, seed []byte, n int) []byte {
+	out := make([]byte, 0, n+h().Size())
+	m := hmac.New(h, secret)
+	m.Write(seed)
+	a := m.Sum(nil)
+	for len(out) < n {
+		m.Reset()
+		m.Write(a)
+		m.Write(seed)
+		out = m.Sum(out)
+		m.Reset()
+		m.Write(a)
+		a = m.Sum(a[:0])
+	}
+	return out[:n]
+}
+
+// prf12 is the version's PRF: P_hash of the suite's hash in TLS 1.2, the
+// MD5 and SHA-1 halves XORed before it (RFC 2246, section 5).
+func prf12(version uint16, h func() hash.Hash, secret []byte, label string, seed []byte, n int) []byte {
+	labelSeed := append([]byte(label), seed...)
+	if version >= 0x0303 {
+		return pHash(h, secret, labelSeed, n)
+	}
+	half := (len(secret) + 1) / 2
+	out := pHash(md5.New, secret[:half], labelSeed, n)
+	for i, b := range pHash(sha1.New, secret[len(secret)-half:], labelSeed, n) {
+		out[i] ^= b
+	}
+	return out
+}
+
+// recordKeys12 open one direction's TLS 1.0-1.2 records.
+type recordKeys12 struct {
+	version uint16
+	aead    cipher.AEAD
+	iv      []byte // an AEAD's fixed IV; CBC's next IV in TLS 1.0
+	block   cipher.Block
+	macKey  []byte
+	mac     func() hash.Hash
+	macLen  int
+	etm     bool // encrypt-then-MAC
+	seq     uint64
+}
+
+// keys12 expands the master secret into the client's and the server's
+// keys.
+func keys12(version, suite uint16, etm bool, master, clientRandom, serverRandom []byte) (client, server *recordKeys12, ok bool) {
+	s, ok := suite12For(suite)
+	if !ok || len(master) != 48 {
+		return nil, nil, false
+	}
+	n := 2*s.macLen + 2*s.keyLen + 2*s.ivLen
+	kb := prf12(version, s.prf, master, "key expansion", append(slices.Clone(serverRandom), clientRandom...), n)
+	take := func(k int) []byte { b := kb[:k]; kb = kb[k:]; return b }
+	cMac, sMac := take(s.macLen), take(s.macLen)
+	cKey, sKey := take(s.keyLen), take(s.keyLen)
+	cIV, sIV := take(s.ivLen), take(s.ivLen)
+	mk := func(key, iv, macKey []byte) *recordKeys12 {
+		k := &recordKeys12{version: version, iv: iv, macKey: macKey, mac: s.mac, macLen: s.macLen, etm: etm}
+		if s.aead != nil {
+			k.aead = s.aead(key)
+		} else {
+			k.block, _ = aes.NewCipher(key)
+		}
+		return k
+	}
+	return mk(cKey, cIV, cMac), mk(sKey, sIV, sMac), true
+}
+
+// open decrypts a record's body and returns its content (its type is the
+// record's).
+func (k *recordKeys12) open(dst *[]byte, r Record) (uint8, []byte, bool) {
+	var ad [13]byte // seq, type, version, length
+	binary.BigEndian.PutUint64(ad[:], k.seq)
+	ad[8] = r.Type
+	binary.BigEndian.PutUint16(ad[9:], r.Version)
+	out, ok := k.openBody(dst, ad, r.Body)
+	if ok {
+		k.seq++
+	}
+	return r.Type, out, ok
+}
+
+func (k *recordKeys12) openBody(dst *[]byte, ad [13]byte, body []byte) ([]byte, bool) {
+	if k.aead != nil {
+		nonce := make([]byte, 12)
+		if len(k.iv) == 12 { // ChaCha20-Poly1305: the IV XOR the sequence number
+			copy(nonce, k.iv)
+			for i := range 8 {
+				nonce[4+i] ^= ad[i]
+			}
+		} else { // AES-GCM: the fixed IV, then the record's explicit nonce
+			if len(body) < 8 {
+				return nil, false
+			}
+			copy(nonce, k.iv)
+			copy(nonce[4:], body[:8])
+			body = body[8:]
+		}
+		if len(body) < k.aead.Overhead() {
+			return nil, false
+		}
+		binary.BigEndian.PutUint16(ad[11:], uint16(len(body)-k.aead.Overhead()))
+		plain, err := k.aead.Open((*dst)[:0], nonce, body, ad[:])
+		*dst = plain[:0]
+		return plain, err == nil
+	}
+	// CBC: the IV, the ciphertext, and the MAC after it (encrypt-then-MAC)
+	// or inside it before the padding.
+	mac := func(content []byte) []byte {
+		binary.BigEndian.PutUint16(ad[11:], uint16(len(content)))
+		m := hmac.New(k.mac, k.macKey)
+		m.Write(ad[:])
+		m.Write(content)
+		return m.Sum(nil)
+	}
+	if k.etm {
+		if len(body) < k.macLen {
+			return nil, false
+		}
+		tag := body[len(body)-k.macLen:]
+		body = body[:len(body)-k.macLen]
+		if !hmac.Equal(mac(body), tag) {
+			return nil, false
+		}
+	}
+	iv := k.iv
+	if k.version >= 0x0302 { // TLS 1.1 on: an explicit IV per record
+		if len(body) < aes.BlockSize {
+			return nil, false
+		}
+		iv, body = body[:aes.BlockSize], body[aes.BlockSize:]
+	}
+	if len(body) == 0 || len(body)%aes.BlockSize != 0 {
+		return nil, false
+	}
+	next := slices.Clone(body[len(body)-aes.BlockSize:])
+	plain := append((*dst)[:0], body...)
+	*dst = plain[:0]
+	cipher.NewCBCDecrypter(k.block, iv).CryptBlocks(plain, plain)
+	if k.version < 0x0302 {
+		k.iv = next // TLS 1.0 chains the IV across records
+	}
+	pad := int(plain[len(plain)-1])
+	if pad+1 > len(plain) {
+		return nil, false
+	}
+	for _, b := range plain[len(plain)-1-pad:] {
+		if b != byte(pad) {
+			return nil, false
+		}
+	}
+	plain = plain[:len(plain)-1-pad]
+	if k.etm {
+		return plain, true
+	}
+	if len(plain) < k.macLen {
+		return nil, false
+	}
+	content, tag := plain[:len(plain)-k.macLen], plain[len(plain)-k.macLen:]
+	if subtle.ConstantTimeCompare(mac(content), tag) != 1 {
+		return nil, false
+	}
+	return content, true
+}
