@@ -36,7 +36,7 @@ func hkdfExpandLabel(h func() hash.Hash, secret []byte, label string, n int) []b
 
 // recordKeys open one direction's records of one epoch.
 type recordKeys struct {
-	aead cipher.AEAD
+	aead aeadOpener
 	iv   []byte
 	seq  uint64 // of the next record
 }
@@ -53,6 +53,8 @@ func trafficKeys(suite uint16, secret []byte) (k *recordKeys, ok bool) {
 		h, keyLen = sha512.New384, 32
 	case 0x1303: // TLS_CHACHA20_POLY1305_SHA256
 		h, keyLen = sha256.New, chacha20poly1305.KeySize
+	case 0x1304, 0x1305: // TLS_AES_128_CCM_SHA256, TLS_AES_128_CCM_8_SHA256
+		h, keyLen = sha256.New, 16
 	default:
 		return nil, false
 	}
@@ -61,10 +63,13 @@ func trafficKeys(suite uint16, secret []byte) (k *recordKeys, ok bool) {
 	}
 	key := hkdfExpandLabel(h, secret, "key", keyLen)
 	k = &recordKeys{iv: hkdfExpandLabel(h, secret, "iv", 12)}
-	if suite == 0x1303 {
+	block, _ := aes.NewCipher(key)
+	switch suite {
+	case 0x1303:
 		k.aead, _ = chacha20poly1305.New(key)
-	} else {
-		block, _ := aes.NewCipher(key)
+	case 0x1304, 0x1305:
+		k.aead = &ccm{block: block, tagLen: tagLen(suite)}
+	default:
 		k.aead, _ = cipher.NewGCM(block)
 	}
 	return k, true

@@ -25,7 +25,7 @@ import (
 
 // suite12 is what opening a TLS 1.2 suite's records takes.
 type suite12 struct {
-	aead   func(key []byte) cipher.AEAD // nil for CBC
+	aead   func(key []byte) aeadOpener // nil for CBC
 	keyLen int
 	ivLen  int // fixed IV of an AEAD; CBC's IV in TLS 1.0
 	mac    func() hash.Hash
@@ -41,10 +41,16 @@ func suite12For(suite uint16) (s suite12, ok bool) {
 	if strings.HasSuffix(name, "_SHA384") {
 		s.prf = sha512.New384
 	}
-	gcm := func(key []byte) cipher.AEAD {
+	gcm := func(key []byte) aeadOpener {
 		block, _ := aes.NewCipher(key)
 		a, _ := cipher.NewGCM(block)
 		return a
+	}
+	ccmOf := func(tag int) func(key []byte) aeadOpener {
+		return func(key []byte) aeadOpener {
+			block, _ := aes.NewCipher(key)
+			return &ccm{block: block, tagLen: tag}
+		}
 	}
 	switch {
 	case strings.Contains(name, "_WITH_AES_128_GCM_"):
@@ -52,8 +58,16 @@ func suite12For(suite uint16) (s suite12, ok bool) {
 	case strings.Contains(name, "_WITH_AES_256_GCM_"):
 		s.aead, s.keyLen, s.ivLen = gcm, 32, 4
 	case strings.Contains(name, "_WITH_CHACHA20_POLY1305_"):
-		s.aead = func(key []byte) cipher.AEAD { a, _ := chacha20poly1305.New(key); return a }
+		s.aead = func(key []byte) aeadOpener { a, _ := chacha20poly1305.New(key); return a }
 		s.keyLen, s.ivLen = chacha20poly1305.KeySize, 12
+	case strings.Contains(name, "_WITH_AES_128_CCM"), strings.Contains(name, "_WITH_AES_256_CCM"): // RFC 6655, 7251
+		s.aead, s.keyLen, s.ivLen = ccmOf(16), 16, 4
+		if strings.HasSuffix(name, "_8") {
+			s.aead = ccmOf(8)
+		}
+		if strings.Contains(name, "_256_") {
+			s.keyLen = 32
+		}
 	case strings.Contains(name, "_WITH_AES_128_CBC_"):
 		s.keyLen, s.ivLen = 16, 16
 	case strings.Contains(name, "_WITH_AES_256_CBC_"):
@@ -113,7 +127,7 @@ func prf12(version uint16, h func() hash.Hash, secret []byte, label string, seed
 // recordKeys12 open one direction's TLS 1.0-1.2 records.
 type recordKeys12 struct {
 	version uint16
-	aead    cipher.AEAD
+	aead    aeadOpener
 	iv      []byte // an AEAD's fixed IV; CBC's next IV in TLS 1.0
 	block   cipher.Block
 	macKey  []byte

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -90,27 +91,36 @@ func TestDecryptTLS13(t *testing.T) {
 		}
 	}
 	testenv.Tool(t, "openssl")
-	for _, suite := range []string{"TLS_AES_128_GCM_SHA256", "TLS_AES_256_GCM_SHA384", "TLS_CHACHA20_POLY1305_SHA256"} {
-		keyFile := filepath.Join(t.TempDir(), "openssl.keys")
-		writes, err := pki.OpenSSL([]string{"-tls1_3", "-ciphersuites", suite, "-num_tickets", "2", "-alpn", "h2"},
-			[]string{"-tls1_3", "-ciphersuites", suite, "-servername", "www.example.test", "-alpn", "h2", "-keylogfile", keyFile})
-		if err != nil {
-			t.Fatal(err)
-		}
-		text, err := os.ReadFile(keyFile)
-		if err != nil {
-			t.Fatal(err)
-		}
-		keys := keylog.New()
-		if n, _ := keys.Read(bytes.NewReader(text), keyFile, func(e *keylog.LineError) { t.Error(e) }); n < 4 {
-			t.Fatalf("%s: %d secrets in OpenSSL's key log", suite, n)
-		}
+	for _, suite := range []string{"TLS_AES_128_GCM_SHA256", "TLS_AES_256_GCM_SHA384", "TLS_CHACHA20_POLY1305_SHA256",
+		"TLS_AES_128_CCM_SHA256", "TLS_AES_128_CCM_8_SHA256"} {
+		writes, keys := opensslKeyed(t, pki, []string{"-tls1_3", "-ciphersuites", suite, "-num_tickets", "2", "-alpn", "h2"},
+			[]string{"-tls1_3", "-ciphersuites", suite, "-servername", "www.example.test", "-alpn", "h2"})
 		got := playWith(t, writes, randomCuts(3), 0, Options{Keys: keys})[0]
 		if CipherSuiteName(got.CipherSuite) != suite {
 			t.Errorf("negotiated %s, want %s", CipherSuiteName(got.CipherSuite), suite)
 		}
 		checkDecrypted(t, "OpenSSL "+suite, got, pki.Server.Certificate[0], 1, true) // s_server sends its leaf alone
 	}
+}
+
+// opensslKeyed runs openssl s_server and s_client (tlstest.PKI.OpenSSL)
+// with the client writing its key log, and returns the writes and the log.
+func opensslKeyed(t *testing.T, pki *tlstest.PKI, server, client []string) ([]tlstest.Write, *keylog.Log) {
+	t.Helper()
+	keyFile := filepath.Join(t.TempDir(), "openssl.keys")
+	writes, err := pki.OpenSSL(server, append(client, "-keylogfile", keyFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	text, err := os.ReadFile(keyFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	keys := keylog.New()
+	if n, _ := keys.Read(bytes.NewReader(text), keyFile, func(e *keylog.LineError) { t.Error(e) }); n == 0 {
+		t.Fatalf("no secret in OpenSSL's key log")
+	}
+	return writes, keys
 }
 
 // TestDecryptionRefused: secrets of another session, secrets that do not
@@ -241,6 +251,31 @@ func TestDecryptTLS12(t *testing.T) {
 					t.Errorf("%s %s: a Finished of %d bytes", VersionName(tc.version), tls.CipherSuiteName(tc.suite), m.Length)
 				}
 			}
+		}
+	}
+}
+
+// TestDecryptTLS12OpenSSL opens OpenSSL's TLS 1.2 sessions for what
+// crypto/tls does not send: AES-CCM and CCM_8, AES-256-CBC with SHA-384, and
+// encrypt-then-MAC, which OpenSSL negotiates for CBC suites.
+func TestDecryptTLS12OpenSSL(t *testing.T) {
+	testenv.Tool(t, "openssl")
+	pki := testPKI(t)
+	for _, tc := range []struct{ cipher, suite string }{
+		{"ECDHE-ECDSA-AES128-CCM", "TLS_ECDHE_ECDSA_WITH_AES_128_CCM"},
+		{"ECDHE-ECDSA-AES128-CCM8", "TLS_ECDHE_ECDSA_WITH_AES_128_CCM_8"},
+		{"ECDHE-ECDSA-AES256-SHA384", "TLS_ECDHE_ECDSA_WITH_AES_256_CBC_SHA384"},
+		{"ECDHE-ECDSA-AES128-SHA", "TLS_ECDHE_ECDSA_WITH_AES_128_CBC_SHA"},
+	} {
+		writes, keys := opensslKeyed(t, pki, []string{"-tls1_2", "-cipher", tc.cipher},
+			[]string{"-tls1_2", "-cipher", tc.cipher, "-servername", "www.example.test"})
+		got := playWith(t, writes, randomCuts(11), 0, Options{Keys: keys})[0]
+		seq := sequence(got)
+		etm := slices.Contains(got.ServerHello.Extensions, extEncryptThenMAC)
+		if CipherSuiteName(got.CipherSuite) != tc.suite || got.Decryption.Keys != "decrypted" ||
+			!strings.Contains(seq, "cChangeCipherSpec c+Finished") || !strings.Contains(seq, "sChangeCipherSpec s+Finished") ||
+			etm != strings.Contains(tc.suite, "_CBC_") {
+			t.Errorf("%s: %+v, encrypt-then-MAC %v\n%s", tc.suite, got.Decryption, etm, seq)
 		}
 	}
 }

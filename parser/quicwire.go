@@ -38,7 +38,7 @@ func initialSalt(v uint32) ([]byte, bool) {
 
 // packetKeys protect one direction's packets of one encryption level.
 type packetKeys struct {
-	aead cipher.AEAD
+	aead aeadOpener
 	iv   []byte
 	// hp is the header protection mask of a sample (RFC 9001, section
 	// 5.4): AES for the AES suites, ChaCha20 for ChaCha20-Poly1305.
@@ -61,6 +61,7 @@ func quicKeys(version uint32, suite uint16, secret []byte) (k *packetKeys, ok bo
 		h, keyLen = sha512.New384, 32
 	case 0x1303:
 		keyLen = chacha20poly1305.KeySize
+	case 0x1304: // TLS_AES_128_CCM_SHA256 (QUIC has no CCM_8)
 	default:
 		return nil, false
 	}
@@ -83,7 +84,11 @@ func quicKeys(version uint32, suite uint16, secret []byte) (k *packetKeys, ok bo
 		return k, true
 	}
 	block, _ := aes.NewCipher(key)
-	k.aead, _ = cipher.NewGCM(block)
+	if suite == 0x1304 {
+		k.aead = &ccm{block: block, tagLen: 16}
+	} else {
+		k.aead, _ = cipher.NewGCM(block)
+	}
 	hp, _ := aes.NewCipher(hpKey)
 	k.hp = func(sample []byte) (mask [5]byte) {
 		var out [16]byte

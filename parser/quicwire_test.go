@@ -2,6 +2,7 @@ package parser
 
 import (
 	"bytes"
+	"crypto/cipher"
 	"crypto/sha256"
 	"encoding/binary"
 	"encoding/hex"
@@ -80,7 +81,7 @@ func sealLong(k *packetKeys, hdr []byte, pn uint32, payload []byte) []byte {
 	for i := range 4 {
 		nonce[len(nonce)-1-i] ^= byte(pn >> (8 * i))
 	}
-	pkt := k.aead.Seal(append([]byte{}, hdr...), nonce, payload, hdr)
+	pkt := k.aead.(cipher.AEAD).Seal(append([]byte{}, hdr...), nonce, payload, hdr)
 	mask := k.hp(pkt[pnOffset+4 : pnOffset+20])
 	pkt[0] ^= mask[0] & 0x0f
 	for i := range 4 {
@@ -206,8 +207,8 @@ func TestChaCha20HeaderProtection(t *testing.T) {
 	if !bytes.Equal(k.iv, unhex(t, "e0459b3474bdd0e44a41c144")) {
 		t.Errorf("iv %x", k.iv)
 	}
-	if _, ok := quicKeys(quicV1, 0x1304, secret); ok {
-		t.Error("keys for TLS_AES_128_CCM_SHA256, not known here")
+	if _, ok := quicKeys(quicV1, 0x1305, secret); ok {
+		t.Error("keys for TLS_AES_128_CCM_8_SHA256, which QUIC does not use")
 	}
 	if _, ok := quicKeys(quicV1, 0x1302, secret); ok {
 		t.Error("keys for a SHA-384 suite from a 32-byte secret")
