@@ -46,6 +46,11 @@ type quic struct {
 	hsKeys   [2]*packetKeys // by side
 	hsTried  bool           // the secrets were looked up
 	hsCrypto [2]cryptoStream
+	// 1-RTT packets, opened with the traffic secrets for the tickets in
+	// their first CRYPTO frames.
+	appKeys   [2]*packetKeys
+	appTried  bool
+	appCrypto [2]cryptoStream
 }
 
 func newQUIC(c *Conn) *quic {
@@ -53,6 +58,7 @@ func newQUIC(c *Conn) *quic {
 	for i := range q.crypto {
 		q.crypto[i].held.Account = c.mem
 		q.hsCrypto[i].held.Account = c.mem
+		q.appCrypto[i].held.Account = c.mem
 	}
 	return q
 }
@@ -65,7 +71,7 @@ func (q *quic) data(side int, data []byte, ts time.Time) bool {
 			if q.info == nil {
 				return q.notQUIC(side, ts)
 			}
-			q.shortPacket(side, ts, len(data))
+			q.shortPacket(side, ts, data)
 			break
 		}
 		h, rest, err := parseLongHeader(data)
@@ -148,7 +154,7 @@ func (q *quic) initial(side int, h *longHeader, ts time.Time) {
 		c.issueOnce(ts, side, IssueMalformedRecord, "a QUIC Initial packet did not decrypt")
 		return
 	}
-	frames, ok := cryptoFrames(plain)
+	frames, ok := cryptoFrames(plain, false)
 	if !ok {
 		c.issue(ts, side, IssueMalformedRecord, "a QUIC Initial packet holds a frame an Initial may not carry")
 	}
@@ -198,7 +204,7 @@ func (q *quic) handshake(side int, h *longHeader, ts time.Time) bool {
 		return false
 	}
 	c.decryption("decrypted", "")
-	frames, ok := cryptoFrames(plain)
+	frames, ok := cryptoFrames(plain, false)
 	if !ok {
 		c.issue(ts, side, IssueMalformedRecord, "a QUIC Handshake packet holds a frame it may not carry")
 	}
@@ -206,11 +212,13 @@ func (q *quic) handshake(side int, h *longHeader, ts time.Time) bool {
 	return true
 }
 
-// shortPacket counts a 1-RTT packet. The client's first one after both
-// sides' Handshake packets means its Finished was sent: the handshake is
-// done.
-func (q *quic) shortPacket(side int, ts time.Time, n int) {
+// shortPacket counts a 1-RTT packet, and reads its tickets with keys. The
+// client's first one after both sides' Handshake packets means its
+// Finished was sent: the handshake is done.
+func (q *quic) shortPacket(side int, ts time.Time, b []byte) {
 	c := q.c
+	n := len(b)
+	q.oneRTT(side, ts, b)
 	from := c.role(side)
 	if from == FromClient {
 		q.info.ClientPackets[3]++
@@ -234,5 +242,44 @@ func (q *quic) notQUIC(side int, ts time.Time) bool {
 func (q *quic) shed(side int) int {
 	n, _ := q.crypto[side].held.Clear()
 	m, _ := q.hsCrypto[side].held.Clear()
-	return n + m
+	o, _ := q.appCrypto[side].held.Clear()
+	return n + m + o
+}
+
+// oneRTT opens a 1-RTT packet with the key log's traffic secrets, once the
+// Handshake packets were opened, and reads the CRYPTO frames in it: the
+// server's NewSessionTickets. Its other frames are read over. A packet
+// that does not open (a key update, or a packet number past what one byte
+// of it says) ends the reading of that side's.
+func (q *quic) oneRTT(side int, ts time.Time, b []byte) {
+	c := q.c
+	if !q.appTried && q.hsKeys[side] != nil {
+		q.appTried = true
+		if s, ok := c.secrets(); ok {
+			ck, ok1 := quicKeys(q.info.Version, c.c.CipherSuite, s.ClientTraffic)
+			sk, ok2 := quicKeys(q.info.Version, c.c.CipherSuite, s.ServerTraffic)
+			if ok1 && ok2 {
+				q.appKeys[c.client], q.appKeys[1-c.client] = ck, sk
+			}
+		}
+	}
+	k := q.appKeys[side]
+	if k == nil {
+		return
+	}
+	// The destination connection ID is the one the receiver chose.
+	dcid := len(q.info.SCID)
+	if c.role(side) == FromClient {
+		dcid = len(q.info.ServerSCID)
+	}
+	if len(b) < 1+dcid+20 {
+		return
+	}
+	plain, ok := k.open(&longHeader{packet: b, pnOffset: 1 + dcid, short: true})
+	if !ok {
+		q.appKeys[side] = nil
+		return
+	}
+	frames, _ := cryptoFrames(plain, true)
+	q.cryptoData(side, ts, &q.appCrypto[side], frames, c.openedHandshakeBytes)
 }

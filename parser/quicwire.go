@@ -142,6 +142,7 @@ type longHeader struct {
 	length     int // of packet number and payload
 	packet     []byte
 	rest       []byte // after the connection IDs: a Version Negotiation's versions
+	short      bool   // a 1-RTT packet's short header, read as far as its packet number
 }
 
 var errQUICShort = errors.New("short QUIC packet")
@@ -210,7 +211,11 @@ func (k *packetKeys) open(h *longHeader) ([]byte, bool) {
 		return nil, false
 	}
 	mask := k.hp(p[h.pnOffset+4 : h.pnOffset+20]) // RFC 9001 section 5.4.2
-	p[0] ^= mask[0] & 0x0f
+	if h.short {
+		p[0] ^= mask[0] & 0x1f
+	} else {
+		p[0] ^= mask[0] & 0x0f
+	}
 	pnLen := int(p[0]&3) + 1
 	var pn uint64
 	for i := range pnLen {
@@ -232,39 +237,48 @@ type cryptoFrame struct {
 	data   []byte
 }
 
-// cryptoFrames returns the CRYPTO frames of a decrypted Initial payload,
-// and whether the payload held only frames an Initial may carry
-// (RFC 9000 section 12.4: PADDING, PING, ACK, CRYPTO, CONNECTION_CLOSE).
-func cryptoFrames(payload []byte) ([]cryptoFrame, bool) {
+// cryptoFrames returns the CRYPTO frames of a decrypted payload, and
+// whether it held only frames its packet may carry: PADDING, PING, ACK,
+// CRYPTO and CONNECTION_CLOSE in Initial and Handshake packets (RFC 9000
+// section 12.4), any frame of RFC 9000 and RFC 9221 in 1-RTT ones, whose
+// others are read over.
+func cryptoFrames(payload []byte, oneRTT bool) ([]cryptoFrame, bool) {
 	s := cryptobyte.String(payload)
 	var out []cryptoFrame
+	varints := func(n int) bool {
+		for range n {
+			if _, ok := readVarint(&s); !ok {
+				return false
+			}
+		}
+		return true
+	}
+	bytesOf := func(n uint64) bool { // n more bytes, read over
+		if n > uint64(len(s)) {
+			return false
+		}
+		s = s[n:]
+		return true
+	}
 	for len(s) > 0 {
 		typ, ok := readVarint(&s)
 		if !ok {
 			return out, false
 		}
-		switch typ {
-		case 0x00, 0x01: // PADDING, PING
-		case 0x02, 0x03: // ACK (RFC 9000 section 19.3)
-			var largest, delay, count, first uint64
-			for _, v := range []*uint64{&largest, &delay, &count, &first} {
-				if *v, ok = readVarint(&s); !ok {
-					return out, false
-				}
+		switch {
+		case typ == 0x00, typ == 0x01: // PADDING, PING
+		case typ == 0x02, typ == 0x03: // ACK (RFC 9000 section 19.3)
+			var count uint64
+			if !varints(2) {
+				return out, false
 			}
-			for i := uint64(0); i < count*2; i++ {
-				if _, ok = readVarint(&s); !ok {
-					return out, false
-				}
+			if count, ok = readVarint(&s); !ok || !varints(1) || count > uint64(len(s))/2 || !varints(int(2*count)) {
+				return out, false
 			}
-			if typ == 0x03 {
-				for range 3 {
-					if _, ok = readVarint(&s); !ok {
-						return out, false
-					}
-				}
+			if typ == 0x03 && !varints(3) {
+				return out, false
 			}
-		case 0x06: // CRYPTO
+		case typ == 0x06: // CRYPTO
 			off, ok1 := readVarint(&s)
 			n, ok2 := readVarint(&s)
 			if !ok1 || !ok2 || n > uint64(len(s)) {
@@ -272,22 +286,52 @@ func cryptoFrames(payload []byte) ([]cryptoFrame, bool) {
 			}
 			out = append(out, cryptoFrame{off, s[:n]})
 			s = s[n:]
-		case 0x1c, 0x1d: // CONNECTION_CLOSE: error code, frame type (0x1c), reason
-			fields := 2
+		case typ == 0x1c, typ == 0x1d: // CONNECTION_CLOSE: error code, frame type (0x1c), reason
+			fields := 1
 			if typ == 0x1c {
-				fields = 3
+				fields = 2
 			}
 			var n uint64
-			for range fields {
-				if n, ok = readVarint(&s); !ok {
-					return out, false
-				}
-			}
-			if n > uint64(len(s)) {
+			if !varints(fields) {
 				return out, false
 			}
-			s = s[n:]
+			if n, ok = readVarint(&s); !ok || !bytesOf(n) {
+				return out, false
+			}
+		case !oneRTT:
+			return out, false
+		case typ == 0x04: // RESET_STREAM
+			ok = varints(3)
+		case typ == 0x05, typ == 0x11, typ == 0x15: // STOP_SENDING, MAX_STREAM_DATA, STREAM_DATA_BLOCKED
+			ok = varints(2)
+		case typ == 0x07: // NEW_TOKEN
+			n, ok1 := readVarint(&s)
+			ok = ok1 && bytesOf(n)
+		case typ >= 0x08 && typ <= 0x0f: // STREAM: its offset and length when their bits say so
+			ok = varints(1) && (typ&0x04 == 0 || varints(1))
+			if ok && typ&0x02 != 0 {
+				n, ok1 := readVarint(&s)
+				ok = ok1 && bytesOf(n)
+			} else if ok {
+				s = s[len(s):] // to the end of the packet
+			}
+		case typ >= 0x10 && typ <= 0x17, typ == 0x19: // MAX_DATA, MAX_STREAMS, *_BLOCKED, RETIRE_CONNECTION_ID
+			ok = varints(1)
+		case typ == 0x18: // NEW_CONNECTION_ID: sequence, retire prior to, the ID, a 16-byte token
+			var n uint8
+			ok = varints(2) && s.ReadUint8(&n) && bytesOf(uint64(n)+16)
+		case typ == 0x1a, typ == 0x1b: // PATH_CHALLENGE, PATH_RESPONSE
+			ok = bytesOf(8)
+		case typ == 0x1e: // HANDSHAKE_DONE
+		case typ == 0x30: // DATAGRAM to the end of the packet (RFC 9221)
+			s = s[len(s):]
+		case typ == 0x31: // DATAGRAM with its length
+			n, ok1 := readVarint(&s)
+			ok = ok1 && bytesOf(n)
 		default:
+			return out, false
+		}
+		if !ok {
 			return out, false
 		}
 	}

@@ -159,7 +159,7 @@ func TestCryptoFrames(t *testing.T) {
 		cryptoFrameBytes(3, []byte("abc")),
 		{0x1c, 0x0a, 0x06, 2, 'n', 'o'}, // CONNECTION_CLOSE with a reason
 	}, nil)
-	frames, ok := cryptoFrames(payload)
+	frames, ok := cryptoFrames(payload, false)
 	if !ok || len(frames) != 1 || frames[0].offset != 3 || string(frames[0].data) != "abc" {
 		t.Fatalf("%v %+v", ok, frames)
 	}
@@ -169,7 +169,7 @@ func TestCryptoFrames(t *testing.T) {
 		"ACK cut short":            {0x02, 5, 0, 3},
 		"a reason past its packet": {0x1d, 0, 9, 'x'},
 	} {
-		if frames, ok := cryptoFrames(append(cryptoFrameBytes(0, []byte("k")), b...)); ok || len(frames) != 1 {
+		if frames, ok := cryptoFrames(append(cryptoFrameBytes(0, []byte("k")), b...), false); ok || len(frames) != 1 {
 			t.Errorf("%s: %v %+v", name, ok, frames)
 		}
 	}
@@ -212,5 +212,40 @@ func TestChaCha20HeaderProtection(t *testing.T) {
 	}
 	if _, ok := quicKeys(quicV1, 0x1302, secret); ok {
 		t.Error("keys for a SHA-384 suite from a 32-byte secret")
+	}
+}
+
+// TestOneRTTFrames: a 1-RTT packet's frames are read over, whatever their
+// type, to the CRYPTO frames among them (a NewSessionTicket); the same
+// frames in a Handshake packet stop the reading.
+func TestOneRTTFrames(t *testing.T) {
+	payload := bytes.Join([][]byte{
+		{0x1e},                             // HANDSHAKE_DONE
+		{0x07, 3, 't', 'o', 'k'},           // NEW_TOKEN
+		{0x0a, 4, 2, 'h', 'i'},             // STREAM 4 with a length
+		{0x18, 1, 0, 2, 0xaa, 0xbb},        // NEW_CONNECTION_ID, then its token
+		bytes.Repeat([]byte{0x5a}, 16),     //
+		{0x10, 0x44, 0x00},                 // MAX_DATA
+		{0x1a, 1, 2, 3, 4, 5, 6, 7, 8},     // PATH_CHALLENGE
+		{0x31, 2, 'd', 'g'},                // DATAGRAM with its length
+		cryptoFrameBytes(7, []byte("nst")), // a ticket
+		{0x09, 0, 'r', 'e', 's', 't'},      // STREAM 0 to the end, with FIN
+	}, nil)
+	frames, ok := cryptoFrames(payload, true)
+	if !ok || len(frames) != 1 || frames[0].offset != 7 || string(frames[0].data) != "nst" {
+		t.Errorf("1-RTT: %v %+v", ok, frames)
+	}
+	if _, ok := cryptoFrames(payload, false); ok {
+		t.Error("a Handshake packet with 1-RTT frames was read whole")
+	}
+	for name, b := range map[string][]byte{
+		"NEW_TOKEN past its packet":         {0x07, 9, 't'},
+		"STREAM past its packet":            {0x0a, 4, 9, 'h'},
+		"NEW_CONNECTION_ID without a token": {0x18, 1, 0, 2, 0xaa, 0xbb},
+		"an unknown frame":                  {0x40, 0x99},
+	} {
+		if _, ok := cryptoFrames(b, true); ok {
+			t.Errorf("%s: read", name)
+		}
 	}
 }

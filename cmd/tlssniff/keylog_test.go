@@ -175,9 +175,9 @@ func TestDecryptionSecretsBlock(t *testing.T) {
 // TestCorpusSecretsAgainstTshark: the corpus captures whose pcapng carries
 // its key log in a Decryption Secrets Block (Chrome to Cloudflare over TCP
 // and QUIC, Chrome to YouTube) are decrypted without --keylog, every
-// handshake message as tshark reads it with the same block, but for the
-// tickets QUIC sends in 1-RTT packets, which are not opened yet; and each
-// chain, brotli-compressed or not, is the one tshark reads.
+// handshake message as tshark reads it with the same block, the tickets
+// QUIC sends in 1-RTT packets included; and each chain, brotli-compressed
+// or not, is the one tshark reads.
 func TestCorpusSecretsAgainstTshark(t *testing.T) {
 	testenv.Tool(t, "tshark")
 	decrypted := 0
@@ -246,11 +246,6 @@ func compareDecrypted(t *testing.T, path string, conns []report.Connection) {
 					t.Errorf("%s %s: chain %v, tshark %v", name, c.Transport, got, fps)
 				}
 				certs++
-			}
-		}
-		if c.Transport == "udp" { // QUIC's 1-RTT tickets: not opened yet
-			for len(theirs) > 0 && theirs[len(theirs)-1] == "s4" {
-				theirs = theirs[:len(theirs)-1]
 			}
 		}
 		if strings.Join(ours, " ") != strings.Join(theirs, " ") || c.ALPN == nil || certs != 1 {
