@@ -53,6 +53,9 @@ type Conn struct {
 	dec         *decryption // TLS 1.3 records opened with keys (decrypt.go)
 	decTried    bool        // the secrets were looked up
 	opened      bool        // what is being read came out of a record opened with keys
+	wait        bool        // protected records are held while the secrets may still come
+	held        []heldRecord
+	heldBytes   int
 }
 
 // side is the core's state of one wire side of a connection.
@@ -109,6 +112,11 @@ type Options struct {
 	// Keys, when set, holds secrets to open TLS 1.3 records with, looked
 	// up by the ClientHello random.
 	Keys *keylog.Log
+	// KeysFollowed says Keys is still being filled (a key log followed
+	// live, whose line for a handshake may come after its first records):
+	// a TLS 1.3 connection without its secrets yet holds its protected
+	// records, bounded, until they come.
+	KeysFollowed bool
 }
 
 // NewConn starts a connection between side 0 (a) and side 1 (b), first seen
@@ -122,6 +130,7 @@ func NewConn(transport Transport, a, b netip.AddrPort, start time.Time, opts Opt
 		c = newStreamConn(opts.Memory) // one allocation for the Conn and its adapter
 	}
 	c.emit, c.transport, c.validator, c.mem, c.keys = opts.Emit, opts.Transport, opts.Validator, opts.Memory, opts.Keys
+	c.wait = opts.KeysFollowed && opts.Keys != nil
 	c.mem.Fixed(connCost)
 	c.c = Connection{Transport: transport, Client: a, Server: b, Start: start}
 	return c
@@ -185,6 +194,7 @@ func (c *Conn) lose(side int, n int, ts time.Time, kind IssueKind, detail string
 // CRYPTO data held out of order. Each side that lost bytes records a
 // memory_budget issue; reading goes on after what was dropped.
 func (c *Conn) Shed() {
+	c.release() // records held for secrets still to come: inferred from now
 	for side := range c.sides {
 		h := &c.sides[side]
 		lost := c.lostMessage(side)
@@ -234,6 +244,12 @@ func (c *Conn) Close() {
 func (c *Conn) decide() {
 	if c.emitted {
 		return
+	}
+	if c.wait {
+		c.release() // the secrets did not come in time: what was held is read as it is
+		if c.emitted {
+			return // reading it decided the connection
+		}
 	}
 	c.emitted = true
 	for side := range c.sides {

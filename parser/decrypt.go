@@ -1,6 +1,7 @@
 package parser
 
 import (
+	"bytes"
 	"crypto/aes"
 	"crypto/cipher"
 	"crypto/sha256"
@@ -195,23 +196,83 @@ func (c *Conn) startDecryption() {
 // handshake.
 func (c *Conn) decrypting(side int) bool {
 	if !c.decTried && c.c.ServerHello != nil && c.c.Version == 0x0304 {
-		c.decTried = true
 		c.startDecryption()
+		c.decTried = c.dec != nil || !c.wait // a followed key log is asked again
 	}
 	return c.dec != nil && c.dec.sides[side].keys != nil
 }
 
+// Limits on the protected records held while the secrets may still come:
+// a TLS 1.3 handshake's flights fit, the application data after them
+// soon ends the wait.
+const (
+	maxHeldRecords = 32
+	maxHeldBytes   = 64 << 10
+)
+
+// heldRecord is a protected record kept until its secrets come, its body
+// copied and charged to the budget.
+type heldRecord struct {
+	side int
+	r    Record
+}
+
+// hold keeps a protected TLS 1.3 record whose secrets may still come from
+// a followed key log, and every record after it, and reports whether it
+// did. When the secrets come, the held records are read with them, in
+// order; when they do not come within maxHeldRecords records or
+// maxHeldBytes, or before the connection is decided, they are read as if
+// no key log was given.
+func (c *Conn) hold(side int, r Record) bool {
+	first := r.Type == recordApplicationData && c.c.TLS13() && r.Body != nil && !c.decrypting(side)
+	if !c.wait || c.emitted || (len(c.held) == 0 && !first) {
+		return false
+	}
+	if len(c.held) == maxHeldRecords || c.heldBytes+len(r.Body) > maxHeldBytes || !c.mem.Charge(len(r.Body)) {
+		c.release()
+		return false
+	}
+	r.Body = bytes.Clone(r.Body)
+	c.held = append(c.held, heldRecord{side, r})
+	c.heldBytes += len(r.Body)
+	return true
+}
+
+// release ends the wait for the secrets: the held records are read, with
+// the secrets when they came, else inferred from.
+func (c *Conn) release() {
+	if !c.wait {
+		return
+	}
+	c.wait = false
+	held := c.held
+	c.held = nil
+	c.mem.Release(c.heldBytes)
+	c.heldBytes = 0
+	for _, h := range held {
+		c.record(h.side, h.r) // each counted and settled as it would have been
+	}
+}
+
+// keysCame ends the wait as soon as the secrets are in the key log.
+func (c *Conn) keysCame() {
+	if len(c.held) > 0 && c.decrypting(c.held[0].side) {
+		c.release()
+	}
+}
+
 // wantBody says whether a record's body is read: until the side encrypts
 // or the connection is decided, and a protected record's when it can be
-// opened: TLS 1.3's application_data records, which carry its handshake,
-// and TLS 1.2's handshake and alert records after ChangeCipherSpec.
-// Application data is never buffered otherwise.
+// opened, or held until its secrets come: TLS 1.3's application_data
+// records, which carry its handshake, and TLS 1.2's handshake and alert
+// records after ChangeCipherSpec. Application data is never buffered
+// otherwise.
 func (c *Conn) wantBody(side int, typ uint8) bool {
 	switch {
 	case c.emitted:
 		return false
 	case typ == recordApplicationData:
-		return c.c.TLS13() && c.decrypting(side)
+		return c.c.TLS13() && (c.decrypting(side) || c.wait)
 	case c.sides[side].encrypted:
 		return !c.c.TLS13() && c.decrypting(side)
 	}

@@ -11,6 +11,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/tlssniff/tlssniff/internal/testenv"
 	"github.com/tlssniff/tlssniff/internal/tlstest"
@@ -276,6 +277,43 @@ func TestDecryptTLS12OpenSSL(t *testing.T) {
 			!strings.Contains(seq, "cChangeCipherSpec c+Finished") || !strings.Contains(seq, "sChangeCipherSpec s+Finished") ||
 			etm != strings.Contains(tc.suite, "_CBC_") {
 			t.Errorf("%s: %+v, encrypt-then-MAC %v\n%s", tc.suite, got.Decryption, etm, seq)
+		}
+	}
+}
+
+// TestKeysThatCome: with a key log still being followed, a TLS 1.3
+// connection whose secrets are written after its first protected records
+// holds them and reads them once the secrets come, even at its end; when
+// they never come it reads as without keys.
+func TestKeysThatCome(t *testing.T) {
+	c, s := testPKI(t).Configs("www.example.test", tls.VersionTLS13, tls.VersionTLS13)
+	writes, _, text := keyedSession(t, c, s)
+	without := sequence(play(t, writes, whole, 0)[0])
+	ref := keylog.New()
+	ref.Read(bytes.NewReader(text), "go.keys", func(e *keylog.LineError) { t.Error(e) })
+	decrypted := sequence(playWith(t, writes, whole, 0, Options{Keys: ref})[0])
+	for _, tc := range []struct {
+		name  string
+		after int // the write after which the key log gets its lines; -1 never
+		want  string
+	}{
+		{"after the server's flight", 1, decrypted},
+		{"after the client's Finished", 2, decrypted},
+		{"after every write", len(writes) - 1, decrypted},
+		{"never", -1, without},
+	} {
+		keys := keylog.New()
+		var got *Connection
+		conn := NewConn(TCP, clientAddr, serverAddr, t0, Options{Keys: keys, KeysFollowed: true, Emit: func(x *Connection) { got = x }})
+		for i, w := range writes {
+			conn.Data(map[bool]int{true: 0, false: 1}[w.FromClient], w.Data, t0.Add(time.Duration(i)*time.Millisecond))
+			if i == tc.after {
+				keys.Read(bytes.NewReader(text), "live.keys", func(e *keylog.LineError) { t.Error(e) })
+			}
+		}
+		conn.Close()
+		if seq := sequence(got); seq != tc.want {
+			t.Errorf("%s:\n got  %s\n want %s", tc.name, seq, tc.want)
 		}
 	}
 }

@@ -37,6 +37,10 @@ type sealedRecord struct {
 // record handles one TLS or DTLS record from side. r.Body is valid only
 // during the call.
 func (c *Conn) record(side int, r Record) {
+	c.keysCame()
+	if c.hold(side, r) {
+		return
+	}
 	c.unit(func() {
 		h := &c.sides[side]
 		switch r.Type {
