@@ -3,8 +3,12 @@ package keylog
 import (
 	"bytes"
 	"crypto/tls"
+	"fmt"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/tlssniff/tlssniff/internal/tlstest"
 )
@@ -99,4 +103,56 @@ func TestBadLines(t *testing.T) {
 		err.Error() != "binary.pcap:1: a line over 1024 bytes: not a key log" {
 		t.Errorf("a file without lines: %v", err)
 	}
+}
+
+// TestFollow reads a key log as it is written, a line in two writes, a bad
+// line numbered in the file, and from its start again when it is
+// truncated.
+func TestFollow(t *testing.T) {
+	name := filepath.Join(t.TempDir(), "live.keys")
+	l := New()
+	stop := make(chan struct{})
+	bad := make(chan string, 4)
+	done := make(chan struct{})
+	go func() {
+		l.Follow(name, 5*time.Millisecond, stop, func(e *LineError) { bad <- e.Error() })
+		close(done)
+	}()
+	random := func(b byte) string { return strings.Repeat(fmt.Sprintf("%02x", b), 32) }
+	secret := strings.Repeat("5e", 48)
+	wait := func(what string, ok func() bool) {
+		t.Helper()
+		for deadline := time.Now().Add(5 * time.Second); !ok(); time.Sleep(time.Millisecond) {
+			if time.Now().After(deadline) {
+				t.Fatalf("%s: not after 5 s", what)
+			}
+		}
+	}
+	appendTo := func(s string) {
+		f, err := os.OpenFile(name, os.O_APPEND|os.O_CREATE|os.O_WRONLY, 0o600)
+		if err != nil {
+			t.Fatal(err)
+		}
+		f.WriteString(s)
+		f.Close()
+	}
+	has := func(b byte) func() bool {
+		return func() bool { _, ok := l.Lookup(bytes.Repeat([]byte{b}, 32)); return ok }
+	}
+	appendTo("# a comment\nCLIENT_RANDOM " + random(1) + " " + secret + "\n")
+	wait("the first line", has(1))
+	appendTo("CLIENT_RANDOM " + random(2) + " " + secret[:40])
+	time.Sleep(30 * time.Millisecond)
+	if has(2)() {
+		t.Fatal("a line taken before its end")
+	}
+	appendTo(secret[40:] + "\nCLIENT_RANDOM zz " + secret + "\n")
+	wait("the line written in two", has(2))
+	if e := <-bad; e != name+":4: CLIENT_RANDOM: the client random is not 32 bytes of hex" {
+		t.Errorf("bad line: %s", e)
+	}
+	os.WriteFile(name, []byte("CLIENT_RANDOM "+random(3)+" "+secret+"\n"), 0o600) // truncated and written anew
+	wait("the rewritten file", has(3))
+	close(stop)
+	<-done
 }

@@ -24,22 +24,22 @@ import (
 	"github.com/tlssniff/tlssniff/budget"
 	"github.com/tlssniff/tlssniff/capture"
 	"github.com/tlssniff/tlssniff/flowstats"
-	"github.com/tlssniff/tlssniff/keylog"
 	"github.com/tlssniff/tlssniff/parser"
 	"github.com/tlssniff/tlssniff/reassembly"
 )
 
-// Streams makes each flow a parser connection that judges certificate
-// chains with validator (nil: none), decrypts with keys (nil: none), and
-// hands what it decides to emit.
-func Streams(validator *parser.Validator, keys *keylog.Log, emit func(*parser.Connection)) reassembly.Factory {
+// Streams makes each flow a parser connection configured by opts (what it
+// hands its decisions to, how it judges and decrypts), with the flow's
+// statistics and memory account.
+func Streams(opts parser.Options) reassembly.Factory {
 	return func(client, server netip.AddrPort, start time.Time, fs *flowstats.Stats, mem *budget.Account) reassembly.Stream {
 		transport := parser.TCP
 		if fs.UDP {
 			transport = parser.UDP
 		}
-		return parser.NewConn(transport, client, server, start, parser.Options{
-			Emit: emit, Transport: fs, Validator: validator, Memory: mem, Keys: keys})
+		o := opts
+		o.Transport, o.Memory = fs, mem
+		return parser.NewConn(transport, client, server, start, o)
 	}
 }
 
@@ -55,7 +55,7 @@ func Order(conns []*parser.Connection) {
 // connection in the order tlssniff writes them.
 func Read(src capture.Source, cfg reassembly.Config, validator *parser.Validator) ([]*parser.Connection, error) {
 	var out, pending []*parser.Connection
-	asm := reassembly.New(cfg, Streams(validator, nil, func(c *parser.Connection) { pending = append(pending, c) }))
+	asm := reassembly.New(cfg, Streams(parser.Options{Validator: validator, Emit: func(c *parser.Connection) { pending = append(pending, c) }}))
 	flush := func() {
 		Order(pending)
 		out, pending = append(out, pending...), pending[:0]

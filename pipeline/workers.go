@@ -56,7 +56,8 @@ type worker struct {
 func (w *worker) run() {
 	defer close(w.out)
 	var pending []*parser.Connection
-	asm := reassembly.New(w.asm, Streams(w.cfg.Validator, w.cfg.Keys, func(c *parser.Connection) { pending = append(pending, c) }))
+	asm := reassembly.New(w.asm, Streams(parser.Options{Validator: w.cfg.Validator, Keys: w.cfg.Keys, KeysFollowed: w.cfg.KeysFollowed,
+		Emit: func(c *parser.Connection) { pending = append(pending, c) }}))
 	send := func(index int64) {
 		if len(pending) > 0 {
 			w.out <- batch{index, pending}
@@ -192,6 +193,9 @@ type Config struct {
 	Validator *parser.Validator
 	// Keys, when set, holds secrets to decrypt handshakes with.
 	Keys *keylog.Log
+	// KeysFollowed says Keys is still being filled (key logs followed as
+	// they grow, live): connections wait a little for their secrets.
+	KeysFollowed bool
 	// Workers is how many workers share a file's flows; a live source is
 	// read by one.
 	Workers int

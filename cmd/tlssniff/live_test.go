@@ -328,3 +328,41 @@ func TestLivePermissionHint(t *testing.T) {
 		t.Errorf("exit %d:\n%s", code, out)
 	}
 }
+
+// TestLiveKeylog sniffs TLS 1.3 handshakes on lo while the client writes
+// its key log to the file --keylog follows: the lines come after the
+// records they open, and each handshake is still read with them.
+func TestLiveKeylog(t *testing.T) {
+	needLive(t)
+	pki, err := tlstest.NewPKI()
+	if err != nil {
+		t.Fatal(err)
+	}
+	ln, _ := tlsServer(t, pki)
+	keys := filepath.Join(t.TempDir(), "sslkeys.log") // not there yet: the client makes it
+	s := startSniffer(t, "-f", fmt.Sprintf("tcp port %d", ln.Addr().(*net.TCPAddr).Port), "--json", "--keylog", keys)
+	f, err := os.OpenFile(keys, os.O_APPEND|os.O_CREATE|os.O_WRONLY, 0o600)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	for i := range 2 {
+		cfg, _ := pki.Configs(fmt.Sprintf("keyed%d-live.example.test", i), tls.VersionTLS13, tls.VersionTLS13)
+		cfg.KeyLogWriter = f
+		c, err := tls.Dial("tcp", ln.Addr().String(), cfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		io.WriteString(c, "hi\n")
+		io.ReadFull(c, make([]byte, 6))
+		time.Sleep(300 * time.Millisecond) // the key log is read every 100 ms
+		c.Close()
+	}
+	lines := s.waitLines(t, 2)
+	s.interrupt(t, syscall.SIGINT)
+	for _, c := range parseNDJSON(t, strings.Join(lines, "\n")) {
+		if c.Decryption.Keys != "decrypted" || len(c.Certificates) == 0 || c.ALPN == nil {
+			t.Errorf("%v: decryption %+v, %d certificates, ALPN %v\nstderr: %s", c.SNI, c.Decryption, len(c.Certificates), c.ALPN, s.errs.String())
+		}
+	}
+}

@@ -63,7 +63,9 @@ func run(args []string, stdout, stderr io.Writer) int {
 		log.hintf("--ca-file takes a PEM file of CA certificates")
 		return exitUsage
 	}
-	keys, err := readKeyLogs(c.keylogs, log)
+	following := make(chan struct{})
+	defer close(following)
+	keys, err := readKeyLogs(c.keylogs, c.iface != "", following, log)
 	if err != nil {
 		log.errorf("%v", err)
 		log.hintf("--keylog takes a key log file as SSLKEYLOGFILE writes it")
@@ -101,7 +103,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		}
 	}
 
-	cfg := pipeline.Config{Reassembly: reassembly.DefaultConfig, Validator: validator, Keys: keys, Workers: c.workers,
+	cfg := pipeline.Config{Reassembly: reassembly.DefaultConfig, Validator: validator, Keys: keys,
+		KeysFollowed: c.iface != "" && len(c.keylogs) > 0, Workers: c.workers,
 		Live: c.iface != "", Duration: c.duration}
 	asm := &cfg.Reassembly
 	asm.IdleTimeout, asm.MaxAge, asm.MaxFlows, asm.Memory = c.idle, c.maxAge, c.maxFlows, c.memory
@@ -314,15 +317,21 @@ func newValidator(caFile string) (*parser.Validator, error) {
 
 // readKeyLogs reads the --keylog files into the log that pcapng Decryption
 // Secrets Blocks add to; a line that cannot be read is a warning, and
-// reading goes on.
-func readKeyLogs(names []string, log logger) (*keylog.Log, error) {
+// reading goes on. Live, each file is followed as it grows instead, for as
+// long as the process runs: clients write a line at each handshake.
+func readKeyLogs(names []string, live bool, stop <-chan struct{}, log logger) (*keylog.Log, error) {
 	keys := keylog.New()
+	bad := func(e *keylog.LineError) { log.warningf("%v: line skipped", e) }
 	for _, name := range names {
+		if live {
+			go keys.Follow(name, 100*time.Millisecond, stop, bad)
+			continue
+		}
 		f, err := os.Open(name)
 		if err != nil {
 			return nil, fmt.Errorf("--keylog: %w", err)
 		}
-		_, err = keys.Read(f, name, func(e *keylog.LineError) { log.warningf("%v: line skipped", e) })
+		_, err = keys.Read(f, name, bad)
 		f.Close()
 		if err != nil {
 			return nil, fmt.Errorf("--keylog: %w", err)
