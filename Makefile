@@ -61,15 +61,16 @@ test: lint
 		code=$$(./$(BIN)-nocgo -i lo >/dev/null 2>&1; echo $$?); test $$code = 2
 	rm -f $(BIN)-nocgo
 
-bench/bulk-%.pcap:
+bench/bulk-%.pcap bench/bulk-%.keys:
 	@mkdir -p $(dir $@)
-	$(GO) run ./samples/gen -bulk $@ -size $*
+	$(GO) run ./samples/gen -bulk bench/bulk-$*.pcap -size $* -keylog bench/bulk-$*.keys
 
 # Speed and memory on generated captures of real crypto/tls connections
 # (1 GiB and 100 MiB): the full pipeline against a bare pcapgo +
-# DecodingLayerParser read loop, in one run; peak RSS of both sizes; and
-# tshark on the same file when it is installed.
-bench: build $(BENCH) $(BENCH_SMALL)
+# DecodingLayerParser read loop, in one run; peak RSS of both sizes; the
+# time with the clients' key log (every handshake decrypted) against
+# without; and tshark on the same file when it is installed.
+bench: build $(BENCH) $(BENCH_SMALL) $(BENCH:.pcap=.keys)
 	TLSSNIFF_BENCH_FILE=$(CURDIR)/$(BENCH) $(GO) test -run '^$$' -bench 'ReadLoop|Assembler|Pipeline' -benchtime 5x \
 		./capture ./reassembly ./cmd/tlssniff | tee bench/result.txt
 	@awk '/^BenchmarkReadLoop/ {r=$$3} /^BenchmarkPipeline\/workers=1-/ {p=$$3} /^BenchmarkPipeline\/workers=[2-9]/ {w=$$3} \
@@ -78,6 +79,8 @@ bench: build $(BENCH) $(BENCH_SMALL)
 	@big=$$($(GO) run ./internal/measure ./$(BIN) -r $(BENCH) --json); \
 	small=$$($(GO) run ./internal/measure ./$(BIN) -r $(BENCH_SMALL) --json); \
 	echo "$$small $$big" | awk '{printf "peak RSS: %.1f MiB on %s, %.1f MiB on %s: %.2fx growth (targets 100 MiB, 1.5x)\n", $$4, "$(BENCH)", $$2, "$(BENCH_SMALL)", $$4/$$2}'; \
+	keyed=$$($(GO) run ./internal/measure ./$(BIN) -r $(BENCH) --json --keylog $(BENCH:.pcap=.keys)); \
+	echo "$$big $$keyed" | awk '{printf "with a key log for every connection: %.2fx the time without (target 1.3x at most)\n", $$3/$$1}'; \
 	if command -v tshark >/dev/null; then \
 		t=$$($(GO) run ./internal/measure tshark -r $(BENCH) -Y tls.handshake.type==1 -T fields \
 			-e tls.handshake.extensions_server_name 2>/dev/null); \

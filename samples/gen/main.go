@@ -6,6 +6,7 @@
 //
 //	go run ./samples/gen -samples samples          # the sample set
 //	go run ./samples/gen -bulk FILE -size 100      # ≥ 100 MB for make bench
+//	go run ./samples/gen -bulk FILE -keylog KEYS   # and the clients' key log
 package main
 
 import (
@@ -33,6 +34,7 @@ func main() {
 	samples := flag.String("samples", "", "write the sample captures into `DIR`")
 	bulk := flag.String("bulk", "", "write a large capture of many connections to `FILE`")
 	size := flag.Int("size", 100, "with -bulk: megabytes of capture to write, at least")
+	keys := flag.String("keylog", "", "with -bulk: write the clients' key log (SSLKEYLOGFILE) to `FILE`")
 	flag.Parse()
 	pki, err := tlstest.NewPKI()
 	check(err)
@@ -40,7 +42,7 @@ func main() {
 	case *samples != "":
 		writeSamples(*samples, pki)
 	case *bulk != "":
-		writeBulk(*bulk, *size, pki)
+		writeBulk(*bulk, *size, *keys, pki)
 	default:
 		flag.Usage()
 		os.Exit(2)
@@ -390,9 +392,15 @@ func writeSamples(dir string, p *tlstest.PKI) {
 // writeBulk writes at least sizeMB megabytes: TLS 1.2 and 1.3 connections,
 // eight at a time interleaved, each a handshake followed by a download, so
 // that most packets are bulk data after the handshake, as in real traffic.
-func writeBulk(path string, sizeMB int, p *tlstest.PKI) {
+func writeBulk(path string, sizeMB int, keyLog string, p *tlstest.PKI) {
 	c12, s12 := p.Configs("bulk12.example.test", tls.VersionTLS12, tls.VersionTLS12)
 	c13, s13 := p.Configs("bulk13.example.test", tls.VersionTLS13, tls.VersionTLS13)
+	if keyLog != "" {
+		kf, err := os.Create(keyLog)
+		check(err)
+		defer kf.Close()
+		c12.KeyLogWriter, c13.KeyLogWriter = kf, kf
+	}
 	f, err := os.Create(path)
 	check(err)
 	bw := bufio.NewWriterSize(f, 1<<20)
