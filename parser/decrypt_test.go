@@ -2,13 +2,16 @@ package parser
 
 import (
 	"bytes"
+	"context"
 	"crypto/sha256"
 	"crypto/tls"
 	"encoding/hex"
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -314,6 +317,57 @@ func TestKeysThatCome(t *testing.T) {
 		conn.Close()
 		if seq := sequence(got); seq != tc.want {
 			t.Errorf("%s:\n got  %s\n want %s", tc.name, seq, tc.want)
+		}
+	}
+}
+
+// TestDecryptOtherClients opens sessions of curl (on OpenSSL) and
+// gnutls-cli, which write SSLKEYLOGFILE, against openssl s_server, in TLS
+// 1.3 and TLS 1.2.
+func TestDecryptOtherClients(t *testing.T) {
+	pki := testPKI(t)
+	for _, tc := range []struct {
+		tool, version string
+		args          func(port int) []string
+	}{
+		{"curl", "TLS 1.3", func(port int) []string {
+			return []string{"-s", "-o", "/dev/null", "--tlsv1.3", "--cacert", "{ca}", "--resolve",
+				fmt.Sprintf("www.example.test:%d:127.0.0.1", port), fmt.Sprintf("https://www.example.test:%d/", port)}
+		}},
+		{"curl", "TLS 1.2", func(port int) []string {
+			return []string{"-s", "-o", "/dev/null", "--tls-max", "1.2", "--cacert", "{ca}", "--resolve",
+				fmt.Sprintf("www.example.test:%d:127.0.0.1", port), fmt.Sprintf("https://www.example.test:%d/", port)}
+		}},
+		{"gnutls-cli", "TLS 1.3", func(port int) []string {
+			return []string{"--insecure", "--priority", "NORMAL:-VERS-ALL:+VERS-TLS1.3", "-p", strconv.Itoa(port), "127.0.0.1"}
+		}},
+		{"gnutls-cli", "TLS 1.2", func(port int) []string {
+			return []string{"--insecure", "--priority", "NORMAL:-VERS-ALL:+VERS-TLS1.2", "-p", strconv.Itoa(port), "127.0.0.1"}
+		}},
+	} {
+		testenv.Tool(t, tc.tool)
+		keyFile := filepath.Join(t.TempDir(), tc.tool+".keys")
+		writes, err := pki.Client([]string{"-alpn", "http/1.1"}, func(ctx context.Context, port int, expand func([]string) []string) *exec.Cmd {
+			c := exec.CommandContext(ctx, tc.tool, expand(tc.args(port))...)
+			c.Env = append(os.Environ(), "SSLKEYLOGFILE="+keyFile)
+			c.Stdin = strings.NewReader("GET / HTTP/1.0\r\n\r\n")
+			return c
+		})
+		if err != nil {
+			t.Fatalf("%s %s: %v", tc.tool, tc.version, err)
+		}
+		text, err := os.ReadFile(keyFile)
+		if err != nil {
+			t.Fatalf("%s wrote no key log: %v", tc.tool, err)
+		}
+		keys := keylog.New()
+		keys.Read(bytes.NewReader(text), keyFile, func(e *keylog.LineError) { t.Error(e) })
+		got := playWith(t, writes, whole, 0, Options{Keys: keys})[0]
+		seq := sequence(got)
+		if VersionName(got.Version) != tc.version || got.Decryption.Keys != "decrypted" || len(got.Certificates) == 0 ||
+			!strings.Contains(seq, "c+Finished") || !strings.Contains(seq, "s+Finished") {
+			t.Errorf("%s %s: %s, %+v, %d certificates\n%s", tc.tool, tc.version, VersionName(got.Version), got.Decryption,
+				len(got.Certificates), seq)
 		}
 	}
 }

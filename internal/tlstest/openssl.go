@@ -25,6 +25,22 @@ import (
 // the CA, in PEM files; the server is also given {cert} and {key}, the
 // client {ca}.
 func (p *PKI) OpenSSL(serverArgs, clientArgs []string) ([]Write, error) {
+	return p.Client(serverArgs, func(ctx context.Context, port int, expand func([]string) []string) *exec.Cmd {
+		c := exec.CommandContext(ctx, "openssl", append([]string{"s_client", "-quiet", "-connect",
+			fmt.Sprintf("127.0.0.1:%d", port)}, expand(append([]string{"-CAfile", "{ca}"}, clientArgs...))...)...)
+		c.Stdin = strings.NewReader("GET / HTTP/1.0\r\n\r\n")
+		return c
+	})
+}
+
+// ClientCmd makes the command of a client that connects to 127.0.0.1:port;
+// expand replaces {cert}, {key} and {ca} in its arguments.
+type ClientCmd func(ctx context.Context, port int, expand func([]string) []string) *exec.Cmd
+
+// Client runs one connection from the command client makes to openssl
+// s_server (serverArgs as for OpenSSL) through the recording relay: curl,
+// gnutls-cli, any client on the machine.
+func (p *PKI) Client(serverArgs []string, client ClientCmd) ([]Write, error) {
 	dir, err := os.MkdirTemp("", "tlstest")
 	if err != nil {
 		return nil, err
@@ -89,23 +105,21 @@ func (p *PKI) OpenSSL(serverArgs, clientArgs []string) ([]Write, error) {
 		return nil, err
 	}
 	defer ln.Close()
-	client := exec.CommandContext(ctx, "openssl", append([]string{"s_client", "-quiet", "-connect", ln.Addr().String(),
-		"-CAfile", files["{ca}"]}, expand(clientArgs)...)...)
-	client.Stdin = strings.NewReader("GET / HTTP/1.0\r\n\r\n")
+	cmd := client(ctx, ln.Addr().(*net.TCPAddr).Port, expand)
 	var clientErr strings.Builder
-	client.Stderr = &clientErr
-	if err := client.Start(); err != nil {
+	cmd.Stderr = &clientErr
+	if err := cmd.Start(); err != nil {
 		return nil, err
 	}
 	rec := &recorder{}
 	relayed := make(chan error, 1)
 	go func() { relayed <- relay(ln, "127.0.0.1:"+port, rec) }()
-	err = client.Wait()
+	err = cmd.Wait()
 	if rerr := <-relayed; rerr != nil {
 		return nil, rerr
 	}
 	if err != nil {
-		return rec.writes, fmt.Errorf("openssl s_client: %v: %s", err, clientErr.String())
+		return rec.writes, fmt.Errorf("%s: %v: %s", cmd.Path, err, clientErr.String())
 	}
 	return rec.writes, nil
 }
