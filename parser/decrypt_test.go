@@ -371,3 +371,28 @@ func TestDecryptOtherClients(t *testing.T) {
 		}
 	}
 }
+
+// TestDecryptHRRAndResumption: a HelloRetryRequest handshake and a
+// resumption by PSK, both crypto/tls, are read with their key logs: the
+// retried handshake's whole flight, and the resumed one's EncryptedExtensions
+// and Finished without a certificate.
+func TestDecryptHRRAndResumption(t *testing.T) {
+	pki := testPKI(t)
+	c, s := pki.Configs("www.example.test", tls.VersionTLS13, tls.VersionTLS13)
+	c.CurvePreferences, s.CurvePreferences = []tls.CurveID{tls.X25519, tls.CurveP256}, []tls.CurveID{tls.CurveP256}
+	writes, keys, _ := keyedSession(t, c, s)
+	hrr := playWith(t, writes, randomCuts(9), 0, Options{Keys: keys})[0]
+	if seq := sequence(hrr); hrr.HelloRetryRequest == nil || hrr.Decryption.Keys != "decrypted" || len(hrr.Certificates) != 2 ||
+		!strings.Contains(seq, "s+EncryptedExtensions s+Certificate s+CertificateVerify s+Finished") {
+		t.Errorf("HRR: %+v\n%s", hrr.Decryption, seq)
+	}
+	c, s = pki.Configs("www.example.test", tls.VersionTLS13, tls.VersionTLS13)
+	c.ClientSessionCache = tls.NewLRUClientSessionCache(1)
+	keyedSession(t, c, s) // the ticket
+	writes, keys, _ = keyedSession(t, c, s)
+	resumed := playWith(t, writes, whole, 0, Options{Keys: keys})[0]
+	if seq := sequence(resumed); !resumed.Resumed || resumed.Decryption.Keys != "decrypted" || len(resumed.Certificates) != 0 ||
+		!strings.Contains(seq, "s+EncryptedExtensions s+Finished") || !strings.Contains(seq, "c+Finished") {
+		t.Errorf("resumed: %v, %+v\n%s", resumed.Resumed, resumed.Decryption, seq)
+	}
+}
