@@ -175,30 +175,32 @@ func TestDecryptRejectedCertificate(t *testing.T) {
 	}
 }
 
-// FuzzDecrypt feeds a real keyed TLS 1.3 session whose bytes the fuzzer
-// changes, with its keys: records that no longer open fall back to
+// FuzzDecrypt feeds a real keyed TLS 1.3 or TLS 1.2 session whose bytes
+// the fuzzer changes, with its keys: records that no longer open fall back to
 // inference, whatever the bytes; nothing panics and one connection comes
 // out.
 func FuzzDecrypt(f *testing.F) {
-	c, s := testPKI(f).Configs("www.example.test", tls.VersionTLS13, tls.VersionTLS13)
 	var text bytes.Buffer
-	c.KeyLogWriter = &text
-	c.ClientSessionCache = tls.NewLRUClientSessionCache(1)
-	writes, err := tlstest.Session(c, s, 100)
-	if err != nil {
-		f.Fatal(err)
+	for _, v := range []uint16{tls.VersionTLS13, tls.VersionTLS12} {
+		c, s := testPKI(f).Configs("www.example.test", v, v)
+		c.KeyLogWriter = &text
+		c.ClientSessionCache = tls.NewLRUClientSessionCache(1)
+		writes, err := tlstest.Session(c, s, 100)
+		if err != nil {
+			f.Fatal(err)
+		}
+		var client, server []byte
+		for _, w := range writes {
+			if w.FromClient {
+				client = append(client, w.Data...)
+			} else {
+				server = append(server, w.Data...)
+			}
+		}
+		f.Add(client, server, uint16(0), uint8(0))
 	}
 	keys := keylog.New()
 	keys.Read(bytes.NewReader(text.Bytes()), "go.keys", func(*keylog.LineError) {})
-	var client, server []byte
-	for _, w := range writes {
-		if w.FromClient {
-			client = append(client, w.Data...)
-		} else {
-			server = append(server, w.Data...)
-		}
-	}
-	f.Add(client, server, uint16(0), uint8(0))
 	f.Fuzz(func(t *testing.T, client, server []byte, at uint16, flip uint8) {
 		if len(server) > 0 {
 			server = bytes.Clone(server)

@@ -72,6 +72,34 @@
 // they are reported (as EncryptedHandshake) when they come before that, not
 // when they come later in a long connection.
 //
+// # With keys
+//
+// Given a key log (Options.Keys, package keylog), a connection looks its
+// secrets up by its ClientHello random and reads what they open, as if sent
+// in the clear; messages and alerts so read are marked Decrypted:
+//
+//   - TLS 1.3 over TCP (decrypt.go): from the first protected record, the
+//     handshake traffic secrets open each side's records (AES-GCM,
+//     ChaCha20-Poly1305, AES-CCM in ccm.go); after a side's Finished, its
+//     application traffic secret opens the tickets and alerts that follow,
+//     up to its first application data, which is counted, never read.
+//   - TLS 1.0-1.2 (decrypt12.go): the CLIENT_RANDOM master secret is
+//     expanded with the version's PRF at each side's ChangeCipherSpec; the
+//     side's handshake and alert records after it are opened (its
+//     Finished), application data is not.
+//   - QUIC (quic.go): Handshake packets with the handshake secrets, the
+//     first 1-RTT packets with the traffic secrets, their CRYPTO frames
+//     read in a stream of each level.
+//
+// A record that does not open (secrets of another connection, a truncated
+// key log) stops the decryption of the connection, whose records are then
+// inferred as without keys; Decryption says which happened. With a key log
+// still being followed (Options.KeysFollowed), a TLS 1.3 connection whose
+// secrets are not there yet holds its protected records, bounded and
+// charged to the budget, until they come or it must be decided. A
+// CompressedCertificate (RFC 8879; zlib or brotli) is decompressed, never
+// past maxHandshakeBuffer, and its chain judged as any other.
+//
 // # TLS 1.3 without keys
 //
 // After the ServerHello every handshake message travels inside
@@ -112,5 +140,5 @@
 // Finished; records are padded (RFC 8446, section 5.4), so that sizes no
 // longer match; a client certificate and its CertificateVerify share one
 // record with the Finished. With keys (a later version) every message is
-// read instead.
+// read instead (above).
 package parser
