@@ -139,6 +139,6 @@
 // differs in length from the first; a server sends 0.5-RTT data after its
 // Finished; records are padded (RFC 8446, section 5.4), so that sizes no
 // longer match; a client certificate and its CertificateVerify share one
-// record with the Finished. With keys (a later version) every message is
-// read instead (above).
+// record with the Finished. With keys every message is read
+// instead (above).
 package parser
