@@ -2,9 +2,7 @@ package main
 
 import (
 	"bytes"
-	"crypto/sha256"
 	"crypto/tls"
-	"encoding/hex"
 	"net/netip"
 	"os"
 	"os/exec"
@@ -111,13 +109,7 @@ func TestKeylogAgainstTshark(t *testing.T) {
 				alpn = r[2]
 			}
 			if r[3] != "" {
-				var fps []string
-				for _, der := range strings.Split(r[3], ",") {
-					b, _ := hex.DecodeString(der)
-					sum := sha256.Sum256(b)
-					fps = append(fps, hex.EncodeToString(sum[:]))
-				}
-				certs = append(certs, append([]string{from}, fps...))
+				certs = append(certs, append([]string{from}, fingerprints(t, r[3])...))
 			}
 		}
 		if strings.Join(ours, ", ") != strings.Join(theirs, ", ") {
@@ -232,12 +224,7 @@ func compareDecrypted(t *testing.T, path string, conns []report.Connection) {
 				theirs = append(theirs, from+code)
 			}
 			if r[3] != "" {
-				var fps []string
-				for _, der := range strings.Split(r[3], ",") {
-					b, _ := hex.DecodeString(der)
-					sum := sha256.Sum256(b)
-					fps = append(fps, hex.EncodeToString(sum[:]))
-				}
+				fps := fingerprints(t, r[3])
 				var got []string
 				for _, cert := range c.Certificates {
 					got = append(got, cert.SHA256)

@@ -252,6 +252,24 @@ var handshakeCodes = map[string]string{"HelloRequest": "0", "ClientHello": "1", 
 	"ServerHelloDone": "14", "CertificateVerify": "15", "ClientKeyExchange": "16", "Finished": "20",
 	"CertificateStatus": "22", "KeyUpdate": "24", "CompressedCertificate": "25"}
 
+// fingerprints returns the SHA-256 of each certificate of a tshark
+// tls.handshake.certificate field: DER in hex, comma-separated.
+func fingerprints(t *testing.T, field string) []string {
+	var out []string
+	for _, der := range strings.Split(field, ",") {
+		if der == "" {
+			continue
+		}
+		b, err := hex.DecodeString(der)
+		if err != nil {
+			t.Fatalf("tshark certificate %q: %v", der, err)
+		}
+		sum := sha256.Sum256(b)
+		out = append(out, hex.EncodeToString(sum[:]))
+	}
+	return out
+}
+
 // tsharkFlights returns, per connection (its two ports, lower first), the
 // handshake message types tshark reads in the clear from each side, in
 // order ("client: 1 16 | server: 2 11 12 14"), and the SHA-256 of every
@@ -272,16 +290,7 @@ func tsharkFlights(t *testing.T, path string) (flights map[string]string, certs 
 				sides[k].msgs = append(sides[k].msgs, typ)
 			}
 		}
-		if r.certs != "" {
-			for _, der := range strings.Split(r.certs, ",") {
-				b, err := hex.DecodeString(der)
-				if err != nil {
-					t.Fatalf("tshark certificate %q: %v", der, err)
-				}
-				sum := sha256.Sum256(b)
-				sides[k].certs = append(sides[k].certs, hex.EncodeToString(sum[:]))
-			}
-		}
+		sides[k].certs = append(sides[k].certs, fingerprints(t, r.certs)...)
 	}
 	flights, certs = map[string]string{}, map[string][]string{}
 	for _, k := range order {
