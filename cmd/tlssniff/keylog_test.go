@@ -241,3 +241,47 @@ func compareDecrypted(t *testing.T, path string, conns []report.Connection) {
 		}
 	}
 }
+
+// TestKeylogThatDoesNotFit: a key log of another capture warns once that it
+// matches no connection; one cut in the middle of a line warns about that
+// line, with its file and number and no secret, and decrypts what its
+// whole lines allow; neither writes a secret anywhere.
+func TestKeylogThatDoesNotFit(t *testing.T) {
+	pcap, keys := keyedCapture(t)
+	_, otherKeys := keyedCapture(t)
+	out, stderr, code := tlssniff(t, "-r", pcap, "--keylog", otherKeys, "--json")
+	if code != 0 || strings.Count(stderr, "no connection's ClientHello random is in the key log") != 1 {
+		t.Errorf("another capture's key log: exit %d\n%s", code, stderr)
+	}
+	for _, c := range parseNDJSON(t, out) {
+		if c.Decryption.Keys != "none" || c.Decryption.Detail != "no key log line for this ClientHello random" {
+			t.Errorf("another capture's key log: %+v", c.Decryption)
+		}
+	}
+	text, err := os.ReadFile(keys)
+	if err != nil {
+		t.Fatal(err)
+	}
+	lines := strings.SplitAfter(string(text), "\n")
+	cut := filepath.Join(t.TempDir(), "cut.keys")
+	// The first connection's lines whole, then half a line of the second's.
+	first := lines[:4]
+	half := lines[4][:len(lines[4])/2]
+	os.WriteFile(cut, []byte(strings.Join(first, "")+half), 0o600)
+	out, stderr, code = tlssniff(t, "-r", pcap, "--keylog", cut, "--json")
+	if code != 0 || !strings.Contains(stderr, "tlssniff: warning: "+cut+":5: ") {
+		t.Errorf("a cut key log: exit %d\n%s", code, stderr)
+	}
+	var got []string
+	for _, c := range parseNDJSON(t, out) {
+		got = append(got, c.Decryption.Keys)
+	}
+	if strings.Join(got, " ") != "decrypted none" {
+		t.Errorf("a cut key log: %q", got)
+	}
+	for _, line := range lines {
+		if f := strings.Fields(line); len(f) == 3 && (strings.Contains(stderr, f[2][:16]) || strings.Contains(out, f[2][:16])) {
+			t.Errorf("a secret in the output")
+		}
+	}
+}
