@@ -128,6 +128,10 @@ type decryption struct {
 	suite   uint16
 	sides   [2]decryptSide // by wire side
 	plain   []byte         // the last record opened, charged to the budget
+	// early opens the client's 0-RTT records after the ServerHello, up to
+	// its EndOfEarlyData: its sequence starts after the early records sent
+	// before, which are counted, not opened.
+	early opener
 }
 
 // decryptSide is one side's record protection.
@@ -188,6 +192,12 @@ func (c *Conn) startDecryption() {
 		return
 	}
 	d.sides[c.client].keys, d.sides[1-c.client].keys = ck, sk
+	if ch := c.c.ClientHello; ch.EarlyData && s.ClientEarly != nil {
+		if ek, ok := trafficKeys(d.suite, s.ClientEarly); ok {
+			ek.seq = uint64(c.c.EarlyData.Records)
+			d.early = ek
+		}
+	}
 	c.dec = d
 }
 
@@ -340,6 +350,14 @@ func (c *Conn) decrypt(side int, r Record) bool {
 	d := c.dec
 	ds := &d.sides[side]
 	before := cap(d.plain)
+	if d.early != nil && side == c.client {
+		if typ, content, ok := d.early.open(&d.plain, r); ok {
+			c.mem.Fixed(cap(d.plain) - before)
+			c.early(side, r, typ, content)
+			return true
+		}
+		d.early = nil // early data refused, or over: the handshake keys now
+	}
 	typ, content, ok := ds.keys.open(&d.plain, r)
 	c.mem.Fixed(cap(d.plain) - before) // a record's worth at most, kept until decided
 	if !ok {
@@ -366,6 +384,20 @@ func (c *Conn) decrypt(side int, r Record) bool {
 		c.opened = false
 	}
 	return true
+}
+
+// early reads a 0-RTT record the client sent after the ServerHello: data,
+// counted, or its EndOfEarlyData, after which its handshake keys apply.
+func (c *Conn) early(side int, r Record, typ uint8, content []byte) {
+	c.decryption("decrypted", "")
+	if typ != recordHandshake {
+		c.c.EarlyData.Records++
+		c.message(r.Time, side, MsgApplicationData, r.Length, true)
+		return
+	}
+	c.dec.early = nil
+	c.c.EarlyData.Accepted = true
+	c.openedHandshakeBytes(side, r.Time, content)
 }
 
 // nextKeys moves side to its application traffic keys once its Finished

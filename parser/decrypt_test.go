@@ -7,6 +7,7 @@ import (
 	"crypto/tls"
 	"encoding/hex"
 	"fmt"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -396,5 +397,46 @@ func TestDecryptHRRAndResumption(t *testing.T) {
 	if seq := sequence(resumed); !resumed.Resumed || resumed.Decryption.Keys != "decrypted" || len(resumed.Certificates) != 0 ||
 		!strings.Contains(seq, "s+EncryptedExtensions s+Finished") || !strings.Contains(seq, "c+Finished") {
 		t.Errorf("resumed: %v, %+v\n%s", resumed.Resumed, resumed.Decryption, seq)
+	}
+}
+
+// TestDecryptEarlyData: an OpenSSL client resumes with 0-RTT data, and its
+// key log opens the client's records after the ServerHello with the early
+// secret up to its EndOfEarlyData, then with the handshake secret.
+func TestDecryptEarlyData(t *testing.T) {
+	testenv.Tool(t, "openssl")
+	pki := testPKI(t)
+	dir := t.TempDir()
+	sess, early, keyFile := filepath.Join(dir, "sess.pem"), filepath.Join(dir, "early.txt"), filepath.Join(dir, "openssl.keys")
+	os.WriteFile(early, []byte("GET / HTTP/1.0\r\n\r\n"), 0o600)
+	client := func(args ...string) tlstest.ClientCmd {
+		return func(ctx context.Context, port int, expand func([]string) []string) *exec.Cmd {
+			c := exec.CommandContext(ctx, "openssl", append([]string{"s_client", "-no_ign_eof", "-connect",
+				fmt.Sprintf("127.0.0.1:%d", port), "-tls1_3", "-servername", "www.example.test", "-keylogfile", keyFile},
+				expand(append([]string{"-CAfile", "{ca}"}, args...))...)...)
+			// A line, then the end of input a moment later, once the
+			// server's ticket came.
+			r, w := io.Pipe()
+			go func() { io.WriteString(w, "hello\n"); time.Sleep(300 * time.Millisecond); w.Close() }()
+			c.Stdin = r
+			return c
+		}
+	}
+	all, err := pki.Clients([]string{"-tls1_3", "-early_data", "-num_tickets", "1"},
+		client("-sess_out", sess), client("-sess_in", sess, "-early_data", early))
+	if err != nil {
+		t.Fatal(err)
+	}
+	text, err := os.ReadFile(keyFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	keys := keylog.New()
+	keys.Read(bytes.NewReader(text), keyFile, func(e *keylog.LineError) { t.Error(e) })
+	got := playWith(t, all[1], whole, 0, Options{Keys: keys})[0]
+	seq := sequence(got)
+	if !got.EarlyData.Accepted || got.EarlyData.Records == 0 || !got.Resumed || got.Decryption.Keys != "decrypted" ||
+		!strings.Contains(seq, "c+EndOfEarlyData") || !strings.Contains(seq, "c+Finished") || !strings.Contains(seq, "s+Finished") {
+		t.Errorf("early data %+v, resumed %v, %+v\n%s", got.EarlyData, got.Resumed, got.Decryption, seq)
 	}
 }

@@ -11,6 +11,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -41,6 +42,18 @@ type ClientCmd func(ctx context.Context, port int, expand func([]string) []strin
 // s_server (serverArgs as for OpenSSL) through the recording relay: curl,
 // gnutls-cli, any client on the machine.
 func (p *PKI) Client(serverArgs []string, client ClientCmd) ([]Write, error) {
+	writes, err := p.Clients(append([]string{"-www"}, serverArgs...), client)
+	if len(writes) == 0 {
+		return nil, err
+	}
+	return writes[0], err
+}
+
+// Clients runs one connection from each client in turn to the same
+// openssl s_server (its session tickets valid for all: resumption, 0-RTT),
+// given serverArgs without -www, and returns each connection's writes.
+func (p *PKI) Clients(serverArgs []string, clients ...ClientCmd) ([][]Write, error) {
+	all := make([][]Write, len(clients))
 	dir, err := os.MkdirTemp("", "tlstest")
 	if err != nil {
 		return nil, err
@@ -75,12 +88,19 @@ func (p *PKI) Client(serverArgs []string, client ClientCmd) ([]Write, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
 
-	server := exec.CommandContext(ctx, "openssl", append([]string{"s_server", "-accept", "0", "-naccept", "1", "-www",
+	server := exec.CommandContext(ctx, "openssl", append([]string{"s_server", "-accept", "0", "-naccept", strconv.Itoa(len(clients)),
 		"-cert", files["{cert}"], "-key", files["{key}"]}, expand(serverArgs)...)...)
 	out, err := server.StdoutPipe()
 	if err != nil {
 		return nil, err
 	}
+	// Without -www, s_server ends a connection at the end of its input:
+	// the input stays open until the clients are done.
+	in, err := server.StdinPipe()
+	if err != nil {
+		return nil, err
+	}
+	defer in.Close()
 	if err := server.Start(); err != nil {
 		return nil, err
 	}
@@ -100,28 +120,33 @@ func (p *PKI) Client(serverArgs []string, client ClientCmd) ([]Write, error) {
 	}
 	go io.Copy(io.Discard, out)
 
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return nil, err
+	for i, client := range clients {
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			return all, err
+		}
+		cmd := client(ctx, ln.Addr().(*net.TCPAddr).Port, expand)
+		var clientErr strings.Builder
+		cmd.Stderr = &clientErr
+		if err := cmd.Start(); err != nil {
+			ln.Close()
+			return all, err
+		}
+		rec := &recorder{}
+		relayed := make(chan error, 1)
+		go func() { relayed <- relay(ln, "127.0.0.1:"+port, rec) }()
+		err = cmd.Wait()
+		rerr := <-relayed
+		ln.Close()
+		all[i] = rec.writes
+		if rerr != nil {
+			return all, rerr
+		}
+		if err != nil {
+			return all, fmt.Errorf("%s: %v: %s", cmd.Path, err, clientErr.String())
+		}
 	}
-	defer ln.Close()
-	cmd := client(ctx, ln.Addr().(*net.TCPAddr).Port, expand)
-	var clientErr strings.Builder
-	cmd.Stderr = &clientErr
-	if err := cmd.Start(); err != nil {
-		return nil, err
-	}
-	rec := &recorder{}
-	relayed := make(chan error, 1)
-	go func() { relayed <- relay(ln, "127.0.0.1:"+port, rec) }()
-	err = cmd.Wait()
-	if rerr := <-relayed; rerr != nil {
-		return nil, rerr
-	}
-	if err != nil {
-		return rec.writes, fmt.Errorf("%s: %v: %s", cmd.Path, err, clientErr.String())
-	}
-	return rec.writes, nil
+	return all, nil
 }
 
 // relay accepts one connection on ln, connects it to addr and copies both
