@@ -1,6 +1,7 @@
 package parser
 
 import (
+	"crypto/rsa"
 	"fmt"
 	"net/netip"
 	"time"
@@ -56,6 +57,10 @@ type Conn struct {
 	wait        bool        // protected records are held while the secrets may still come
 	held        []heldRecord
 	heldBytes   int
+	rsaKeys     []*rsa.PrivateKey
+	transcript  []byte // the handshake messages so far, kept with RSAKeys for the extended master secret
+	rsaExchange []byte // the ClientKeyExchange's encrypted premaster secret
+	sessionHash int    // how much of transcript the extended master secret covers
 }
 
 // side is the core's state of one wire side of a connection.
@@ -112,6 +117,9 @@ type Options struct {
 	// Keys, when set, holds secrets to open TLS 1.3 records with, looked
 	// up by the ClientHello random.
 	Keys *keylog.Log
+	// RSAKeys are servers' private keys, to decrypt TLS 1.0-1.2 RSA key
+	// exchanges with when a connection's certificate has one's public key.
+	RSAKeys []*rsa.PrivateKey
 	// KeysFollowed says Keys is still being filled (a key log followed
 	// live, whose line for a handshake may come after its first records):
 	// a TLS 1.3 connection without its secrets yet holds its protected
@@ -131,6 +139,7 @@ func NewConn(transport Transport, a, b netip.AddrPort, start time.Time, opts Opt
 	}
 	c.emit, c.transport, c.validator, c.mem, c.keys = opts.Emit, opts.Transport, opts.Validator, opts.Memory, opts.Keys
 	c.wait = opts.KeysFollowed && opts.Keys != nil
+	c.rsaKeys = opts.RSAKeys
 	c.mem.Fixed(connCost)
 	c.c = Connection{Transport: transport, Client: a, Server: b, Start: start}
 	return c

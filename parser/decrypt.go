@@ -296,11 +296,14 @@ func (c *Conn) startDecryption12(side int) {
 	if !c.decTried {
 		c.decTried = true
 		ch, sh := c.c.ClientHello, c.c.ServerHello
-		if c.keys == nil || ch == nil {
+		if (c.keys == nil && len(c.rsaKeys) == 0) || ch == nil {
 			return
 		}
-		s, ok := c.keys.Lookup(ch.Random)
-		if !ok || s.MasterSecret == nil {
+		s, _ := c.keys.Lookup(ch.Random)
+		if s.MasterSecret == nil {
+			s.MasterSecret, _ = c.rsaMasterSecret()
+		}
+		if s.MasterSecret == nil {
 			c.c.Decryption.Detail = "no CLIENT_RANDOM line for this ClientHello random"
 			return
 		}
@@ -325,7 +328,7 @@ func (c *Conn) judgeDecryption() {
 	d := &c.c.Decryption
 	switch {
 	case d.Keys != "":
-	case c.keys == nil || c.keys.Len() == 0:
+	case (c.keys == nil || c.keys.Len() == 0) && c.rsaExchange == nil:
 		*d = Decryption{Keys: "none", Detail: "no key log given"}
 	case d.Detail != "":
 		d.Keys = "none" // startDecryption said why

@@ -1,10 +1,12 @@
 package parser
 
 import (
+	"bytes"
 	"crypto/aes"
 	"crypto/cipher"
 	"crypto/hmac"
 	"crypto/md5"
+	"crypto/rsa"
 	"crypto/sha1"
 	"crypto/sha256"
 	"crypto/sha512"
@@ -15,6 +17,7 @@ import (
 	"strings"
 
 	"golang.org/x/crypto/chacha20poly1305"
+	"golang.org/x/crypto/cryptobyte"
 )
 
 // TLS 1.0-1.2 record protection with the master secret of a key log's
@@ -257,4 +260,71 @@ func (k *recordKeys12) openBody(dst *[]byte, ad [13]byte, body []byte) ([]byte, 
 		return nil, false
 	}
 	return content, true
+}
+
+// maxTranscript bounds the handshake kept for an RSA key exchange's
+// extended master secret: a chain of large certificates fits.
+const maxTranscript = 256 << 10
+
+// transcribe keeps a handshake message read in the clear while an RSA key
+// exchange may be decrypted: the extended master secret (RFC 7627) hashes
+// every message up to the ClientKeyExchange.
+func (c *Conn) transcribe(typ MessageType, body []byte) {
+	if len(c.rsaKeys) == 0 || c.opened || c.rsaExchange != nil || typ >= 0x100 {
+		return
+	}
+	if len(c.transcript)+4+len(body) > maxTranscript {
+		c.rsaKeys = nil // past any handshake: no exchange to decrypt
+		return
+	}
+	c.mem.Fixed(4 + len(body))
+	c.transcript = append(c.transcript, byte(typ), byte(len(body)>>16), byte(len(body)>>8), byte(len(body)))
+	c.transcript = append(c.transcript, body...)
+	if typ == MsgClientKeyExchange {
+		// RFC 5246, section 7.4.7.1: the encrypted premaster secret, with
+		// its length from TLS 1.0 on.
+		s := cryptobyte.String(body)
+		var enc cryptobyte.String
+		if s.ReadUint16LengthPrefixed(&enc) && s.Empty() {
+			c.rsaExchange, c.sessionHash = bytes.Clone(enc), len(c.transcript)
+		}
+	}
+}
+
+// rsaMasterSecret decrypts the premaster secret of an RSA key exchange
+// with the private key of the server's certificate, when one was given,
+// and derives the master secret (RFC 5246, section 8.1; RFC 7627).
+func (c *Conn) rsaMasterSecret() ([]byte, bool) {
+	cc := &c.c
+	if c.rsaExchange == nil || len(cc.Certificates) == 0 || cc.Certificates[0].x509 == nil ||
+		!strings.HasPrefix(CipherSuiteName(cc.CipherSuite), "TLS_RSA_WITH_") {
+		return nil, false
+	}
+	pub, ok := cc.Certificates[0].x509.PublicKey.(*rsa.PublicKey)
+	if !ok {
+		return nil, false
+	}
+	i := slices.IndexFunc(c.rsaKeys, func(k *rsa.PrivateKey) bool { return k.PublicKey.Equal(pub) })
+	if i < 0 {
+		return nil, false
+	}
+	pms, err := rsa.DecryptPKCS1v15(nil, c.rsaKeys[i], c.rsaExchange)
+	if err != nil || len(pms) != 48 {
+		return nil, false
+	}
+	s, _ := suite12For(cc.CipherSuite)
+	ch, sh := cc.ClientHello, cc.ServerHello
+	if slices.Contains(ch.Extensions, extExtendedMasterSecret) && slices.Contains(sh.Extensions, extExtendedMasterSecret) {
+		var sum []byte
+		if cc.Version >= 0x0303 {
+			h := s.prf()
+			h.Write(c.transcript[:c.sessionHash])
+			sum = h.Sum(nil)
+		} else {
+			m, s1 := md5.Sum(c.transcript[:c.sessionHash]), sha1.Sum(c.transcript[:c.sessionHash])
+			sum = append(m[:], s1[:]...)
+		}
+		return prf12(cc.Version, s.prf, pms, "extended master secret", sum, 48), true
+	}
+	return prf12(cc.Version, s.prf, pms, "master secret", append(slices.Clone(ch.Random), sh.Random...), 48), true
 }

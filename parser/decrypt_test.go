@@ -3,11 +3,17 @@ package parser
 import (
 	"bytes"
 	"context"
+	"crypto/rand"
+	"crypto/rsa"
 	"crypto/sha256"
 	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
 	"encoding/hex"
+	"encoding/pem"
 	"fmt"
 	"io"
+	"math/big"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -438,5 +444,59 @@ func TestDecryptEarlyData(t *testing.T) {
 	if !got.EarlyData.Accepted || got.EarlyData.Records == 0 || !got.Resumed || got.Decryption.Keys != "decrypted" ||
 		!strings.Contains(seq, "c+EndOfEarlyData") || !strings.Contains(seq, "c+Finished") || !strings.Contains(seq, "s+Finished") {
 		t.Errorf("early data %+v, resumed %v, %+v\n%s", got.EarlyData, got.Resumed, got.Decryption, seq)
+	}
+}
+
+// TestDecryptRSAKeyExchange: sessions by OpenSSL with RSA key exchange
+// (TLS 1.2 with AES-GCM and SHA-256 or SHA-384, TLS 1.0 with AES-CBC), each
+// with the extended master secret OpenSSL always asks for, are opened with
+// the server's private key alone, as ssldump and Wireshark do; a key of
+// another certificate opens nothing.
+func TestDecryptRSAKeyExchange(t *testing.T) {
+	testenv.Tool(t, "openssl")
+	pki := testPKI(t)
+	key, err := rsa.GenerateKey(rand.Reader, 2048)
+	if err != nil {
+		t.Fatal(err)
+	}
+	other, _ := rsa.GenerateKey(rand.Reader, 2048)
+	tmpl := &x509.Certificate{SerialNumber: big.NewInt(7), Subject: pkix.Name{CommonName: "rsa.example.test"},
+		DNSNames: []string{"rsa.example.test"}, NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour)}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	certFile, keyFile := filepath.Join(dir, "rsa.pem"), filepath.Join(dir, "rsa.key")
+	os.WriteFile(certFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o600)
+	os.WriteFile(keyFile, pem.EncodeToMemory(&pem.Block{Type: "RSA PRIVATE KEY", Bytes: x509.MarshalPKCS1PrivateKey(key)}), 0o600)
+	for _, tc := range []struct {
+		name   string
+		server []string
+		client []string
+		suite  string
+		ems    bool
+	}{
+		{"GCM, extended master secret", []string{"-tls1_2"}, []string{"-tls1_2", "-cipher", "AES128-GCM-SHA256"},
+			"TLS_RSA_WITH_AES_128_GCM_SHA256", true},
+		{"GCM with SHA-384", []string{"-tls1_2"}, []string{"-tls1_2", "-cipher", "AES256-GCM-SHA384"},
+			"TLS_RSA_WITH_AES_256_GCM_SHA384", true},
+		{"TLS 1.0 CBC", []string{"-tls1", "-cipher", "AES128-SHA:@SECLEVEL=0"}, []string{"-tls1", "-cipher", "AES128-SHA:@SECLEVEL=0"},
+			"TLS_RSA_WITH_AES_128_CBC_SHA", true},
+	} {
+		writes, err := pki.OpenSSL(append([]string{"-cert", certFile, "-key", keyFile}, tc.server...), tc.client)
+		if err != nil {
+			t.Fatalf("%s: %v", tc.name, err)
+		}
+		got := playWith(t, writes, randomCuts(2), 0, Options{RSAKeys: []*rsa.PrivateKey{other, key}})[0]
+		seq := sequence(got)
+		ems := slices.Contains(got.ServerHello.Extensions, extExtendedMasterSecret)
+		if CipherSuiteName(got.CipherSuite) != tc.suite || ems != tc.ems || got.Decryption.Keys != "decrypted" ||
+			!strings.Contains(seq, "c+Finished") || !strings.Contains(seq, "s+Finished") {
+			t.Errorf("%s: %s, extended master secret %v, %+v\n%s", tc.name, CipherSuiteName(got.CipherSuite), ems, got.Decryption, seq)
+		}
+		if none := playWith(t, writes, whole, 0, Options{RSAKeys: []*rsa.PrivateKey{other}})[0]; none.Decryption.Keys != "none" {
+			t.Errorf("%s with another key: %+v", tc.name, none.Decryption)
+		}
 	}
 }

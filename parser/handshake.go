@@ -111,6 +111,7 @@ func (c *Conn) cutMessages(side int, ts time.Time, b []byte) []byte {
 func (c *Conn) handshakeMessage(side int, ts time.Time, typ MessageType, body []byte) {
 	h := &c.sides[side]
 	cc := &c.c
+	c.transcribe(typ, body)
 	malformed := func() {
 		c.issue(ts, side, IssueMalformedMessage, fmt.Sprintf("malformed %s of %d bytes", typ, len(body)))
 	}

@@ -1,6 +1,7 @@
 package pipeline
 
 import (
+	"crypto/rsa"
 	"encoding/binary"
 	"errors"
 	"io"
@@ -56,7 +57,7 @@ type worker struct {
 func (w *worker) run() {
 	defer close(w.out)
 	var pending []*parser.Connection
-	asm := reassembly.New(w.asm, Streams(parser.Options{Validator: w.cfg.Validator, Keys: w.cfg.Keys, KeysFollowed: w.cfg.KeysFollowed,
+	asm := reassembly.New(w.asm, Streams(parser.Options{Validator: w.cfg.Validator, Keys: w.cfg.Keys, KeysFollowed: w.cfg.KeysFollowed, RSAKeys: w.cfg.RSAKeys,
 		Emit: func(c *parser.Connection) { pending = append(pending, c) }}))
 	send := func(index int64) {
 		if len(pending) > 0 {
@@ -193,6 +194,8 @@ type Config struct {
 	Validator *parser.Validator
 	// Keys, when set, holds secrets to decrypt handshakes with.
 	Keys *keylog.Log
+	// RSAKeys are servers' private keys for TLS 1.0-1.2 RSA key exchanges.
+	RSAKeys []*rsa.PrivateKey
 	// KeysFollowed says Keys is still being filled (key logs followed as
 	// they grow, live): connections wait a little for their secrets.
 	KeysFollowed bool

@@ -76,6 +76,7 @@ type cli struct {
 	verbose     bool
 	caFile      string
 	keylogs     []string
+	rsaKeys     []string
 	format      string
 	json        bool
 	ladder      bool
@@ -143,7 +144,8 @@ func parseFlags(args []string) (*cli, *pflag.FlagSet, error) {
 	memory := fs.String("memory", "256MiB", "buffer at most `SIZE` (KiB, MiB, GiB) for all flows together; flows holding the most are cut first")
 	fs.IntVar(&c.workers, "workers", 1, "analyse files with `N` workers, flows sharded by their addresses; the output is the same for any N")
 	fs.StringVar(&c.caFile, "ca-file", "", "trust the certificates in `PEM` file as roots, besides the system's")
-	fs.StringArrayVar(&c.keylogs, "keylog", nil, "decrypt TLS 1.3 handshakes with the secrets in `FILE`, an SSLKEYLOGFILE (NSS key log); repeatable")
+	fs.StringArrayVar(&c.keylogs, "keylog", nil, "decrypt handshakes with the secrets in `FILE`, an SSLKEYLOGFILE (NSS key log); repeatable")
+	fs.StringArrayVar(&c.rsaKeys, "rsa-key", nil, "decrypt TLS 1.0-1.2 RSA key exchanges with the server's private key in `PEM`; repeatable")
 	fs.BoolVarP(&c.verbose, "verbose", "v", false, "write statistics to stderr at the end: packets, bytes, flows, evictions, gaps, errors, throughput")
 	fs.BoolVar(&c.showVersion, "version", false, "print the version and exit")
 	fs.BoolVarP(&c.help, "help", "h", false, "show this help")

@@ -2,7 +2,11 @@ package main
 
 import (
 	"bytes"
+	"crypto/rand"
+	"crypto/rsa"
 	"crypto/tls"
+	"crypto/x509"
+	"encoding/pem"
 	"net/netip"
 	"os"
 	"os/exec"
@@ -283,5 +287,23 @@ func TestKeylogThatDoesNotFit(t *testing.T) {
 		if f := strings.Fields(line); len(f) == 3 && (strings.Contains(stderr, f[2][:16]) || strings.Contains(out, f[2][:16])) {
 			t.Errorf("a secret in the output")
 		}
+	}
+}
+
+// TestRSAKeyFlag: --rsa-key takes a PEM file holding an RSA private key;
+// anything else is a usage error with a hint.
+func TestRSAKeyFlag(t *testing.T) {
+	notKey := filepath.Join(t.TempDir(), "ca.pem")
+	os.WriteFile(notKey, []byte("-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n"), 0o600)
+	_, stderr, code := tlssniff(t, "-r", "../../samples/tls12.pcap", "--rsa-key", notKey)
+	if code != 2 || !strings.Contains(stderr, "tlssniff: error: --rsa-key "+notKey+": no RSA private key in it\ntlssniff: hint: ") {
+		t.Errorf("exit %d\n%s", code, stderr)
+	}
+	key, _ := rsa.GenerateKey(rand.Reader, 1024)
+	good := filepath.Join(t.TempDir(), "server.key")
+	der, _ := x509.MarshalPKCS8PrivateKey(key)
+	os.WriteFile(good, pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der}), 0o600)
+	if _, stderr, code := tlssniff(t, "-r", "../../samples/tls12.pcap", "--rsa-key", good); code != 0 {
+		t.Errorf("a PKCS #8 key: exit %d\n%s", code, stderr)
 	}
 }

@@ -3,7 +3,9 @@ package main
 import (
 	"bufio"
 	"bytes"
+	"crypto/rsa"
 	"crypto/x509"
+	"encoding/pem"
 	"errors"
 	"fmt"
 	"io"
@@ -63,6 +65,12 @@ func run(args []string, stdout, stderr io.Writer) int {
 		log.hintf("--ca-file takes a PEM file of CA certificates")
 		return exitUsage
 	}
+	rsaKeys, err := readRSAKeys(c.rsaKeys)
+	if err != nil {
+		log.errorf("%v", err)
+		log.hintf("--rsa-key takes a PEM file holding an RSA private key (PKCS #1 or PKCS #8)")
+		return exitUsage
+	}
 	following := make(chan struct{})
 	defer close(following)
 	keys, err := readKeyLogs(c.keylogs, c.iface != "", following, log)
@@ -104,7 +112,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	}
 
 	cfg := pipeline.Config{Reassembly: reassembly.DefaultConfig, Validator: validator, Keys: keys,
-		KeysFollowed: c.iface != "" && len(c.keylogs) > 0, Workers: c.workers,
+		KeysFollowed: c.iface != "" && len(c.keylogs) > 0, RSAKeys: rsaKeys, Workers: c.workers,
 		Live: c.iface != "", Duration: c.duration}
 	asm := &cfg.Reassembly
 	asm.IdleTimeout, asm.MaxAge, asm.MaxFlows, asm.Memory = c.idle, c.maxAge, c.maxFlows, c.memory
@@ -336,6 +344,30 @@ func readKeyLogs(names []string, live bool, stop <-chan struct{}, log logger) (*
 		if err != nil {
 			return nil, fmt.Errorf("--keylog: %w", err)
 		}
+	}
+	return keys, nil
+}
+
+// readRSAKeys reads the --rsa-key files: an RSA private key each.
+func readRSAKeys(names []string) ([]*rsa.PrivateKey, error) {
+	var keys []*rsa.PrivateKey
+	for _, name := range names {
+		b, err := os.ReadFile(name)
+		if err != nil {
+			return nil, fmt.Errorf("--rsa-key: %w", err)
+		}
+		var key *rsa.PrivateKey
+		for block, rest := pem.Decode(b); block != nil && key == nil; block, rest = pem.Decode(rest) {
+			if k, err := x509.ParsePKCS1PrivateKey(block.Bytes); err == nil {
+				key = k
+			} else if k, err := x509.ParsePKCS8PrivateKey(block.Bytes); err == nil {
+				key, _ = k.(*rsa.PrivateKey)
+			}
+		}
+		if key == nil {
+			return nil, fmt.Errorf("--rsa-key %s: no RSA private key in it", name)
+		}
+		keys = append(keys, key)
 	}
 	return keys, nil
 }
