@@ -99,6 +99,9 @@ type adapter interface {
 	started(side int) bool
 	// preamble is how many bytes side sent before its first record.
 	preamble(side int) int64
+	// openedHandshake reads the handshake content of a record opened with
+	// keys, as the transport frames it (DTLS: fragments).
+	openedHandshake(side int, ts time.Time, b []byte)
 }
 
 // Options configure a Conn.

@@ -380,7 +380,7 @@ func (c *Conn) decrypt(side int, r Record) bool {
 	}
 	switch typ {
 	case recordHandshake:
-		c.openedHandshakeBytes(side, r.Time, content)
+		c.tr.openedHandshake(side, r.Time, content)
 	case recordAlert:
 		c.opened = true
 		c.alert(side, r.Time, len(content), content)

@@ -129,7 +129,8 @@ func prf12(version uint16, h func() hash.Hash, secret []byte, label string, seed
 
 // recordKeys12 open one direction's TLS 1.0-1.2 records.
 type recordKeys12 struct {
-	version uint16
+	version uint16 // the TLS version (DTLS's mapped to it)
+	dtls    bool   // records carry their own sequence numbers
 	aead    aeadOpener
 	iv      []byte // an AEAD's fixed IV; CBC's next IV in TLS 1.0
 	block   cipher.Block
@@ -143,6 +144,13 @@ type recordKeys12 struct {
 // keys12 expands the master secret into the client's and the server's
 // keys.
 func keys12(version, suite uint16, etm bool, master, clientRandom, serverRandom []byte) (client, server *recordKeys12, ok bool) {
+	dtls := version>>8 == 0xfe
+	switch version {
+	case 0xfeff: // DTLS 1.0 is TLS 1.1's (RFC 4347)
+		version = 0x0302
+	case 0xfefd: // DTLS 1.2 is TLS 1.2's (RFC 6347)
+		version = 0x0303
+	}
 	s, ok := suite12For(suite)
 	if !ok || len(master) != 48 {
 		return nil, nil, false
@@ -154,7 +162,7 @@ func keys12(version, suite uint16, etm bool, master, clientRandom, serverRandom 
 	cKey, sKey := take(s.keyLen), take(s.keyLen)
 	cIV, sIV := take(s.ivLen), take(s.ivLen)
 	mk := func(key, iv, macKey []byte) *recordKeys12 {
-		k := &recordKeys12{version: version, iv: iv, macKey: macKey, mac: s.mac, macLen: s.macLen, etm: etm}
+		k := &recordKeys12{version: version, dtls: dtls, iv: iv, macKey: macKey, mac: s.mac, macLen: s.macLen, etm: etm}
 		if s.aead != nil {
 			k.aead = s.aead(key)
 		} else {
@@ -169,7 +177,11 @@ func keys12(version, suite uint16, etm bool, master, clientRandom, serverRandom 
 // record's).
 func (k *recordKeys12) open(dst *[]byte, r Record) (uint8, []byte, bool) {
 	var ad [13]byte // seq, type, version, length
-	binary.BigEndian.PutUint64(ad[:], k.seq)
+	seq := k.seq
+	if k.dtls {
+		seq = r.Seq
+	}
+	binary.BigEndian.PutUint64(ad[:], seq)
 	ad[8] = r.Type
 	binary.BigEndian.PutUint16(ad[9:], r.Version)
 	out, ok := k.openBody(dst, ad, r.Body)

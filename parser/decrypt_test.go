@@ -500,3 +500,43 @@ func TestDecryptRSAKeyExchange(t *testing.T) {
 		}
 	}
 }
+
+// TestDecryptDTLS12 opens OpenSSL DTLS 1.2 sessions over UDP (AES-GCM and
+// AES-CBC with SHA-1) with the key log their client wrote: each side's
+// Finished, a fragment of epoch 1, is read through the fragment
+// reassembly, with the record's own sequence number.
+func TestDecryptDTLS12(t *testing.T) {
+	testenv.Tool(t, "openssl")
+	pki := testPKI(t)
+	for _, cipher := range []string{"ECDHE-ECDSA-AES128-GCM-SHA256", "ECDHE-ECDSA-AES256-SHA"} {
+		keyFile := filepath.Join(t.TempDir(), "dtls.keys")
+		all, err := pki.Clients([]string{"-dtls1_2", "-cipher", cipher}, func(ctx context.Context, port int, expand func([]string) []string) *exec.Cmd {
+			c := exec.CommandContext(ctx, "openssl", append([]string{"s_client", "-dtls1_2", "-no_ign_eof", "-connect",
+				fmt.Sprintf("127.0.0.1:%d", port), "-cipher", cipher, "-keylogfile", keyFile}, expand([]string{"-CAfile", "{ca}"})...)...)
+			r, w := io.Pipe()
+			go func() { io.WriteString(w, "hello\n"); time.Sleep(300 * time.Millisecond); w.Close() }()
+			c.Stdin = r
+			return c
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		text, err := os.ReadFile(keyFile)
+		if err != nil {
+			t.Fatal(err)
+		}
+		keys := keylog.New()
+		keys.Read(bytes.NewReader(text), keyFile, func(e *keylog.LineError) { t.Error(e) })
+		var got *Connection
+		conn := NewConn(UDP, clientAddr, serverAddr, t0, Options{Keys: keys, Emit: func(x *Connection) { got = x }})
+		for i, w := range all[0] {
+			conn.Data(map[bool]int{true: 0, false: 1}[w.FromClient], w.Data, t0.Add(time.Duration(i)*time.Millisecond))
+		}
+		conn.Close()
+		seq := sequence(got)
+		if VersionName(got.Version) != "DTLS 1.2" || got.Decryption.Keys != "decrypted" ||
+			!strings.Contains(seq, "cChangeCipherSpec c+Finished") || !strings.Contains(seq, "sChangeCipherSpec s+Finished") {
+			t.Errorf("%s: %s %s, %+v\n%s", cipher, VersionName(got.Version), CipherSuiteName(got.CipherSuite), got.Decryption, seq)
+		}
+	}
+}

@@ -26,6 +26,7 @@ type dtlsRecord struct {
 	typ     uint8
 	version uint16
 	epoch   uint16
+	seq     uint64 // the epoch and the sequence number, as a record's nonce and MAC take them
 	body    []byte
 }
 
@@ -40,7 +41,8 @@ func readDTLSRecord(b []byte) (dtlsRecord, []byte, error) {
 	if len(b) < dtlsHeaderLen {
 		return dtlsRecord{}, nil, errDTLSHeader
 	}
-	r := dtlsRecord{typ: b[0], version: binary.BigEndian.Uint16(b[1:3]), epoch: binary.BigEndian.Uint16(b[3:5])}
+	r := dtlsRecord{typ: b[0], version: binary.BigEndian.Uint16(b[1:3]), epoch: binary.BigEndian.Uint16(b[3:5]),
+		seq: binary.BigEndian.Uint64(b[3:11])}
 	n := int(binary.BigEndian.Uint16(b[11:13]))
 	if len(b) < dtlsHeaderLen+n {
 		return dtlsRecord{}, nil, errDTLSLength

@@ -233,6 +233,12 @@ func (q *quic) shortPacket(side int, ts time.Time, b []byte) {
 	}
 }
 
+// openedHandshake is not used: QUIC's packets are opened here, not as
+// records.
+func (q *quic) openedHandshake(side int, ts time.Time, b []byte) {
+	q.c.openedHandshakeBytes(side, ts, b)
+}
+
 // notQUIC gives up on a datagram flow that does not start as QUIC.
 func (q *quic) notQUIC(side int, ts time.Time) bool {
 	q.c.stop(side, ts, ErrNotTLS)

@@ -58,6 +58,9 @@ type Record struct {
 	// Cut says the body was wanted but dropped: the memory budget refused
 	// to buffer it.
 	Cut bool
+	// Seq is a DTLS record's epoch and sequence number (RFC 6347, section
+	// 4.1); TLS records count theirs.
+	Seq uint64
 }
 
 // RecordHandler receives records from a RecordLayer.

@@ -62,6 +62,10 @@ func (s *stream) preamble(side int) int64 {
 
 func (s *stream) pending(side int) (uint8, []byte, bool) { return s.sides[side].rec.pending() }
 
+func (s *stream) openedHandshake(side int, ts time.Time, b []byte) {
+	s.c.openedHandshakeBytes(side, ts, b)
+}
+
 // WantBody implements RecordHandler.
 func (st *streamSide) WantBody(typ uint8) bool { return st.c.wantBody(st.side, typ) }
 

@@ -29,6 +29,12 @@ func (d *datagrams) data(side int, b []byte, ts time.Time) bool {
 	return d.inner.data(side, b, ts)
 }
 
+func (d *datagrams) openedHandshake(side int, ts time.Time, b []byte) {
+	if d.inner != nil {
+		d.inner.openedHandshake(side, ts, b)
+	}
+}
+
 func (d *datagrams) shed(side int) int {
 	if d.inner == nil {
 		return 0

@@ -11,6 +11,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -51,7 +52,9 @@ func (p *PKI) Client(serverArgs []string, client ClientCmd) ([]Write, error) {
 
 // Clients runs one connection from each client in turn to the same
 // openssl s_server (its session tickets valid for all: resumption, 0-RTT),
-// given serverArgs without -www, and returns each connection's writes.
+// given serverArgs without -www, and returns each connection's writes. With
+// -dtls1_2 or -dtls1 in serverArgs the relay carries datagrams, each write
+// one datagram.
 func (p *PKI) Clients(serverArgs []string, clients ...ClientCmd) ([][]Write, error) {
 	all := make([][]Write, len(clients))
 	dir, err := os.MkdirTemp("", "tlstest")
@@ -120,12 +123,24 @@ func (p *PKI) Clients(serverArgs []string, clients ...ClientCmd) ([][]Write, err
 	}
 	go io.Copy(io.Discard, out)
 
+	udp := slices.ContainsFunc(serverArgs, func(a string) bool { return strings.HasPrefix(a, "-dtls") })
 	for i, client := range clients {
-		ln, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			return all, err
+		var ln io.Closer
+		var relayPort int
+		if udp {
+			pc, err := net.ListenPacket("udp", "127.0.0.1:0")
+			if err != nil {
+				return all, err
+			}
+			ln, relayPort = pc, pc.LocalAddr().(*net.UDPAddr).Port
+		} else {
+			l, err := net.Listen("tcp", "127.0.0.1:0")
+			if err != nil {
+				return all, err
+			}
+			ln, relayPort = l, l.Addr().(*net.TCPAddr).Port
 		}
-		cmd := client(ctx, ln.Addr().(*net.TCPAddr).Port, expand)
+		cmd := client(ctx, relayPort, expand)
 		var clientErr strings.Builder
 		cmd.Stderr = &clientErr
 		if err := cmd.Start(); err != nil {
@@ -134,8 +149,16 @@ func (p *PKI) Clients(serverArgs []string, clients ...ClientCmd) ([][]Write, err
 		}
 		rec := &recorder{}
 		relayed := make(chan error, 1)
-		go func() { relayed <- relay(ln, "127.0.0.1:"+port, rec) }()
+		if udp {
+			go func() { relayed <- relayDatagrams(ln.(net.PacketConn), "127.0.0.1:"+port, rec) }()
+		} else {
+			go func() { relayed <- relay(ln.(net.Listener), "127.0.0.1:"+port, rec) }()
+		}
 		err = cmd.Wait()
+		if udp {
+			time.Sleep(100 * time.Millisecond) // the server's last datagrams
+			ln.Close()
+		}
 		rerr := <-relayed
 		ln.Close()
 		all[i] = rec.writes
@@ -147,6 +170,49 @@ func (p *PKI) Clients(serverArgs []string, clients ...ClientCmd) ([][]Write, err
 		}
 	}
 	return all, nil
+}
+
+// relayDatagrams carries datagrams between the first client that writes to
+// pc and addr, recording each, until pc is closed.
+func relayDatagrams(pc net.PacketConn, addr string, rec *recorder) error {
+	s, err := net.Dial("udp", addr)
+	if err != nil {
+		return err
+	}
+	defer s.Close()
+	var client net.Addr
+	var mu sync.Mutex
+	record := func(fromClient bool, b []byte) {
+		rec.mu.Lock()
+		rec.writes = append(rec.writes, Write{fromClient, append([]byte(nil), b...)})
+		rec.mu.Unlock()
+	}
+	go func() {
+		buf := make([]byte, 64<<10)
+		for {
+			n, err := s.Read(buf)
+			if err != nil {
+				return
+			}
+			mu.Lock()
+			to := client
+			mu.Unlock()
+			record(false, buf[:n])
+			pc.WriteTo(buf[:n], to)
+		}
+	}()
+	buf := make([]byte, 64<<10)
+	for {
+		n, from, err := pc.ReadFrom(buf)
+		if err != nil {
+			return nil // closed: the client is done
+		}
+		mu.Lock()
+		client = from
+		mu.Unlock()
+		record(true, buf[:n])
+		s.Write(buf[:n])
+	}
 }
 
 // relay accepts one connection on ln, connects it to addr and copies both
