@@ -123,15 +123,7 @@ func opensslKeyed(t *testing.T, pki *tlstest.PKI, server, client []string) ([]tl
 	if err != nil {
 		t.Fatal(err)
 	}
-	text, err := os.ReadFile(keyFile)
-	if err != nil {
-		t.Fatal(err)
-	}
-	keys := keylog.New()
-	if n, _ := keys.Read(bytes.NewReader(text), keyFile, func(e *keylog.LineError) { t.Error(e) }); n == 0 {
-		t.Fatalf("no secret in OpenSSL's key log")
-	}
-	return writes, keys
+	return writes, readKeyFile(t, keyFile)
 }
 
 // TestDecryptionRefused: secrets of another session, secrets that do not
@@ -365,12 +357,7 @@ func TestDecryptOtherClients(t *testing.T) {
 		if err != nil {
 			t.Fatalf("%s %s: %v", tc.tool, tc.version, err)
 		}
-		text, err := os.ReadFile(keyFile)
-		if err != nil {
-			t.Fatalf("%s wrote no key log: %v", tc.tool, err)
-		}
-		keys := keylog.New()
-		keys.Read(bytes.NewReader(text), keyFile, func(e *keylog.LineError) { t.Error(e) })
+		keys := readKeyFile(t, keyFile)
 		got := playWith(t, writes, whole, 0, Options{Keys: keys})[0]
 		seq := sequence(got)
 		if VersionName(got.Version) != tc.version || got.Decryption.Keys != "decrypted" || len(got.Certificates) == 0 ||
@@ -420,11 +407,7 @@ func TestDecryptEarlyData(t *testing.T) {
 			c := exec.CommandContext(ctx, "openssl", append([]string{"s_client", "-no_ign_eof", "-connect",
 				fmt.Sprintf("127.0.0.1:%d", port), "-tls1_3", "-servername", "www.example.test", "-keylogfile", keyFile},
 				expand(append([]string{"-CAfile", "{ca}"}, args...))...)...)
-			// A line, then the end of input a moment later, once the
-			// server's ticket came.
-			r, w := io.Pipe()
-			go func() { io.WriteString(w, "hello\n"); time.Sleep(300 * time.Millisecond); w.Close() }()
-			c.Stdin = r
+			c.Stdin = lingering()
 			return c
 		}
 	}
@@ -433,12 +416,7 @@ func TestDecryptEarlyData(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	text, err := os.ReadFile(keyFile)
-	if err != nil {
-		t.Fatal(err)
-	}
-	keys := keylog.New()
-	keys.Read(bytes.NewReader(text), keyFile, func(e *keylog.LineError) { t.Error(e) })
+	keys := readKeyFile(t, keyFile)
 	got := playWith(t, all[1], whole, 0, Options{Keys: keys})[0]
 	seq := sequence(got)
 	if !got.EarlyData.Accepted || got.EarlyData.Records == 0 || !got.Resumed || got.Decryption.Keys != "decrypted" ||
@@ -513,20 +491,13 @@ func TestDecryptDTLS12(t *testing.T) {
 		all, err := pki.Clients([]string{"-dtls1_2", "-cipher", cipher}, func(ctx context.Context, port int, expand func([]string) []string) *exec.Cmd {
 			c := exec.CommandContext(ctx, "openssl", append([]string{"s_client", "-dtls1_2", "-no_ign_eof", "-connect",
 				fmt.Sprintf("127.0.0.1:%d", port), "-cipher", cipher, "-keylogfile", keyFile}, expand([]string{"-CAfile", "{ca}"})...)...)
-			r, w := io.Pipe()
-			go func() { io.WriteString(w, "hello\n"); time.Sleep(300 * time.Millisecond); w.Close() }()
-			c.Stdin = r
+			c.Stdin = lingering()
 			return c
 		})
 		if err != nil {
 			t.Fatal(err)
 		}
-		text, err := os.ReadFile(keyFile)
-		if err != nil {
-			t.Fatal(err)
-		}
-		keys := keylog.New()
-		keys.Read(bytes.NewReader(text), keyFile, func(e *keylog.LineError) { t.Error(e) })
+		keys := readKeyFile(t, keyFile)
 		var got *Connection
 		conn := NewConn(UDP, clientAddr, serverAddr, t0, Options{Keys: keys, Emit: func(x *Connection) { got = x }})
 		for i, w := range all[0] {
@@ -539,4 +510,30 @@ func TestDecryptDTLS12(t *testing.T) {
 			t.Errorf("%s: %s %s, %+v\n%s", cipher, VersionName(got.Version), CipherSuiteName(got.CipherSuite), got.Decryption, seq)
 		}
 	}
+}
+
+// readKeyFile reads the key log a client wrote, which must hold a secret.
+func readKeyFile(t *testing.T, name string) *keylog.Log {
+	t.Helper()
+	text, err := os.ReadFile(name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	keys := keylog.New()
+	if n, _ := keys.Read(bytes.NewReader(text), name, func(e *keylog.LineError) { t.Error(e) }); n == 0 {
+		t.Fatalf("no secret in the key log %s", name)
+	}
+	return keys
+}
+
+// lingering is a client's input: a line, then its end a moment later,
+// once the server's tickets came.
+func lingering() io.Reader {
+	r, w := io.Pipe()
+	go func() {
+		io.WriteString(w, "hello\n")
+		time.Sleep(300 * time.Millisecond)
+		w.Close()
+	}()
+	return r
 }
