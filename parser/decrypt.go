@@ -139,7 +139,10 @@ type decryptSide struct {
 	keys opener // nil once the side's records are no longer opened
 	// next is a TLS 1.2 side's keys, taken up at its ChangeCipherSpec.
 	next opener
-	done bool // its handshake records were all opened: what follows is application data
+	// secret is a TLS 1.3 side's application traffic secret, for its key
+	// updates.
+	secret []byte
+	done   bool // its handshake records were all opened: what follows is application data
 }
 
 // secrets returns the key log's TLS 1.3 secrets for the handshake, or
@@ -410,15 +413,34 @@ func (c *Conn) nextKeys(side int) {
 	if c.dec == nil || !c.c.TLS13() {
 		return // not read from a TLS 1.3 record (QUIC), or TLS 1.2: the keys stay
 	}
-	ds := &c.dec.sides[side]
 	secret := c.dec.secrets.ServerTraffic
 	if c.role(side) == FromClient {
 		secret = c.dec.secrets.ClientTraffic
 	}
-	ds.keys = nil
+	c.trafficKeys(side, secret)
+}
+
+// trafficKeys moves side to the keys of an application traffic secret.
+func (c *Conn) trafficKeys(side int, secret []byte) {
+	ds := &c.dec.sides[side]
+	ds.keys, ds.secret = nil, secret
 	if k, ok := trafficKeys(c.dec.suite, secret); ok {
 		ds.keys = k
 	} else {
 		ds.done = true
 	}
+}
+
+// keyUpdate moves side to its next application traffic secret after a
+// KeyUpdate read from it (RFC 8446, section 7.2).
+func (c *Conn) keyUpdate(side int) {
+	if c.dec == nil || !c.c.TLS13() || c.dec.sides[side].secret == nil {
+		return
+	}
+	h := sha256.New
+	if len(c.dec.sides[side].secret) == sha512.Size384 {
+		h = sha512.New384
+	}
+	old := c.dec.sides[side].secret
+	c.trafficKeys(side, hkdfExpandLabel(h, old, "traffic upd", len(old)))
 }

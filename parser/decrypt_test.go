@@ -537,3 +537,27 @@ func lingering() io.Reader {
 	}()
 	return r
 }
+
+// TestDecryptKeyUpdate: an OpenSSL client that updates its keys right after
+// the handshake (its "k" command) and then closes: the KeyUpdate is read,
+// and the close_notify after it opens with the next secret.
+func TestDecryptKeyUpdate(t *testing.T) {
+	testenv.Tool(t, "openssl")
+	pki := testPKI(t)
+	keyFile := filepath.Join(t.TempDir(), "openssl.keys")
+	writes, err := pki.Client(nil, func(ctx context.Context, port int, expand func([]string) []string) *exec.Cmd {
+		c := exec.CommandContext(ctx, "openssl", append([]string{"s_client", "-no_ign_eof", "-tls1_3", "-connect",
+			fmt.Sprintf("127.0.0.1:%d", port), "-keylogfile", keyFile}, expand([]string{"-CAfile", "{ca}"})...)...)
+		c.Stdin = strings.NewReader("k\n")
+		return c
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := playWith(t, writes, whole, 0, Options{Keys: readKeyFile(t, keyFile)})[0]
+	seq := sequence(got)
+	if got.Decryption.Keys != "decrypted" || !strings.Contains(seq, "c+Finished c+KeyUpdate c+Alert") ||
+		AlertName(got.Alerts[0].Description) != "close_notify" {
+		t.Errorf("%+v\n%s", got.Decryption, seq)
+	}
+}

@@ -166,6 +166,10 @@ func (c *Conn) handshakeMessage(side int, ts time.Time, typ MessageType, body []
 			malformed()
 		}
 		h.fullHS = true
+	case MsgKeyUpdate:
+		if c.opened {
+			c.keyUpdate(side) // its next records are protected with the next secret
+		}
 	case MsgFinished:
 		c.message(ts, side, MsgFinished, len(body), false)
 		c.setFinished(side, ts)

@@ -25,6 +25,7 @@ const (
 	MsgClientKeyExchange     MessageType = 16
 	MsgFinished              MessageType = 20
 	MsgCertificateStatus     MessageType = 22
+	MsgKeyUpdate             MessageType = 24
 	MsgCompressedCertificate MessageType = 25
 )
 
