@@ -102,6 +102,8 @@ type adapter interface {
 	// openedHandshake reads the handshake content of a record opened with
 	// keys, as the transport frames it (DTLS: fragments).
 	openedHandshake(side int, ts time.Time, b []byte)
+	// release reads what the adapter held while the secrets might come.
+	release()
 }
 
 // Options configure a Conn.

@@ -258,6 +258,7 @@ func (c *Conn) release() {
 		return
 	}
 	c.wait = false
+	c.tr.release()
 	held := c.held
 	c.held = nil
 	c.mem.Release(c.heldBytes)

@@ -51,6 +51,17 @@ type quic struct {
 	appKeys   [2]*packetKeys
 	appTried  bool
 	appCrypto [2]cryptoStream
+	// With a key log still being followed, the datagrams from the first
+	// Handshake or 1-RTT packet on are held until the secrets come.
+	held      []heldDatagram
+	heldBytes int
+}
+
+// heldDatagram is the rest of a datagram held until its secrets come.
+type heldDatagram struct {
+	side int
+	ts   time.Time
+	b    []byte
 }
 
 func newQUIC(c *Conn) *quic {
@@ -66,14 +77,24 @@ func newQUIC(c *Conn) *quic {
 // data handles one datagram sent by side: its coalesced QUIC packets.
 func (q *quic) data(side int, data []byte, ts time.Time) bool {
 	c := q.c
+	if len(q.held) > 0 {
+		if q.c.wait && !q.keysCame() && q.hold(side, ts, data) {
+			return true
+		}
+		q.release()
+	}
 	for len(data) > 0 {
 		if data[0]&0x80 == 0 { // a short header: 1-RTT, protected with keys not known here
 			if q.info == nil {
 				return q.notQUIC(side, ts)
 			}
+			if q.waitForKeys() && q.hold(side, ts, data) {
+				return true
+			}
 			q.shortPacket(side, ts, data)
 			break
 		}
+		packet := data
 		h, rest, err := parseLongHeader(data)
 		if err != nil {
 			if q.info == nil {
@@ -119,6 +140,9 @@ func (q *quic) data(side int, data []byte, ts time.Time) bool {
 			count[1]++
 			c.earlyData(side, ts, h.length)
 		case h.typ == quicHandshake:
+			if q.waitForKeys() && q.hold(side, ts, packet) {
+				return true
+			}
 			count[2]++
 			if from == FromServer && len(info.ServerSCID) == 0 {
 				info.ServerSCID = bytes.Clone(h.scid)
@@ -182,8 +206,9 @@ func (q *quic) cryptoData(side int, ts time.Time, s *cryptoStream, frames []cryp
 func (q *quic) handshake(side int, h *longHeader, ts time.Time) bool {
 	c := q.c
 	if !q.hsTried && c.c.ServerHello != nil {
-		q.hsTried = true
+		q.hsTried = !c.wait // a followed key log is asked again
 		if s, ok := c.secrets(); ok {
+			q.hsTried = true
 			ck, ok1 := quicKeys(h.version, c.c.CipherSuite, s.ClientHandshake)
 			sk, ok2 := quicKeys(h.version, c.c.CipherSuite, s.ServerHandshake)
 			if ok1 && ok2 {
@@ -230,6 +255,47 @@ func (q *quic) shortPacket(side int, ts time.Time, b []byte) {
 	}
 	if c.c.Established {
 		c.sealedData(side, ts, n)
+	}
+}
+
+// waitForKeys reports whether a Handshake or 1-RTT packet is to be held:
+// the key log is still being followed and has no secrets for the
+// handshake yet.
+func (q *quic) waitForKeys() bool {
+	c := q.c
+	return c.wait && c.c.ServerHello != nil && !q.hsTried && !q.keysCame()
+}
+
+// keysCame reports whether the key log now has the handshake's secrets.
+func (q *quic) keysCame() bool {
+	s, ok := q.c.keys.Lookup(q.c.c.ClientHello.Random)
+	return ok && s.ClientHandshake != nil && s.ServerHandshake != nil
+}
+
+// hold keeps the rest of a datagram, from a packet the secrets would open,
+// copied and charged; it reports false, holding nothing, past the bounds
+// of what a connection holds (maxHeldRecords datagrams, maxHeldBytes).
+func (q *quic) hold(side int, ts time.Time, b []byte) bool {
+	if len(q.held) == maxHeldRecords || q.heldBytes+len(b) > maxHeldBytes || !q.c.mem.Charge(len(b)) {
+		return false
+	}
+	q.held = append(q.held, heldDatagram{side, ts, bytes.Clone(b)})
+	q.heldBytes += len(b)
+	return true
+}
+
+// release reads what was held, with the secrets if they came, else as
+// without them: the wait is over.
+func (q *quic) release() {
+	held := q.held
+	q.held = nil
+	q.c.mem.Release(q.heldBytes)
+	q.heldBytes = 0
+	q.hsTried = q.hsTried || !q.keysCame() // no more waiting
+	for _, h := range held {
+		if !q.c.emitted {
+			q.data(h.side, h.b, h.ts)
+		}
 	}
 }
 

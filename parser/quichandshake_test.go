@@ -265,3 +265,47 @@ func TestQUICDecrypt(t *testing.T) {
 		t.Errorf("with the secrets swapped: %s, %+v", seq, wrong.Decryption)
 	}
 }
+
+// TestQUICKeysThatCome: with a key log still being followed, a QUIC
+// connection whose secrets come after its first Handshake packets holds
+// them and reads them once they come; when they never come, it reads as
+// without keys.
+func TestQUICKeysThatCome(t *testing.T) {
+	r := quicRun(t)
+	dcid, serverCID := unhex(t, "8394c8f03e515708"), unhex(t, "f067a5502a4262b5")
+	ck, sk, _ := deriveInitialKeys(quicV1, dcid)
+	chk, _ := quicKeys(quicV1, r.suite, r.clientSecret)
+	shk, _ := quicKeys(quicV1, r.suite, r.serverSecret)
+	half := len(r.serverHandshake) / 2
+	packets := []piece{
+		{true, sealInitial(t, ck, dcid, 0, cryptoFrameBytes(0, r.clientInitial))},
+		{false, append(sealInitial(t, sk, dcid, 0, cryptoFrameBytes(0, r.serverInitial)),
+			sealHandshake(shk, dcid, serverCID, 0, cryptoFrameBytes(0, r.serverHandshake[:half]))...)},
+		{false, sealHandshake(shk, dcid, serverCID, 1, cryptoFrameBytes(half, r.serverHandshake[half:]))},
+		{true, sealHandshake(chk, serverCID, dcid, 0, cryptoFrameBytes(0, r.clientHandshake))},
+		{true, shortPacket(serverCID, 60)},
+	}
+	random := hex.EncodeToString(r.clientInitial[6:38])
+	lines := "CLIENT_HANDSHAKE_TRAFFIC_SECRET " + random + " " + hex.EncodeToString(r.clientSecret) + "\n" +
+		"SERVER_HANDSHAKE_TRAFFIC_SECRET " + random + " " + hex.EncodeToString(r.serverSecret) + "\n"
+	play := func(after int) string {
+		keys := keylog.New()
+		var got *Connection
+		c := NewConn(UDP, clientAddr, serverAddr, t0, Options{Keys: keys, KeysFollowed: true, Emit: func(x *Connection) { got = x }})
+		for i, p := range packets {
+			c.Data(map[bool]int{true: 0, false: 1}[p.fromClient], p.data, t0.Add(time.Duration(i)*time.Millisecond))
+			if i == after {
+				keys.Read(strings.NewReader(lines), "live.keys", func(e *keylog.LineError) { t.Error(e) })
+			}
+		}
+		c.Close()
+		return sequence(got)
+	}
+	const decrypted = "cClientHello sServerHello s+EncryptedExtensions s+Certificate s+CertificateVerify s+Finished c+Finished c~ApplicationData"
+	for after, want := range map[int]string{1: decrypted, 3: decrypted, len(packets) - 1: decrypted,
+		-1: "cClientHello sServerHello s~EncryptedHandshake s~Finished c~Finished c~ApplicationData"} {
+		if got := play(after); got != want {
+			t.Errorf("secrets after packet %d:\n got  %s\n want %s", after, got, want)
+		}
+	}
+}

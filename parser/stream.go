@@ -66,6 +66,8 @@ func (s *stream) openedHandshake(side int, ts time.Time, b []byte) {
 	s.c.openedHandshakeBytes(side, ts, b)
 }
 
+func (s *stream) release() {} // the core holds TLS records itself
+
 // WantBody implements RecordHandler.
 func (st *streamSide) WantBody(typ uint8) bool { return st.c.wantBody(st.side, typ) }
 

@@ -29,6 +29,12 @@ func (d *datagrams) data(side int, b []byte, ts time.Time) bool {
 	return d.inner.data(side, b, ts)
 }
 
+func (d *datagrams) release() {
+	if d.inner != nil {
+		d.inner.release()
+	}
+}
+
 func (d *datagrams) openedHandshake(side int, ts time.Time, b []byte) {
 	if d.inner != nil {
 		d.inner.openedHandshake(side, ts, b)
@@ -50,3 +56,4 @@ func (unframed) lose(int, int)                     {}
 func (unframed) started(int) bool                  { return true }
 func (unframed) preamble(int) int64                { return 0 }
 func (unframed) pending(int) (uint8, []byte, bool) { return 0, nil, false }
+func (unframed) release()                          {} // only QUIC holds datagrams
