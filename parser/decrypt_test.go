@@ -556,7 +556,7 @@ func TestDecryptKeyUpdate(t *testing.T) {
 	}
 	got := playWith(t, writes, whole, 0, Options{Keys: readKeyFile(t, keyFile)})[0]
 	seq := sequence(got)
-	if got.Decryption.Keys != "decrypted" || !strings.Contains(seq, "c+Finished c+KeyUpdate c+Alert") ||
+	if got.Decryption.Keys != "decrypted" || !strings.Contains(seq, "c+Finished") || !strings.Contains(seq, "c+KeyUpdate c+Alert") ||
 		AlertName(got.Alerts[0].Description) != "close_notify" {
 		t.Errorf("%+v\n%s", got.Decryption, seq)
 	}
