@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/andybalholm/brotli"
+	"github.com/klauspost/compress/zstd"
 	"golang.org/x/crypto/cryptobyte"
 )
 
@@ -123,6 +124,7 @@ func (c *Certificate) coversName(name string) bool {
 const (
 	compressZlib   = 1
 	compressBrotli = 2
+	compressZstd   = 3
 )
 
 // decompressCertificate reads a CompressedCertificate (RFC 8879, section
@@ -130,7 +132,7 @@ const (
 // what the algorithm gives, up to the length the message claims and never
 // past maxHandshakeBuffer, so that a small message cannot make a large
 // allocation. ok is false when the message is malformed; algorithm names
-// an algorithm not read here (zstd) with a nil body.
+// an algorithm not read here with a nil body.
 func decompressCertificate(body []byte) (out []byte, algorithm uint16, ok bool) {
 	s := cryptobyte.String(body)
 	var length uint32
@@ -148,6 +150,15 @@ func decompressCertificate(body []byte) (out []byte, algorithm uint16, ok bool) 
 		r = z
 	case compressBrotli:
 		r = brotli.NewReader(bytes.NewReader(compressed))
+	case compressZstd:
+		// One goroutine, and no window larger than what may come out.
+		z, err := zstd.NewReader(bytes.NewReader(compressed), zstd.WithDecoderConcurrency(1),
+			zstd.WithDecoderMaxMemory(2*maxHandshakeBuffer), zstd.WithDecoderMaxWindow(2*maxHandshakeBuffer))
+		if err != nil {
+			return nil, algorithm, false
+		}
+		defer z.Close()
+		r = z
 	default:
 		return nil, algorithm, true
 	}

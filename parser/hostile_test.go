@@ -12,6 +12,7 @@ import (
 	"testing"
 
 	"github.com/andybalholm/brotli"
+	"github.com/klauspost/compress/zstd"
 	"github.com/tlssniff/tlssniff/budget"
 	"golang.org/x/crypto/cryptobyte"
 )
@@ -276,9 +277,10 @@ func TestAlertStorm(t *testing.T) {
 	}
 }
 
-// TestCompressedCertificate reads a real chain compressed with zlib and
-// with brotli (RFC 8879), and refuses what lies about its length or would
-// grow past the handshake buffer; zstd is named, not read.
+// TestCompressedCertificate reads a real chain compressed with zlib,
+// brotli and zstd (RFC 8879), and refuses what lies about its length or
+// would grow past the handshake buffer; an unknown algorithm is named, not
+// read.
 func TestCompressedCertificate(t *testing.T) {
 	pki := testPKI(t)
 	var b cryptobyte.Builder
@@ -298,6 +300,8 @@ func TestCompressedCertificate(t *testing.T) {
 			w = zlib.NewWriter(&out)
 		case compressBrotli:
 			w = brotli.NewWriter(&out)
+		case compressZstd:
+			w, _ = zstd.NewWriter(&out)
 		default:
 			w = nopCloser{&out}
 		}
@@ -309,7 +313,7 @@ func TestCompressedCertificate(t *testing.T) {
 		m.AddUint24LengthPrefixed(func(b *cryptobyte.Builder) { b.AddBytes(out.Bytes()) })
 		return m.BytesOrPanic()
 	}
-	for _, alg := range []uint16{compressZlib, compressBrotli} {
+	for _, alg := range []uint16{compressZlib, compressBrotli, compressZstd} {
 		out, a, ok := decompressCertificate(compress(alg, plain, len(plain)))
 		if !ok || a != alg || !bytes.Equal(out, plain) {
 			t.Errorf("algorithm %d: %v, %d bytes", alg, ok, len(out))
@@ -322,8 +326,8 @@ func TestCompressedCertificate(t *testing.T) {
 			t.Errorf("algorithm %d: %d bytes past the handshake buffer were taken", alg, len(bomb))
 		}
 	}
-	if out, a, ok := decompressCertificate(compress(3, plain, len(plain))); !ok || a != 3 || out != nil {
-		t.Errorf("zstd: %v %d %d", ok, a, len(out))
+	if out, a, ok := decompressCertificate(compress(4, plain, len(plain))); !ok || a != 4 || out != nil {
+		t.Errorf("an unknown algorithm: %v %d %d", ok, a, len(out))
 	}
 	if _, _, ok := decompressCertificate([]byte{0, 2, 0}); ok {
 		t.Error("a message cut short was taken")
