@@ -42,38 +42,70 @@ type recordKeys struct {
 	seq  uint64 // of the next record
 }
 
-// trafficKeys derives the keys of a traffic secret for a TLS 1.3 suite;
-// ok is false for a suite not decrypted here.
-func trafficKeys(suite uint16, secret []byte) (k *recordKeys, ok bool) {
-	var h func() hash.Hash
-	var keyLen int
+// The AEADs of TLS and QUIC, by key.
+func newGCM(key []byte) aeadOpener {
+	block, _ := aes.NewCipher(key)
+	a, _ := cipher.NewGCM(block)
+	return a
+}
+
+func newChaCha20Poly1305(key []byte) aeadOpener {
+	a, _ := chacha20poly1305.New(key)
+	return a
+}
+
+func newCCM(tagLen int) func(key []byte) aeadOpener {
+	return func(key []byte) aeadOpener {
+		block, _ := aes.NewCipher(key)
+		return &ccm{block: block, tagLen: tagLen}
+	}
+}
+
+// suite13 is what protecting TLS 1.3 records or QUIC packets with a TLS
+// 1.3 suite takes (RFC 8446, appendix B.4).
+type suite13 struct {
+	hash   func() hash.Hash
+	keyLen int
+	aead   func(key []byte) aeadOpener
+}
+
+// suite13For describes a TLS 1.3 suite; ok is false for one not known here.
+func suite13For(suite uint16) (s suite13, ok bool) {
 	switch suite {
 	case 0x1301: // TLS_AES_128_GCM_SHA256
-		h, keyLen = sha256.New, 16
+		return suite13{sha256.New, 16, newGCM}, true
 	case 0x1302: // TLS_AES_256_GCM_SHA384
-		h, keyLen = sha512.New384, 32
+		return suite13{sha512.New384, 32, newGCM}, true
 	case 0x1303: // TLS_CHACHA20_POLY1305_SHA256
-		h, keyLen = sha256.New, chacha20poly1305.KeySize
+		return suite13{sha256.New, chacha20poly1305.KeySize, newChaCha20Poly1305}, true
 	case 0x1304, 0x1305: // TLS_AES_128_CCM_SHA256, TLS_AES_128_CCM_8_SHA256
-		h, keyLen = sha256.New, 16
-	default:
+		return suite13{sha256.New, 16, newCCM(tagLen(suite))}, true
+	}
+	return s, false
+}
+
+// keys expands a traffic secret into an AEAD and its IV, with TLS 1.3's
+// labels after prefix (RFC 8446, section 7.3; RFC 9001, section 5.1 with
+// "quic "); ok is false for a secret of another hash's size.
+func (s suite13) keys(secret []byte, prefix string) (aead aeadOpener, iv []byte, ok bool) {
+	if len(secret) != s.hash().Size() {
+		return nil, nil, false
+	}
+	return s.aead(hkdfExpandLabel(s.hash, secret, prefix+"key", s.keyLen)), hkdfExpandLabel(s.hash, secret, prefix+"iv", 12), true
+}
+
+// trafficKeys derives the keys of a traffic secret for a TLS 1.3 suite;
+// ok is false for a suite not decrypted here.
+func trafficKeys(suite uint16, secret []byte) (*recordKeys, bool) {
+	s, ok := suite13For(suite)
+	if !ok {
 		return nil, false
 	}
-	if len(secret) != h().Size() {
+	aead, iv, ok := s.keys(secret, "")
+	if !ok {
 		return nil, false
 	}
-	key := hkdfExpandLabel(h, secret, "key", keyLen)
-	k = &recordKeys{iv: hkdfExpandLabel(h, secret, "iv", 12)}
-	block, _ := aes.NewCipher(key)
-	switch suite {
-	case 0x1303:
-		k.aead, _ = chacha20poly1305.New(key)
-	case 0x1304, 0x1305:
-		k.aead = &ccm{block: block, tagLen: tagLen(suite)}
-	default:
-		k.aead, _ = cipher.NewGCM(block)
-	}
-	return k, true
+	return &recordKeys{aead: aead, iv: iv}, true
 }
 
 // opener opens one direction's protected records: TLS 1.3's (recordKeys)
@@ -237,8 +269,11 @@ type heldRecord struct {
 // maxHeldBytes, or before the connection is decided, they are read as if
 // no key log was given.
 func (c *Conn) hold(side int, r Record) bool {
+	if !c.wait || c.emitted { // every record passes here: the common case first
+		return false
+	}
 	first := r.Type == recordApplicationData && c.c.TLS13() && r.Body != nil && !c.decrypting(side)
-	if !c.wait || c.emitted || (len(c.held) == 0 && !first) {
+	if len(c.held) == 0 && !first {
 		return false
 	}
 	if len(c.held) == maxHeldRecords || c.heldBytes+len(r.Body) > maxHeldBytes || !c.mem.Charge(len(r.Body)) {

@@ -1,7 +1,6 @@
 package parser
 
 import (
-	"bytes"
 	"crypto/aes"
 	"crypto/cipher"
 	"crypto/hmac"
@@ -44,29 +43,17 @@ func suite12For(suite uint16) (s suite12, ok bool) {
 	if strings.HasSuffix(name, "_SHA384") {
 		s.prf = sha512.New384
 	}
-	gcm := func(key []byte) aeadOpener {
-		block, _ := aes.NewCipher(key)
-		a, _ := cipher.NewGCM(block)
-		return a
-	}
-	ccmOf := func(tag int) func(key []byte) aeadOpener {
-		return func(key []byte) aeadOpener {
-			block, _ := aes.NewCipher(key)
-			return &ccm{block: block, tagLen: tag}
-		}
-	}
 	switch {
 	case strings.Contains(name, "_WITH_AES_128_GCM_"):
-		s.aead, s.keyLen, s.ivLen = gcm, 16, 4
+		s.aead, s.keyLen, s.ivLen = newGCM, 16, 4
 	case strings.Contains(name, "_WITH_AES_256_GCM_"):
-		s.aead, s.keyLen, s.ivLen = gcm, 32, 4
+		s.aead, s.keyLen, s.ivLen = newGCM, 32, 4
 	case strings.Contains(name, "_WITH_CHACHA20_POLY1305_"):
-		s.aead = func(key []byte) aeadOpener { a, _ := chacha20poly1305.New(key); return a }
-		s.keyLen, s.ivLen = chacha20poly1305.KeySize, 12
+		s.aead, s.keyLen, s.ivLen = newChaCha20Poly1305, chacha20poly1305.KeySize, 12
 	case strings.Contains(name, "_WITH_AES_128_CCM"), strings.Contains(name, "_WITH_AES_256_CCM"): // RFC 6655, 7251
-		s.aead, s.keyLen, s.ivLen = ccmOf(16), 16, 4
+		s.aead, s.keyLen, s.ivLen = newCCM(16), 16, 4
 		if strings.HasSuffix(name, "_8") {
-			s.aead = ccmOf(8)
+			s.aead = newCCM(8)
 		}
 		if strings.Contains(name, "_256_") {
 			s.keyLen = 32
@@ -298,7 +285,9 @@ func (c *Conn) transcribe(typ MessageType, body []byte) {
 		s := cryptobyte.String(body)
 		var enc cryptobyte.String
 		if s.ReadUint16LengthPrefixed(&enc) && s.Empty() {
-			c.rsaExchange, c.sessionHash = bytes.Clone(enc), len(c.transcript)
+			// A slice of the transcript, which stops growing here.
+			n := len(c.transcript)
+			c.rsaExchange, c.sessionHash = c.transcript[n-len(enc):n:n], n
 		}
 	}
 }

@@ -195,7 +195,11 @@ func (c *Conn) certificate(side int, ts time.Time, typ MessageType, body []byte)
 		case plain == nil:
 			c.issue(ts, side, IssueUndecided, fmt.Sprintf("certificates: compressed with algorithm %d, not read here", algorithm))
 			return
+		case !c.mem.Charge(len(plain)):
+			c.issue(ts, side, IssueMemoryBudget, fmt.Sprintf("a %s of %d bytes dropped to stay within the memory budget", typ, len(plain)))
+			return
 		}
+		defer c.mem.Release(len(plain)) // the chain decoded from it is charged apart
 		body = plain
 	}
 	chain, ok := decodeCertificate(body, cc.TLS13())

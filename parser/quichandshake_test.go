@@ -212,66 +212,12 @@ func TestQUICHeaderBounds(t *testing.T) {
 	}
 }
 
-// TestQUICDecrypt: a crypto/tls QUIC handshake whose Handshake packets are
-// sealed with their real secrets is read with the key log lines those
-// secrets make: the server's EncryptedExtensions (with the ALPN),
-// Certificate, CertificateVerify and Finished and the client's Finished,
-// instead of packets placed by their order. Secrets that do not fit leave
-// the packets placed as without keys.
-func TestQUICDecrypt(t *testing.T) {
-	r := quicRun(t)
-	dcid, serverCID := unhex(t, "8394c8f03e515708"), unhex(t, "f067a5502a4262b5")
-	ck, sk, _ := deriveInitialKeys(quicV1, dcid)
-	chk, _ := quicKeys(quicV1, r.suite, r.clientSecret)
-	shk, _ := quicKeys(quicV1, r.suite, r.serverSecret)
-	half := len(r.serverHandshake) / 2
-	// The server's Initial and its first Handshake packet in one datagram.
-	serverFirst := append(sealInitial(t, sk, dcid, 0, cryptoFrameBytes(0, r.serverInitial)),
-		sealHandshake(shk, dcid, serverCID, 0, cryptoFrameBytes(0, r.serverHandshake[:half]))...)
-	packets := []piece{
-		{true, sealInitial(t, ck, dcid, 0, cryptoFrameBytes(0, r.clientInitial))},
-		{false, serverFirst},
-		{false, sealHandshake(shk, dcid, serverCID, 1, cryptoFrameBytes(half, r.serverHandshake[half:]))},
-		{true, sealHandshake(chk, serverCID, dcid, 0, cryptoFrameBytes(0, r.clientHandshake))},
-		{true, shortPacket(serverCID, 60)},
-	}
-	random := hex.EncodeToString(r.clientInitial[6:38])
-	keyLog := func(client, server []byte) *keylog.Log {
-		l := keylog.New()
-		l.Read(strings.NewReader("CLIENT_HANDSHAKE_TRAFFIC_SECRET "+random+" "+hex.EncodeToString(client)+"\n"+
-			"SERVER_HANDSHAKE_TRAFFIC_SECRET "+random+" "+hex.EncodeToString(server)+"\n"), "quic.keys",
-			func(e *keylog.LineError) { t.Error(e) })
-		return l
-	}
-	play := func(keys *keylog.Log) *Connection {
-		var got *Connection
-		c := NewConn(UDP, clientAddr, serverAddr, t0, Options{Emit: func(x *Connection) { got = x }, Keys: keys})
-		for i, p := range packets {
-			c.Data(map[bool]int{true: 0, false: 1}[p.fromClient], p.data, t0.Add(time.Duration(i)*time.Millisecond))
-		}
-		c.Close()
-		return got
-	}
-	got := play(keyLog(r.clientSecret, r.serverSecret))
-	alpn, _ := got.ALPN()
-	if seq := sequence(got); seq != "cClientHello sServerHello s+EncryptedExtensions s+Certificate s+CertificateVerify s+Finished c+Finished c~ApplicationData" ||
-		got.Decryption.Keys != "decrypted" || alpn != "h3" || len(got.Certificates) != 2 || !got.Established || len(got.Issues) > 0 {
-		t.Errorf("with keys: %s\ndecryption %+v, ALPN %q, %d certificates, established %v, issues %s", seq, got.Decryption, alpn,
-			len(got.Certificates), got.Established, issueKinds(got))
-	}
-	wrong := play(keyLog(r.serverSecret, r.clientSecret))
-	if seq := sequence(wrong); seq != "cClientHello sServerHello s~EncryptedHandshake s~Finished c~Finished c~ApplicationData" ||
-		wrong.Decryption.Keys != "mismatch" {
-		t.Errorf("with the secrets swapped: %s, %+v", seq, wrong.Decryption)
-	}
-}
-
-// TestQUICKeysThatCome: with a key log still being followed, a QUIC
-// connection whose secrets come after its first Handshake packets holds
-// them and reads them once they come; when they never come, it reads as
-// without keys.
-func TestQUICKeysThatCome(t *testing.T) {
-	r := quicRun(t)
+// sealedQUIC lays a crypto/tls QUIC handshake out as packets sealed with
+// its real secrets (the server's Initial and first Handshake packet in one
+// datagram, then the rest, the client's Finished, a 1-RTT packet), and
+// returns them with the key log lines of its handshake secrets, client's
+// and server's (swapped when swap is set).
+func sealedQUIC(t *testing.T, r quicSession, swap bool) ([]piece, string) {
 	dcid, serverCID := unhex(t, "8394c8f03e515708"), unhex(t, "f067a5502a4262b5")
 	ck, sk, _ := deriveInitialKeys(quicV1, dcid)
 	chk, _ := quicKeys(quicV1, r.suite, r.clientSecret)
@@ -285,9 +231,59 @@ func TestQUICKeysThatCome(t *testing.T) {
 		{true, sealHandshake(chk, serverCID, dcid, 0, cryptoFrameBytes(0, r.clientHandshake))},
 		{true, shortPacket(serverCID, 60)},
 	}
+	client, server := r.clientSecret, r.serverSecret
+	if swap {
+		client, server = server, client
+	}
 	random := hex.EncodeToString(r.clientInitial[6:38])
-	lines := "CLIENT_HANDSHAKE_TRAFFIC_SECRET " + random + " " + hex.EncodeToString(r.clientSecret) + "\n" +
-		"SERVER_HANDSHAKE_TRAFFIC_SECRET " + random + " " + hex.EncodeToString(r.serverSecret) + "\n"
+	return packets, "CLIENT_HANDSHAKE_TRAFFIC_SECRET " + random + " " + hex.EncodeToString(client) + "\n" +
+		"SERVER_HANDSHAKE_TRAFFIC_SECRET " + random + " " + hex.EncodeToString(server) + "\n"
+}
+
+// TestQUICDecrypt: a crypto/tls QUIC handshake whose Handshake packets are
+// sealed with their real secrets is read with the key log lines those
+// secrets make: the server's EncryptedExtensions (with the ALPN),
+// Certificate, CertificateVerify and Finished and the client's Finished,
+// instead of packets placed by their order. Secrets that do not fit leave
+// the packets placed as without keys.
+func TestQUICDecrypt(t *testing.T) {
+	r := quicRun(t)
+	packets, _ := sealedQUIC(t, r, false)
+	keyLog := func(swap bool) *keylog.Log {
+		_, lines := sealedQUIC(t, r, swap)
+		l := keylog.New()
+		l.Read(strings.NewReader(lines), "quic.keys", func(e *keylog.LineError) { t.Error(e) })
+		return l
+	}
+	play := func(keys *keylog.Log) *Connection {
+		var got *Connection
+		c := NewConn(UDP, clientAddr, serverAddr, t0, Options{Emit: func(x *Connection) { got = x }, Keys: keys})
+		for i, p := range packets {
+			c.Data(map[bool]int{true: 0, false: 1}[p.fromClient], p.data, t0.Add(time.Duration(i)*time.Millisecond))
+		}
+		c.Close()
+		return got
+	}
+	got := play(keyLog(false))
+	alpn, _ := got.ALPN()
+	if seq := sequence(got); seq != "cClientHello sServerHello s+EncryptedExtensions s+Certificate s+CertificateVerify s+Finished c+Finished c~ApplicationData" ||
+		got.Decryption.Keys != "decrypted" || alpn != "h3" || len(got.Certificates) != 2 || !got.Established || len(got.Issues) > 0 {
+		t.Errorf("with keys: %s\ndecryption %+v, ALPN %q, %d certificates, established %v, issues %s", seq, got.Decryption, alpn,
+			len(got.Certificates), got.Established, issueKinds(got))
+	}
+	wrong := play(keyLog(true))
+	if seq := sequence(wrong); seq != "cClientHello sServerHello s~EncryptedHandshake s~Finished c~Finished c~ApplicationData" ||
+		wrong.Decryption.Keys != "mismatch" {
+		t.Errorf("with the secrets swapped: %s, %+v", seq, wrong.Decryption)
+	}
+}
+
+// TestQUICKeysThatCome: with a key log still being followed, a QUIC
+// connection whose secrets come after its first Handshake packets holds
+// them and reads them once they come; when they never come, it reads as
+// without keys.
+func TestQUICKeysThatCome(t *testing.T) {
+	packets, lines := sealedQUIC(t, quicRun(t), false)
 	play := func(after int) string {
 		keys := keylog.New()
 		var got *Connection

@@ -2,14 +2,11 @@ package parser
 
 import (
 	"crypto/aes"
-	"crypto/cipher"
 	"crypto/sha256"
-	"crypto/sha512"
 	"encoding/binary"
 	"errors"
 
 	"golang.org/x/crypto/chacha20"
-	"golang.org/x/crypto/chacha20poly1305"
 	"golang.org/x/crypto/cryptobyte"
 	"golang.org/x/crypto/hkdf"
 )
@@ -54,25 +51,16 @@ func quicKeys(version uint32, suite uint16, secret []byte) (k *packetKeys, ok bo
 	if version == quicV2 {
 		prefix = "quicv2 "
 	}
-	h, keyLen := sha256.New, 16
-	switch suite {
-	case 0x1301:
-	case 0x1302:
-		h, keyLen = sha512.New384, 32
-	case 0x1303:
-		keyLen = chacha20poly1305.KeySize
-	case 0x1304: // TLS_AES_128_CCM_SHA256 (QUIC has no CCM_8)
-	default:
+	s, ok := suite13For(suite)
+	if !ok || suite == 0x1305 { // QUIC has no CCM_8 (RFC 9001, section 5.3)
 		return nil, false
 	}
-	if len(secret) != h().Size() {
+	k = &packetKeys{}
+	if k.aead, k.iv, ok = s.keys(secret, prefix); !ok {
 		return nil, false
 	}
-	key := hkdfExpandLabel(h, secret, prefix+"key", keyLen)
-	hpKey := hkdfExpandLabel(h, secret, prefix+"hp", keyLen)
-	k = &packetKeys{iv: hkdfExpandLabel(h, secret, prefix+"iv", 12)}
+	hpKey := hkdfExpandLabel(s.hash, secret, prefix+"hp", s.keyLen)
 	if suite == 0x1303 {
-		k.aead, _ = chacha20poly1305.New(key)
 		k.hp = func(sample []byte) (mask [5]byte) {
 			// RFC 9001, section 5.4.4: the sample's first 4 bytes are the
 			// block counter, the other 12 the nonce.
@@ -82,12 +70,6 @@ func quicKeys(version uint32, suite uint16, secret []byte) (k *packetKeys, ok bo
 			return mask
 		}
 		return k, true
-	}
-	block, _ := aes.NewCipher(key)
-	if suite == 0x1304 {
-		k.aead = &ccm{block: block, tagLen: 16}
-	} else {
-		k.aead, _ = cipher.NewGCM(block)
 	}
 	hp, _ := aes.NewCipher(hpKey)
 	k.hp = func(sample []byte) (mask [5]byte) {
