@@ -9,6 +9,7 @@ export CGO_ENABLED ?= $(CGO)
 FUZZTIME ?= 60s
 BENCH       := bench/bulk-1024.pcap
 BENCH_SMALL := bench/bulk-100.pcap
+BENCH_DENSE := bench/dense-100.pcap
 
 .PHONY: build demo report test lint bench attacks load fuzz mutants samples clean
 
@@ -65,12 +66,17 @@ bench/bulk-%.pcap bench/bulk-%.keys:
 	@mkdir -p $(dir $@)
 	$(GO) run ./samples/gen -bulk bench/bulk-$*.pcap -size $* -keylog bench/bulk-$*.keys
 
+# Many short connections: 4 KiB answers, over 100,000 connections a GB.
+bench/dense-%.pcap bench/dense-%.keys:
+	@mkdir -p $(dir $@)
+	$(GO) run ./samples/gen -bulk bench/dense-$*.pcap -size $* -response 4096 -keylog bench/dense-$*.keys
+
 # Speed and memory on generated captures of real crypto/tls connections
 # (1 GiB and 100 MiB): the full pipeline against a bare pcapgo +
 # DecodingLayerParser read loop, in one run; peak RSS of both sizes; the
 # time with the clients' key log (every handshake decrypted) against
 # without; and tshark on the same file when it is installed.
-bench: build $(BENCH) $(BENCH_SMALL) $(BENCH:.pcap=.keys)
+bench: build $(BENCH) $(BENCH_SMALL) $(BENCH:.pcap=.keys) $(BENCH_DENSE) $(BENCH_DENSE:.pcap=.keys)
 	TLSSNIFF_BENCH_FILE=$(CURDIR)/$(BENCH) $(GO) test -run '^$$' -bench 'ReadLoop|Assembler|Pipeline' -benchtime 5x \
 		./capture ./reassembly ./cmd/tlssniff | tee bench/result.txt
 	@awk '/^BenchmarkReadLoop/ {r=$$3} /^BenchmarkPipeline\/workers=1-/ {p=$$3} /^BenchmarkPipeline\/workers=[2-9]/ {w=$$3} \
@@ -79,8 +85,11 @@ bench: build $(BENCH) $(BENCH_SMALL) $(BENCH:.pcap=.keys)
 	@big=$$($(GO) run ./internal/measure ./$(BIN) -r $(BENCH) --json); \
 	small=$$($(GO) run ./internal/measure ./$(BIN) -r $(BENCH_SMALL) --json); \
 	echo "$$small $$big" | awk '{printf "peak RSS: %.1f MiB on %s, %.1f MiB on %s: %.2fx growth (targets 100 MiB, 1.5x)\n", $$4, "$(BENCH)", $$2, "$(BENCH_SMALL)", $$4/$$2}'; \
-	keyed=$$($(GO) run ./internal/measure ./$(BIN) -r $(BENCH) --json --keylog $(BENCH:.pcap=.keys)); \
-	echo "$$big $$keyed" | awk '{printf "with a key log for every connection: %.2fx the time without (target 1.3x at most)\n", $$3/$$1}'; \
+	for f in $(BENCH) $(BENCH_DENSE); do \
+		plain=$$($(GO) run ./internal/measure ./$(BIN) -r $$f --json); \
+		keyed=$$($(GO) run ./internal/measure ./$(BIN) -r $$f --json --keylog $${f%.pcap}.keys); \
+		echo "$$plain $$keyed" | awk -v f=$$f '{printf "%s with a key log for every connection: %.2fx the time without (target 1.3x at most)\n", f, $$3/$$1}'; \
+	done; \
 	if command -v tshark >/dev/null; then \
 		t=$$($(GO) run ./internal/measure tshark -r $(BENCH) -Y tls.handshake.type==1 -T fields \
 			-e tls.handshake.extensions_server_name 2>/dev/null); \

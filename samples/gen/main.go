@@ -7,6 +7,7 @@
 //	go run ./samples/gen -samples samples          # the sample set
 //	go run ./samples/gen -bulk FILE -size 100      # ≥ 100 MB for make bench
 //	go run ./samples/gen -bulk FILE -keylog KEYS   # and the clients' key log
+//	go run ./samples/gen -bulk FILE -response 4096 # many short connections
 package main
 
 import (
@@ -35,6 +36,7 @@ func main() {
 	bulk := flag.String("bulk", "", "write a large capture of many connections to `FILE`")
 	size := flag.Int("size", 100, "with -bulk: megabytes of capture to write, at least")
 	keys := flag.String("keylog", "", "with -bulk: write the clients' key log (SSLKEYLOGFILE) to `FILE`")
+	response := flag.Int("response", 1<<20, "with -bulk: `BYTES` each server sends after the handshake")
 	flag.Parse()
 	pki, err := tlstest.NewPKI()
 	check(err)
@@ -42,7 +44,7 @@ func main() {
 	case *samples != "":
 		writeSamples(*samples, pki)
 	case *bulk != "":
-		writeBulk(*bulk, *size, *keys, pki)
+		writeBulk(*bulk, *size, *response, *keys, pki)
 	default:
 		flag.Usage()
 		os.Exit(2)
@@ -392,7 +394,7 @@ func writeSamples(dir string, p *tlstest.PKI) {
 // writeBulk writes at least sizeMB megabytes: TLS 1.2 and 1.3 connections,
 // eight at a time interleaved, each a handshake followed by a download, so
 // that most packets are bulk data after the handshake, as in real traffic.
-func writeBulk(path string, sizeMB int, keyLog string, p *tlstest.PKI) {
+func writeBulk(path string, sizeMB, response int, keyLog string, p *tlstest.PKI) {
 	c12, s12 := p.Configs("bulk12.example.test", tls.VersionTLS12, tls.VersionTLS12)
 	c13, s13 := p.Configs("bulk13.example.test", tls.VersionTLS13, tls.VersionTLS13)
 	if keyLog != "" {
@@ -421,7 +423,7 @@ func writeBulk(path string, sizeMB int, keyLog string, p *tlstest.PKI) {
 			lay := layout{client: netip.AddrPortFrom(netip.AddrFrom4([4]byte{10, 1, byte(n >> 8), byte(n)}), uint16(30000+n%30000)),
 				server: ep("10.2.0.1:443"), start: start.Add(time.Duration(i) * time.Millisecond), rtt: 10 * time.Millisecond, mss: 1448}
 			lays = append(lays, lay)
-			batch = append(batch, lay.packets(must(tlstest.Session(client, server, 1<<20))))
+			batch = append(batch, lay.packets(must(tlstest.Session(client, server, response))))
 		}
 		// Round-robin over the batch keeps the eight connections interleaved.
 		for more := true; more; {
