@@ -333,7 +333,11 @@ func (c *Conn) unit(handle func()) {
 		c.postRecords++
 	}
 	handle()
-	if cc.Established && ((!cc.ClientDataTime.IsZero() && !cc.ServerDataTime.IsZero()) || c.postRecords >= maxAfterHandshake) {
+	if !cc.Established {
+		return
+	}
+	data := !cc.ClientDataTime.IsZero() && !cc.ServerDataTime.IsZero()
+	if (c.renegotiating() == nil && (data || c.postRecords >= maxAfterHandshake)) || c.postRecords >= maxAfterRenegotiation {
 		c.decide()
 	}
 }

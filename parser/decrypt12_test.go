@@ -14,11 +14,13 @@ import (
 	"os/exec"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/tlssniff/tlssniff/internal/testenv"
+	"github.com/tlssniff/tlssniff/internal/tlstest"
 )
 
 // TestDecryptTLS12 opens real crypto/tls sessions of TLS 1.0, 1.1 and 1.2
@@ -150,7 +152,7 @@ func TestDecryptDTLS12(t *testing.T) {
 		all, err := pki.Clients([]string{"-dtls1_2", "-cipher", cipher}, func(ctx context.Context, port int, expand func([]string) []string) *exec.Cmd {
 			c := exec.CommandContext(ctx, "openssl", append([]string{"s_client", "-dtls1_2", "-no_ign_eof", "-connect",
 				fmt.Sprintf("127.0.0.1:%d", port), "-cipher", cipher, "-keylogfile", keyFile}, expand([]string{"-CAfile", "{ca}"})...)...)
-			c.Stdin = lingering()
+			c.Stdin = tlstest.Typed("hello")
 			return c
 		})
 		if err != nil {
@@ -169,4 +171,76 @@ func TestDecryptDTLS12(t *testing.T) {
 			t.Errorf("%s: %s %s, %+v\n%s", cipher, VersionName(got.Version), CipherSuiteName(got.CipherSuite), got.Decryption, seq)
 		}
 	}
+}
+
+// TestDecryptRenegotiation: TLS 1.2 clients renegotiate inside their
+// session, an OpenSSL one (its "R" command, after a line of data, in AES-GCM
+// and in AES-CBC, whose records after the data are opened by sequence
+// number) and gnutls-cli (--rehandshake), and the whole second handshake
+// is read with its own keys; an OpenSSL server that refuses client
+// renegotiation (its default) answers no_renegotiation, read by name.
+func TestDecryptRenegotiation(t *testing.T) {
+	testenv.Tool(t, "openssl")
+	testenv.Tool(t, "gnutls-cli")
+	pki := testPKI(t)
+	renegotiated := "c+ClientHello s+ServerHello s+Certificate s+ServerKeyExchange s+ServerHelloDone " +
+		"c+ClientKeyExchange cChangeCipherSpec c+Finished"
+	for _, tc := range []struct {
+		name    string
+		server  []string
+		client  func(ctx context.Context, port int, keyFile string) *exec.Cmd
+		refused bool
+	}{
+		{"openssl gcm", []string{"-client_renegotiation"}, func(ctx context.Context, port int, keyFile string) *exec.Cmd {
+			return opensslClient(ctx, port, keyFile, "ECDHE-ECDSA-AES128-GCM-SHA256")
+		}, false},
+		{"openssl cbc", []string{"-client_renegotiation"}, func(ctx context.Context, port int, keyFile string) *exec.Cmd {
+			return opensslClient(ctx, port, keyFile, "ECDHE-ECDSA-AES128-SHA")
+		}, false},
+		{"gnutls-cli", []string{"-client_renegotiation"}, func(ctx context.Context, port int, keyFile string) *exec.Cmd {
+			c := exec.CommandContext(ctx, "gnutls-cli", "--insecure", "--rehandshake", "--priority", "NORMAL:-VERS-ALL:+VERS-TLS1.2",
+				"-p", strconv.Itoa(port), "127.0.0.1")
+			c.Env = append(os.Environ(), "SSLKEYLOGFILE="+keyFile)
+			c.Stdin = tlstest.Typed()
+			return c
+		}, false},
+		{"refused", nil, func(ctx context.Context, port int, keyFile string) *exec.Cmd {
+			return opensslClient(ctx, port, keyFile, "ECDHE-ECDSA-AES128-GCM-SHA256")
+		}, true},
+	} {
+		keyFile := filepath.Join(t.TempDir(), "client.keys")
+		all, err := pki.Clients(tc.server, func(ctx context.Context, port int, _ func([]string) []string) *exec.Cmd {
+			return tc.client(ctx, port, keyFile)
+		})
+		if (err != nil && !tc.refused) || len(all) == 0 || len(all[0]) == 0 { // a refused client fails
+			t.Fatalf("%s: %v", tc.name, err)
+		}
+		for name, cut := range map[string]chunker{"whole": whole, "random": randomCuts(3)} {
+			got := playWith(t, all[0], cut, 0, Options{Keys: readKeyFile(t, keyFile)})[0]
+			seq := sequence(got)
+			if len(got.Renegotiations) != 1 || got.Decryption.Keys != "decrypted" {
+				t.Fatalf("%s, %s: %+v %+v\n%s", tc.name, name, got.Renegotiations, got.Decryption, seq)
+			}
+			r := got.Renegotiations[0]
+			switch {
+			case r.By != FromClient || r.Refused != tc.refused || r.Established == tc.refused:
+				t.Errorf("%s, %s: %+v\n%s", tc.name, name, r, seq)
+			case tc.refused && (!strings.Contains(seq, "c+ClientHello s+Alert") ||
+				!slices.ContainsFunc(got.Alerts, func(a Alert) bool { return AlertName(a.Description) == "no_renegotiation" && a.Decrypted })):
+				t.Errorf("%s, %s: no no_renegotiation alert: %+v\n%s", tc.name, name, got.Alerts, seq)
+			case !tc.refused && (!strings.Contains(seq, renegotiated) || r.Version != got.Version || r.CipherSuite != got.CipherSuite ||
+				strings.Count(seq, "+Finished") != 4 || !strings.HasSuffix(seq, "c+Alert s+Alert")):
+				t.Errorf("%s, %s: %+v\n%s", tc.name, name, r, seq)
+			}
+		}
+	}
+}
+
+// opensslClient is an OpenSSL TLS 1.2 client that sends a line of data,
+// then renegotiates (its "R" command), then closes.
+func opensslClient(ctx context.Context, port int, keyFile, cipher string) *exec.Cmd {
+	c := exec.CommandContext(ctx, "openssl", "s_client", "-no_ign_eof", "-tls1_2", "-cipher", cipher, "-connect",
+		fmt.Sprintf("127.0.0.1:%d", port), "-keylogfile", keyFile)
+	c.Stdin = tlstest.Typed("hello", "R")
+	return c
 }

@@ -7,7 +7,6 @@ import (
 	"crypto/tls"
 	"encoding/hex"
 	"fmt"
-	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -337,7 +336,7 @@ func TestDecryptEarlyData(t *testing.T) {
 			c := exec.CommandContext(ctx, "openssl", append([]string{"s_client", "-no_ign_eof", "-connect",
 				fmt.Sprintf("127.0.0.1:%d", port), "-tls1_3", "-servername", "www.example.test", "-keylogfile", keyFile},
 				expand(append([]string{"-CAfile", "{ca}"}, args...))...)...)
-			c.Stdin = lingering()
+			c.Stdin = tlstest.Typed("hello")
 			return c
 		}
 	}
@@ -367,18 +366,6 @@ func readKeyFile(t *testing.T, name string) *keylog.Log {
 		t.Fatalf("no secret in the key log %s", name)
 	}
 	return keys
-}
-
-// lingering is a client's input: a line, then its end a moment later,
-// once the server's tickets came.
-func lingering() io.Reader {
-	r, w := io.Pipe()
-	go func() {
-		io.WriteString(w, "hello\n")
-		time.Sleep(300 * time.Millisecond)
-		w.Close()
-	}()
-	return r
 }
 
 // TestDecryptKeyUpdate: an OpenSSL client that updates its keys right after

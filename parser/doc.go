@@ -70,7 +70,9 @@
 // Renegotiation, HelloRequest and KeyUpdate are encrypted once a session is
 // up, and the connection is written when its first handshake is decided:
 // they are reported (as EncryptedHandshake) when they come before that, not
-// when they come later in a long connection.
+// when they come later in a long connection. With keys, a TLS 1.0-1.2
+// renegotiation is read whole (renegotiation.go), and the connection waits
+// for it to end before it is decided.
 //
 // # With keys
 //
@@ -86,7 +88,8 @@
 //   - TLS 1.0-1.2 (decrypt12.go): the CLIENT_RANDOM master secret is
 //     expanded with the version's PRF at each side's ChangeCipherSpec; the
 //     side's handshake and alert records after it are opened (its
-//     Finished), application data is not.
+//     Finished, alerts, a renegotiation), application data is counted,
+//     never read.
 //   - QUIC (quic.go): Handshake packets with the handshake secrets, the
 //     first 1-RTT packets with the traffic secrets, their CRYPTO frames
 //     read in a stream of each level.

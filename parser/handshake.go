@@ -127,9 +127,11 @@ func (c *Conn) handshakeMessage(side int, ts time.Time, typ MessageType, body []
 		h.fullHS = true
 	case MsgServerKeyExchange:
 		m, ok := decodeServerKeyExchange(body, cc.CipherSuite)
-		if !ok {
+		switch {
+		case !ok:
 			malformed()
-		} else {
+		case c.renegotiating() != nil: // the first handshake's group stands
+		default:
 			cc.ServerKeyExchange = m
 			if m.HasGroup {
 				cc.Group, cc.HasGroup = m.Group, true
@@ -166,12 +168,19 @@ func (c *Conn) handshakeMessage(side int, ts time.Time, typ MessageType, body []
 			malformed()
 		}
 		h.fullHS = true
+	case MsgHelloRequest:
+		c.renegotiation(side, ts, typ)
 	case MsgKeyUpdate:
 		if c.opened {
 			c.keyUpdate(side) // its next records are protected with the next secret
 		}
 	case MsgFinished:
 		c.message(ts, side, MsgFinished, len(body), false)
+		if r := c.renegotiating(); r != nil {
+			r.finished[side] = true
+			r.Established = r.finished[0] && r.finished[1]
+			return
+		}
 		c.setFinished(side, ts)
 		if c.opened {
 			c.nextKeys(side)
@@ -237,12 +246,14 @@ func (c *Conn) clientHello(side int, ts time.Time, body []byte, sslv2 bool) {
 	} else {
 		m, ok = decodeClientHello(body)
 	}
-	c.message(ts, side, MsgClientHello, len(body), false)
+	i := c.message(ts, side, MsgClientHello, len(body), false)
 	if !ok {
 		c.issue(ts, side, IssueMalformedMessage, fmt.Sprintf("malformed ClientHello of %d bytes", len(body)))
 		return
 	}
-	if c.c.ClientHello == nil {
+	if r := c.renegotiation(side, ts, MsgClientHello); r != nil {
+		r.clientHello, r.helloMsg = m, i
+	} else if c.c.ClientHello == nil {
 		m.ja3()
 		m.ja4(c.ja4)
 		c.c.EarlyData.Offered = m.EarlyData
@@ -286,7 +297,10 @@ func (c *Conn) serverHello(side int, ts time.Time, body []byte) {
 	}
 	c.message(ts, side, MsgServerHello, len(body), false)
 	if cc.ServerHello != nil {
-		return // renegotiation keeps the first handshake's parameters
+		if r := c.renegotiating(); r != nil && r.serverHello == nil {
+			r.serverHello, r.Version, r.CipherSuite = m, m.Negotiated(), m.CipherSuite
+		}
+		return // the first handshake's parameters stand
 	}
 	cc.ServerHello = m
 	cc.ServerHelloTime = ts

@@ -115,6 +115,9 @@ type Connection struct {
 	ServerFlight *Flight
 	ClientFlight *Flight
 	EarlyData    EarlyData
+	// Renegotiations are the handshakes read inside the established
+	// session (renegotiation.go).
+	Renegotiations []Renegotiation
 
 	Version     uint16 // negotiated; 0 if no ServerHello was seen
 	CipherSuite uint16
@@ -197,9 +200,15 @@ func (c *Connection) ECHGrease() *bool {
 	return nil
 }
 
-// HelloAt returns the decoded ClientHello that message i carries: the
-// second ClientHello of the sequence is the retry, the others the first.
+// HelloAt returns the decoded ClientHello that message i carries: a
+// renegotiation's its own, else the second ClientHello of the sequence is
+// the retry, the others the first.
 func (c *Connection) HelloAt(i int) *ClientHello {
+	for _, r := range c.Renegotiations {
+		if r.clientHello != nil && r.helloMsg == i {
+			return r.clientHello
+		}
+	}
 	n := 0
 	for _, m := range c.Messages[:i+1] {
 		if m.Type == MsgClientHello {

@@ -61,6 +61,8 @@ func (c *Conn) record(side int, r Record) {
 				}
 				if !h.encrypted {
 					c.startDecryption12(side)
+				} else {
+					c.renegotiationKeys(side)
 				}
 				h.encrypted = true
 			}
@@ -102,7 +104,11 @@ func (c *Conn) protected(side int, r Record) {
 	if r.Type == recordApplicationData && c.dec != nil {
 		ds := &c.dec.sides[side]
 		if !c.c.TLS13() {
-			ds.keys = nil // TLS 1.2: application data is not opened, and the records after it are counted
+			// TLS 1.2: application data is counted, not opened; the keys
+			// stay for the alerts and renegotiation after it.
+			if k, ok := ds.keys.(*recordKeys12); !ok || !k.skip() {
+				ds.keys = nil
+			}
 		} else if ds.done {
 			c.message(r.Time, side, MsgApplicationData, r.Length, true) // after the handshake records opened
 			return
@@ -139,6 +145,9 @@ func (c *Conn) alert(side int, ts time.Time, length int, body []byte) {
 		return
 	}
 	i := c.message(ts, side, MsgAlert, length, false)
+	if r := c.renegotiating(); r != nil && body[1] == alertNoRenegotiation {
+		r.Refused = true
+	}
 	if len(c.c.Alerts) < maxMessages { // a storm of alerts is counted in MessagesDropped
 		c.c.Alerts = append(c.c.Alerts, Alert{Time: ts, From: c.role(side), Level: body[0], Description: body[1],
 			Decrypted: c.opened, msg: i})

@@ -114,6 +114,16 @@ func (l *Ladder) header(b *strings.Builder, c *parser.Connection) {
 	if c.Decryption.Keys == "decrypted" {
 		parts = append(parts, "decrypted")
 	}
+	for _, r := range c.Renegotiations {
+		how := "renegotiated"
+		switch {
+		case r.Refused:
+			how = "renegotiation refused"
+		case !r.Established:
+			how = "renegotiation unfinished"
+		}
+		parts = append(parts, fmt.Sprintf("%s by %s at %.3f ms", how, r.By, ms(r.Time.Sub(c.Start))))
+	}
 	parts = append(parts, "start "+c.Start.UTC().Format("2006-01-02 15:04:05.000000 UTC"))
 	fmt.Fprintf(b, "%s\n", strings.Join(parts, "  "))
 	if c.OutcomeDetail != "" {

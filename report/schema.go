@@ -42,6 +42,20 @@ type Connection struct {
 	Timing             Timing        `json:"timing"`
 	Issues             []Issue       `json:"issues"`
 	Decryption         Decryption    `json:"decryption"`
+	// Renegotiations are the handshakes read inside the established
+	// session, with keys.
+	Renegotiations []Renegotiation `json:"renegotiations,omitempty"`
+}
+
+// Renegotiation is a TLS 1.0-1.2 handshake inside the established session:
+// who started it, what its ServerHello chose, and how it ended.
+type Renegotiation struct {
+	TS          string  `json:"ts"`
+	By          string  `json:"by"`
+	Version     *string `json:"version"`
+	CipherSuite *string `json:"cipher_suite"`
+	Established bool    `json:"established"`
+	Refused     bool    `json:"refused"`
 }
 
 // Decryption says whether key log secrets decrypted the handshake, and why

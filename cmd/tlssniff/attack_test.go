@@ -20,6 +20,7 @@ import (
 	"github.com/gopacket/gopacket/pcapgo"
 
 	"github.com/tlssniff/tlssniff/internal/testenv"
+	"github.com/tlssniff/tlssniff/internal/tlstest"
 )
 
 // The attacks of issue 11, made by a small generator: each writes a
@@ -84,6 +85,22 @@ func (a *attackWriter) write(frame []byte) {
 func (a *attackWriter) tcp(src, dst netip.AddrPort, seq uint32, syn bool, payload []byte) {
 	t := &layers.TCP{SrcPort: layers.TCPPort(src.Port()), DstPort: layers.TCPPort(dst.Port()), Seq: seq, SYN: syn, ACK: !syn, Window: 65535}
 	a.frame(src, dst, t, payload, layers.IPProtocolTCP)
+}
+
+// session writes a TCP connection: the SYNs, then the session's writes,
+// each one segment.
+func (a *attackWriter) session(client, server netip.AddrPort, writes []tlstest.Write) {
+	seq := [2]uint32{1000, 5000} // client, server
+	a.tcp(client, server, seq[0]-1, true, nil)
+	a.tcp(server, client, seq[1]-1, true, nil)
+	for _, w := range writes {
+		src, dst, k := client, server, 0
+		if !w.FromClient {
+			src, dst, k = server, client, 1
+		}
+		a.tcp(src, dst, seq[k], false, w.Data)
+		seq[k] += uint32(len(w.Data))
+	}
 }
 
 func (a *attackWriter) udp(src, dst netip.AddrPort, payload []byte) {

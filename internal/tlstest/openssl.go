@@ -255,3 +255,18 @@ func relay(ln net.Listener, addr string, rec *recorder) error {
 	wg.Wait()
 	return nil
 }
+
+// Typed is a client's input as a person would type it: each line a
+// moment after the one before (an OpenSSL client reads a line alone as
+// its command), then its end, a moment after the last.
+func Typed(lines ...string) io.Reader {
+	r, w := io.Pipe()
+	go func() {
+		for _, l := range lines {
+			io.WriteString(w, l+"\n")
+			time.Sleep(300 * time.Millisecond)
+		}
+		w.Close()
+	}()
+	return r
+}
