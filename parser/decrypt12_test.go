@@ -173,46 +173,58 @@ func TestDecryptDTLS12(t *testing.T) {
 	}
 }
 
-// TestDecryptRenegotiation: TLS 1.2 clients renegotiate inside their
-// session, an OpenSSL one (its "R" command, after a line of data, in AES-GCM
-// and in AES-CBC, whose records after the data are opened by sequence
-// number) and gnutls-cli (--rehandshake), and the whole second handshake
-// is read with its own keys; an OpenSSL server that refuses client
-// renegotiation (its default) answers no_renegotiation, read by name.
+// TestDecryptRenegotiation: TLS 1.2 sessions renegotiated inside their
+// encryption, each read whole with its own keys: OpenSSL clients (their
+// "R" command, after a line of data, in AES-GCM and in AES-CBC, whose
+// records after the data are opened by sequence number) and gnutls-cli
+// (--rehandshake); an OpenSSL server asking (its "R" command: a
+// HelloRequest), which resumes the session by its ticket, or, without
+// tickets or a session cache, requests the client's certificate, which
+// fills client_certificates; and an OpenSSL server that refuses client
+// renegotiation (its default), its no_renegotiation alert read by name.
 func TestDecryptRenegotiation(t *testing.T) {
 	testenv.Tool(t, "openssl")
 	testenv.Tool(t, "gnutls-cli")
 	pki := testPKI(t)
-	renegotiated := "c+ClientHello s+ServerHello s+Certificate s+ServerKeyExchange s+ServerHelloDone " +
-		"c+ClientKeyExchange cChangeCipherSpec c+Finished"
-	for _, tc := range []struct {
-		name    string
-		server  []string
-		client  func(ctx context.Context, port int, keyFile string) *exec.Cmd
-		refused bool
-	}{
-		{"openssl gcm", []string{"-client_renegotiation"}, func(ctx context.Context, port int, keyFile string) *exec.Cmd {
-			return opensslClient(ctx, port, keyFile, "ECDHE-ECDSA-AES128-GCM-SHA256")
-		}, false},
-		{"openssl cbc", []string{"-client_renegotiation"}, func(ctx context.Context, port int, keyFile string) *exec.Cmd {
-			return opensslClient(ctx, port, keyFile, "ECDHE-ECDSA-AES128-SHA")
-		}, false},
-		{"gnutls-cli", []string{"-client_renegotiation"}, func(ctx context.Context, port int, keyFile string) *exec.Cmd {
+	const full = "c+ClientHello s+ServerHello s+Certificate s+ServerKeyExchange s+ServerHelloDone c+ClientKeyExchange " +
+		"cChangeCipherSpec c+Finished s+NewSessionTicket sChangeCipherSpec s+Finished"
+	gnutls := func(keyFile string) tlstest.ClientCmd {
+		return func(ctx context.Context, port int, _ func([]string) []string) *exec.Cmd {
 			c := exec.CommandContext(ctx, "gnutls-cli", "--insecure", "--rehandshake", "--priority", "NORMAL:-VERS-ALL:+VERS-TLS1.2",
 				"-p", strconv.Itoa(port), "127.0.0.1")
 			c.Env = append(os.Environ(), "SSLKEYLOGFILE="+keyFile)
 			c.Stdin = tlstest.Typed()
 			return c
-		}, false},
-		{"refused", nil, func(ctx context.Context, port int, keyFile string) *exec.Cmd {
-			return opensslClient(ctx, port, keyFile, "ECDHE-ECDSA-AES128-GCM-SHA256")
-		}, true},
+		}
+	}
+	for _, tc := range []struct {
+		name   string
+		server []string
+		typed  string // into the server
+		client func(keyFile string) tlstest.ClientCmd
+		by     Direction
+		want   string // the renegotiation's messages
+	}{
+		{"openssl gcm", []string{"-client_renegotiation"}, "", opensslClient("ECDHE-ECDSA-AES128-GCM-SHA256", "hello", "R"), FromClient,
+			"c~ApplicationData " + full},
+		{"openssl cbc", []string{"-client_renegotiation"}, "", opensslClient("ECDHE-ECDSA-AES128-SHA", "hello", "R"), FromClient,
+			"c~ApplicationData " + full},
+		{"gnutls-cli", []string{"-client_renegotiation"}, "", gnutls, FromClient, "s+Finished " + full},
+		{"server, resumed", nil, "R", opensslClient("ECDHE-ECDSA-AES128-GCM-SHA256", "hello", "hello"), FromServer,
+			"c~ApplicationData s+HelloRequest c+ClientHello s+ServerHello sChangeCipherSpec s+Finished cChangeCipherSpec c+Finished " +
+				"c~ApplicationData"},
+		{"server, client certificate", []string{"-no_ticket", "-no_cache"}, "R",
+			opensslClient("ECDHE-ECDSA-AES128-GCM-SHA256", "hello", "hello"), FromServer,
+			"c~ApplicationData s+HelloRequest c+ClientHello s+ServerHello s+Certificate s+ServerKeyExchange s+CertificateRequest " +
+				"s+ServerHelloDone c+Certificate c+ClientKeyExchange c+CertificateVerify cChangeCipherSpec c+Finished sChangeCipherSpec " +
+				"s+Finished c~ApplicationData"},
+		{"refused", nil, "", opensslClient("ECDHE-ECDSA-AES128-GCM-SHA256", "hello", "R"), FromClient,
+			"c+ClientHello s+Alert c+Alert"},
 	} {
 		keyFile := filepath.Join(t.TempDir(), "client.keys")
-		all, err := pki.Clients(tc.server, func(ctx context.Context, port int, _ func([]string) []string) *exec.Cmd {
-			return tc.client(ctx, port, keyFile)
-		})
-		if (err != nil && !tc.refused) || len(all) == 0 || len(all[0]) == 0 { // a refused client fails
+		all, err := pki.ClientsTyping(tc.server, tc.typed, tc.client(keyFile))
+		refused := tc.name == "refused"
+		if (err != nil && !refused) || len(all) == 0 || len(all[0]) == 0 { // a refused client fails
 			t.Fatalf("%s: %v", tc.name, err)
 		}
 		for name, cut := range map[string]chunker{"whole": whole, "random": randomCuts(3)} {
@@ -222,25 +234,33 @@ func TestDecryptRenegotiation(t *testing.T) {
 				t.Fatalf("%s, %s: %+v %+v\n%s", tc.name, name, got.Renegotiations, got.Decryption, seq)
 			}
 			r := got.Renegotiations[0]
-			switch {
-			case r.By != FromClient || r.Refused != tc.refused || r.Established == tc.refused:
+			if r.By != tc.by || r.Refused != refused || r.Established == refused || !strings.Contains(seq, tc.want) ||
+				r.Resumed != strings.Contains(tc.name, "resumed") || got.Outcome != OutcomeEstablished {
+				t.Errorf("%s, %s: %+v\n got  %s\n want %s", tc.name, name, r, seq, tc.want)
+			}
+			if !refused && (r.Version != got.Version || r.CipherSuite != got.CipherSuite || strings.Count(seq, "+Finished") != 4) {
 				t.Errorf("%s, %s: %+v\n%s", tc.name, name, r, seq)
-			case tc.refused && (!strings.Contains(seq, "c+ClientHello s+Alert") ||
-				!slices.ContainsFunc(got.Alerts, func(a Alert) bool { return AlertName(a.Description) == "no_renegotiation" && a.Decrypted })):
+			}
+			if refused && !slices.ContainsFunc(got.Alerts, func(a Alert) bool { return AlertName(a.Description) == "no_renegotiation" && a.Decrypted }) {
 				t.Errorf("%s, %s: no no_renegotiation alert: %+v\n%s", tc.name, name, got.Alerts, seq)
-			case !tc.refused && (!strings.Contains(seq, renegotiated) || r.Version != got.Version || r.CipherSuite != got.CipherSuite ||
-				strings.Count(seq, "+Finished") != 4 || !strings.HasSuffix(seq, "c+Alert s+Alert")):
-				t.Errorf("%s, %s: %+v\n%s", tc.name, name, r, seq)
+			}
+			if certificate := strings.Contains(tc.name, "certificate"); certificate != (len(got.ClientCertificates) > 0) {
+				t.Errorf("%s, %s: %d client certificates", tc.name, name, len(got.ClientCertificates))
 			}
 		}
 	}
 }
 
-// opensslClient is an OpenSSL TLS 1.2 client that sends a line of data,
-// then renegotiates (its "R" command), then closes.
-func opensslClient(ctx context.Context, port int, keyFile, cipher string) *exec.Cmd {
-	c := exec.CommandContext(ctx, "openssl", "s_client", "-no_ign_eof", "-tls1_2", "-cipher", cipher, "-connect",
-		fmt.Sprintf("127.0.0.1:%d", port), "-keylogfile", keyFile)
-	c.Stdin = tlstest.Typed("hello", "R")
-	return c
+// opensslClient is an OpenSSL TLS 1.2 client, with the PKI's certificate
+// for a server that asks for one, that types lines ("R" renegotiates),
+// then closes.
+func opensslClient(cipher string, lines ...string) func(keyFile string) tlstest.ClientCmd {
+	return func(keyFile string) tlstest.ClientCmd {
+		return func(ctx context.Context, port int, expand func([]string) []string) *exec.Cmd {
+			c := exec.CommandContext(ctx, "openssl", append([]string{"s_client", "-no_ign_eof", "-tls1_2", "-cipher", cipher,
+				"-connect", fmt.Sprintf("127.0.0.1:%d", port), "-keylogfile", keyFile}, expand([]string{"-cert", "{cert}", "-key", "{key}"})...)...)
+			c.Stdin = tlstest.Typed(lines...)
+			return c
+		}
+	}
 }

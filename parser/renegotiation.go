@@ -1,7 +1,6 @@
 package parser
 
 import (
-	"bytes"
 	"slices"
 	"time"
 )
@@ -15,8 +14,9 @@ import (
 // parameters stand, except that a chain sent only in the renegotiation (a
 // client certificate) fills the empty one. Its records after each side's
 // ChangeCipherSpec are opened with the keys of its own master secret: the
-// key log's line for its ClientHello random, or, when the server resumed
-// the first handshake's session, that session's.
+// key log's line for its ClientHello random, or, when it resumed the
+// session (its server changed ciphers first: an abbreviated handshake),
+// the session's.
 
 // maxRenegotiations bounds the renegotiations a connection keeps; later
 // ones are listed as messages only.
@@ -36,6 +36,7 @@ type Renegotiation struct {
 	By          Direction // the server asks with a HelloRequest; a client starts with its ClientHello
 	Version     uint16    // of its ServerHello; 0 when none was read
 	CipherSuite uint16
+	Resumed     bool // abbreviated: the server's ChangeCipherSpec came first
 	Established bool // both its Finished were read
 	Refused     bool // answered with a no_renegotiation alert
 
@@ -81,6 +82,9 @@ func (c *Conn) renegotiationKeys(side int) {
 	if r == nil || c.dec == nil || r.changed[side] {
 		return
 	}
+	if !r.changed[1-side] {
+		r.Resumed = c.role(side) == FromServer // RFC 5246, section 7.3
+	}
 	r.changed[side] = true
 	ds := &c.dec.sides[side]
 	ds.keys = nil
@@ -90,8 +94,8 @@ func (c *Conn) renegotiationKeys(side int) {
 	}
 	s, _ := c.keys.Lookup(ch.Random)
 	master := s.MasterSecret
-	if master == nil && len(sh.SessionID) > 0 && bytes.Equal(sh.SessionID, c.c.ServerHello.SessionID) {
-		master = c.dec.secrets.MasterSecret // the first handshake's session, resumed
+	if master == nil && r.Resumed {
+		master = c.dec.secrets.MasterSecret // the session's, resumed
 	}
 	if master == nil {
 		c.c.Decryption.Detail = "no CLIENT_RANDOM line for the renegotiated handshake"
@@ -107,4 +111,5 @@ func (c *Conn) renegotiationKeys(side int) {
 	default:
 		ds.keys = sk
 	}
+	c.dec.secrets.MasterSecret = master // the session is now the renegotiated one
 }

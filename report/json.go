@@ -197,7 +197,8 @@ func NewConnection(c *parser.Connection) *Connection {
 		out.Issues = append(out.Issues, Issue{TS: formatTime(i.Time), From: i.From.String(), Kind: i.Kind.String(), Detail: i.Detail})
 	}
 	for _, r := range c.Renegotiations {
-		j := Renegotiation{TS: formatTime(r.Time), By: r.By.String(), Established: r.Established, Refused: r.Refused}
+		j := Renegotiation{TS: formatTime(r.Time), By: r.By.String(), Resumed: r.Resumed, Established: r.Established,
+			Refused: r.Refused}
 		if r.Version != 0 {
 			j.Version, j.CipherSuite = ptr(parser.VersionName(r.Version)), ptr(parser.CipherSuiteName(r.CipherSuite))
 		}

@@ -54,6 +54,7 @@ type Renegotiation struct {
 	By          string  `json:"by"`
 	Version     *string `json:"version"`
 	CipherSuite *string `json:"cipher_suite"`
+	Resumed     bool    `json:"resumed"`
 	Established bool    `json:"established"`
 	Refused     bool    `json:"refused"`
 }

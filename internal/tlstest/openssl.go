@@ -56,6 +56,14 @@ func (p *PKI) Client(serverArgs []string, client ClientCmd) ([]Write, error) {
 // -dtls1_2 or -dtls1 in serverArgs the relay carries datagrams, each write
 // one datagram.
 func (p *PKI) Clients(serverArgs []string, clients ...ClientCmd) ([][]Write, error) {
+	return p.ClientsTyping(serverArgs, "", clients...)
+}
+
+// ClientsTyping is Clients with a command typed into s_server half a
+// typing delay after each client started ("r" renegotiates, "R" with a
+// request for the client's certificate, "k" updates the keys): after its
+// handshake, between the client's first line (Typed) and its second.
+func (p *PKI) ClientsTyping(serverArgs []string, typed string, clients ...ClientCmd) ([][]Write, error) {
 	all := make([][]Write, len(clients))
 	dir, err := os.MkdirTemp("", "tlstest")
 	if err != nil {
@@ -146,6 +154,12 @@ func (p *PKI) Clients(serverArgs []string, clients ...ClientCmd) ([][]Write, err
 		if err := cmd.Start(); err != nil {
 			ln.Close()
 			return all, err
+		}
+		if typed != "" {
+			go func() {
+				time.Sleep(typingDelay / 2)
+				io.WriteString(in, typed+"\n")
+			}()
 		}
 		rec := &recorder{}
 		relayed := make(chan error, 1)
@@ -256,6 +270,10 @@ func relay(ln net.Listener, addr string, rec *recorder) error {
 	return nil
 }
 
+// typingDelay is the time between lines typed into a command: a
+// handshake on loopback is done well within it.
+const typingDelay = 300 * time.Millisecond
+
 // Typed is a client's input as a person would type it: each line a
 // moment after the one before (an OpenSSL client reads a line alone as
 // its command), then its end, a moment after the last.
@@ -264,7 +282,7 @@ func Typed(lines ...string) io.Reader {
 	go func() {
 		for _, l := range lines {
 			io.WriteString(w, l+"\n")
-			time.Sleep(300 * time.Millisecond)
+			time.Sleep(typingDelay)
 		}
 		w.Close()
 	}()
