@@ -22,7 +22,7 @@ func TestCertificateCost(t *testing.T) {
 	runtime.ReadMemStats(&before)
 	charged := 0
 	for range 2000 {
-		chain, ok := decodeCertificate(body, false)
+		chain, ok := decodeCertificate(body, false, nil)
 		if !ok {
 			t.Fatal("the certificate message did not decode")
 		}

@@ -222,7 +222,7 @@ func FuzzDecodeCertificate(f *testing.F) {
 	next := recordHeaderLen + (int(flight[3])<<8 | int(flight[4]))
 	f.Add(bytes.Clone(flight[next+recordHeaderLen+4:]), false)
 	f.Fuzz(func(t *testing.T, body []byte, tls13 bool) {
-		chain, ok := decodeCertificate(body, tls13)
+		chain, ok := decodeCertificate(body, tls13, nil)
 		if ok && len(chain) > maxChainLen {
 			t.Fatalf("%d certificates kept", len(chain))
 		}

@@ -211,7 +211,7 @@ func (c *Conn) certificate(side int, ts time.Time, typ MessageType, body []byte)
 		defer c.mem.Release(len(plain)) // the chain decoded from it is charged apart
 		body = plain
 	}
-	chain, ok := decodeCertificate(body, cc.TLS13())
+	chain, ok := decodeCertificate(body, cc.TLS13(), c.validator)
 	switch {
 	case !ok:
 		c.issue(ts, side, IssueMalformedMessage, fmt.Sprintf("malformed %s of %d bytes", typ, n))

@@ -94,20 +94,20 @@ func TestDecodeServerHello(t *testing.T) {
 
 func TestDecodeCertificate(t *testing.T) {
 	_, _, cert := realHellos(t)
-	chain, ok := decodeCertificate(cert, false)
+	chain, ok := decodeCertificate(cert, false, nil)
 	if !ok || len(chain) != 2 || chain[0].ParseError != "" {
 		t.Fatalf("chain %+v %v", chain, ok)
 	}
-	if _, ok := decodeCertificate(cert, true); ok {
+	if _, ok := decodeCertificate(cert, true, nil); ok {
 		t.Error("TLS 1.2 layout accepted as TLS 1.3")
 	}
 	for n := 0; n < len(cert); n += 7 {
-		if _, ok := decodeCertificate(cert[:n], false); ok {
+		if _, ok := decodeCertificate(cert[:n], false, nil); ok {
 			t.Fatalf("prefix of %d/%d bytes accepted", n, len(cert))
 		}
 	}
 	// A certificate that is not DER still has its fingerprint reported.
-	junk, ok := decodeCertificate([]byte{0, 0, 6, 0, 0, 3, 1, 2, 3}, false)
+	junk, ok := decodeCertificate([]byte{0, 0, 6, 0, 0, 3, 1, 2, 3}, false, nil)
 	if !ok || len(junk) != 1 || junk[0].ParseError == "" || junk[0].SHA256 != "039058c6f2c0cb492c533b0a4d14ef77cc0f78abccced5287d84a1a2011cfb81" {
 		t.Errorf("junk certificate: %+v", junk)
 	}
@@ -169,7 +169,7 @@ func TestDecodeOtherMessages(t *testing.T) {
 	_, _, cert := realHellos(t)
 	// TLS 1.3 (RFC 8446, 4.4.2): a request context, then entries that each
 	// carry extensions after the certificate.
-	chain12, _ := decodeCertificate(cert, false)
+	chain12, _ := decodeCertificate(cert, false, nil)
 	var list []byte
 	rest := cert[3:]
 	for len(rest) > 0 {
@@ -179,7 +179,7 @@ func TestDecodeOtherMessages(t *testing.T) {
 		rest = rest[3+n:]
 	}
 	body13 := append([]byte{0, byte(len(list) >> 16), byte(len(list) >> 8), byte(len(list))}, list...)
-	chain13, ok := decodeCertificate(body13, true)
+	chain13, ok := decodeCertificate(body13, true, nil)
 	if !ok || len(chain13) != len(chain12) || chain13[0].SHA256 != chain12[0].SHA256 {
 		t.Errorf("TLS 1.3 certificate: %v %d", ok, len(chain13))
 	}

@@ -1,7 +1,6 @@
 package parser
 
 import (
-	"container/list"
 	"crypto/ecdsa"
 	"crypto/rsa"
 	"crypto/sha256"
@@ -9,7 +8,6 @@ import (
 	"encoding/asn1"
 	"errors"
 	"strings"
-	"sync"
 	"time"
 
 	"golang.org/x/crypto/cryptobyte"
@@ -32,28 +30,28 @@ type Validation struct {
 	SCTs          int    // signed certificate timestamps, in the leaf and the TLS extension
 }
 
-// Validator judges chains against a set of roots. Chains seen before are
-// not verified again: the verdicts of the maxVerdicts chains used most
-// recently are kept, whatever the traffic. It is safe for concurrent use.
+// Validator parses certificates and judges chains against a set of roots,
+// each once: the certificates parsed most recently, up to
+// maxCertificateCache bytes of them, and the verdicts of the maxVerdicts
+// chains used most recently are kept, whatever the traffic. It is safe for
+// concurrent use.
 type Validator struct {
-	roots *x509.CertPool
-	mu    sync.Mutex
-	cache map[chainKey]*list.Element // of *cachedVerdict, in recent
-	// recent orders the cached verdicts from the most recently used.
-	recent list.List
+	roots    *x509.CertPool
+	verdicts *lru[chainKey, chainVerdict]
+	certs    *lru[[sha256.Size]byte, Certificate]
 }
 
-// maxVerdicts bounds the Validator's cache: an entry is its key, its
+// maxVerdicts bounds the Validator's verdicts: an entry is its key, its
 // verdict and their bookkeeping, about 200 bytes, so 4096 stay under 1 MB.
 const maxVerdicts = 4096
 
+// maxCertificateCache bounds the parsed certificates kept, by what each
+// costs (chainCost): about a thousand of the usual size, the chains of the
+// servers of a busy capture point.
+const maxCertificateCache = 8 << 20
+
 // chainKey names a chain by the SHA-256 of its certificates' digests.
 type chainKey [sha256.Size]byte
-
-type cachedVerdict struct {
-	key     chainKey
-	verdict chainVerdict
-}
 
 type chainVerdict struct {
 	trusted bool
@@ -66,35 +64,38 @@ func NewValidator(roots *x509.CertPool) *Validator {
 	if roots == nil {
 		roots = x509.NewCertPool()
 	}
-	return &Validator{roots: roots, cache: map[chainKey]*list.Element{}}
+	return &Validator{roots: roots, verdicts: newLRU[chainKey, chainVerdict](maxVerdicts),
+		certs: newLRU[[sha256.Size]byte, Certificate](maxCertificateCache)}
 }
 
-// cached returns the verdict kept for key, marking it used.
-func (v *Validator) cached(key chainKey) (chainVerdict, bool) {
-	v.mu.Lock()
-	defer v.mu.Unlock()
-	e, ok := v.cache[key]
-	if !ok {
-		return chainVerdict{}, false
-	}
-	v.recent.MoveToFront(e)
-	return e.Value.(*cachedVerdict).verdict, true
+// CacheStats says how often a certificate or a chain's verdict was found
+// already parsed or judged (hits), and how often it had to be (misses).
+type CacheStats struct {
+	CertificateHits, CertificateMisses int
+	VerdictHits, VerdictMisses         int
 }
 
-// keep caches a verdict, forgetting the least recently used beyond
-// maxVerdicts.
-func (v *Validator) keep(key chainKey, verdict chainVerdict) {
-	v.mu.Lock()
-	defer v.mu.Unlock()
-	if e, ok := v.cache[key]; ok { // another worker judged it meanwhile
-		v.recent.MoveToFront(e)
-		return
+// Stats returns the counts of the Validator's caches.
+func (v *Validator) Stats() CacheStats {
+	var s CacheStats
+	s.CertificateHits, s.CertificateMisses = v.certs.counts()
+	s.VerdictHits, s.VerdictMisses = v.verdicts.counts()
+	return s
+}
+
+// certificate describes a DER certificate, parsed once while it is among
+// those used most recently; without a Validator, every time.
+func (v *Validator) certificate(der []byte) Certificate {
+	sum := sha256.Sum256(der)
+	if v == nil {
+		return newCertificate(der, sum)
 	}
-	if v.recent.Len() >= maxVerdicts {
-		oldest := v.recent.Back()
-		delete(v.cache, v.recent.Remove(oldest).(*cachedVerdict).key)
+	if c, ok := v.certs.get(sum); ok {
+		return c
 	}
-	v.cache[key] = v.recent.PushFront(&cachedVerdict{key, verdict})
+	c := newCertificate(der, sum)
+	v.certs.put(sum, c, chainCost([]Certificate{c}))
+	return c
 }
 
 // oidSCTList is the X.509 extension of embedded SCTs (RFC 6962, 3.3).
@@ -150,7 +151,7 @@ func (v *Validator) verify(chain []Certificate) chainVerdict {
 	}
 	var key chainKey
 	h.Sum(key[:0])
-	verdict, ok := v.cached(key)
+	verdict, ok := v.verdicts.get(key)
 	if ok {
 		return verdict
 	}
@@ -174,7 +175,7 @@ func (v *Validator) verify(chain []Certificate) chainVerdict {
 		KeyUsages: []x509.ExtKeyUsage{x509.ExtKeyUsageAny}})
 	verdict.trusted = err == nil
 	verdict.status = verifyStatus(err, chain)
-	v.keep(key, verdict)
+	v.verdicts.put(key, verdict, 1)
 	return verdict
 }
 

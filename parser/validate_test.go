@@ -1,6 +1,7 @@
 package parser
 
 import (
+	"bytes"
 	"crypto"
 	"crypto/ecdsa"
 	"crypto/elliptic"
@@ -75,7 +76,7 @@ func TestValidate(t *testing.T) {
 	chain := func(certs ...*x509.Certificate) []Certificate {
 		var out []Certificate
 		for _, c := range certs {
-			out = append(out, newCertificate(c.Raw))
+			out = append(out, parsed(c.Raw))
 		}
 		return out
 	}
@@ -141,8 +142,8 @@ func TestValidatorCacheBounded(t *testing.T) {
 	for i := range maxVerdicts + 10 {
 		chain[0].SHA256 = fmt.Sprint(i) // a chain never seen: verified and kept
 		v.verify(chain)
-		if len(v.cache) > maxVerdicts {
-			t.Fatalf("%d verdicts kept", len(v.cache))
+		if len(v.verdicts.m) > maxVerdicts {
+			t.Fatalf("%d verdicts kept", len(v.verdicts.m))
 		}
 	}
 }
@@ -156,7 +157,7 @@ func TestOCSPAndKeySizes(t *testing.T) {
 	ca, _ := issue(t, "OCSP CA", jan, true, nil, nil, caKey)
 	leaf, _ := issue(t, "www.example.test", jan, false, ca, caKey, nil)
 	v := NewValidator(nil)
-	chain := []Certificate{newCertificate(leaf.Raw), newCertificate(ca.Raw)}
+	chain := []Certificate{parsed(leaf.Raw), parsed(ca.Raw)}
 	at := jan.AddDate(0, 2, 0)
 	for status, want := range map[int]string{ocsp.Good: "good", ocsp.Revoked: "revoked", ocsp.Unknown: "unknown"} {
 		resp, err := ocsp.CreateResponse(ca, ca, ocsp.Response{Status: status, SerialNumber: leaf.SerialNumber,
@@ -192,39 +193,91 @@ func TestOCSPAndKeySizes(t *testing.T) {
 	p224, _ := ecdsa.GenerateKey(elliptic.P224(), rand.Reader)
 	for name, key := range map[string]any{"RSA 2048": rsa2048, "P-224": p224} {
 		c, _ := issue(t, "www.example.test", jan, false, ca, caKey, key)
-		if v.Validate([]Certificate{newCertificate(c.Raw)}, at, nil, 0).WeakKey {
+		if v.Validate([]Certificate{parsed(c.Raw)}, at, nil, 0).WeakKey {
 			t.Errorf("%s taken for a weak key", name)
 		}
 	}
 }
 
-// TestVerdictCacheForgetsLeastRecentlyUsed: the cache holds maxVerdicts
-// chains, forgets the one used least recently first, and a verdict read
-// again stays.
-func TestVerdictCacheForgetsLeastRecentlyUsed(t *testing.T) {
-	v := NewValidator(nil)
-	key := func(i int) chainKey { return chainKey{byte(i), byte(i >> 8), 1} }
-	for i := range maxVerdicts {
-		v.keep(key(i), chainVerdict{status: fmt.Sprint(i)})
+// TestLRUForgetsLeastRecentlyUsed: the cache holds values up to its
+// bound of their costs, forgets the one used least recently first, keeps
+// the first of two values put for a key, keeps no value costlier than its
+// bound, and counts its hits and misses.
+func TestLRUForgetsLeastRecentlyUsed(t *testing.T) {
+	const n = 100
+	l := newLRU[int, string](n)
+	for i := range n {
+		l.put(i, fmt.Sprint(i), 1)
 	}
-	if got, ok := v.cached(key(0)); !ok || got.status != "0" { // now the most recent
-		t.Fatalf("chain 0: %+v %v", got, ok)
+	if got, ok := l.get(0); !ok || got != "0" { // now the most recent
+		t.Fatalf("value 0: %q %v", got, ok)
 	}
-	v.keep(key(maxVerdicts), chainVerdict{status: "new"})
-	if _, ok := v.cached(key(1)); ok {
-		t.Error("chain 1, the least recently used, is still cached")
+	l.put(n, "new", 1)
+	if _, ok := l.get(1); ok {
+		t.Error("value 1, the least recently used, is still kept")
 	}
-	v.keep(key(0), chainVerdict{status: "again"}) // judged twice at once: the first verdict stays
-	if got, ok := v.cached(key(0)); !ok || got.status != "0" {
-		t.Errorf("chain 0 after a second verdict: %+v %v", got, ok)
+	l.put(0, "again", 1) // put twice at once: the first stays
+	if got, ok := l.get(0); !ok || got != "0" {
+		t.Errorf("value 0 put again: %q %v", got, ok)
 	}
-	if _, ok := v.cached(key(2)); !ok {
-		t.Error("chain 2 forgotten before its turn")
+	if _, ok := l.get(2); !ok {
+		t.Error("value 2 forgotten before its turn")
 	}
-	if len(v.cache) != maxVerdicts || v.recent.Len() != maxVerdicts {
-		t.Errorf("%d cached, %d in order; want %d", len(v.cache), v.recent.Len(), maxVerdicts)
+	if len(l.m) != n || l.recent.Len() != n || l.size != n {
+		t.Errorf("%d kept, %d in order, size %d; want %d", len(l.m), l.recent.Len(), l.size, n)
 	}
-	if got, _ := v.cached(key(maxVerdicts)); got.status != "new" {
-		t.Errorf("the newest verdict: %+v", got)
+	l.put(-1, "costly", n/2) // makes room: the 50 least recently used go
+	if len(l.m) != n/2+1 || l.size != n {
+		t.Errorf("after a costly value: %d kept, size %d", len(l.m), l.size)
+	}
+	l.put(-2, "too costly", n+1)
+	if _, ok := l.get(-2); ok || l.size > n {
+		t.Errorf("a value costlier than the bound is kept: size %d", l.size)
+	}
+	if hits, misses := l.counts(); hits != 3 || misses != 2 {
+		t.Errorf("%d hits, %d misses; want 3, 2", hits, misses)
 	}
 }
+
+// TestCertificateCache: a chain seen again is not parsed again, its
+// certificates are those parsed the first time, the hits are counted; the
+// parsed certificates kept are bounded by their cost.
+func TestCertificateCache(t *testing.T) {
+	v := NewValidator(nil)
+	c, s := testPKI(t).Configs("www.example.test", tls.VersionTLS12, tls.VersionTLS12)
+	flight := session(t, c, s)[1].Data
+	first := oneSide(t, nil, flight).Certificates
+	if st := v.Stats(); st.CertificateHits != 0 || st.CertificateMisses != 0 {
+		t.Fatalf("without the Validator: %+v", st)
+	}
+	var got [3][]Certificate
+	for i := range got {
+		conn := NewConn(TCP, clientAddr, serverAddr, t0, Options{Validator: v, Emit: func(c *Connection) { got[i] = c.Certificates }})
+		conn.Data(1, flight, t0)
+		conn.Close()
+	}
+	st := v.Stats()
+	if len(first) != 2 || st.CertificateMisses != len(first) || st.CertificateHits != 2*len(first) || st.VerdictMisses != 1 || st.VerdictHits != 2 {
+		t.Fatalf("%d certificates: %+v", len(first), st)
+	}
+	for i := range got {
+		for k := range got[i] {
+			if got[i][k].x509 != got[0][k].x509 || got[i][k].SHA256 != first[k].SHA256 || got[i][k].Subject != first[k].Subject {
+				t.Errorf("connection %d, certificate %d: %+v", i, k, got[i][k])
+			}
+		}
+	}
+	bound := maxCertificateCache / chainCost(first[:1])
+	for i := range bound + 10 {
+		der := bytes.Clone(first[0].x509.Raw)
+		der[len(der)-1] ^= byte(i) // another signature: another certificate
+		der[len(der)-2] ^= byte(i >> 8)
+		v.certificate(der)
+	}
+	if v.certs.size > maxCertificateCache || len(v.certs.m) > bound {
+		t.Errorf("%d certificates kept, %d bytes", len(v.certs.m), v.certs.size)
+	}
+}
+
+// parsed describes a DER certificate, without a Validator's cache.
+func parsed(der []byte) Certificate { return (*Validator)(nil).certificate(der) }

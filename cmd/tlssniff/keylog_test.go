@@ -68,6 +68,11 @@ func TestKeylogAgainstTshark(t *testing.T) {
 	if code != 0 || !strings.Contains(stderr, "decryption: 2 connections decrypted, 0 without keys") {
 		t.Fatalf("exit %d\n%s", code, stderr)
 	}
+	// Both sessions' servers, and the mutual one's client, send one chain
+	// of two: parsed once, judged once per side's use.
+	if !strings.Contains(stderr, "certificates: 2 parsed, 4 reused; chains: 1 verified, 2 verdicts reused") {
+		t.Errorf("the chain was not parsed and judged once:\n%s", stderr)
+	}
 	conns := parseNDJSON(t, out)
 	if len(conns) != 2 {
 		t.Fatalf("%d connections", len(conns))
