@@ -2,6 +2,7 @@ package parser
 
 import (
 	"crypto/aes"
+	"crypto/hmac"
 	"crypto/sha256"
 	"encoding/binary"
 	"errors"
@@ -59,7 +60,7 @@ func quicKeys(version uint32, suite uint16, secret []byte) (k *packetKeys, ok bo
 	if k.aead, k.iv, ok = s.keys(secret, prefix); !ok {
 		return nil, false
 	}
-	hpKey := hkdfExpandLabel(s.hash, secret, prefix+"hp", s.keyLen)
+	hpKey := hkdfExpandLabel(hmac.New(s.hash, secret), prefix+"hp", s.keyLen)
 	if suite == 0x1303 {
 		k.hp = func(sample []byte) (mask [5]byte) {
 			// RFC 9001, section 5.4.4: the sample's first 4 bytes are the
@@ -91,8 +92,9 @@ func deriveInitialKeys(version uint32, dcid []byte) (client, server *packetKeys,
 	initial := hkdf.Extract(sha256.New, dcid, salt)
 	// Initial packets are protected as TLS_AES_128_GCM_SHA256 (RFC 9001,
 	// section 5.2).
-	client, _ = quicKeys(version, 0x1301, hkdfExpandLabel(sha256.New, initial, "client in", 32))
-	server, _ = quicKeys(version, 0x1301, hkdfExpandLabel(sha256.New, initial, "server in", 32))
+	prk := hmac.New(sha256.New, initial)
+	client, _ = quicKeys(version, 0x1301, hkdfExpandLabel(prk, "client in", 32))
+	server, _ = quicKeys(version, 0x1301, hkdfExpandLabel(prk, "server in", 32))
 	return client, server, true
 }
 

@@ -3,6 +3,7 @@ package parser
 import (
 	"bytes"
 	"crypto/cipher"
+	"crypto/hmac"
 	"crypto/sha256"
 	"encoding/binary"
 	"encoding/hex"
@@ -26,7 +27,7 @@ func unhex(t *testing.T, s string) []byte {
 func TestInitialKeys(t *testing.T) {
 	dcid := unhex(t, "8394c8f03e515708")
 	salt, _ := initialSalt(quicV1)
-	secret := hkdfExpandLabel(sha256.New, hkdf.Extract(sha256.New, dcid, salt), "client in", 32)
+	secret := hkdfExpandLabel(hmac.New(sha256.New, hkdf.Extract(sha256.New, dcid, salt)), "client in", 32)
 	for _, tc := range []struct{ label, want string }{
 		{"", "c00cf151ca5be075ed0ebfb5c80323c42d6b7db67881289af4008f1f6c357aea"},
 		{"quic key", "1f369613dd76d5467730efcbe3b1a22d"},
@@ -35,7 +36,7 @@ func TestInitialKeys(t *testing.T) {
 	} {
 		got := secret
 		if tc.label != "" {
-			got = hkdfExpandLabel(sha256.New, secret, tc.label, len(tc.want)/2)
+			got = hkdfExpandLabel(hmac.New(sha256.New, secret), tc.label, len(tc.want)/2)
 		}
 		if hex.EncodeToString(got) != tc.want {
 			t.Errorf("%q: %x, want %s", tc.label, got, tc.want)
