@@ -82,12 +82,12 @@ func decodeCertificate(body []byte, tls13 bool, v *Validator) ([]Certificate, bo
 	return chain, true
 }
 
-// newCertificate describes a DER certificate whose SHA-256 is sum.
-// crypto/x509 keeps slices of what it parses (Raw, RawSubject, …), so it
-// parses a copy: der itself is the record buffer, reused for the next
-// record.
-func newCertificate(der []byte, sum [sha256.Size]byte) Certificate {
+// newCertificate describes a DER certificate. crypto/x509 keeps slices of
+// what it parses (Raw, RawSubject, …), so it parses a copy: der itself is
+// the record buffer, reused for the next record.
+func newCertificate(der []byte) Certificate {
 	der = bytes.Clone(der)
+	sum := sha256.Sum256(der)
 	c := Certificate{SHA256: hex.EncodeToString(sum[:]), Length: len(der)}
 	x, err := x509.ParseCertificate(der)
 	if err != nil {

@@ -1,12 +1,14 @@
 package parser
 
 import (
+	"bytes"
 	"crypto/ecdsa"
 	"crypto/rsa"
 	"crypto/sha256"
 	"crypto/x509"
 	"encoding/asn1"
 	"errors"
+	"hash/maphash"
 	"strings"
 	"time"
 
@@ -38,7 +40,10 @@ type Validation struct {
 type Validator struct {
 	roots    *x509.CertPool
 	verdicts *lru[chainKey, chainVerdict]
-	certs    *lru[[sha256.Size]byte, Certificate]
+	// certs are keyed by a fast hash of their DER, checked on a hit:
+	// SHA-256 would cost a tenth of a dense capture's decrypted run.
+	certs *lru[uint64, Certificate]
+	seed  maphash.Seed
 }
 
 // maxVerdicts bounds the Validator's verdicts: an entry is its key, its
@@ -65,7 +70,7 @@ func NewValidator(roots *x509.CertPool) *Validator {
 		roots = x509.NewCertPool()
 	}
 	return &Validator{roots: roots, verdicts: newLRU[chainKey, chainVerdict](maxVerdicts),
-		certs: newLRU[[sha256.Size]byte, Certificate](maxCertificateCache)}
+		certs: newLRU[uint64, Certificate](maxCertificateCache), seed: maphash.MakeSeed()}
 }
 
 // CacheStats says how often a certificate or a chain's verdict was found
@@ -84,17 +89,20 @@ func (v *Validator) Stats() CacheStats {
 }
 
 // certificate describes a DER certificate, parsed once while it is among
-// those used most recently; without a Validator, every time.
+// those used most recently; without a Validator, or when crypto/x509
+// cannot parse it, every time.
 func (v *Validator) certificate(der []byte) Certificate {
-	sum := sha256.Sum256(der)
 	if v == nil {
-		return newCertificate(der, sum)
+		return newCertificate(der)
 	}
-	if c, ok := v.certs.get(sum); ok {
+	h := maphash.Bytes(v.seed, der)
+	if c, ok := v.certs.get(h); ok && bytes.Equal(c.x509.Raw, der) {
 		return c
 	}
-	c := newCertificate(der, sum)
-	v.certs.put(sum, c, chainCost([]Certificate{c}))
+	c := newCertificate(der)
+	if c.x509 != nil {
+		v.certs.put(h, c, chainCost([]Certificate{c}))
+	}
 	return c
 }
 
