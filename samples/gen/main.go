@@ -8,6 +8,7 @@
 //	go run ./samples/gen -bulk FILE -size 100      # ≥ 100 MB for make bench
 //	go run ./samples/gen -bulk FILE -keylog KEYS   # and the clients' key log
 //	go run ./samples/gen -bulk FILE -response 4096 # many short connections
+//	go run ./samples/gen -mix FILE -size 1024 -conns 20000 # web traffic (mix.go)
 package main
 
 import (
@@ -34,9 +35,12 @@ import (
 func main() {
 	samples := flag.String("samples", "", "write the sample captures into `DIR`")
 	bulk := flag.String("bulk", "", "write a large capture of many connections to `FILE`")
-	size := flag.Int("size", 100, "with -bulk: megabytes of capture to write, at least")
-	keys := flag.String("keylog", "", "with -bulk: write the clients' key log (SSLKEYLOGFILE) to `FILE`")
+	size := flag.Int("size", 100, "with -bulk or -mix: megabytes of capture to write, at least")
+	keys := flag.String("keylog", "", "with -bulk or -mix: write the clients' key log (SSLKEYLOGFILE) to `FILE`")
 	response := flag.Int("response", 1<<20, "with -bulk: `BYTES` each server sends after the handshake")
+	mix := flag.String("mix", "", "write a capture of mixed web traffic (mix.go) to `FILE`")
+	conns := flag.Int("conns", 0, "with -mix: write at least `N` connections")
+	pool := flag.Int("pool", 0, "with -mix: make only `N` sessions and replay them between other addresses")
 	flag.Parse()
 	pki, err := tlstest.NewPKI()
 	check(err)
@@ -45,6 +49,8 @@ func main() {
 		writeSamples(*samples, pki)
 	case *bulk != "":
 		writeBulk(*bulk, *size, *response, *keys, pki)
+	case *mix != "":
+		writeMix(*mix, *size, *conns, *pool, *keys)
 	default:
 		flag.Usage()
 		os.Exit(2)
