@@ -31,7 +31,8 @@ type Certificate struct {
 	Serial             string
 	ParseError         string // crypto/x509's reason when the DER could not be parsed
 
-	x509 *x509.Certificate
+	x509       *x509.Certificate
+	selfSigned bool // signed by its own key (isSelfSigned), checked once
 }
 
 // maxChainLen caps how many certificates of one Certificate message are kept.
@@ -94,7 +95,7 @@ func newCertificate(der []byte) Certificate {
 		c.ParseError = err.Error()
 		return c
 	}
-	c.x509 = x
+	c.x509, c.selfSigned = x, isSelfSigned(x)
 	c.Subject, c.Issuer = x.Subject.String(), x.Issuer.String()
 	c.SANs = append(c.SANs, x.DNSNames...)
 	for _, ip := range x.IPAddresses {

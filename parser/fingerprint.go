@@ -4,10 +4,8 @@ import (
 	"crypto/md5"
 	"crypto/sha256"
 	"encoding/hex"
-	"fmt"
 	"slices"
 	"strconv"
-	"strings"
 )
 
 // Fingerprints holds the hello fingerprints: JA3 and JA4 for a ClientHello,
@@ -18,106 +16,159 @@ type Fingerprints struct {
 	JA3S, JA3SString string
 }
 
+// The fingerprints are built in a buffer on the stack, without fmt or
+// strings: JA4's hex lists sorted as numbers took a tenth of a run over
+// dense traffic when they were sorted as strings made with fmt.
+
 // ja3 computes JA3 (github.com/salesforce/ja3): the legacy version, cipher
 // suites, extensions, groups and point formats in wire order, GREASE removed.
 func (m *ClientHello) ja3() {
-	var b strings.Builder
-	b.WriteString(strconv.Itoa(int(m.Version)))
-	b.WriteByte(',')
-	joinDecimal(&b, m.CipherSuites)
-	b.WriteByte(',')
-	joinDecimal(&b, m.Extensions)
-	b.WriteByte(',')
-	joinDecimal(&b, m.SupportedGroups)
-	b.WriteByte(',')
+	var stack [512]byte
+	b := strconv.AppendUint(stack[:0], uint64(m.Version), 10)
+	b = append(b, ',')
+	b = appendDecimals(b, m.CipherSuites)
+	b = append(b, ',')
+	b = appendDecimals(b, m.Extensions)
+	b = append(b, ',')
+	b = appendDecimals(b, m.SupportedGroups)
+	b = append(b, ',')
 	for i, f := range m.ECPointFormats {
 		if i > 0 {
-			b.WriteByte('-')
+			b = append(b, '-')
 		}
-		b.WriteString(strconv.Itoa(int(f)))
+		b = strconv.AppendUint(b, uint64(f), 10)
 	}
-	m.JA3String = b.String()
-	sum := md5.Sum([]byte(m.JA3String))
+	m.JA3String = string(b)
+	sum := md5.Sum(b)
 	m.JA3 = hex.EncodeToString(sum[:])
 }
 
 // ja3s computes JA3S: the server's version, chosen suite and extensions.
 func (m *ServerHello) ja3s() {
-	var b strings.Builder
-	fmt.Fprintf(&b, "%d,%d,", m.Version, m.CipherSuite)
-	joinDecimal(&b, m.Extensions)
-	m.JA3SString = b.String()
-	sum := md5.Sum([]byte(m.JA3SString))
+	var stack [256]byte
+	b := strconv.AppendUint(stack[:0], uint64(m.Version), 10)
+	b = append(b, ',')
+	b = strconv.AppendUint(b, uint64(m.CipherSuite), 10)
+	b = append(b, ',')
+	b = appendDecimals(b, m.Extensions)
+	m.JA3SString = string(b)
+	sum := md5.Sum(b)
 	m.JA3S = hex.EncodeToString(sum[:])
 }
 
-func joinDecimal(b *strings.Builder, vs []uint16) {
+// appendDecimals appends the values that are not GREASE in decimal,
+// joined by '-'.
+func appendDecimals(b []byte, vs []uint16) []byte {
 	first := true
 	for _, v := range vs {
 		if IsGREASE(v) {
 			continue
 		}
 		if !first {
-			b.WriteByte('-')
+			b = append(b, '-')
 		}
 		first = false
-		b.WriteString(strconv.Itoa(int(v)))
+		b = strconv.AppendUint(b, uint64(v), 10)
 	}
+	return b
 }
 
 // ja4 computes JA4 and JA4_r as FoxIO's JA4 specification defines them
 // (github.com/FoxIO-LLC/ja4, technical_details/JA4.md). transport is 't'
 // for TCP, 'q' for QUIC, 'd' for DTLS.
 func (m *ClientHello) ja4(transport byte) {
-	suites := hexList(m.CipherSuites, nil)
-	exts := hexList(m.Extensions, nil)
-	var sigs []string
-	for _, v := range m.SignatureAlgorithms {
-		if !IsGREASE(v) {
-			sigs = append(sigs, fmt.Sprintf("%04x", v))
-		}
-	}
+	var suiteBuf, extBuf [128]uint16
+	suites := withoutGREASE(suiteBuf[:0], m.CipherSuites, false)
+	exts := withoutGREASE(extBuf[:0], m.Extensions, false)
 	sni := byte('i')
 	if slices.Contains(m.Extensions, extServerName) {
 		sni = 'd'
 	}
-	prefix := fmt.Sprintf("%c%s%c%02d%02d%s", transport, ja4Version(m), sni,
-		min(len(suites), 99), min(len(exts), 99), ja4ALPN(m.ALPN))
+	var stack [2048]byte
+	b := append(stack[:0], transport)
+	b = append(b, ja4Version(m)...)
+	b = append(b, sni)
+	b = appendTwoDigits(b, min(len(suites), 99))
+	b = appendTwoDigits(b, min(len(exts), 99))
+	b = append(b, ja4ALPN(m.ALPN)...)
+	prefix := len(b)
 
+	// JA4_r: the prefix, the sorted suites, the sorted extensions without
+	// SNI and ALPN, and the signature algorithms in wire order.
 	slices.Sort(suites)
-	sortedExts := hexList(m.Extensions, func(v uint16) bool { return v == extServerName || v == extALPN })
-	slices.Sort(sortedExts)
-
-	partB := strings.Join(suites, ",")
-	partC := strings.Join(sortedExts, ",")
-	if len(sigs) > 0 {
-		partC += "_" + strings.Join(sigs, ",")
-	}
-	m.JA4 = prefix + "_" + ja4Hash(suites, partB) + "_" + ja4Hash(sortedExts, partC)
-	m.JA4R = prefix + "_" + partB + "_" + partC
-}
-
-// hexList renders values as 4-digit lowercase hex, without GREASE and
-// without the values skip selects.
-func hexList(vs []uint16, skip func(uint16) bool) []string {
-	out := make([]string, 0, len(vs))
-	for _, v := range vs {
-		if IsGREASE(v) || (skip != nil && skip(v)) {
+	sorted := withoutGREASE(exts[:0], m.Extensions, true)
+	slices.Sort(sorted)
+	b = append(b, '_')
+	partB := len(b)
+	b = appendHexList(b, suites)
+	endB := len(b)
+	b = append(b, '_')
+	partC := len(b)
+	b = appendHexList(b, sorted)
+	first := true
+	for _, v := range m.SignatureAlgorithms {
+		if IsGREASE(v) {
 			continue
 		}
-		out = append(out, fmt.Sprintf("%04x", v))
+		if first {
+			b = append(b, '_')
+			first = false
+		} else {
+			b = append(b, ',')
+		}
+		b = appendHex4(b, v)
 	}
-	return out
+	m.JA4R = string(b)
+
+	j := append(b[len(b):], b[:prefix]...) // after JA4_r in the same buffer
+	j = append(j, '_')
+	j = appendJA4Hash(j, len(suites) == 0, b[partB:endB])
+	j = append(j, '_')
+	j = appendJA4Hash(j, len(sorted) == 0, b[partC:])
+	m.JA4 = string(j)
 }
 
-// ja4Hash is the first 12 hex digits of the SHA-256 of s, or twelve zeros
-// when the list it was made from is empty.
-func ja4Hash(list []string, s string) string {
-	if len(list) == 0 {
-		return "000000000000"
+// withoutGREASE appends the values of vs that are not GREASE to dst, and,
+// when skipNames is set, not server_name or ALPN either.
+func withoutGREASE(dst, vs []uint16, skipNames bool) []uint16 {
+	for _, v := range vs {
+		if !IsGREASE(v) && (!skipNames || (v != extServerName && v != extALPN)) {
+			dst = append(dst, v)
+		}
 	}
-	sum := sha256.Sum256([]byte(s))
-	return hex.EncodeToString(sum[:])[:12]
+	return dst
+}
+
+const hexDigits = "0123456789abcdef"
+
+// appendHex4 appends v as 4 lowercase hex digits.
+func appendHex4(b []byte, v uint16) []byte {
+	return append(b, hexDigits[v>>12], hexDigits[v>>8&0xf], hexDigits[v>>4&0xf], hexDigits[v&0xf])
+}
+
+// appendHexList appends vs as 4-digit hex, joined by ','.
+func appendHexList(b []byte, vs []uint16) []byte {
+	for i, v := range vs {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = appendHex4(b, v)
+	}
+	return b
+}
+
+func appendTwoDigits(b []byte, n int) []byte {
+	return append(b, byte('0'+n/10), byte('0'+n%10))
+}
+
+// appendJA4Hash appends the first 12 hex digits of the SHA-256 of s, or
+// twelve zeros when the list it was made from is empty.
+func appendJA4Hash(b []byte, empty bool, s []byte) []byte {
+	if empty {
+		return append(b, "000000000000"...)
+	}
+	sum := sha256.Sum256(s)
+	return hex.AppendEncode(b, sum[:6])
 }
 
 // ja4Version is the highest non-GREASE supported_versions value, else the

@@ -127,7 +127,7 @@ func (v *Validator) Validate(chain []Certificate, at time.Time, ocspResp []byte,
 		r.WeakKey = r.WeakKey || weakKey(x)
 	}
 	leaf := chain[0].x509
-	r.SelfSigned = isSelfSigned(leaf)
+	r.SelfSigned = chain[0].selfSigned
 	r.SCTs += countSCTs(leaf)
 	if len(ocspResp) > 0 {
 		var issuer *x509.Certificate
@@ -173,7 +173,7 @@ func (v *Validator) verify(chain []Certificate) chainVerdict {
 		if c.x509.NotBefore.After(when) {
 			when = c.x509.NotBefore
 		}
-		last := i == len(chain)-1 && isSelfSigned(c.x509)
+		last := i == len(chain)-1 && c.selfSigned
 		if !last && (c.x509.SignatureAlgorithm == x509.SHA1WithRSA || c.x509.SignatureAlgorithm == x509.ECDSAWithSHA1 ||
 			c.x509.SignatureAlgorithm == x509.MD5WithRSA || c.x509.SignatureAlgorithm == x509.DSAWithSHA1) {
 			verdict.weakSig = true
@@ -201,9 +201,9 @@ func verifyStatus(err error, chain []Certificate) string {
 		return "signature algorithm not accepted (SHA-1 or MD5)"
 	case errors.As(err, &unknown):
 		switch {
-		case len(chain) == 1 && isSelfSigned(chain[0].x509):
+		case len(chain) == 1 && chain[0].selfSigned:
 			return "self signed certificate"
-		case isSelfSigned(chain[len(chain)-1].x509):
+		case chain[len(chain)-1].selfSigned:
 			return "self signed certificate in certificate chain"
 		}
 		return "unable to get local issuer certificate"

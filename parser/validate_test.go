@@ -69,6 +69,10 @@ func TestValidate(t *testing.T) {
 	rsaRoot, rsaRootKey := issue(t, "RSA CA", jan, true, nil, nil, rsaKey, sigAlg(x509.SHA1WithRSA))
 	sha1Leaf, _ := issue(t, "sha1.example.test", jan, false, rsaRoot, rsaRootKey, nil, sigAlg(x509.SHA1WithRSA))
 	sha256Leaf, _ := issue(t, "sha256.example.test", jan, false, rsaRoot, rsaRootKey, nil, sigAlg(x509.SHA256WithRSA))
+	// An intermediate that may sign for other names only.
+	constrained, constrainedKey := issue(t, "Constrained CA", jan, true, ca, caKey, nil,
+		func(c *x509.Certificate) { c.PermittedDNSDomains = []string{"other.test"} })
+	underConstrained, _ := issue(t, "www.example.test", jan, false, constrained, constrainedKey, nil)
 	roots := x509.NewCertPool()
 	roots.AddCert(ca)
 	roots.AddCert(rsaRoot)
@@ -109,6 +113,9 @@ func TestValidate(t *testing.T) {
 			func(r *Validation) bool { return r.WeakSignature && !r.Trusted }},
 		{"SHA-256 signed leaf under a SHA-1 self-signed root", chain(sha256Leaf, rsaRoot), march, "ok",
 			func(r *Validation) bool { return !r.WeakSignature && r.Trusted }},
+		{"a name its intermediate may not sign for", chain(underConstrained, constrained, ca), march,
+			`a root or intermediate certificate is not authorized to sign for this name: DNS name "www.example.test" is not permitted by any constraint`,
+			func(r *Validation) bool { return !r.Trusted }},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			r := v.Validate(tc.chain, tc.at, nil, 0)
