@@ -69,6 +69,9 @@ func TestValidate(t *testing.T) {
 	rsaRoot, rsaRootKey := issue(t, "RSA CA", jan, true, nil, nil, rsaKey, sigAlg(x509.SHA1WithRSA))
 	sha1Leaf, _ := issue(t, "sha1.example.test", jan, false, rsaRoot, rsaRootKey, nil, sigAlg(x509.SHA1WithRSA))
 	sha256Leaf, _ := issue(t, "sha256.example.test", jan, false, rsaRoot, rsaRootKey, nil, sigAlg(x509.SHA256WithRSA))
+	// The same under a root no one trusts, sent with the chain.
+	strangeRoot, strangeRootKey := issue(t, "Strange RSA CA", jan, true, nil, nil, rsaKey, sigAlg(x509.SHA1WithRSA))
+	strangeSHA1Leaf, _ := issue(t, "sha1.strange.test", jan, false, strangeRoot, strangeRootKey, nil, sigAlg(x509.SHA1WithRSA))
 	// An intermediate that may sign for other names only.
 	constrained, constrainedKey := issue(t, "Constrained CA", jan, true, ca, caKey, nil,
 		func(c *x509.Certificate) { c.PermittedDNSDomains = []string{"other.test"} })
@@ -111,6 +114,8 @@ func TestValidate(t *testing.T) {
 			func(r *Validation) bool { return r.NotYetValid }},
 		{"SHA-1 signed leaf", chain(sha1Leaf, rsaRoot), march, "signature algorithm not accepted (SHA-1 or MD5)",
 			func(r *Validation) bool { return r.WeakSignature && !r.Trusted }},
+		{"SHA-1 signed leaf under an unknown root sent with it", chain(strangeSHA1Leaf, strangeRoot), march,
+			"signature algorithm not accepted (SHA-1 or MD5)", func(r *Validation) bool { return r.WeakSignature && !r.Trusted }},
 		{"SHA-256 signed leaf under a SHA-1 self-signed root", chain(sha256Leaf, rsaRoot), march, "ok",
 			func(r *Validation) bool { return !r.WeakSignature && r.Trusted }},
 		{"a name its intermediate may not sign for", chain(underConstrained, constrained, ca), march,
@@ -121,6 +126,23 @@ func TestValidate(t *testing.T) {
 			r := v.Validate(tc.chain, tc.at, nil, 0)
 			if r.Status != tc.status || (tc.check != nil && !tc.check(r)) {
 				t.Errorf("%+v, want status %q", r, tc.status)
+			}
+			// The verdict is crypto/x509's with every certificate sent
+			// among the intermediates.
+			inter := x509.NewCertPool()
+			when := tc.chain[0].x509.NotBefore
+			for i, c := range tc.chain {
+				if i > 0 {
+					inter.AddCert(c.x509)
+				}
+				if c.x509.NotBefore.After(when) {
+					when = c.x509.NotBefore
+				}
+			}
+			_, err := tc.chain[0].x509.Verify(x509.VerifyOptions{Roots: roots, Intermediates: inter, CurrentTime: when,
+				KeyUsages: []x509.ExtKeyUsage{x509.ExtKeyUsageAny}})
+			if got := v.verify(tc.chain); got.trusted != (err == nil) || got.status != verifyStatus(err, tc.chain) {
+				t.Errorf("verdict %+v, crypto/x509 with every certificate: %v", got, err)
 			}
 		})
 	}
