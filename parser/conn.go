@@ -302,6 +302,9 @@ func (c *Conn) message(ts time.Time, side int, typ MessageType, length int, encr
 		c.c.MessagesDropped++
 		return -1
 	}
+	if c.c.Messages == nil {
+		c.c.Messages = make([]Message, 0, 16) // a handshake's, in one allocation (connCost)
+	}
 	c.c.Messages = append(c.c.Messages, Message{Time: ts, From: c.role(side), Type: typ, Length: length,
 		Encrypted: encrypted && !c.opened, Decrypted: c.opened})
 	return len(c.c.Messages) - 1

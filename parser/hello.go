@@ -2,6 +2,7 @@ package parser
 
 import (
 	"bytes"
+	"slices"
 
 	"golang.org/x/crypto/cryptobyte"
 )
@@ -127,6 +128,9 @@ func decodeClientHello(body []byte) (*ClientHello, bool) {
 // reports false for a malformed known extension (unknown ones are data,
 // not errors).
 func readExtensions(exts cryptobyte.String, types *[]uint16, decode func(typ uint16, data cryptobyte.String) bool) bool {
+	if types != nil {
+		*types = slices.Grow(*types, len(exts)/4) // at most that many: one allocation
+	}
 	for !exts.Empty() {
 		var typ uint16
 		var data cryptobyte.String
@@ -440,6 +444,7 @@ func (m *ServerHello) Negotiated() uint16 {
 }
 
 func readUint16s(s cryptobyte.String, out *[]uint16) bool {
+	*out = slices.Grow(*out, len(s)/2) // one allocation for the list
 	for !s.Empty() {
 		var v uint16
 		if !s.ReadUint16(&v) {

@@ -40,31 +40,32 @@ type Timing struct {
 	ServerFirstData *time.Duration
 }
 
-func span(from, to time.Time) *time.Duration {
+func span(slot *time.Duration, from, to time.Time) *time.Duration {
 	if from.IsZero() || to.IsZero() || to.Before(from) {
 		return nil
 	}
-	d := to.Sub(from)
-	return &d
+	*slot = to.Sub(from)
+	return slot
 }
 
 // timing derives the connection's Timing from its landmarks.
 func (c *Conn) timing(t flowstats.Stats) {
 	cc := &c.c
+	d := new([10]time.Duration) // the durations share one allocation
 	cc.Timing = Timing{
-		Handshake:                span(cc.ClientHelloTime, cc.ClientFinishedTime),
-		ClientHelloToServerHello: span(cc.ClientHelloTime, cc.ServerHelloTime),
-		HelloRetry:               span(cc.ClientHelloTime, cc.SecondClientHelloTime),
-		SYNToSYNACK:              span(t.SYNTime, t.SYNACKTime),
-		SYNACKToACK:              span(t.SYNACKTime, t.ACKTime),
-		SYNToClientHello:         span(t.SYNTime, cc.ClientHelloTime),
-		ServerFlight:             span(cc.ServerHelloTime, c.serverFlightEnd()),
-		ClientFirstData:          span(cc.Start, cc.ClientDataTime),
-		ServerFirstData:          span(cc.Start, cc.ServerDataTime),
+		Handshake:                span(&d[0], cc.ClientHelloTime, cc.ClientFinishedTime),
+		ClientHelloToServerHello: span(&d[1], cc.ClientHelloTime, cc.ServerHelloTime),
+		HelloRetry:               span(&d[2], cc.ClientHelloTime, cc.SecondClientHelloTime),
+		SYNToSYNACK:              span(&d[3], t.SYNTime, t.SYNACKTime),
+		SYNACKToACK:              span(&d[4], t.SYNACKTime, t.ACKTime),
+		SYNToClientHello:         span(&d[5], t.SYNTime, cc.ClientHelloTime),
+		ServerFlight:             span(&d[6], cc.ServerHelloTime, c.serverFlightEnd()),
+		ClientFirstData:          span(&d[7], cc.Start, cc.ClientDataTime),
+		ServerFirstData:          span(&d[8], cc.Start, cc.ServerDataTime),
 	}
 	if a, b := cc.Timing.SYNToSYNACK, cc.Timing.SYNACKToACK; a != nil && b != nil {
-		rtt := *a + *b
-		cc.Timing.TCPRoundTrip = &rtt
+		d[9] = *a + *b
+		cc.Timing.TCPRoundTrip = &d[9]
 		switch {
 		case 4**b < *a:
 			cc.Timing.CaptureNear = "client"

@@ -61,7 +61,7 @@ func (s *CSV) Write(c *parser.Connection) error {
 		status = j.Validation.Status
 	}
 	t := j.Timing
-	err := s.w.Write([]string{j.Start, j.Client.IP, strconv.Itoa(int(j.Client.Port)), j.Server.IP, strconv.Itoa(int(j.Server.Port)),
+	err := s.w.Write([]string{j.Start.String(), j.Client.IP, strconv.Itoa(int(j.Client.Port)), j.Server.IP, strconv.Itoa(int(j.Server.Port)),
 		str(j.SNI), str(j.Version), str(j.CipherSuite), str(j.Group), str(j.ALPN),
 		strconv.FormatBool(j.Resumed), strconv.FormatBool(j.Established), j.Outcome, j.OutcomeDetail,
 		ja3, ja4, ja3s, chLen, chSeg, subject, status,

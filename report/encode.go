@@ -31,7 +31,7 @@ func (c *Connection) appendJSON(b []byte) []byte {
 	b = key(b, ',', "server")
 	b = c.Server.appendJSON(b)
 	b = key(b, ',', "start")
-	b = appendString(b, c.Start)
+	b = appendTimestamp(b, c.Start)
 	b = key(b, ',', "sni")
 	b = appendStringPtr(b, c.SNI)
 	if c.SNIHex != "" {
@@ -115,7 +115,7 @@ func (c *Connection) appendJSON(b []byte) []byte {
 
 func (r *Renegotiation) appendJSON(b []byte) []byte {
 	b = key(b, '{', "ts")
-	b = appendString(b, r.TS)
+	b = appendTimestamp(b, r.TS)
 	b = key(b, ',', "by")
 	b = appendString(b, r.By)
 	b = key(b, ',', "version")
@@ -225,7 +225,7 @@ func (q *Quality) appendJSON(b []byte) []byte {
 
 func (m *Mark) appendJSON(b []byte) []byte {
 	b = key(b, '{', "ts")
-	b = appendString(b, m.TS)
+	b = appendTimestamp(b, m.TS)
 	b = key(b, ',', "from")
 	b = appendString(b, m.From)
 	b = key(b, ',', "kind")
@@ -243,7 +243,7 @@ func (e *Endpoint) appendJSON(b []byte) []byte {
 
 func (a *Alert) appendJSON(b []byte) []byte {
 	b = key(b, '{', "ts")
-	b = appendString(b, a.TS)
+	b = appendTimestamp(b, a.TS)
 	b = key(b, ',', "from")
 	b = appendString(b, a.From)
 	b = key(b, ',', "level")
@@ -259,7 +259,7 @@ func (a *Alert) appendJSON(b []byte) []byte {
 
 func (m *Message) appendJSON(b []byte) []byte {
 	b = key(b, '{', "ts")
-	b = appendString(b, m.TS)
+	b = appendTimestamp(b, m.TS)
 	b = key(b, ',', "from")
 	b = appendString(b, m.From)
 	b = key(b, ',', "type")
@@ -473,7 +473,7 @@ func (t *Timing) appendJSON(b []byte) []byte {
 
 func (i *Issue) appendJSON(b []byte) []byte {
 	b = key(b, '{', "ts")
-	b = appendString(b, i.TS)
+	b = appendTimestamp(b, i.TS)
 	b = key(b, ',', "from")
 	b = appendString(b, i.From)
 	b = key(b, ',', "kind")
@@ -544,6 +544,11 @@ func appendCounts(b []byte, m map[string]int) []byte {
 		b = strconv.AppendInt(b, int64(m[k]), 10)
 	}
 	return append(b, '}')
+}
+
+func appendTimestamp(b []byte, t Timestamp) []byte {
+	b = append(b, '"')
+	return append(t.appendText(b), '"')
 }
 
 func appendStringPtr(b []byte, s *string) []byte {

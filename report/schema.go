@@ -1,5 +1,7 @@
 package report
 
+import "time"
+
 // The NDJSON schema: one Connection per line, the report's own structs,
 // never the parser's types. NewConnection (json.go) fills it.
 
@@ -11,7 +13,7 @@ type Connection struct {
 	QUIC               *QUIC         `json:"quic,omitempty"` // over UDP: what the QUIC packets showed
 	Client             Endpoint      `json:"client"`
 	Server             Endpoint      `json:"server"`
-	Start              string        `json:"start"`
+	Start              Timestamp     `json:"start"`
 	SNI                *string       `json:"sni"`
 	SNIHex             string        `json:"sni_hex,omitempty"` // the SNI's bytes, when they are not valid UTF-8
 	Version            *string       `json:"version"`
@@ -50,13 +52,31 @@ type Connection struct {
 // Renegotiation is a TLS 1.0-1.2 handshake inside the established session:
 // who started it, what its ServerHello chose, and how it ended.
 type Renegotiation struct {
-	TS          string  `json:"ts"`
-	By          string  `json:"by"`
-	Version     *string `json:"version"`
-	CipherSuite *string `json:"cipher_suite"`
-	Resumed     bool    `json:"resumed"`
-	Established bool    `json:"established"`
-	Refused     bool    `json:"refused"`
+	TS          Timestamp `json:"ts"`
+	By          string    `json:"by"`
+	Version     *string   `json:"version"`
+	CipherSuite *string   `json:"cipher_suite"`
+	Resumed     bool      `json:"resumed"`
+	Established bool      `json:"established"`
+	Refused     bool      `json:"refused"`
+}
+
+// Timestamp is a time written in UTC with nanoseconds, fixed width
+// (timeFormat), so that lines sort and align.
+type Timestamp time.Time
+
+func (t Timestamp) String() string { return string(t.appendText(nil)) }
+
+func (t Timestamp) appendText(b []byte) []byte { return time.Time(t).UTC().AppendFormat(b, timeFormat) }
+
+// MarshalText implements encoding.TextMarshaler.
+func (t Timestamp) MarshalText() ([]byte, error) { return t.appendText(nil), nil }
+
+// UnmarshalText implements encoding.TextUnmarshaler.
+func (t *Timestamp) UnmarshalText(b []byte) error {
+	v, err := time.Parse(time.RFC3339Nano, string(b))
+	*t = Timestamp(v)
+	return err
 }
 
 // Decryption says whether key log secrets decrypted the handshake, and why
@@ -126,9 +146,9 @@ type Quality struct {
 
 // Mark is a retransmitted or out-of-order segment.
 type Mark struct {
-	TS   string `json:"ts"`
-	From string `json:"from"`
-	Kind string `json:"kind"` // retransmission, out_of_order
+	TS   Timestamp `json:"ts"`
+	From string    `json:"from"`
+	Kind string    `json:"kind"` // retransmission, out_of_order
 }
 
 // Endpoint is one end of a connection.
@@ -139,22 +159,22 @@ type Endpoint struct {
 
 // Alert is an alert read in the clear.
 type Alert struct {
-	TS          string `json:"ts"`
-	From        string `json:"from"`
-	Level       string `json:"level"`
-	Description string `json:"description"`
-	Decrypted   bool   `json:"decrypted,omitempty"` // read from a record opened with keys
+	TS          Timestamp `json:"ts"`
+	From        string    `json:"from"`
+	Level       string    `json:"level"`
+	Description string    `json:"description"`
+	Decrypted   bool      `json:"decrypted,omitempty"` // read from a record opened with keys
 }
 
 // Message is one entry of the reconstructed sequence.
 type Message struct {
-	TS        string  `json:"ts"`
-	From      string  `json:"from"`
-	Type      string  `json:"type"`
-	Length    int     `json:"length"`
-	Encrypted bool    `json:"encrypted"`
-	Decrypted bool    `json:"decrypted,omitempty"` // read from a record opened with keys
-	OffsetMS  float64 `json:"offset_ms"`           // from the connection's first packet
+	TS        Timestamp `json:"ts"`
+	From      string    `json:"from"`
+	Type      string    `json:"type"`
+	Length    int       `json:"length"`
+	Encrypted bool      `json:"encrypted"`
+	Decrypted bool      `json:"decrypted,omitempty"` // read from a record opened with keys
+	OffsetMS  float64   `json:"offset_ms"`           // from the connection's first packet
 }
 
 // ClientHello is the first ClientHello, decoded.
@@ -264,8 +284,8 @@ type Timing struct {
 
 // Issue is a problem met on the connection.
 type Issue struct {
-	TS     string `json:"ts"`
-	From   string `json:"from"`
-	Kind   string `json:"kind"`
-	Detail string `json:"detail"`
+	TS     Timestamp `json:"ts"`
+	From   string    `json:"from"`
+	Kind   string    `json:"kind"`
+	Detail string    `json:"detail"`
 }

@@ -102,7 +102,7 @@ func clientHelloDetail(ch *parser.ClientHello, length int) string {
 		parts = append(parts, "ALPN "+strings.Join(alpn, ","))
 	}
 	if len(ch.KeyShares) > 0 {
-		parts = append(parts, "key shares "+strings.Join(names(ch.KeyShares, parser.GroupName), ","))
+		parts = append(parts, "key shares "+strings.Join(new(arena).names(ch.KeyShares, parser.GroupName), ","))
 	}
 	seg := ""
 	if ch.Segments > 1 {

@@ -10,6 +10,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/tlssniff/tlssniff/capture"
 	"github.com/tlssniff/tlssniff/report"
@@ -269,7 +270,7 @@ func TestInputs(t *testing.T) {
 		t.Fatalf("merge: exit %d, %d connections", code, len(conns))
 	}
 	for i := 1; i < len(conns); i++ {
-		if conns[i].Start < conns[i-1].Start {
+		if time.Time(conns[i].Start).Before(time.Time(conns[i-1].Start)) {
 			t.Errorf("connection %d starts before the one before it", i)
 		}
 	}
