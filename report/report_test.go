@@ -116,3 +116,43 @@ func TestTableNamesTheDecisiveAlert(t *testing.T) {
 		t.Errorf("table:\n%s", out)
 	}
 }
+
+// TestTableStreamsPastItsRows: a table keeps maxTableRows rows to align
+// its columns, then writes them and streams the rest with the same widths,
+// keeping none; a table of fewer rows is rendered whole, the same bytes
+// as before streaming existed (the goldens), and both align alike.
+func TestTableStreamsPastItsRows(t *testing.T) {
+	conn := func(i int) *parser.Connection {
+		name := strings.Repeat("x", 1+i%37) + ".example.test"
+		return &parser.Connection{Start: time.Unix(1700000000, int64(i)*1e6), Client: netip.MustParseAddrPort("10.0.0.1:40000"),
+			Server: netip.MustParseAddrPort("192.0.2.1:443"), ClientHello: &parser.ClientHello{HasServerName: true, ServerName: name}}
+	}
+	var small, big bytes.Buffer
+	st, bt := NewTable(&small), NewTable(&big)
+	for i := range maxTableRows + 500 {
+		if i < 100 {
+			st.Write(conn(i))
+		}
+		bt.Write(conn(i))
+		if i >= maxTableRows && len(bt.rows) > 0 {
+			t.Fatalf("%d rows kept past %d", len(bt.rows), maxTableRows)
+		}
+	}
+	st.Close()
+	bt.Close()
+	lines := strings.Split(strings.TrimSuffix(big.String(), "\n"), "\n")
+	if len(lines) != 1+maxTableRows+500 || !strings.HasPrefix(lines[0], "START") {
+		t.Fatalf("%d lines, the first %q", len(lines), lines[0])
+	}
+	// Every row's VERSION ("-") is where the header's is, in both tables.
+	smallLines := strings.Split(strings.TrimSuffix(small.String(), "\n"), "\n")
+	col := strings.Index(lines[0], "VERSION")
+	if len(smallLines) != 101 || strings.Index(smallLines[0], "VERSION") != col {
+		t.Fatalf("the tables align differently:\n%s\n%s", smallLines[0], lines[0])
+	}
+	for i, l := range append(lines[1:], smallLines[1:]...) {
+		if len(l) <= col || l[col-2:col+2] != "  - " {
+			t.Fatalf("row %d: %q, VERSION at %d", i, l, col)
+		}
+	}
+}

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/olekukonko/tablewriter"
 	"github.com/olekukonko/tablewriter/renderer"
@@ -13,72 +14,90 @@ import (
 	"github.com/tlssniff/tlssniff/parser"
 )
 
-// Table writes one row per connection. Column widths depend on every row, so
-// rows are kept and rendered at Close.
+// Table writes one row per connection. Column widths depend on the rows,
+// so the first maxTableRows rows are kept: a table of no more is rendered
+// whole at Close; past that, the rows kept are written with the widths
+// they need and the later ones streamed with the same widths (a longer
+// value pushes the rest of its row right), so that memory stays flat on
+// any capture. Live, rows stream from the first with fixed widths.
 type Table struct {
-	rows [][]string
-	w    io.Writer
+	w      io.Writer
+	rows   [][]string
+	widths []int // set once rows stream
+	header bool
 }
+
+// maxTableRows is how many rows a table keeps to align its columns.
+const maxTableRows = 1000
 
 // NewTable returns a table sink writing to w.
 func NewTable(w io.Writer) *Table { return &Table{w: w} }
 
-// Write implements Sink.
-func (t *Table) Write(c *parser.Connection) error {
-	t.rows = append(t.rows, row(c))
-	return nil
-}
-
-// Close implements Sink.
-func (t *Table) Close() error { return renderTable(t.w, tableHeader, t.rows) }
+// NewStreamingTable returns a table sink that writes row by row to w,
+// with fixed column widths, for a live capture.
+func NewStreamingTable(w io.Writer) *Table { return &Table{w: w, widths: streamWidths} }
 
 var tableHeader = []string{"START", "CLIENT", "SERVER", "SNI", "VERSION", "CIPHER SUITE", "ALPN", "HANDSHAKE", "OUTCOME"}
 
-// streamWidths are the column widths of a streaming table: wide enough for
-// most values; a longer one pushes the rest of its row right.
+// streamWidths are the column widths of a live table: wide enough for
+// most values.
 var streamWidths = []int{26, 21, 21, 28, 7, 39, 8, 12}
 
-// StreamingTable writes each row as soon as its connection is decided,
-// with fixed column widths, for a live capture.
-type StreamingTable struct {
-	w      io.Writer
-	header bool
-}
-
-// NewStreamingTable returns a table sink that writes row by row to w.
-func NewStreamingTable(w io.Writer) *StreamingTable { return &StreamingTable{w: w} }
-
 // Write implements Sink.
-func (t *StreamingTable) Write(c *parser.Connection) error {
-	if err := t.writeHeader(); err != nil {
-		return err
+func (t *Table) Write(c *parser.Connection) error {
+	if t.widths != nil {
+		return t.line(row(c))
 	}
-	return t.line(row(c))
-}
-
-func (t *StreamingTable) writeHeader() error {
-	if t.header {
+	if t.rows = append(t.rows, row(c)); len(t.rows) < maxTableRows {
 		return nil
 	}
-	t.header = true
-	return t.line(tableHeader)
+	t.widths = make([]int, len(tableHeader)-1) // the last column is not padded
+	for _, r := range append(t.rows, tableHeader) {
+		for i := range t.widths {
+			t.widths[i] = max(t.widths[i], utf8.RuneCountInString(r[i]))
+		}
+	}
+	rows := t.rows
+	t.rows = nil
+	for _, r := range rows {
+		if err := t.line(r); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
-func (t *StreamingTable) line(cells []string) error {
+// line writes the header before the first row, then cells padded to
+// the widths.
+func (t *Table) line(cells []string) error {
+	if !t.header {
+		t.header = true
+		if err := t.line(tableHeader); err != nil {
+			return err
+		}
+	}
 	var b strings.Builder
 	for i, cell := range cells {
-		if i < len(streamWidths) {
-			fmt.Fprintf(&b, "%-*s  ", streamWidths[i], cell)
-		} else {
-			b.WriteString(cell)
+		b.WriteString(cell)
+		if i < len(t.widths) {
+			b.WriteString(strings.Repeat(" ", max(t.widths[i]-utf8.RuneCountInString(cell), 0)+2))
 		}
 	}
 	_, err := io.WriteString(t.w, strings.TrimRight(b.String(), " ")+"\n")
 	return err
 }
 
-// Close implements Sink: the header is written even without rows.
-func (t *StreamingTable) Close() error { return t.writeHeader() }
+// Close implements Sink: the rows kept are rendered, and the header is
+// written even without rows.
+func (t *Table) Close() error {
+	if t.widths == nil {
+		return renderTable(t.w, tableHeader, t.rows)
+	}
+	if !t.header {
+		return t.line(tableHeader)
+	}
+	return nil
+}
 
 // row is the table row of a connection.
 func row(c *parser.Connection) []string {
