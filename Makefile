@@ -10,6 +10,9 @@ FUZZTIME ?= 60s
 BENCH       := bench/bulk-1024.pcap
 BENCH_SMALL := bench/bulk-100.pcap
 BENCH_DENSE := bench/dense-100.pcap
+MIX         := bench/mix-1024.pcap
+MIX_SMALL   := bench/mix-100.pcap
+MIX_HUGE    := bench/mix-200k.pcap
 
 .PHONY: build demo report test lint bench attacks load fuzz mutants samples clean
 
@@ -71,17 +74,48 @@ bench/dense-%.pcap bench/dense-%.keys:
 	@mkdir -p $(dir $@)
 	$(GO) run ./samples/gen -bulk bench/dense-$*.pcap -size $* -response 4096 -keylog bench/dense-$*.keys
 
-# Speed and memory on generated captures of real crypto/tls connections
-# (1 GiB and 100 MiB): the full pipeline against a bare pcapgo +
-# DecodingLayerParser read loop, in one run; peak RSS of both sizes; the
-# time with the clients' key log (every handshake decrypted) against
-# without; and tshark on the same file when it is installed.
-bench: build $(BENCH) $(BENCH_SMALL) $(BENCH:.pcap=.keys) $(BENCH_DENSE) $(BENCH_DENSE:.pcap=.keys)
-	TLSSNIFF_BENCH_FILE=$(CURDIR)/$(BENCH) $(GO) test -run '^$$' -bench 'ReadLoop|Assembler|Pipeline' -benchtime 5x \
-		./capture ./reassembly ./cmd/tlssniff | tee bench/result.txt
-	@awk '/^BenchmarkReadLoop/ {r=$$3} /^BenchmarkPipeline\/workers=1-/ {p=$$3} /^BenchmarkPipeline\/workers=[2-9]/ {w=$$3} \
-		END {if (r && p) printf "pipeline / read loop wall time: %.2fx (target 2x at most)\n", p/r; \
-			if (p && w) printf "workers: %.2fx the speed of one\n", p/w}' bench/result.txt
+# Web traffic as a capture point sees it (samples/gen/mix.go): 1 GB and
+# 100 MB of it, over 20,000 connections a GB, and 200,000 connections
+# replaying 20,000 sessions, for the time per connection at every size.
+bench/mix-1024.pcap bench/mix-1024.keys:
+	@mkdir -p $(dir $@)
+	$(GO) run ./samples/gen -mix bench/mix-1024.pcap -size 1024 -conns 20000 -keylog bench/mix-1024.keys
+bench/mix-100.pcap:
+	@mkdir -p $(dir $@)
+	$(GO) run ./samples/gen -mix $@ -size 100 -conns 2000
+bench/mix-200k.pcap:
+	@mkdir -p $(dir $@)
+	$(GO) run ./samples/gen -mix $@ -size 1 -conns 200000 -pool 20000
+
+# Speed and memory on generated captures of real crypto/tls connections,
+# each figure from one run: on the mixed capture (1 GB) and the bulk one
+# (1 GiB), the full pipeline against a bare pcapgo + DecodingLayerParser
+# read loop for NDJSON, the summary and the table, with one worker and
+# one per CPU, and their allocations, CPU and wall time per connection;
+# peak RSS of every view on both sizes of each; the time per connection
+# at 2,000, 20,000 and 200,000 connections; the time with the clients' key
+# log (every handshake decrypted) against without; and tshark on the same
+# file when it is installed.
+bench: build $(BENCH) $(BENCH_SMALL) $(BENCH:.pcap=.keys) $(BENCH_DENSE) $(BENCH_DENSE:.pcap=.keys) $(MIX) $(MIX_SMALL) $(MIX_HUGE)
+	@for f in $(MIX) $(BENCH); do \
+		TLSSNIFF_BENCH_FILE=$(CURDIR)/$$f $(GO) test -run '^$$' -bench 'ReadLoop|Pipeline' -benchtime 3x \
+			./capture ./cmd/tlssniff | tee bench/result-$$(basename $$f .pcap).txt | grep ^Benchmark; \
+		awk -v f=$$f '/^BenchmarkReadLoop/ {r=$$3} /^BenchmarkPipeline/ {split($$1, n, "-"); v[n[1]]=$$3; \
+				for (i=5; i<NF; i+=2) m[n[1]]=m[n[1]] sprintf(", %s %s", $$i, $$(i+1)); o[++k]=n[1]} \
+			END {for (i=1; i<=k; i++) {name=o[i]; sub("BenchmarkPipeline/", "", name); \
+				printf "%s %s: %.2fx the read loop%s\n", f, name, v[o[i]]/r, m[o[i]]}}' bench/result-$$(basename $$f .pcap).txt; \
+	done
+	@echo "targets on $(MIX): json/workers=1 2.5x, summary/workers=1 2.0x, workers=CPUs 1.6x, 80 allocs/conn"
+	@for view in json table csv ladder summary; do \
+		small=$$($(GO) run ./internal/measure ./$(BIN) -r $(MIX_SMALL) --format $$view); \
+		big=$$($(GO) run ./internal/measure ./$(BIN) -r $(MIX) --format $$view); \
+		echo "$$small $$big" | awk -v v=$$view '{printf "peak RSS, %s: %.1f MiB on $(MIX_SMALL), %.1f MiB on $(MIX): %.2fx (targets 64 MiB, 1.25x)\n", v, $$2, $$4, $$4/$$2}'; \
+	done
+	@for f in $(MIX_SMALL) $(MIX) $(MIX_HUGE); do \
+		n=$$(./$(BIN) -r $$f --json | wc -l); \
+		t=$$($(GO) run ./internal/measure ./$(BIN) -r $$f --json); \
+		echo "$$t $$n" | awk -v f=$$f '{printf "%s: %d connections, %.1f us each, %.1f MiB\n", f, $$3, $$1*1e6/$$3, $$2}'; \
+	done
 	@big=$$($(GO) run ./internal/measure ./$(BIN) -r $(BENCH) --json); \
 	small=$$($(GO) run ./internal/measure ./$(BIN) -r $(BENCH_SMALL) --json); \
 	echo "$$small $$big" | awk '{printf "peak RSS: %.1f MiB on %s, %.1f MiB on %s: %.2fx growth (targets 100 MiB, 1.5x)\n", $$4, "$(BENCH)", $$2, "$(BENCH_SMALL)", $$4/$$2}'; \

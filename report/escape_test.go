@@ -181,7 +181,11 @@ func TestHistogram(t *testing.T) {
 		// 0.5 ms: 25 µs, so 50 µs; 11 bins, the last holding it.
 		{[]time.Duration{ms(0.5)}, []int{0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1}, "0.050", 3},
 	} {
-		h := newHistogram(tc.ds)
+		q := quantiles{limit: maxExact}
+		for _, d := range tc.ds {
+			q.add(d)
+		}
+		h := newHistogram(&q)
 		var counts []int
 		for _, b := range h.Bars {
 			counts = append(counts, b.Count)
@@ -202,8 +206,8 @@ func TestHTMLDiagramCap(t *testing.T) {
 	for range maxDiagrams + 1 {
 		h.Write(c)
 	}
-	if len(h.diagram) != maxDiagrams || len(h.entries) != maxDiagrams+1 {
-		t.Errorf("%d diagrams, %d entries", len(h.diagram), len(h.entries))
+	if len(h.diagram) != maxDiagrams || h.acc.all.Conns != maxDiagrams+1 {
+		t.Errorf("%d diagrams, %d connections", len(h.diagram), h.acc.all.Conns)
 	}
 }
 

@@ -30,16 +30,18 @@ var htmlPage = template.Must(template.New("report").Funcs(template.FuncMap{
 type HTML struct {
 	w       io.Writer
 	title   string
-	entries []entry
+	acc     *accumulator
 	diagram []diagram
 }
 
 // NewHTML returns an HTML sink writing to w; title names the input.
-func NewHTML(w io.Writer, title string) *HTML { return &HTML{w: w, title: title} }
+func NewHTML(w io.Writer, title string) *HTML {
+	return &HTML{w: w, title: title, acc: newAccumulator()}
+}
 
 // Write implements Sink.
 func (h *HTML) Write(c *parser.Connection) error {
-	h.entries = append(h.entries, newEntry(c))
+	h.acc.add(newEntry(c))
 	if len(h.diagram) < maxDiagrams {
 		h.diagram = append(h.diagram, newDiagram(c))
 	}
@@ -48,7 +50,7 @@ func (h *HTML) Write(c *parser.Connection) error {
 
 // Close implements Sink.
 func (h *HTML) Close() error {
-	sum := summarize(h.entries)
+	sum := h.acc.summarize()
 	outcomes := make([]string, len(sum.Outcomes))
 	for i, t := range sum.Outcomes {
 		outcomes[i] = t.Name
@@ -61,7 +63,7 @@ func (h *HTML) Close() error {
 		"Histogram": newHistogram(sum.Handshakes),
 		"Outcomes":  outcomes,
 		"Diagrams":  h.diagram,
-		"Omitted":   len(h.entries) - len(h.diagram),
+		"Omitted":   sum.Conns - len(h.diagram),
 	})
 }
 
@@ -159,17 +161,14 @@ type histTick struct {
 // newHistogram bins the sorted handshake times into at most histBins bins
 // of a round width (1, 2 or 5 times a power of ten) from zero to the
 // largest.
-func newHistogram(ds []time.Duration) histogram {
+func newHistogram(q *quantiles) histogram {
 	h := histogram{Left: histLeft, Base: histTop + histHeight, Height: histTop + histHeight + 30}
-	if len(ds) == 0 {
+	if q.n == 0 {
 		return h
 	}
-	top := ds[len(ds)-1]
-	width := roundUp(top/histBins + 1) // > top/histBins: at most histBins bins
-	counts := make([]int, int(top/width)+1)
-	for _, d := range ds {
-		counts[int(d/width)]++
-	}
+	width := roundUp(q.max/histBins + 1) // > max/histBins: at most histBins bins
+	counts := make([]int, int(q.max/width)+1)
+	q.each(func(d time.Duration, n int) { counts[int(d/width)] += n })
 	most := slices.Max(counts)
 	barW := histWidth / histBins
 	h.Width = histLeft + len(counts)*barW + 40

@@ -17,26 +17,27 @@ const topN = 10
 // Summary writes, at Close, what the connections had in common: counts by
 // version, suite, group, ALPN and outcome; the top SNIs, servers and JA4s;
 // handshake latency percentiles and failure rates overall, per SNI and per
-// server.
+// server. It keeps counts, not connections (sketch.go): exact while the
+// names are few, estimates past that, marked "~".
 type Summary struct {
-	w       io.Writer
-	entries []entry
+	w   io.Writer
+	acc *accumulator
 }
 
-// entry is what a summary keeps of one connection.
+// NewSummary returns a summary sink writing to w.
+func NewSummary(w io.Writer) *Summary { return &Summary{w: w, acc: newAccumulator()} }
+
+// Write implements Sink.
+func (s *Summary) Write(c *parser.Connection) error {
+	s.acc.add(newEntry(c))
+	return nil
+}
+
+// entry is what a summary counts of one connection.
 type entry struct {
 	sni, server, version, suite, group, alpn, ja4 string
 	outcome                                       parser.Outcome
 	handshake                                     *time.Duration
-}
-
-// NewSummary returns a summary sink writing to w.
-func NewSummary(w io.Writer) *Summary { return &Summary{w: w} }
-
-// Write implements Sink.
-func (s *Summary) Write(c *parser.Connection) error {
-	s.entries = append(s.entries, newEntry(c))
-	return nil
 }
 
 func newEntry(c *parser.Connection) entry {
@@ -59,10 +60,47 @@ func newEntry(c *parser.Connection) entry {
 // no failure, nor a success.
 func (e entry) failed() bool { return e.outcome.Failed() }
 
-// tally is a value and how many connections had it.
+// Bounds of what a summary keeps: the handshake times overall exactly up
+// to maxExact, and by name (SNI, server) up to maxExactByName; at most
+// maxNames names of each kind.
+const (
+	maxExact       = 4096
+	maxExactByName = 64
+	maxNames       = 1000
+)
+
+// accumulator counts the connections as they come.
+type accumulator struct {
+	all                                                            group
+	outcomes, versions, suites, groups, alpns, ja4s, snis, servers *counter
+}
+
+func newAccumulator() *accumulator {
+	a := &accumulator{all: group{handshakes: quantiles{limit: maxExact}}}
+	for _, c := range []**counter{&a.outcomes, &a.versions, &a.suites, &a.groups, &a.alpns, &a.ja4s} {
+		*c = newCounter(maxNames, 0)
+	}
+	a.snis, a.servers = newCounter(maxNames, maxExactByName), newCounter(maxNames, maxExactByName)
+	return a
+}
+
+func (a *accumulator) add(e entry) {
+	a.all.add(e)
+	a.outcomes.add(e.outcome.String(), e)
+	a.versions.add(e.version, e)
+	a.suites.add(e.suite, e)
+	a.groups.add(e.group, e)
+	a.alpns.add(e.alpn, e)
+	a.ja4s.add(e.ja4, e)
+	a.snis.add(e.sni, e)
+	a.servers.add(e.server, e)
+}
+
+// tally is a value and how many connections had it; Err bounds how much
+// Count may be over (counter).
 type tally struct {
-	Name  string
-	Count int
+	Name       string
+	Count, Err int
 }
 
 // latency holds handshake percentiles, by the nearest-rank method.
@@ -76,69 +114,52 @@ type group struct {
 	Name                       string
 	Conns, Established, Failed int
 	Latency                    latency
-	handshakes                 []time.Duration
+	handshakes                 quantiles
+	err                        int // Conns may be over by this much (counter)
 }
 
 // summary is everything a summary shows.
 type summary struct {
 	Conns, Established, Failed                int
 	Latency                                   latency
-	Handshakes                                []time.Duration // sorted
+	Handshakes                                *quantiles
 	Outcomes, Versions, Suites, Groups, ALPNs []tally
 	JA4s                                      []tally
 	SNIs, Servers                             []group
-	TotalSNIs, TotalServers, TotalJA4s        int
+	TotalSNIs, TotalServers, TotalJA4s        string // "~" when estimated
 }
 
-func summarize(entries []entry) summary {
-	var s summary
-	s.Conns = len(entries)
-	count := func(key func(entry) string) []tally {
-		m := map[string]int{}
-		for _, e := range entries {
-			m[key(e)]++
-		}
-		out := make([]tally, 0, len(m))
-		for k, n := range m {
-			out = append(out, tally{k, n})
-		}
-		slices.SortFunc(out, func(a, b tally) int { return cmp.Or(cmp.Compare(b.Count, a.Count), strings.Compare(a.Name, b.Name)) })
-		return out
-	}
-	groups := func(key func(entry) string) []group {
-		m := map[string]*group{}
-		for _, e := range entries {
-			g := m[key(e)]
-			if g == nil {
-				g = &group{Name: key(e)}
-				m[key(e)] = g
-			}
-			g.add(e)
-		}
-		out := make([]group, 0, len(m))
-		for _, g := range m {
-			g.Latency = percentiles(g.handshakes)
+func (a *accumulator) summarize() summary {
+	s := summary{Conns: a.all.Conns, Established: a.all.Established, Failed: a.all.Failed,
+		Latency: a.all.handshakes.latency(), Handshakes: &a.all.handshakes}
+	groups := func(c *counter) ([]group, string) {
+		out := make([]group, 0, len(c.m))
+		for _, g := range c.m {
+			g.Latency = g.handshakes.latency()
 			out = append(out, *g)
 		}
 		slices.SortFunc(out, func(a, b group) int { return cmp.Or(cmp.Compare(b.Conns, a.Conns), strings.Compare(a.Name, b.Name)) })
+		n, exact := c.total()
+		total := fmt.Sprint(n)
+		if !exact {
+			total = "~" + total
+		}
+		return out, total
+	}
+	count := func(c *counter) []tally {
+		gs, _ := groups(c)
+		out := make([]tally, len(gs))
+		for i, g := range gs {
+			out[i] = tally{g.Name, g.Conns, g.err}
+		}
 		return out
 	}
-	var all group
-	for _, e := range entries {
-		all.add(e)
-	}
-	s.Established, s.Failed = all.Established, all.Failed
-	s.Latency = percentiles(all.handshakes)
-	s.Handshakes = all.handshakes
-	s.Outcomes = count(func(e entry) string { return e.outcome.String() })
-	s.Versions = count(func(e entry) string { return e.version })
-	s.Suites = count(func(e entry) string { return e.suite })
-	s.Groups = count(func(e entry) string { return e.group })
-	s.ALPNs = count(func(e entry) string { return e.alpn })
-	s.JA4s = count(func(e entry) string { return e.ja4 })
-	s.SNIs = groups(func(e entry) string { return e.sni })
-	s.Servers = groups(func(e entry) string { return e.server })
-	s.TotalSNIs, s.TotalServers, s.TotalJA4s = len(s.SNIs), len(s.Servers), len(s.JA4s)
+	s.Outcomes, s.Versions, s.Suites = count(a.outcomes), count(a.versions), count(a.suites)
+	s.Groups, s.ALPNs = count(a.groups), count(a.alpns)
+	s.JA4s = count(a.ja4s)
+	_, s.TotalJA4s = groups(a.ja4s)
+	s.SNIs, s.TotalSNIs = groups(a.snis)
+	s.Servers, s.TotalServers = groups(a.servers)
 	s.SNIs, s.Servers, s.JA4s = s.SNIs[:min(topN, len(s.SNIs))], s.Servers[:min(topN, len(s.Servers))], s.JA4s[:min(topN, len(s.JA4s))]
 	return s
 }
@@ -152,20 +173,8 @@ func (g *group) add(e entry) {
 		g.Failed++
 	}
 	if e.handshake != nil {
-		g.handshakes = append(g.handshakes, *e.handshake)
+		g.handshakes.add(*e.handshake)
 	}
-}
-
-// percentiles sorts ds and returns its nearest-rank percentiles: the
-// smallest value at or above which lie q of the values.
-func percentiles(ds []time.Duration) latency {
-	slices.Sort(ds)
-	n := len(ds)
-	if n == 0 {
-		return latency{}
-	}
-	rank := func(p int) time.Duration { return ds[(p*n+99)/100-1] }
-	return latency{n, rank(50), rank(90), rank(99), ds[n-1]}
 }
 
 // rate renders part of whole as a percentage.
@@ -178,7 +187,7 @@ func rate(part, whole int) string {
 
 // Close implements Sink.
 func (s *Summary) Close() error {
-	sum := summarize(s.entries)
+	sum := s.acc.summarize()
 	var b strings.Builder
 	fmt.Fprintf(&b, "%d TLS connections: %d established (%s), %d failed (%s), %d undecided (one-sided or cut short)\n",
 		sum.Conns, sum.Established, rate(sum.Established, sum.Conns), sum.Failed, rate(sum.Failed, sum.Conns),
@@ -213,11 +222,11 @@ func (s *Summary) Close() error {
 	return nil
 }
 
-func top(what string, shown, total int) string {
-	if shown < total {
-		return fmt.Sprintf("Top %d %s of %d", shown, what, total)
+func top(what string, shown int, total string) string {
+	if fmt.Sprint(shown) != total {
+		return fmt.Sprintf("Top %d %s of %s", shown, what, total)
 	}
-	return fmt.Sprintf("%s (%d)", strings.ToUpper(what[:1])+what[1:], total)
+	return fmt.Sprintf("%s (%s)", strings.ToUpper(what[:1])+what[1:], total)
 }
 
 // cells renders the percentiles in milliseconds; "-" without handshakes.
@@ -232,9 +241,17 @@ func (l latency) cells() []string {
 func tallyRows(ts []tally) [][]string {
 	rows := make([][]string, len(ts))
 	for i, t := range ts {
-		rows[i] = []string{t.Name, fmt.Sprint(t.Count)}
+		rows[i] = []string{t.Name, estimate(t.Count, t.Err)}
 	}
 	return rows
+}
+
+// estimate renders a count, "~" before it when it may be over by err.
+func estimate(n, err int) string {
+	if err > 0 {
+		return "~" + fmt.Sprint(n)
+	}
+	return fmt.Sprint(n)
 }
 
 func groupHeader(name string) []string {
@@ -244,8 +261,8 @@ func groupHeader(name string) []string {
 func groupRows(gs []group) [][]string {
 	rows := make([][]string, len(gs))
 	for i, g := range gs {
-		rows[i] = append([]string{g.Name, fmt.Sprint(g.Conns), fmt.Sprint(g.Established), fmt.Sprint(g.Failed),
-			rate(g.Failed, g.Conns)}, g.Latency.cells()...)
+		rows[i] = append([]string{g.Name, estimate(g.Conns, g.err), fmt.Sprint(g.Established), fmt.Sprint(g.Failed),
+			rate(g.Failed, g.Conns-g.err)}, g.Latency.cells()...)
 	}
 	return rows
 }

@@ -1,0 +1,176 @@
+package report
+
+import (
+	"hash/maphash"
+	"math"
+	"math/bits"
+	"slices"
+	"time"
+)
+
+// The bounded structures the summary and the HTML report count with, so
+// that their memory stays flat whatever the capture holds: exact while
+// what they count is small, estimates past that, and said to be.
+
+// quantiles keeps durations: as they are up to its exact limit, so that
+// percentiles are exact, then as counts in buckets 1% wide, from which
+// percentiles are within 1%.
+type quantiles struct {
+	limit   int
+	exact   []time.Duration
+	buckets []uint32 // by bucketOf, once past limit
+	n       int
+	max     time.Duration
+}
+
+const (
+	bucketBase = 1.01
+	// maxBucket bounds the buckets: 1.01^2800 ns is over a year.
+	maxBucket = 2800
+)
+
+func bucketOf(d time.Duration) int {
+	if d < 1 {
+		return 0
+	}
+	return min(int(math.Log(float64(d))/math.Log(bucketBase)), maxBucket-1)
+}
+
+func (q *quantiles) add(d time.Duration) {
+	q.n++
+	q.max = max(q.max, d)
+	if q.buckets == nil {
+		if len(q.exact) < q.limit {
+			q.exact = append(q.exact, d)
+			return
+		}
+		q.buckets = make([]uint32, maxBucket)
+		for _, e := range q.exact {
+			q.buckets[bucketOf(e)]++
+		}
+		q.exact = nil
+	}
+	q.buckets[bucketOf(d)]++
+}
+
+// each calls fn with the durations in increasing order and how many there
+// are of each: past the exact limit, a bucket's geometric middle (the
+// largest the maximum).
+func (q *quantiles) each(fn func(d time.Duration, n int)) {
+	if q.buckets == nil {
+		slices.Sort(q.exact)
+		for _, d := range q.exact {
+			fn(d, 1)
+		}
+		return
+	}
+	for i, n := range q.buckets {
+		if n > 0 {
+			fn(min(time.Duration(math.Pow(bucketBase, float64(i)+0.5)), q.max), int(n))
+		}
+	}
+}
+
+// latency returns the nearest-rank percentiles: the smallest value at or
+// above which lie q of the values.
+func (q *quantiles) latency() latency {
+	if q.n == 0 {
+		return latency{}
+	}
+	l := latency{N: q.n, Max: q.max}
+	ranks := []struct {
+		rank int
+		v    *time.Duration
+	}{{(50*q.n + 99) / 100, &l.P50}, {(90*q.n + 99) / 100, &l.P90}, {(99*q.n + 99) / 100, &l.P99}}
+	seen := 0
+	q.each(func(d time.Duration, n int) {
+		seen += n
+		for len(ranks) > 0 && ranks[0].rank <= seen {
+			*ranks[0].v = d
+			ranks = ranks[1:]
+		}
+	})
+	return l
+}
+
+// counter counts connections by a name, for at most limit names: past it,
+// a new name takes the place of the one counted least (Space-Saving:
+// Metwally, Agrawal, El Abbadi, 2005), inheriting its count as an error
+// bound, so that every name with more than n/limit connections is kept
+// and each count is over by at most its err. How many names there were is
+// counted exactly up to limit, then estimated (a HyperLogLog).
+type counter struct {
+	limit   int
+	latency int // the exact limit of each name's quantiles; 0 for none
+	m       map[string]*group
+	evicted bool
+	names   hyperLogLog
+}
+
+func newCounter(limit, latency int) *counter {
+	return &counter{limit: limit, latency: latency, m: map[string]*group{}}
+}
+
+func (c *counter) add(name string, e entry) {
+	g := c.m[name]
+	if g == nil {
+		c.names.add(name)
+		g = &group{Name: name, handshakes: quantiles{limit: c.latency}}
+		if len(c.m) == c.limit {
+			var least *group
+			for _, o := range c.m { // a scan of limit names, only when one is replaced
+				if least == nil || o.Conns < least.Conns {
+					least = o
+				}
+			}
+			delete(c.m, least.Name)
+			g.Conns, g.err = least.Conns, least.Conns
+			c.evicted = true
+		}
+		c.m[name] = g
+	}
+	g.add(e)
+}
+
+// total is how many names there were, and whether that is exact.
+func (c *counter) total() (int, bool) {
+	if !c.evicted {
+		return len(c.m), true
+	}
+	return c.names.estimate(), false
+}
+
+// hyperLogLog estimates how many distinct strings it was given (Flajolet
+// et al., 2007), within about 1.6% with its 4,096 registers.
+type hyperLogLog struct {
+	seed      maphash.Seed
+	registers []uint8
+}
+
+const hllBits = 12
+
+func (h *hyperLogLog) add(s string) {
+	if h.registers == nil {
+		h.seed, h.registers = maphash.MakeSeed(), make([]uint8, 1<<hllBits)
+	}
+	x := maphash.String(h.seed, s)
+	i := x >> (64 - hllBits)
+	rank := uint8(bits.LeadingZeros64(x<<hllBits|1<<(hllBits-1)) + 1)
+	h.registers[i] = max(h.registers[i], rank)
+}
+
+func (h *hyperLogLog) estimate() int {
+	m := float64(len(h.registers))
+	sum, zeros := 0.0, 0
+	for _, r := range h.registers {
+		sum += math.Ldexp(1, -int(r))
+		if r == 0 {
+			zeros++
+		}
+	}
+	e := 0.7213 / (1 + 1.079/m) * m * m / sum
+	if e <= 2.5*m && zeros > 0 { // small range: linear counting
+		e = m * math.Log(m/float64(zeros))
+	}
+	return int(e + 0.5)
+}
