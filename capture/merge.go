@@ -75,17 +75,7 @@ func (m *Merge) Err() error { return errors.Join(m.errs...) }
 func (m *Merge) Stats() Stats {
 	var s Stats
 	for _, f := range m.files {
-		fs := f.Stats()
-		s.Packets += fs.Packets
-		s.Bytes += fs.Bytes
-		s.TCP += fs.TCP
-		s.UDP += fs.UDP
-		s.Other += fs.Other
-		s.Fragments += fs.Fragments
-		s.DatagramsDropped += fs.DatagramsDropped
-		s.Undecoded += fs.Undecoded
-		s.UnknownInterface += fs.UnknownInterface
-		s.InterfacesDropped += fs.InterfacesDropped
+		s = s.Add(f.Stats())
 	}
 	return s
 }

@@ -54,6 +54,31 @@ type Stats struct {
 	Kernel                              *KernelStats // a live capture's, from libpcap
 }
 
+// Add returns the counts of s and o together.
+func (s Stats) Add(o Stats) Stats {
+	s.Packets += o.Packets
+	s.Bytes += o.Bytes
+	s.TCP += o.TCP
+	s.UDP += o.UDP
+	s.Other += o.Other
+	s.Fragments += o.Fragments
+	s.DatagramsDropped += o.DatagramsDropped
+	s.Undecoded += o.Undecoded
+	s.UnknownInterface += o.UnknownInterface
+	s.InterfacesDropped += o.InterfacesDropped
+	if o.Kernel != nil {
+		k := KernelStats{}
+		if s.Kernel != nil {
+			k = *s.Kernel
+		}
+		k.Received += o.Kernel.Received
+		k.Dropped += o.Kernel.Dropped
+		k.IfDropped += o.Kernel.IfDropped
+		s.Kernel = &k
+	}
+	return s
+}
+
 // ErrNotCapture is returned by Open for a file that is neither pcap nor pcapng.
 var ErrNotCapture = errors.New("not a pcap or pcapng file")
 

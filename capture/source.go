@@ -18,6 +18,13 @@ type Source interface {
 	Close() error
 }
 
+// Sharded is a source read by several workers at once, each through one of
+// its shards: a live capture whose kernel fans the flows out (OpenFanout).
+type Sharded interface {
+	Source
+	Shards() []Source
+}
+
 // ErrNoPacket is returned by a live source when no packet came within its
 // read timeout; the caller may do housekeeping and call Next again.
 var ErrNoPacket = errors.New("no packet yet")

@@ -1,12 +1,14 @@
 package pipeline
 
 import (
+	"cmp"
 	"crypto/rsa"
 	"encoding/binary"
 	"errors"
 	"io"
 	"math"
 	"net/netip"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -31,7 +33,9 @@ import (
 // Only the flow table's and the budget's limits differ: each worker has its share, so
 // which flow is evicted or cut when the table or the budget is full
 // depends on the number of workers. A live capture is read by its one
-// worker directly, without the copy.
+// worker directly, without the copy; with several workers, by a worker per
+// socket of a fanout group (capture.Sharded), the kernel sharding the
+// flows, and its connections are written as they are decided.
 
 // batch is the connections a worker decided at one packet.
 type batch struct {
@@ -185,6 +189,30 @@ func merge(ws []*worker, write func(*parser.Connection)) {
 	}
 }
 
+// fanIn writes the connections of workers fed by the kernel as they come:
+// their packets have no common order to merge them by.
+func fanIn(ws []*worker, write func(*parser.Connection)) {
+	all := make(chan batch)
+	var wg sync.WaitGroup
+	for _, w := range ws {
+		wg.Go(func() {
+			for b := range w.out {
+				all <- b
+			}
+		})
+	}
+	go func() {
+		wg.Wait()
+		close(all)
+	}()
+	for b := range all {
+		Order(b.conns)
+		for _, c := range b.conns {
+			write(c)
+		}
+	}
+}
+
 // Config configures Run.
 type Config struct {
 	// Reassembly bounds the assemblers; with several workers each gets its
@@ -239,7 +267,13 @@ func Run(src capture.Source, cfg Config, stop *atomic.Bool, write func(*parser.C
 	srcs := []capture.Source{src}
 	asm := cfg.Reassembly
 	var fd *feed
-	if !cfg.Live && cfg.Workers > 1 {
+	sharded, byKernel := src.(capture.Sharded)
+	switch {
+	case byKernel:
+		srcs = sharded.Shards()
+		asm.MaxFlows = max(asm.MaxFlows/len(srcs), 1)
+		asm.Memory /= int64(len(srcs))
+	case !cfg.Live && cfg.Workers > 1:
 		fd = newFeed(src, cfg.Workers, stop)
 		srcs = srcs[:0]
 		for _, in := range fd.outs {
@@ -252,14 +286,23 @@ func Run(src capture.Source, cfg Config, stop *atomic.Bool, write func(*parser.C
 	ws := make([]*worker, len(srcs))
 	for i, s := range srcs {
 		ws[i] = &worker{cfg: &cfg, index: i, n: len(srcs), src: s, asm: asm, stop: stop, out: make(chan batch, 256)}
+		if byKernel {
+			ws[i].index, ws[i].n = 0, 1 // every packet of its socket is its own
+		}
 		go ws[i].run()
 	}
-	merge(ws, write)
+	if byKernel {
+		fanIn(ws, write)
+	} else {
+		merge(ws, write)
+	}
 	var res Result
 	for _, w := range ws {
 		res.Reassembly = res.Reassembly.Add(w.asmStats)
 	}
-	res.ReadErr = ws[0].readErr
+	for _, w := range ws {
+		res.ReadErr = cmp.Or(res.ReadErr, w.readErr)
+	}
 	if fd != nil {
 		res.ReadErr = fd.readErr
 	}

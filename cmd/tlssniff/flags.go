@@ -142,7 +142,7 @@ func parseFlags(args []string) (*cli, *pflag.FlagSet, error) {
 	fs.DurationVar(&c.maxAge, "max-age", reassembly.DefaultConfig.MaxAge, "decide a handshake still pending `D` after its first packet")
 	fs.IntVar(&c.maxFlows, "max-flows", reassembly.DefaultConfig.MaxFlows, "track at most `N` connections at once; the least recently active is evicted")
 	memory := fs.String("memory", "256MiB", "buffer at most `SIZE` (KiB, MiB, GiB) for all flows together; flows holding the most are cut first")
-	fs.IntVar(&c.workers, "workers", 1, "analyse files with `N` workers, flows sharded by their addresses; the output is the same for any N")
+	fs.IntVar(&c.workers, "workers", 1, "analyse with `N` workers, flows sharded by their addresses (live, by the kernel: N sockets in an AF_PACKET fanout group); the output is the same for any N")
 	fs.StringVar(&c.caFile, "ca-file", "", "trust the certificates in `PEM` file as roots, besides the system's")
 	fs.StringArrayVar(&c.keylogs, "keylog", nil, "decrypt handshakes with the secrets in `FILE`, an SSLKEYLOGFILE (NSS key log); repeatable")
 	fs.StringArrayVar(&c.rsaKeys, "rsa-key", nil, "decrypt TLS 1.0-1.2 RSA key exchanges with the server's private key in `PEM`; repeatable")

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/tls"
+	"encoding/json"
 	"fmt"
 	"io"
 	"net"
@@ -20,6 +21,7 @@ import (
 	"github.com/tlssniff/tlssniff/capture"
 	"github.com/tlssniff/tlssniff/internal/testenv"
 	"github.com/tlssniff/tlssniff/internal/tlstest"
+	"github.com/tlssniff/tlssniff/report"
 )
 
 // syncBuffer is a bytes.Buffer safe to write from run and read from the test.
@@ -364,5 +366,64 @@ func TestLiveKeylog(t *testing.T) {
 		if c.Decryption.Keys != "decrypted" || len(c.Certificates) == 0 || c.ALPN == nil {
 			t.Errorf("%v: decryption %+v, %d certificates, ALPN %v\nstderr: %s", c.SNI, c.Decryption, len(c.Certificates), c.ALPN, s.errs.String())
 		}
+	}
+}
+
+// TestLiveFanout: with --workers 2 a live capture is read by two
+// AF_PACKET sockets in a fanout group, each with the filter, and reports
+// the same connections, field for field, as one worker capturing the
+// same handshakes beside it, but for times (each socket stamps its
+// packets itself); loopback's doubled packets are dropped as libpcap
+// drops them.
+func TestLiveFanout(t *testing.T) {
+	pki, ln, _, one := liveRig(t)
+	port := ln.Addr().(*net.TCPAddr).Port
+	two := startSniffer(t, "-f", fmt.Sprintf("tcp port %d", port), "--json", "--workers", "2", "-v")
+	if !strings.Contains(two.errs.String(), "2 sockets in a fanout group") {
+		t.Fatalf("stderr: %s", two.errs.String())
+	}
+	const n = 16
+	for i := range n {
+		v := []uint16{tls.VersionTLS12, tls.VersionTLS13}[i%2]
+		cfg, _ := pki.Configs(fmt.Sprintf("fan%d.example.test", i), v, v)
+		c, err := tls.Dial("tcp", ln.Addr().String(), cfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		io.ReadFull(c, make([]byte, 6))
+		c.Close()
+	}
+	one.waitLines(t, n)
+	two.waitLines(t, n)
+	if code := two.interrupt(t, syscall.SIGINT); code != 0 {
+		t.Errorf("exit %d", code)
+	}
+	<-one.done
+	byClient := func(s *sniffer) map[uint16]string {
+		out := map[uint16]string{}
+		for _, c := range parseNDJSON(t, s.out.String()) {
+			c.Start, c.Timing = report.Timestamp{}, report.Timing{}
+			for i := range c.Messages {
+				c.Messages[i].TS, c.Messages[i].OffsetMS = report.Timestamp{}, 0
+			}
+			for i := range c.Alerts {
+				c.Alerts[i].TS = report.Timestamp{}
+			}
+			b, _ := json.Marshal(c)
+			out[c.Client.Port] = string(b)
+		}
+		return out
+	}
+	a, b := byClient(one), byClient(two)
+	if len(a) != n || len(b) != n {
+		t.Fatalf("%d and %d connections, want %d", len(a), len(b), n)
+	}
+	for port, want := range a {
+		if b[port] != want {
+			t.Errorf("client port %d:\n one worker  %s\n two workers %s", port, want, b[port])
+		}
+	}
+	if !strings.Contains(two.errs.String(), " 0 retransmitted") {
+		t.Errorf("packets seen twice: %s", two.errs.String())
 	}
 }

@@ -193,8 +193,14 @@ func run(args []string, stdout, stderr io.Writer) int {
 // to read, and status says whether some input failed.
 func (c *cli) open(log logger, keys *keylog.Log) (src capture.Source, status int) {
 	if c.iface != "" {
-		live, err := capture.OpenLive(c.iface, capture.LiveConfig{SnapLen: c.snaplen, NoPromisc: c.noPromisc,
-			BufferBytes: c.bufferMiB << 20, Filter: c.bpf})
+		lc := capture.LiveConfig{SnapLen: c.snaplen, NoPromisc: c.noPromisc, BufferBytes: c.bufferMiB << 20, Filter: c.bpf}
+		var live capture.Source
+		var err error
+		if c.workers > 1 {
+			live, err = capture.OpenFanout(c.iface, lc, c.workers)
+		} else {
+			live, err = capture.OpenLive(c.iface, lc)
+		}
 		if err != nil {
 			return nil, printCaptureError(log, err)
 		}
