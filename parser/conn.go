@@ -114,7 +114,8 @@ type Options struct {
 	// Transport, when set, is what the layer below saw of the packets so
 	// far, by side; it is read when the connection is emitted.
 	Transport *flowstats.Stats
-	// Validator, when set, judges the certificate chains at capture time.
+	// Validator, when set, parses certificates once while they are in its
+	// cache; its Judge judges the chains of a decided connection.
 	Validator *Validator
 	// Memory, when set, is charged for what the connection buffers and
 	// keeps until it is decided; its shed is the Conn's Shed.

@@ -28,18 +28,6 @@ func (c *Conn) judge() {
 	}
 	c.timing(t)
 	c.judgeDecryption()
-	if v := c.validator; v != nil {
-		var ocspResp []byte
-		if cc.CertificateStatus != nil {
-			ocspResp = cc.CertificateStatus.Response
-		}
-		scts := 0
-		if cc.ServerHello != nil {
-			scts = cc.ServerHello.SCTs
-		}
-		cc.Validation = v.Validate(cc.Certificates, cc.Start, ocspResp, scts)
-		cc.ClientValidation = v.Validate(cc.ClientCertificates, cc.Start, nil, 0)
-	}
 	client, server := &c.sides[c.client], &c.sides[1-c.client]
 	after := func(i int) string { return c.after(i) }
 	outcome := func(o Outcome, detail string) { cc.Outcome, cc.OutcomeDetail = o, detail }

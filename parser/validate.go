@@ -106,6 +106,23 @@ func (v *Validator) certificate(der []byte) Certificate {
 	return c
 }
 
+// Judge judges a decided connection's chains as they stood when it
+// started: its Validation and ClientValidation. It is not done when the
+// connection is decided, so that a pipeline can check the signatures of
+// new chains on another core than the one parsing (pipeline.Run).
+func (v *Validator) Judge(c *Connection) {
+	var ocspResp []byte
+	if c.CertificateStatus != nil {
+		ocspResp = c.CertificateStatus.Response
+	}
+	scts := 0
+	if c.ServerHello != nil {
+		scts = c.ServerHello.SCTs
+	}
+	c.Validation = v.Validate(c.Certificates, c.Start, ocspResp, scts)
+	c.ClientValidation = v.Validate(c.ClientCertificates, c.Start, nil, 0)
+}
+
 // oidSCTList is the X.509 extension of embedded SCTs (RFC 6962, 3.3).
 var oidSCTList = asn1.ObjectIdentifier{1, 3, 6, 1, 4, 1, 11129, 2, 4, 2}
 

@@ -281,7 +281,10 @@ func TestCertificateCache(t *testing.T) {
 	}
 	var got [3][]Certificate
 	for i := range got {
-		conn := NewConn(TCP, clientAddr, serverAddr, t0, Options{Validator: v, Emit: func(c *Connection) { got[i] = c.Certificates }})
+		conn := NewConn(TCP, clientAddr, serverAddr, t0, Options{Validator: v, Emit: func(c *Connection) {
+			v.Judge(c)
+			got[i] = c.Certificates
+		}})
 		conn.Data(1, flight, t0)
 		conn.Close()
 	}

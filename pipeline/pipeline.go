@@ -57,6 +57,11 @@ func Read(src capture.Source, cfg reassembly.Config, validator *parser.Validator
 	var out, pending []*parser.Connection
 	asm := reassembly.New(cfg, Streams(parser.Options{Validator: validator, Emit: func(c *parser.Connection) { pending = append(pending, c) }}))
 	flush := func() {
+		if validator != nil {
+			for _, c := range pending {
+				validator.Judge(c)
+			}
+		}
 		Order(pending)
 		out, pending = append(out, pending...), pending[:0]
 	}

@@ -147,12 +147,32 @@ func shard(a, b netip.AddrPort, n int) int {
 	return int((mix(a) ^ mix(b)) >> 33 % uint64(n))
 }
 
+// judged passes a worker's batches on once the chains of their
+// connections are judged: in a goroutine of its own, so that the
+// signature checks of new chains run beside the parsing.
+func judged(in chan batch, v *parser.Validator) <-chan batch {
+	if v == nil {
+		return in
+	}
+	out := make(chan batch, cap(in))
+	go func() {
+		defer close(out)
+		for b := range in {
+			for _, c := range b.conns {
+				v.Judge(c)
+			}
+			out <- b
+		}
+	}()
+	return out
+}
+
 // merge writes the workers' connections in the order one worker would
 // have decided them, until every worker is done.
-func merge(ws []*worker, write func(*parser.Connection)) {
-	heads := make([]batch, len(ws))
-	done := make([]bool, len(ws))
-	used := make([]bool, len(ws)) // the head was written: receive the next
+func merge(ins []<-chan batch, write func(*parser.Connection)) {
+	heads := make([]batch, len(ins))
+	done := make([]bool, len(ins))
+	used := make([]bool, len(ins)) // the head was written: receive the next
 	for i := range used {
 		used[i] = true
 	}
@@ -162,7 +182,7 @@ func merge(ws []*worker, write func(*parser.Connection)) {
 		// a live capture's connection is written as soon as it is decided.
 		for i, u := range used {
 			if u && !done[i] {
-				b, ok := <-ws[i].out
+				b, ok := <-ins[i]
 				heads[i], done[i], used[i] = b, !ok, false
 			}
 		}
@@ -176,7 +196,7 @@ func merge(ws []*worker, write func(*parser.Connection)) {
 			return
 		}
 		var conns []*parser.Connection
-		for i := range ws {
+		for i := range ins {
 			if !done[i] && heads[i].index == least {
 				conns = append(conns, heads[i].conns...)
 				used[i] = true
@@ -191,12 +211,12 @@ func merge(ws []*worker, write func(*parser.Connection)) {
 
 // fanIn writes the connections of workers fed by the kernel as they come:
 // their packets have no common order to merge them by.
-func fanIn(ws []*worker, write func(*parser.Connection)) {
+func fanIn(ins []<-chan batch, write func(*parser.Connection)) {
 	all := make(chan batch)
 	var wg sync.WaitGroup
-	for _, w := range ws {
+	for _, in := range ins {
 		wg.Go(func() {
-			for b := range w.out {
+			for b := range in {
 				all <- b
 			}
 		})
@@ -291,10 +311,14 @@ func Run(src capture.Source, cfg Config, stop *atomic.Bool, write func(*parser.C
 		}
 		go ws[i].run()
 	}
+	outs := make([]<-chan batch, len(ws))
+	for i, w := range ws {
+		outs[i] = judged(w.out, cfg.Validator)
+	}
 	if byKernel {
-		fanIn(ws, write)
+		fanIn(outs, write)
 	} else {
-		merge(ws, write)
+		merge(outs, write)
 	}
 	var res Result
 	for _, w := range ws {
