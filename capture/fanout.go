@@ -120,7 +120,9 @@ func (f *Fanout) Shards() []Source {
 }
 
 // Next is not how a Fanout is read: its Shards are.
-func (f *Fanout) Next(*Packet) error { return errors.New("capture: a fanout is read through its shards") }
+func (f *Fanout) Next(*Packet) error {
+	return errors.New("capture: a fanout is read through its shards")
+}
 
 // String describes the capture as tcpdump does, with its sockets.
 func (f *Fanout) String() string {
