@@ -253,6 +253,7 @@ func (c *Conn) clientHello(side int, ts time.Time, body []byte, sslv2 bool) {
 	}
 	if r := c.renegotiation(side, ts, MsgClientHello); r != nil {
 		r.clientHello, r.helloMsg = m, i
+		c.mem.Fixed(len(body)) // kept until decided, as the first hello is within connCost
 	} else if c.c.ClientHello == nil {
 		m.ja3()
 		m.ja4(c.ja4)
@@ -299,6 +300,7 @@ func (c *Conn) serverHello(side int, ts time.Time, body []byte) {
 	if cc.ServerHello != nil {
 		if r := c.renegotiating(); r != nil && r.serverHello == nil {
 			r.serverHello, r.Version, r.CipherSuite = m, m.Negotiated(), m.CipherSuite
+			c.mem.Fixed(len(body))
 		}
 		return // the first handshake's parameters stand
 	}
