@@ -167,11 +167,12 @@ func TestDecryptRejectedCertificate(t *testing.T) {
 }
 
 // FuzzDecrypt feeds a real keyed TLS 1.3 or TLS 1.2 session whose bytes
-// the fuzzer changes, with its keys: records that no longer open fall back to
-// inference, whatever the bytes; nothing panics and one connection comes
-// out.
+// the fuzzer changes, with its keys (and, with OpenSSL, a TLS 1.2 session
+// that renegotiates): records that no longer open fall back to inference,
+// whatever the bytes; nothing panics and one connection comes out.
 func FuzzDecrypt(f *testing.F) {
 	var text bytes.Buffer
+	var sessions [][]tlstest.Write
 	for _, v := range []uint16{tls.VersionTLS13, tls.VersionTLS12} {
 		c, s := testPKI(f).Configs("www.example.test", v, v)
 		c.KeyLogWriter = &text
@@ -180,6 +181,20 @@ func FuzzDecrypt(f *testing.F) {
 		if err != nil {
 			f.Fatal(err)
 		}
+		sessions = append(sessions, writes)
+	}
+	if _, err := exec.LookPath("openssl"); err == nil {
+		keyFile := filepath.Join(f.TempDir(), "reneg.keys")
+		all, err := testPKI(f).ClientsTyping([]string{"-client_renegotiation"}, "",
+			opensslClient("ECDHE-ECDSA-AES128-GCM-SHA256", "hello", "R")(keyFile))
+		keys, _ := os.ReadFile(keyFile)
+		if err != nil || len(keys) == 0 {
+			f.Fatalf("a renegotiated session: %v", err)
+		}
+		text.Write(keys)
+		sessions = append(sessions, all[0])
+	}
+	for _, writes := range sessions {
 		var client, server []byte
 		for _, w := range writes {
 			if w.FromClient {
