@@ -38,9 +38,15 @@ func (m *ClientHello) ja3() {
 		}
 		b = strconv.AppendUint(b, uint64(f), 10)
 	}
-	m.JA3String = string(b)
-	sum := md5.Sum(b)
-	m.JA3 = hex.EncodeToString(sum[:])
+	m.JA3String, m.JA3 = withMD5(b)
+}
+
+// withMD5 returns s and the hex of its MD5 from one allocation.
+func withMD5(b []byte) (s, sum string) {
+	n := len(b)
+	h := md5.Sum(b)
+	both := string(hex.AppendEncode(b, h[:]))
+	return both[:n], both[n:]
 }
 
 // ja3s computes JA3S: the server's version, chosen suite and extensions.
@@ -51,9 +57,7 @@ func (m *ServerHello) ja3s() {
 	b = strconv.AppendUint(b, uint64(m.CipherSuite), 10)
 	b = append(b, ',')
 	b = appendDecimals(b, m.Extensions)
-	m.JA3SString = string(b)
-	sum := md5.Sum(b)
-	m.JA3S = hex.EncodeToString(sum[:])
+	m.JA3SString, m.JA3S = withMD5(b)
 }
 
 // appendDecimals appends the values that are not GREASE in decimal,
@@ -118,14 +122,15 @@ func (m *ClientHello) ja4(transport byte) {
 		}
 		b = appendHex4(b, v)
 	}
-	m.JA4R = string(b)
-
-	j := append(b[len(b):], b[:prefix]...) // after JA4_r in the same buffer
-	j = append(j, '_')
-	j = appendJA4Hash(j, len(suites) == 0, b[partB:endB])
-	j = append(j, '_')
-	j = appendJA4Hash(j, len(sorted) == 0, b[partC:])
-	m.JA4 = string(j)
+	// JA4 after JA4_r in the same buffer, both made one string.
+	r := len(b)
+	b = append(b, b[:prefix]...)
+	b = append(b, '_')
+	b = appendJA4Hash(b, len(suites) == 0, b[partB:endB])
+	b = append(b, '_')
+	b = appendJA4Hash(b, len(sorted) == 0, b[partC:r])
+	both := string(b)
+	m.JA4R, m.JA4 = both[:r], both[r:]
 }
 
 // withoutGREASE appends the values of vs that are not GREASE to dst, and,
