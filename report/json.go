@@ -152,9 +152,9 @@ func NewConnection(c *parser.Connection) *Connection {
 			out.ServerKeyExchange.Group = a.str(parser.GroupName(ske.Group))
 		}
 	}
-	for _, a := range c.Alerts {
-		out.Alerts = append(out.Alerts, Alert{TS: Timestamp(a.Time), From: a.From.String(),
-			Level: parser.AlertLevelName(a.Level), Description: parser.AlertName(a.Description), Decrypted: a.Decrypted})
+	for _, al := range c.Alerts {
+		out.Alerts = append(out.Alerts, Alert{TS: Timestamp(al.Time), From: al.From.String(),
+			Level: parser.AlertLevelName(al.Level), Description: parser.AlertName(al.Description), Decrypted: al.Decrypted})
 	}
 	for _, m := range c.Messages {
 		out.Messages = append(out.Messages, Message{TS: Timestamp(m.Time), From: m.From.String(), Type: m.Type.String(),
