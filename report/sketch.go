@@ -2,6 +2,7 @@ package report
 
 import (
 	"hash/maphash"
+	"maps"
 	"math"
 	"math/bits"
 	"slices"
@@ -14,11 +15,12 @@ import (
 
 // quantiles keeps durations: as they are up to its exact limit, so that
 // percentiles are exact, then as counts in buckets 1% wide, from which
-// percentiles are within 1%.
+// percentiles are within 1%; only the buckets used are kept (a server's
+// handshakes fill a few dozen). A zero limit keeps none.
 type quantiles struct {
 	limit   int
 	exact   []time.Duration
-	buckets []uint32 // by bucketOf, once past limit
+	buckets map[int]uint32 // by bucketOf, once past limit
 	n       int
 	max     time.Duration
 }
@@ -37,6 +39,9 @@ func bucketOf(d time.Duration) int {
 }
 
 func (q *quantiles) add(d time.Duration) {
+	if q.limit == 0 {
+		return
+	}
 	q.n++
 	q.max = max(q.max, d)
 	if q.buckets == nil {
@@ -44,7 +49,7 @@ func (q *quantiles) add(d time.Duration) {
 			q.exact = append(q.exact, d)
 			return
 		}
-		q.buckets = make([]uint32, maxBucket)
+		q.buckets = map[int]uint32{}
 		for _, e := range q.exact {
 			q.buckets[bucketOf(e)]++
 		}
@@ -64,10 +69,8 @@ func (q *quantiles) each(fn func(d time.Duration, n int)) {
 		}
 		return
 	}
-	for i, n := range q.buckets {
-		if n > 0 {
-			fn(min(time.Duration(math.Pow(bucketBase, float64(i)+0.5)), q.max), int(n))
-		}
+	for _, i := range slices.Sorted(maps.Keys(q.buckets)) {
+		fn(min(time.Duration(math.Pow(bucketBase, float64(i)+0.5)), q.max), int(q.buckets[i]))
 	}
 }
 
