@@ -1,6 +1,7 @@
 package report
 
 import (
+	"container/heap"
 	"hash/maphash"
 	"maps"
 	"math"
@@ -106,9 +107,28 @@ type counter struct {
 	limit   int
 	latency int // the exact limit of each name's quantiles; 0 for none
 	m       map[string]*group
+	least   byConns // the same groups, the one counted least first
 	evicted bool
 	names   hyperLogLog
 }
+
+// byConns is a heap of groups by their count (container/heap), each
+// group knowing its place: the least is found in O(1), a count kept in
+// order in O(log limit), whatever the names.
+type byConns []*group
+
+func (h byConns) Len() int           { return len(h) }
+func (h byConns) Less(i, j int) bool { return h[i].Conns < h[j].Conns }
+func (h byConns) Swap(i, j int) {
+	h[i], h[j] = h[j], h[i]
+	h[i].index, h[j].index = i, j
+}
+func (h *byConns) Push(x any) {
+	g := x.(*group)
+	g.index = len(*h)
+	*h = append(*h, g)
+}
+func (h *byConns) Pop() any { panic("counter: groups are replaced, never popped") }
 
 func newCounter(limit, latency int) *counter {
 	return &counter{limit: limit, latency: latency, m: map[string]*group{}}
@@ -119,20 +139,19 @@ func (c *counter) add(name string, e entry) {
 	if g == nil {
 		c.names.add(name)
 		g = &group{Name: name, handshakes: quantiles{limit: c.latency}}
-		if len(c.m) == c.limit {
-			var least *group
-			for _, o := range c.m { // a scan of limit names, only when one is replaced
-				if least == nil || o.Conns < least.Conns {
-					least = o
-				}
-			}
+		if len(c.m) < c.limit {
+			heap.Push(&c.least, g)
+		} else {
+			least := c.least[0]
 			delete(c.m, least.Name)
-			g.Conns, g.err = least.Conns, least.Conns
+			g.Conns, g.err, g.index = least.Conns, least.Conns, 0
+			c.least[0] = g
 			c.evicted = true
 		}
 		c.m[name] = g
 	}
 	g.add(e)
+	heap.Fix(&c.least, g.index)
 }
 
 // total is how many names there were, and whether that is exact.

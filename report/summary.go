@@ -116,6 +116,7 @@ type group struct {
 	Latency                    latency
 	handshakes                 quantiles
 	err                        int // Conns may be over by this much (counter)
+	index                      int // in its counter's heap
 }
 
 // summary is everything a summary shows.
