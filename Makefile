@@ -113,8 +113,10 @@ bench: build $(BENCH) $(BENCH_SMALL) $(BENCH:.pcap=.keys) $(BENCH_DENSE) $(BENCH
 	done
 	@for f in $(MIX_SMALL) $(MIX) $(MIX_HUGE); do \
 		n=$$(./$(BIN) -r $$f --json | wc -l); \
-		t=$$($(GO) run ./internal/measure ./$(BIN) -r $$f --json); \
-		echo "$$t $$n" | awk -v f=$$f '{printf "%s: %d connections, %.1f us each, %.1f MiB\n", f, $$3, $$1*1e6/$$3, $$2}'; \
+		for view in json summary; do \
+			t=$$($(GO) run ./internal/measure ./$(BIN) -r $$f --format $$view); \
+			echo "$$t $$n" | awk -v f=$$f -v v=$$view '{printf "%s, %s: %d connections, %.1f us each, %.1f MiB\n", f, v, $$3, $$1*1e6/$$3, $$2}'; \
+		done; \
 	done
 	@big=$$($(GO) run ./internal/measure ./$(BIN) -r $(BENCH) --json); \
 	small=$$($(GO) run ./internal/measure ./$(BIN) -r $(BENCH_SMALL) --json); \
