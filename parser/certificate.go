@@ -96,7 +96,7 @@ func newCertificate(der []byte) Certificate {
 		return c
 	}
 	c.x509, c.selfSigned = x, isSelfSigned(x)
-	c.Subject, c.Issuer = x.Subject.String(), x.Issuer.String()
+	c.Subject, c.Issuer = distinguishedName(x.RawSubject), distinguishedName(x.RawIssuer)
 	c.SANs = append(c.SANs, x.DNSNames...)
 	for _, ip := range x.IPAddresses {
 		c.SANs = append(c.SANs, ip.String())

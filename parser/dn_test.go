@@ -1,0 +1,56 @@
+package parser
+
+import (
+	"crypto/tls"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/tlssniff/tlssniff/internal/testenv"
+)
+
+// TestDistinguishedNamesAsOpenSSL: certificates made by openssl with the
+// attributes real certificates carry (emailAddress, serialNumber,
+// businessCategory, jurisdictionC of EV certificates, street, DC, UID, a
+// multi-valued name, UTF-8, characters RFC 4514 escapes), served by
+// crypto/tls, are named as openssl x509 -nameopt RFC2253 names them, not
+// with dotted OIDs and hex.
+func TestDistinguishedNamesAsOpenSSL(t *testing.T) {
+	openssl := testenv.Tool(t, "openssl")
+	dir := t.TempDir()
+	for i, subj := range []string{
+		"/C=US/ST=Delaware/L=Wilmington/O=Example, Inc./OU=Web+CN=www.example.test/emailAddress=admin@example.test",
+		"/jurisdictionC=US/jurisdictionST=Delaware/businessCategory=Private Organization/serialNumber=5157550/street=1 Main St/postalCode=19801/CN=ev.example.test",
+		"/DC=test/DC=example/UID=u1/CN=Zoë Müller/O=#1 \"quoted\" <shop>; a\\b",
+		"/CN=www.example.test/1.2.3.4=custom",
+	} {
+		cert, key := filepath.Join(dir, "cert.pem"), filepath.Join(dir, "key.pem")
+		out, err := exec.Command(openssl, "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
+			"-utf8", "-multivalue-rdn", "-subj", subj, "-days", "30", "-keyout", key, "-out", cert).CombinedOutput()
+		if err != nil {
+			t.Fatalf("openssl req %s: %v\n%s", subj, err, out)
+		}
+		want, err := exec.Command(openssl, "x509", "-in", cert, "-noout", "-subject", "-nameopt", "RFC2253,-esc_msb").Output()
+		if err != nil {
+			t.Fatal(err)
+		}
+		pair, err := tls.LoadX509KeyPair(cert, key)
+		if err != nil {
+			t.Fatal(err)
+		}
+		c, s := testPKI(t).Configs("www.example.test", tls.VersionTLS12, tls.VersionTLS12)
+		s.Certificates = []tls.Certificate{pair}
+		c.InsecureSkipVerify = true
+		conn := play(t, session(t, c, s), whole, 0)[0]
+		if len(conn.Certificates) != 1 {
+			t.Fatalf("%d: %d certificates", i, len(conn.Certificates))
+		}
+		name := strings.TrimSuffix(strings.TrimPrefix(string(want), "subject="), "\n")
+		if got := conn.Certificates[0]; got.Subject != name || got.Issuer != name {
+			t.Errorf("%s:\n subject %s\n issuer  %s\n openssl %s", subj, got.Subject, got.Issuer, name)
+		}
+	}
+	_ = os.Remove(dir)
+}
