@@ -2,7 +2,6 @@ package parser
 
 import (
 	"crypto/tls"
-	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
@@ -52,5 +51,4 @@ func TestDistinguishedNamesAsOpenSSL(t *testing.T) {
 			t.Errorf("%s:\n subject %s\n issuer  %s\n openssl %s", subj, got.Subject, got.Issuer, name)
 		}
 	}
-	_ = os.Remove(dir)
 }
