@@ -71,6 +71,9 @@ type side struct {
 	lost      bool      // bytes of this side were lost or cut
 	lastTime  time.Time // of the last bytes fed
 	encrypted bool      // records from this side are now encrypted
+	// unsure is set when encrypted was set by a ChangeCipherSpec before any
+	// ServerHello, until the next handshake record says which it was.
+	unsure bool
 	finished  bool      // this side's Finished was seen or inferred
 	helloSeen bool      // a ClientHello or ServerHello came from this side
 	dead      bool      // not TLS, or malformed beyond repair

@@ -330,7 +330,7 @@ func (c *Conn) wantBody(side int, typ uint8) bool {
 	case typ == recordApplicationData:
 		return c.c.TLS13() && (c.decrypting(side) || c.wait)
 	case c.sides[side].encrypted:
-		return !c.c.TLS13() && c.decrypting(side)
+		return c.sides[side].unsure || !c.c.TLS13() && c.decrypting(side)
 	}
 	return true
 }

@@ -65,6 +65,13 @@ func (c *Conn) record(side int, r Record) {
 					c.renegotiationKeys(side)
 				}
 				h.encrypted = true
+			} else if c.c.ServerHello == nil && !h.encrypted {
+				// The other direction is not (yet) in the capture: this
+				// side's records are protected from here all the same,
+				// unless it is TLS 1.3's compatibility ChangeCipherSpec
+				// after a HelloRetryRequest, before the client's second
+				// ClientHello or the server's ServerHello (below).
+				h.encrypted, h.unsure = true, true
 			}
 		case recordAlert:
 			if len(r.Body) == 2 && !h.encrypted {
@@ -78,7 +85,11 @@ func (c *Conn) record(side int, r Record) {
 				c.issue(r.Time, side, IssueMemoryBudget, fmt.Sprintf("a handshake record of %d bytes dropped to stay within the memory budget", r.Length))
 				c.dropHS(side) // the next record is read as starting a message
 				h.skip = 0
+			case h.unsure && isWholeHello(r.Body):
+				h.encrypted, h.unsure = false, false
+				c.handshakeBytes(side, r.Time, r.Body)
 			case r.Body == nil || h.encrypted:
+				h.unsure = false
 				c.protected(side, r)
 			default:
 				c.handshakeBytes(side, r.Time, r.Body)
@@ -237,4 +248,11 @@ func (c *Conn) stop(side int, ts time.Time, err error) {
 	case c.tls:
 		c.issue(ts, side, IssueNotTLS, "the stream does not carry TLS records")
 	}
+}
+
+// isWholeHello reports whether a record holds exactly one ClientHello or
+// ServerHello, as TLS 1.3 sends them, which a protected record does by
+// chance with odds of one in 2^31.
+func isWholeHello(b []byte) bool {
+	return len(b) >= 4 && (MessageType(b[0]) == MsgClientHello || MessageType(b[0]) == MsgServerHello) && messageLen(b) == len(b)
 }
