@@ -73,14 +73,14 @@ type side struct {
 	encrypted bool      // records from this side are now encrypted
 	// unsure is set when encrypted was set by a ChangeCipherSpec before any
 	// ServerHello, until the next handshake record says which it was.
-	unsure bool
-	finished  bool      // this side's Finished was seen or inferred
-	helloSeen bool      // a ClientHello or ServerHello came from this side
-	dead      bool      // not TLS, or malformed beyond repair
-	alerted   bool      // this side sent an alert
-	broken    bool      // this side's records turned malformed after TLS started
-	brokenAt  int       // how many messages there were then
-	fullHS    bool      // the server sent Certificate, ServerKeyExchange, ServerHelloDone or EncryptedExtensions
+	unsure    bool
+	finished  bool // this side's Finished was seen or inferred
+	helloSeen bool // a ClientHello or ServerHello came from this side
+	dead      bool // not TLS, or malformed beyond repair
+	alerted   bool // this side sent an alert
+	broken    bool // this side's records turned malformed after TLS started
+	brokenAt  int  // how many messages there were then
+	fullHS    bool // the server sent Certificate, ServerKeyExchange, ServerHelloDone or EncryptedExtensions
 }
 
 // adapter reads one transport's framing of a connection (TLS records over
