@@ -73,7 +73,10 @@ type side struct {
 	encrypted bool      // records from this side are now encrypted
 	// unsure is set when encrypted was set by a ChangeCipherSpec before any
 	// ServerHello, until the next handshake record says which it was.
-	unsure    bool
+	unsure bool
+	// resync is set when a handshake message's length was impossible: the
+	// rest of the record is skipped.
+	resync    bool
 	finished  bool // this side's Finished was seen or inferred
 	helloSeen bool // a ClientHello or ServerHello came from this side
 	dead      bool // not TLS, or malformed beyond repair

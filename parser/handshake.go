@@ -27,7 +27,8 @@ func (c *Conn) dropHS(side int) {
 // costs time linear in its length. b is not retained.
 func (c *Conn) handshakeBytes(side int, ts time.Time, b []byte) {
 	h := &c.sides[side]
-	for len(b) > 0 && !h.dead && !c.emitted {
+	h.resync = false
+	for len(b) > 0 && !h.dead && !c.emitted && !h.resync {
 		if h.skip > 0 {
 			n := min(h.skip, len(b))
 			h.skip -= n
@@ -94,7 +95,13 @@ func (c *Conn) cutMessages(side int, ts time.Time, b []byte) []byte {
 		if n > maxHandshakeBuffer {
 			c.issue(ts, side, IssueMalformedMessage,
 				fmt.Sprintf("%s message of %d bytes exceeds the %d-byte limit", MessageType(b[0]), n, maxHandshakeBuffer))
-			h.dead = true
+			if c.c.Transport == TCP {
+				// The record layer is intact: the side's messages are
+				// read again from its next handshake record.
+				h.resync = true
+			} else {
+				h.dead = true // a QUIC crypto stream has no boundary to start again from
+			}
 			return nil
 		}
 		if len(b) < 4+n {

@@ -1,6 +1,7 @@
 package parser
 
 import (
+	"bytes"
 	"crypto/tls"
 	"strings"
 	"testing"
@@ -62,6 +63,48 @@ func TestOneSidedClientFollowsItsOwnChangeCipherSpec(t *testing.T) {
 		t.Errorf("TLS 1.3 after a HelloRetryRequest, client only:\n got  %s\n want %s", got, want)
 	}
 	if len(conn.Issues) != 0 {
+		t.Errorf("issues: %+v", conn.Issues)
+	}
+}
+
+// withCertificateLength returns the writes with the length of the server's
+// Certificate message set to n, its record left as it was.
+func withCertificateLength(t *testing.T, writes []tlstest.Write, n int) []tlstest.Write {
+	t.Helper()
+	out := make([]tlstest.Write, len(writes))
+	done := false
+	for i, w := range writes {
+		out[i] = tlstest.Write{FromClient: w.FromClient, Data: bytes.Clone(w.Data)}
+		for b := out[i].Data; len(b) >= 9 && !w.FromClient && !done; {
+			size := 5 + int(b[3])<<8 | int(b[4])
+			if b[0] == recordHandshake && MessageType(b[5]) == MsgCertificate {
+				b[6], b[7], b[8] = byte(n>>16), byte(n>>8), byte(n)
+				done = true
+			}
+			b = b[min(size, len(b)):]
+		}
+	}
+	if !done {
+		t.Fatal("no Certificate record from the server")
+	}
+	return out
+}
+
+// TestRecordsReadAfterMalformedMessage: a server Certificate whose length
+// is impossible (16 MiB, past the limit) is reported, and the rest of its
+// record skipped; the server's later records are still read, its
+// ServerKeyExchange, ServerHelloDone and ChangeCipherSpec among them (the
+// side was given up at the bad length before).
+func TestRecordsReadAfterMalformedMessage(t *testing.T) {
+	c, s := testPKI(t).Configs("www.example.test", tls.VersionTLS12, tls.VersionTLS12)
+	conn := play(t, withCertificateLength(t, session(t, c, s), 0xffffff), whole, 0)[0]
+	if got, want := history(conn), "CsknGIi"; got != want {
+		t.Errorf("history %s, want %s", got, want)
+	}
+	if !conn.HasGroup || !conn.Established {
+		t.Errorf("group %v, established %v", conn.HasGroup, conn.Established)
+	}
+	if len(conn.Issues) != 1 || conn.Issues[0].Kind != IssueMalformedMessage || conn.Issues[0].From != FromServer {
 		t.Errorf("issues: %+v", conn.Issues)
 	}
 }
