@@ -124,8 +124,13 @@
 //     Finished, an EndOfEarlyData when 0-RTT data was sent (early data is
 //     then accepted), and a Certificate, with a CertificateVerify when there
 //     are two records, when the server asked for one (the server's flight
-//     then gets a CertificateRequest). Without a record of that size among
-//     three, the first record is taken for the Finished.
+//     then gets a CertificateRequest). Without a record of that size (the
+//     client pads its records, or its suite's hash is one the rules do not
+//     know), the client's flight ends when the server sends a record after
+//     it, other than an alert — a ticket or an answer: the server had the
+//     client's Finished —, or at its third record; its Finished is then
+//     the first record after an EndOfEarlyData, or the third when the
+//     server asked for a certificate.
 //   - A record of an encrypted alert's size, from either side before the
 //     client's Finished, is an Alert: a client that rejects the server's
 //     certificate sends one, and the outcome says the client aborted after
@@ -139,9 +144,13 @@
 // The rules cannot decide, and may name a record wrongly, when: a server
 // sends no ticket and answers with data of 80 bytes or more (the answer is
 // taken for a ticket); a ticket is under 80 bytes, or a second ticket
-// differs in length from the first; a server sends 0.5-RTT data after its
-// Finished; records are padded (RFC 8446, section 5.4), so that sizes no
-// longer match; a client certificate and its CertificateVerify share one
-// record with the Finished. With keys every message is read
-// instead (above).
+// differs in length from the first; a server that speaks first sends
+// 0.5-RTT data after its Finished (taken for a ticket when large enough);
+// the server's records are padded, or its flight is packed in records
+// whose last is not its Finished alone, and it sends tickets before the
+// client's answer (they are counted in its flight); a client pads its
+// records and the capture holds nothing from the server after them (the
+// handshake stays incomplete); a client certificate and its
+// CertificateVerify share one record with the Finished. With keys every
+// message is read instead (above).
 package parser

@@ -68,6 +68,14 @@ func (c *Conn) applicationData13(side int, r Record) {
 			h.alerted = true
 			return
 		}
+		if len(st.clientRecs) > 0 {
+			// The server answers the client's flight, so the client
+			// finished: its Finished was padded, or of a size the rules
+			// do not know.
+			c.closeClientFlight(c.clientFinished())
+			c.ticketOrData(side, r)
+			return
+		}
 		if st.serverFin {
 			c.ticketOrData(side, r)
 			return
@@ -105,9 +113,7 @@ func (c *Conn) applicationData13(side int, r Record) {
 		case r.Length == finishedLen(suite):
 			c.closeClientFlight(len(st.clientRecs) - 1)
 		case len(st.clientRecs) == 3:
-			// No record of a Finished's size among the first three: the
-			// first was the Finished, of a size the rules do not know.
-			c.closeClientFlight(0)
+			c.closeClientFlight(c.clientFinished()) // no record of a Finished's size among the first three
 		}
 
 	case !fromClient:
@@ -163,6 +169,24 @@ func (c *Conn) closeServerFlight() {
 		cc.Messages[i].Type = want[k]
 	}
 	cc.ServerFlight = c.flight(st.serverRecs, want)
+}
+
+// clientFinished is the index in clientRecs of the client's Finished when
+// no record has a Finished's size: the first record after an
+// EndOfEarlyData, or the third when the server asked for a certificate
+// (Certificate and CertificateVerify come first), within the records
+// there are.
+func (c *Conn) clientFinished() int {
+	st := &c.t13
+	cc := &c.c
+	fin := 0
+	if cc.EarlyData.Records > 0 && len(st.clientRecs) > 1 && cc.Messages[st.clientRecs[0]].Length == endOfEarlyDataLen(cc.CipherSuite) {
+		fin = 1
+	}
+	if cc.ServerFlight != nil && slices.Contains(cc.ServerFlight.Messages, MsgCertificateRequest) {
+		fin += 2
+	}
+	return min(fin, len(st.clientRecs)-1)
 }
 
 // closeClientFlight names the client's records up to its Finished, at index

@@ -6,6 +6,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/tlssniff/tlssniff/internal/testenv"
 	"github.com/tlssniff/tlssniff/internal/tlstest"
 )
 
@@ -106,5 +107,80 @@ func TestRecordsReadAfterMalformedMessage(t *testing.T) {
 	}
 	if len(conn.Issues) != 1 || conn.Issues[0].Kind != IssueMalformedMessage || conn.Issues[0].From != FromServer {
 		t.Errorf("issues: %+v", conn.Issues)
+	}
+}
+
+// coalescedFlight rebuilds a TLS 1.3 session as servers that pack their
+// encrypted flight into one record send it (BoringSSL's, large sites'):
+// the server's application_data records up to the client's first are
+// joined into one, their ciphertexts end to end, which without keys
+// differs from such a record in nothing. It keeps the writes up to the
+// server's first record after the client's second, as a capture that
+// ends while the connection goes on.
+func coalescedFlight(t *testing.T, writes []tlstest.Write) []tlstest.Write {
+	t.Helper()
+	var out []tlstest.Write
+	var flight []byte
+	clientRecords := 0
+	for _, w := range writes {
+		var kept []byte
+		for b := w.Data; len(b) >= 5; {
+			size := min(5+(int(b[3])<<8|int(b[4])), len(b))
+			rec := b[:size]
+			b = b[size:]
+			switch {
+			case rec[0] != recordApplicationData:
+				kept = append(kept, rec...)
+			case w.FromClient:
+				clientRecords++
+				kept = append(kept, rec...)
+			case clientRecords == 0:
+				flight = append(flight, rec[5:]...)
+				continue
+			case clientRecords >= 2:
+				return append(out, tlstest.Write{FromClient: w.FromClient, Data: append(kept, rec...)})
+			default:
+				kept = append(kept, rec...)
+			}
+		}
+		if !w.FromClient && flight != nil && clientRecords == 0 {
+			kept = append(kept, recordApplicationData, 3, 3, byte(len(flight)>>8), byte(len(flight)))
+			kept = append(kept, flight...)
+			flight = nil
+		}
+		if len(kept) > 0 {
+			out = append(out, tlstest.Write{FromClient: w.FromClient, Data: kept})
+		}
+	}
+	t.Fatal("the session ended before the server answered the client's second record")
+	return nil
+}
+
+// TestTLS13PaddedFinishedAfterCoalescedFlight: a server sends
+// EncryptedExtensions through Finished in one record (coalescedFlight),
+// OpenSSL's client pads every record to a multiple of 64 bytes
+// (-record_padding, RFC 8446, section 5.4), so no record has a Finished's
+// size, and the capture ends after the server's answer; the server's
+// tickets after the client's first record show that the client finished.
+// Without keys the handshake is established, the client's first record is
+// its Finished and the next its request (it was incomplete: "the capture
+// ended after ApplicationData from server").
+func TestTLS13PaddedFinishedAfterCoalescedFlight(t *testing.T) {
+	testenv.Tool(t, "openssl")
+	writes, err := testPKI(t).OpenSSL([]string{"-tls1_3"}, []string{"-tls1_3", "-record_padding", "64"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	conn := play(t, coalescedFlight(t, writes), whole, 0)[0]
+	msgs := messageList(conn)
+	if !conn.Established || conn.ClientFlight == nil || conn.ClientFlight.Records != 1 {
+		t.Fatalf("established %v, client flight %+v: %s", conn.Established, conn.ClientFlight, msgs)
+	}
+	if conn.ServerFlight == nil || conn.ServerFlight.Records != 1 {
+		t.Errorf("server flight %+v, want one record", conn.ServerFlight)
+	}
+	want := "server:ServerHello server:ChangeCipherSpec server:EncryptedHandshake* client:ChangeCipherSpec client:Finished* client:ApplicationData* server:NewSessionTicket*"
+	if !strings.Contains(msgs, want) {
+		t.Errorf("messages:\n %s\nwant within\n %s", msgs, want)
 	}
 }
