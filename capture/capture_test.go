@@ -249,7 +249,20 @@ func FuzzDecode(f *testing.F) {
 	for _, tc := range tunnelCases(f) {
 		f.Add(uint8(0), tc.frame)
 	}
-	links := []layers.LinkType{layers.LinkTypeEthernet, layers.LinkTypeLinuxSLL, layers.LinkTypeLinuxSLL2, layers.LinkTypeRaw, layers.LinkTypeNull}
+	links := []layers.LinkType{layers.LinkTypeEthernet, layers.LinkTypeLinuxSLL, layers.LinkTypeLinuxSLL2, layers.LinkTypeRaw, layers.LinkTypeNull,
+		layers.LinkTypePPP}
+	// CAPWAP with an IEEE 802.11 QoS frame, and PPP, around IPv4 and TCP.
+	inner := frame(f, nil, false, "x")
+	capwap := append([]byte{0, 2 << 3, 3, 0, 0, 0, 0, 0, 0x88, 1, 0, 0, 2, 0, 0, 0, 0, 2, 2, 0, 0, 0, 0, 1, 2, 0, 0, 0, 0, 2, 0x10, 0, 0, 0,
+		0xaa, 0xaa, 0x03, 0, 0, 0, 0x08, 0x00}, inner...)
+	buf := gopacket.NewSerializeBuffer()
+	if err := gopacket.SerializeLayers(buf, gopacket.SerializeOptions{FixLengths: true}, eth(layers.EthernetTypeIPv4),
+		&layers.IPv4{Version: 4, TTL: 1, Protocol: layers.IPProtocolUDP, SrcIP: []byte{1, 1, 1, 1}, DstIP: []byte{2, 2, 2, 2}},
+		&layers.UDP{SrcPort: 1, DstPort: 5247}, gopacket.Payload(capwap)); err != nil {
+		f.Fatal(err)
+	}
+	f.Add(uint8(0), buf.Bytes())
+	f.Add(uint8(5), append([]byte{0xff, 0x03, 0x00, 0x21}, inner...))
 	f.Fuzz(func(t *testing.T, link uint8, data []byte) {
 		var p Packet
 		// A fresh decoder: a frame must not complete fragments of another.

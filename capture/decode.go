@@ -36,6 +36,7 @@ type decoder struct {
 	erspan layers.ERSPANII
 	vxlan  layers.VXLAN
 	geneve layers.Geneve
+	gtp    layers.GTPv1U
 
 	parsers map[layers.LinkType]*gopacket.DecodingLayerParser
 	raw4    *gopacket.DecodingLayerParser // raw IP links start at IPv4 or IPv6
@@ -62,10 +63,14 @@ func isRawIP(lt layers.LinkType) bool {
 	return lt == layers.LinkTypeRaw || lt == layers.LinkTypeIPv4 || lt == layers.LinkTypeIPv6 || lt == 12 || lt == 14
 }
 
+// isPPP reports whether lt is PPP, bare or in HDLC-like framing (the
+// links of dial-up, mobile data and PPP-over-serial captures).
+func isPPP(lt layers.LinkType) bool { return lt == layers.LinkTypePPP || lt == layers.LinkTypePPP_HDLC }
+
 // supported reports whether frames of link type lt can be decoded.
 func supported(lt layers.LinkType) bool {
 	_, ok := linkFirstLayer[lt]
-	return ok || isRawIP(lt)
+	return ok || isRawIP(lt) || isPPP(lt)
 }
 
 func newDecoder() *decoder {
@@ -76,7 +81,7 @@ func newDecoder() *decoder {
 		// the whole pipeline's time (pprof, make bench).
 		p.SetDecodingLayerContainer(gopacket.DecodingLayerSparse(nil))
 		for _, l := range []gopacket.DecodingLayer{&d.eth, &d.dot1q, &d.sll, &d.sll2, &d.lo, &d.ip4, &d.ip6, &d.ip6ext,
-			&d.ip6fr, &d.tcp, &d.udp, &d.gre, &d.erspan, &d.vxlan, &d.geneve} {
+			&d.ip6fr, &d.tcp, &d.udp, &d.gre, &d.erspan, &d.vxlan, &d.geneve, &d.gtp} {
 			p.AddDecodingLayer(l)
 		}
 		p.IgnoreUnsupported = true // payloads of other protocols end the walk
@@ -110,9 +115,11 @@ const (
 	tunVXLAN
 	tunGeneve
 	tunIPinIP // IPv4 or IPv6 directly inside IPv4 or IPv6 (IP-in-IP, 6in4, 4in6)
+	tunGTPU   // GTP-U, the user plane of mobile networks (UDP 2152)
+	tunCAPWAP // CAPWAP data, wireless controllers' tunnels (UDP 5247)
 )
 
-var tunnelNames = []string{"mpls", "pppoe", "gre", "erspan", "vxlan", "geneve", "ip-in-ip"}
+var tunnelNames = []string{"mpls", "pppoe", "gre", "erspan", "vxlan", "geneve", "ip-in-ip", "gtp-u", "capwap"}
 
 // tunnelName names the tunnels of mask, outermost first: "gre/erspan".
 // Names are made once per mask, so decoding stays free of allocation.
@@ -144,6 +151,10 @@ func (d *decoder) decode(lt layers.LinkType, data []byte, p *Packet) result {
 	switch {
 	case isRawIP(lt):
 		parser = d.rawParser(data)
+	case isPPP(lt):
+		if data, parser = d.ppp(data); parser == nil {
+			return resultOther // LCP, IPCP, …
+		}
 	case lt == d.lastLink && d.lastParser != nil:
 		parser = d.lastParser
 	default:
@@ -192,6 +203,8 @@ func (d *decoder) walk(parser *gopacket.DecodingLayerParser, data []byte, p *Pac
 			d.tunnel |= tunVXLAN
 		case layers.LayerTypeGeneve:
 			d.tunnel |= tunGeneve
+		case layers.LayerTypeGTPv1U:
+			d.tunnel |= tunGTPU
 		case layers.LayerTypeIPv6Fragment:
 			return d.fragment6(p)
 		case layers.LayerTypeTCP:
@@ -205,6 +218,12 @@ func (d *decoder) walk(parser *gopacket.DecodingLayerParser, data []byte, p *Pac
 		return d.fragment4(p)
 	}
 	if last == layers.LayerTypeUDP {
+		if depth < maxNesting && (d.udp.SrcPort == capwapData || d.udp.DstPort == capwapData) {
+			if inner, next := d.capwap(d.udp.Payload); next != nil {
+				d.tunnel |= tunCAPWAP
+				return d.walk(next, inner, p, depth+1)
+			}
+		}
 		// A datagram no tunnel decoder took: QUIC or DTLS, perhaps.
 		return d.fill(ip, truncated, p, true)
 	}
@@ -280,6 +299,98 @@ func (d *decoder) unwrap(last gopacket.LayerType) ([]byte, *gopacket.DecodingLay
 		}
 	}
 	return nil, nil, 0
+}
+
+// ppp takes a PPP frame's header off (RFC 1661; the address and control
+// bytes of RFC 1662 when present, a protocol field of one byte or two) and
+// returns the IP packet it carries with its parser, or a nil parser.
+func (d *decoder) ppp(data []byte) ([]byte, *gopacket.DecodingLayerParser) {
+	if len(data) >= 2 && data[0] == 0xff && data[1] == 0x03 {
+		data = data[2:]
+	}
+	if len(data) == 0 {
+		return nil, nil
+	}
+	protocol := uint16(data[0])
+	if data[0]&1 == 0 { // not compressed to one byte
+		if len(data) < 2 {
+			return nil, nil
+		}
+		protocol, data = binary.BigEndian.Uint16(data), data[1:]
+	}
+	switch data = data[1:]; protocol {
+	case 0x21:
+		return data, d.raw4
+	case 0x57:
+		return data, d.raw6
+	}
+	return nil, nil
+}
+
+// capwapData is the UDP port of CAPWAP's data channel (RFC 5415).
+const capwapData = 5247
+
+// capwap takes a CAPWAP data packet's header off (RFC 5415, section 4.3)
+// and returns the frame it carries, IEEE 802.3 or, natively, an IEEE
+// 802.11 data frame (RFC 5416), as an IP packet or Ethernet frame with its
+// parser; a nil parser for a packet protected by DTLS, a fragment, or a
+// frame without IP.
+func (d *decoder) capwap(b []byte) ([]byte, *gopacket.DecodingLayerParser) {
+	if len(b) < 8 || b[0] != 0 { // preamble: version 0, type 0 (1 is DTLS)
+		return nil, nil
+	}
+	hlen := int(b[1]>>3) * 4
+	wbid, native, fragment := b[2]>>1&0x1f, b[2]&1 != 0, b[3]&0x80 != 0
+	if hlen < 8 || len(b) < hlen || fragment {
+		return nil, nil
+	}
+	switch frame := b[hlen:]; {
+	case !native:
+		return frame, d.parsers[layers.LinkTypeEthernet]
+	case wbid == 1:
+		return d.dot11(frame)
+	}
+	return nil, nil
+}
+
+// dot11 takes an IEEE 802.11 data frame apart: its header (a fourth
+// address between two distribution systems, QoS and HT control fields)
+// and the LLC/SNAP header after it. Cisco's controllers send the two bytes
+// of the frame control swapped (Wireshark's capwap.swap_fc, on by
+// default); they are read in the order that makes a data frame. It returns
+// the IP packet with its parser, or a nil parser for another kind of frame
+// or a protected one.
+func (d *decoder) dot11(f []byte) ([]byte, *gopacket.DecodingLayerParser) {
+	if len(f) < 24 {
+		return nil, nil
+	}
+	fc, flags := f[0], f[1]
+	if fc>>2&3 != 2 {
+		fc, flags = flags, fc
+	}
+	if fc>>2&3 != 2 || flags&0x40 != 0 { // a data frame, not protected
+		return nil, nil
+	}
+	n := 24
+	if flags&3 == 3 { // to and from the distribution system
+		n += 6
+	}
+	if fc&0x80 != 0 { // QoS data
+		n += 2
+		if flags&0x80 != 0 { // +HTC
+			n += 4
+		}
+	}
+	if len(f) < n+8 || f[n] != 0xaa || f[n+1] != 0xaa || f[n+2] != 0x03 {
+		return nil, nil
+	}
+	switch binary.BigEndian.Uint16(f[n+6:]) {
+	case uint16(layers.EthernetTypeIPv4):
+		return f[n+8:], d.raw4
+	case uint16(layers.EthernetTypeIPv6):
+		return f[n+8:], d.raw6
+	}
+	return nil, nil
 }
 
 // fill sets p from the decoded IP layer and the TCP (or, when udp, UDP)

@@ -12,11 +12,14 @@
 //
 // Frames are decoded with one reused gopacket DecodingLayerParser per link
 // type: Ethernet, Linux SLL and SLL2, raw IPv4/IPv6 and BSD loopback, 802.1Q
-// VLANs and QinQ, IPv6 extension headers, GRE, ERSPAN II, VXLAN, Geneve and
-// IP-in-IP; MPLS, PPPoE and ERSPAN III, which gopacket does not decode in
-// place, are unwrapped by hand. Inner addresses name the connection and
-// Packet.Tunnel the tunnels. Decoding allocates nothing per packet: a
-// Packet's Payload aliases the reader's buffer and is valid only until the
+// VLANs and QinQ, IPv6 extension headers, GRE, ERSPAN II, VXLAN, Geneve,
+// GTP-U (UDP 2152) and IP-in-IP; PPP links, MPLS, PPPoE, ERSPAN III and
+// CAPWAP data (UDP 5247, with IEEE 802.3 or 802.11 frames inside), which
+// gopacket does not decode in place, are unwrapped by hand. Inner
+// addresses name the connection and Packet.Tunnel the tunnels. Decoding
+// allocates nothing per packet (but for GTP-U extension headers, which
+// gopacket's layer keeps in a slice): a Packet's Payload aliases the
+// reader's buffer and is valid only until the
 // next call to Next. IPv4 and IPv6 fragments are reassembled (defrag.go)
 // with a memory budget of their own; only that path allocates. pcapng
 // blocks pass a filter (ngfilter.go) before pcapgo, so that a hostile file
