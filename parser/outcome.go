@@ -1,7 +1,10 @@
 package parser
 
 import (
+	"cmp"
 	"fmt"
+	"slices"
+	"time"
 
 	"github.com/tlssniff/tlssniff/flowstats"
 )
@@ -45,8 +48,19 @@ func (c *Conn) judge() {
 			AlertName(a.Description), a.From, after(i)))
 		return
 	}
+	// Messages captured after a RST were on the wire when it was sent: a
+	// client that reset before the server's flight came did not abort
+	// after it.
+	beforeReset := len(cc.Messages)
+	if t.Reset {
+		beforeReset, _ = slices.BinarySearchFunc(cc.Messages, t.ResetTime, func(m Message, ts time.Time) int {
+			return cmp.Or(m.Time.Compare(ts), -1) // after every message of that time
+		})
+	}
 	serverFlight := server.fullHS || len(c.t13.serverRecs) > 0
-	clientQuit := client.alerted || t.FIN[FromClient] || (t.Reset && Direction(t.ResetSide) == FromClient)
+	clientReset := t.Reset && Direction(t.ResetSide) == FromClient &&
+		slices.ContainsFunc(cc.Messages[:beforeReset], func(m Message) bool { return m.From == FromServer })
+	clientQuit := client.alerted || t.FIN[FromClient] || clientReset
 	if serverFlight && !client.finished && clientQuit {
 		how := "closed the connection"
 		switch {
@@ -59,7 +73,11 @@ func (c *Conn) judge() {
 		return
 	}
 	if t.Reset {
-		outcome(OutcomeReset, fmt.Sprintf("reset by the %s%s", Direction(t.ResetSide), after(len(cc.Messages))))
+		detail := fmt.Sprintf("reset by the %s%s", Direction(t.ResetSide), after(beforeReset))
+		if n := len(cc.Messages) - beforeReset; n > 0 {
+			detail += fmt.Sprintf("; the %d messages captured after it were already on the wire", n)
+		}
+		outcome(OutcomeReset, detail)
 		return
 	}
 	if client.broken || server.broken {

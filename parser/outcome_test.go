@@ -111,7 +111,9 @@ func TestOutcomeRules(t *testing.T) {
 	ch, sf, cf, sfin, data := f.clientHello, f.serverFlight, f.clientFinish, f.serverFinish, f.clientData
 	clientFIN := flowstats.Stats{FIN: [2]bool{true, false}}
 	serverFIN := flowstats.Stats{FIN: [2]bool{false, true}}
-	resetBy := func(side int) flowstats.Stats { return flowstats.Stats{Reset: true, ResetSide: side} }
+	resetBy := func(side int) flowstats.Stats { // after every piece
+		return flowstats.Stats{Reset: true, ResetSide: side, ResetTime: t0.Add(time.Hour)}
+	}
 	cases := []struct {
 		name    string
 		stats   flowstats.Stats

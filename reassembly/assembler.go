@@ -106,18 +106,21 @@ func keyOf(a, b netip.AddrPort, udp bool) key {
 }
 
 type flow struct {
-	key    key
-	id     uint64
-	start  time.Time
-	ended  bool // the stream was closed and let go before the flow ended: MaxAge, or it wanted no more
-	client netip.AddrPort
-	stream Stream
-	stats  flowstats.Stats
-	sides  [2]side
-	mem    *budget.Account
-	last   time.Time
-	active links // in Assembler.active
-	age    links // in Assembler.age
+	key   key
+	id    uint64
+	start time.Time
+	ended bool // the stream was closed and let go before the flow ended: MaxAge, or it wanted no more
+	// lingering is set by a RST or the second FIN: the flow takes the
+	// segments still in flight for lingerWindow, then closes.
+	lingering bool
+	client    netip.AddrPort
+	stream    Stream
+	stats     flowstats.Stats
+	sides     [2]side
+	mem       *budget.Account
+	last      time.Time
+	active    links // in Assembler.active
+	age       links // in Assembler.age
 }
 
 // Assembler puts TCP segments in order per direction and hands them to
@@ -130,6 +133,7 @@ type Assembler struct {
 	last      *flow    // the flow of the previous packet, if still open
 	active    flowList // least recently active first
 	age       flowList // streams not yet ended, oldest first
+	lingering []*flow  // flows reset or finished, not yet closed
 	mem       *budget.Budget
 	closing   bool // a flow is being closed: evict nothing meanwhile
 	nextID    uint64
@@ -184,6 +188,10 @@ func (a *Assembler) Add(p *capture.Packet) {
 		// the addresses of most packets.
 		f = a.flows[k]
 	}
+	if f != nil && f.lingering && (p.Flags&(capture.FlagSYN|capture.FlagACK) == capture.FlagSYN || p.Time.Sub(f.last) > lingerWindow) {
+		a.close(f) // a new connection on the same ports
+		f = nil
+	}
 	if f == nil {
 		if len(p.Payload) == 0 && p.Flags&capture.FlagSYN == 0 {
 			return // a bare ACK, FIN or RST opens nothing
@@ -232,15 +240,50 @@ func (a *Assembler) Add(p *capture.Packet) {
 		a.acked(f, 1-s, p.Ack, p.Time)
 	}
 	if p.Flags&capture.FlagRST != 0 {
-		st.Reset, st.ResetSide, st.ResetTime = true, s, p.Time
-		a.close(f)
+		if !st.Reset {
+			st.Reset, st.ResetSide, st.ResetTime = true, s, p.Time
+		}
+		a.linger(f)
 		return
 	}
 	if p.Flags&capture.FlagFIN != 0 {
 		st.FIN[s] = true
 		if st.FIN[1-s] {
-			a.close(f)
+			a.linger(f)
 		}
+	}
+}
+
+// lingerWindow is how long, in capture time, a flow that was reset or
+// finished by both sides still takes segments: those in flight when the
+// RST was sent (a server's certificate flight after the client's RST) and
+// late retransmissions belong to it, not to a new connection picked up
+// mid-stream. A SYN on the same ports ends it at once.
+const lingerWindow = time.Second
+
+// makeRoom closes a flow for a new one: a lingering flow, which is over,
+// else the least recently active, which is evicted.
+func (a *Assembler) makeRoom() {
+	for len(a.lingering) > 0 {
+		f := a.lingering[0]
+		a.lingering[0] = nil
+		a.lingering = a.lingering[1:]
+		if a.flows[f.key] == f {
+			a.close(f)
+			return
+		}
+	}
+	if a.active.head != nil {
+		a.stats.Evicted++
+		a.close(a.active.head)
+	}
+}
+
+// linger has f close once it has been idle for lingerWindow.
+func (a *Assembler) linger(f *flow) {
+	if !f.lingering {
+		f.lingering = true
+		a.lingering = append(a.lingering, f)
 	}
 }
 
@@ -261,9 +304,8 @@ func (a *Assembler) datagram(f *flow, s int, p *capture.Packet) {
 }
 
 func (a *Assembler) newFlow(k key, p *capture.Packet) *flow {
-	if len(a.flows) >= a.cfg.MaxFlows && a.active.head != nil {
-		a.stats.Evicted++
-		a.close(a.active.head)
+	if len(a.flows) >= a.cfg.MaxFlows {
+		a.makeRoom()
 	}
 	client, server := p.Src, p.Dst
 	switch {
@@ -360,6 +402,18 @@ func (a *Assembler) Advance(now time.Time) {
 		return
 	}
 	a.lastSweep = now
+	kept := a.lingering[:0]
+	for _, f := range a.lingering {
+		switch {
+		case a.flows[f.key] != f: // closed since
+		case now.Sub(f.last) > lingerWindow:
+			a.close(f)
+		default:
+			kept = append(kept, f)
+		}
+	}
+	clear(a.lingering[len(kept):])
+	a.lingering = kept
 	for f := a.active.head; f != nil && now.Sub(f.last) > a.cfg.IdleTimeout; f = a.active.head {
 		a.stats.IdleClosed++
 		a.close(f)

@@ -6,13 +6,14 @@ import (
 	"encoding/json"
 	"flag"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/tlssniff/tlssniff/capture"
+	"github.com/tlssniff/tlssniff/internal/testenv"
 	"github.com/tlssniff/tlssniff/report"
 )
 
@@ -263,16 +264,19 @@ func TestInputs(t *testing.T) {
 		t.Errorf("gzip: exit %d, output differs", code)
 	}
 
-	// Several files are read as one stream, in time order.
-	out, _, code = tlssniff(t, "-r", "../../samples/resumption.pcap", "-r", "../../samples/alerts.pcap", "--json")
-	conns := parseNDJSON(t, out)
-	if code != 0 || len(conns) != 6 {
+	// Several files are read as one stream, in time order: as the file
+	// Wireshark's mergecap makes of them.
+	files := []string{"../../samples/resumption.pcap", "../../samples/alerts.pcap"}
+	out, _, code = tlssniff(t, "-r", files[0], "-r", files[1], "--json")
+	if conns := parseNDJSON(t, out); code != 0 || len(conns) != 6 {
 		t.Fatalf("merge: exit %d, %d connections", code, len(conns))
 	}
-	for i := 1; i < len(conns); i++ {
-		if time.Time(conns[i].Start).Before(time.Time(conns[i-1].Start)) {
-			t.Errorf("connection %d starts before the one before it", i)
-		}
+	merged := filepath.Join(t.TempDir(), "merged.pcap")
+	if b, err := exec.Command(testenv.Tool(t, "mergecap"), append([]string{"-F", "pcap", "-w", merged}, files...)...).CombinedOutput(); err != nil {
+		t.Fatalf("mergecap: %v\n%s", err, b)
+	}
+	if want, _, _ := tlssniff(t, "-r", merged, "--json"); out != want {
+		t.Errorf("two files read together:\n%s\nmergecap's merge of them:\n%s", out, want)
 	}
 }
 

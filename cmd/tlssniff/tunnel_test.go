@@ -23,17 +23,28 @@ func rewrite(t *testing.T, sample string, wrap func(frame []byte) [][]byte) stri
 // rewriteLink is rewrite to a capture of another link type.
 func rewriteLink(t *testing.T, sample string, link layers.LinkType, wrap func(frame []byte) [][]byte) string {
 	t.Helper()
+	var frames []sampleFrame
+	for _, p := range sampleFrames(t, sample) {
+		for _, f := range wrap(p.data) {
+			frames = append(frames, sampleFrame{f, p.ci})
+		}
+	}
+	return writeFrames(t, link, filepath.Base(sample), frames)
+}
+
+// writeFrames writes frames of link type link to a pcap file named name in
+// a temporary directory.
+func writeFrames(t *testing.T, link layers.LinkType, name string, frames []sampleFrame) string {
+	t.Helper()
 	var out bytes.Buffer
 	w := pcapgo.NewWriterNanos(&out)
 	w.WriteFileHeader(65535, link)
-	for _, p := range sampleFrames(t, sample) {
-		ci := p.ci
-		for _, f := range wrap(p.data) {
-			ci.CaptureLength, ci.Length = len(f), len(f)
-			w.WritePacket(ci, f)
-		}
+	for _, f := range frames {
+		ci := f.ci
+		ci.CaptureLength, ci.Length = len(f.data), len(f.data)
+		w.WritePacket(ci, f.data)
 	}
-	path := filepath.Join(t.TempDir(), filepath.Base(sample))
+	path := filepath.Join(t.TempDir(), name)
 	if err := os.WriteFile(path, out.Bytes(), 0o644); err != nil {
 		t.Fatal(err)
 	}
