@@ -229,11 +229,23 @@ func (a *Assembler) Add(p *capture.Packet) {
 	}
 	if p.Flags&capture.FlagSYN != 0 {
 		seq++ // the SYN takes one sequence number; data on a SYN follows it
-		if !sd.known || len(p.Payload) == 0 {
-			sd.start(seq)
+		switch {
+		case !sd.synSeen:
+			sd.synSeen, sd.isn = true, p.Seq
+			if !sd.known || len(p.Payload) == 0 {
+				sd.start(seq)
+			}
+		case p.Seq != sd.isn:
+			// Sent again with another ISN (a stack that lost its state, a
+			// middlebox): it counts once the other side acknowledges it or
+			// data follows it, so that a stray one makes no bogus gap.
+			sd.otherISN, sd.hasOther = p.Seq, true
 		}
+		// The same SYN again (a retransmission, a TCP Fast Open SYN sent
+		// again without its data): the data already taken stands.
 	}
 	if len(p.Payload) > 0 || p.Missing > 0 {
+		sd.follow(seq)
 		a.data(f, s, seq, p.Payload, p.Missing, p.Time)
 	}
 	if p.Flags&capture.FlagACK != 0 {

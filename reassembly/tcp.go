@@ -13,7 +13,12 @@ type side struct {
 	next  uint32 // next sequence number to deliver
 	pos   uint64 // stream offset of next: pending is keyed by offset, free of wraparound
 	known bool   // next is set: SYN seen or first data taken as the start
-	done  bool   // the stream wants no more bytes of this side
+	// The initial sequence number of the side's SYN; another, of a SYN
+	// (or SYN/ACK) sent again with a new one, is taken once the other side
+	// acknowledges it or the side's data follows it (follow).
+	isn, otherISN     uint32
+	synSeen, hasOther bool
+	done              bool // the stream wants no more bytes of this side
 	// pending holds out-of-order segments by stream offset.
 	pending reorder.Buffer
 }
@@ -28,6 +33,15 @@ func (sd *side) start(seq uint32) {
 		sd.pos = sd.offset(seq)
 	}
 	sd.next = seq
+}
+
+// follow takes the side's other ISN when seq is the first sequence number
+// after it: the other side acknowledged it, or the side's data follows it.
+func (sd *side) follow(seq uint32) {
+	if sd.hasOther && seq == sd.otherISN+1 {
+		sd.isn, sd.hasOther = sd.otherISN, false
+		sd.start(seq)
+	}
 }
 
 // offset is the stream offset of sequence number seq, near next.
@@ -149,6 +163,7 @@ func conflict(g reorder.Piece, off uint64, payload []byte) bool {
 // receiver acknowledged but the capture never showed are lost for good.
 func (a *Assembler) acked(f *flow, s int, ack uint32, ts time.Time) {
 	sd := &f.sides[s]
+	sd.follow(ack)
 	if !sd.known || sd.done {
 		return
 	}

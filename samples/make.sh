@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Makes the samples/ captures. The Go crypto/tls ones come from samples/gen;
 # the others are real OpenSSL and GnuTLS handshakes on loopback, captured by
-# tcpdump. Needs root (for tcpdump), openssl, gnutls-bin and tcpdump.
+# tcpdump. Needs root (for tcpdump and a network namespace), openssl,
+# gnutls-bin, tcpdump, python3 and curl.
 # Run from the repository root: bash samples/make.sh
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -79,6 +80,47 @@ wait_port 44331
 for prio in "NORMAL:-VERS-ALL:+VERS-TLS1.3" "NORMAL:-VERS-ALL:+VERS-TLS1.2"; do
   echo | gnutls-cli --port 44331 --x509cafile "$work/ca.crt" --sni-hostname server.localhost \
     --priority "$prio" localhost >/dev/null 2>&1 || true
+done
+stop_capture
+
+# TCP Fast Open (RFC 7413), in a network namespace of its own so that the
+# sysctls stay there. The first connection asks for a cookie; the second
+# sends its ClientHello in the SYN, accepted; the third's cookie no longer
+# fits after a key change: the server acknowledges its SYN only, and curl
+# sends the ClientHello again after the handshake. The server is Python's
+# ssl module on a TCP_FASTOPEN listener.
+ns=tlssniff-tfo
+ip netns add $ns
+trap 'cleanup; ip netns del $ns' EXIT
+ip netns exec $ns ip link set lo up
+ip netns exec $ns sysctl -qw net.ipv4.tcp_fastopen=3
+openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 3650 -subj /CN=tfo.localhost \
+  -keyout "$work/tfo.key" -out "$work/tfo.crt" 2>/dev/null
+cat > "$work/tfo.py" <<PY
+import socket, ssl
+ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+ctx.load_cert_chain("$work/tfo.crt", "$work/tfo.key")
+ctx.maximum_version = ssl.TLSVersion.TLSv1_2
+s = socket.socket()
+s.setsockopt(socket.IPPROTO_TCP, socket.TCP_FASTOPEN, 16)
+s.bind(("127.0.0.1", 44350))
+s.listen(8)
+for _ in range(3):
+    c, _ = s.accept()
+    t = ctx.wrap_socket(c, server_side=True)
+    t.recv(100)
+    t.sendall(b"HTTP/1.0 200 OK\r\n\r\nhello")
+    t.close()
+PY
+ip netns exec $ns tcpdump -i lo --immediate-mode -U -w "$out/tcp-fast-open.pcap" "tcp port 44350" 2>"$work/tcpdump.log" &
+tcpdump_pid=$!
+for _ in $(seq 50); do grep -q listening "$work/tcpdump.log" 2>/dev/null && break; sleep 0.1; done
+ip netns exec $ns python3 "$work/tfo.py" &
+pids+=($!)
+sleep 0.5
+for key in 0 0 1; do
+  ip netns exec $ns sysctl -qw net.ipv4.tcp_fastopen_key=00000000-00000000-00000000-0000000$key
+  ip netns exec $ns curl -sk --tcp-fastopen --tls-max 1.2 https://127.0.0.1:44350/ -o /dev/null
 done
 stop_capture
 ls -l "$out"
