@@ -35,32 +35,37 @@ const (
 // dtls.go and quic.go). Side 0 is the side the caller believes is the client (the SYN
 // sender); the side that sends the ClientHello becomes the client.
 type Conn struct {
-	c           Connection
-	sides       [2]side
-	client      int // which side is the client
-	tr          adapter
-	ja4         byte // FoxIO's transport letter: t, q or d
-	emit        func(*Connection)
-	transport   *flowstats.Stats
-	validator   *Validator
-	mem         *budget.Account
-	emitted     bool
-	tls         bool // a hello was seen: this is a TLS connection
-	postRecords int  // records seen since the handshake completed
-	t13         tls13
-	sealed      [2]sealedRecord // by role: the last protected record known to hold handshake messages
-	helloVerify bool            // a DTLS HelloVerifyRequest came
-	keys        *keylog.Log
-	dec         *decryption // TLS 1.3 records opened with keys (decrypt.go)
-	decTried    bool        // the secrets were looked up
-	opened      bool        // what is being read came out of a record opened with keys
-	wait        bool        // protected records are held while the secrets may still come
-	held        []heldRecord
-	heldBytes   int
-	rsaKeys     []*rsa.PrivateKey
-	transcript  []byte // the handshake messages so far, kept with RSAKeys for the extended master secret
-	rsaExchange []byte // the ClientKeyExchange's encrypted premaster secret
-	sessionHash int    // how much of transcript the extended master secret covers
+	c         Connection
+	sides     [2]side
+	client    int // which side is the client
+	tr        adapter
+	ja4       byte // FoxIO's transport letter: t, q or d
+	emit      func(*Connection)
+	transport *flowstats.Stats
+	validator *Validator
+	mem       *budget.Account
+	emitted   bool
+	tls       bool // a hello was seen: this is a TLS connection
+	// Records read before any hello, by side, and the version of the
+	// last: a connection picked up after its hellos is TLS when there
+	// are at least two.
+	headless        [2]int
+	headlessVersion uint16
+	postRecords     int // records seen since the handshake completed
+	t13             tls13
+	sealed          [2]sealedRecord // by role: the last protected record known to hold handshake messages
+	helloVerify     bool            // a DTLS HelloVerifyRequest came
+	keys            *keylog.Log
+	dec             *decryption // TLS 1.3 records opened with keys (decrypt.go)
+	decTried        bool        // the secrets were looked up
+	opened          bool        // what is being read came out of a record opened with keys
+	wait            bool        // protected records are held while the secrets may still come
+	held            []heldRecord
+	heldBytes       int
+	rsaKeys         []*rsa.PrivateKey
+	transcript      []byte // the handshake messages so far, kept with RSAKeys for the extended master secret
+	rsaExchange     []byte // the ClientKeyExchange's encrypted premaster secret
+	sessionHash     int    // how much of transcript the extended master secret covers
 }
 
 // side is the core's state of one wire side of a connection.
@@ -253,8 +258,13 @@ func (c *Conn) lostMessage(side int) string {
 	return fmt.Sprintf(" inside a %s message", MessageType(b[0]))
 }
 
-// Close ends the connection; a TLS connection not yet emitted is emitted now.
+// Close ends the connection; a TLS connection not yet emitted is emitted
+// now, and so is one picked up after its hellos whose records held
+// together (two at least, and none broken).
 func (c *Conn) Close() {
+	if !c.tls && c.headless[0]+c.headless[1] >= 2 && !c.sides[0].broken && !c.sides[1].broken {
+		c.tls = true
+	}
 	if c.tls && !c.emitted {
 		c.decide()
 	}

@@ -73,9 +73,12 @@ type EarlyData struct {
 // Quality says how much of the connection the capture holds.
 type Quality struct {
 	MissingSYN bool // picked up without the TCP handshake
-	OneSided   bool // only one direction was captured
-	Gaps       int  // holes in the byte streams, read as lost
-	GapBytes   int
+	// MissingStart: the capture holds no ClientHello, only what followed
+	// (records picked up mid-stream, read from the first whole one).
+	MissingStart bool
+	OneSided     bool // only one direction was captured
+	Gaps         int  // holes in the byte streams, read as lost
+	GapBytes     int
 	// Transport is what the layer below saw of the packets, by role: its
 	// side 0 is the client.
 	Transport flowstats.Stats

@@ -23,6 +23,7 @@ func (c *Conn) judge() {
 		q.Transport = t
 		q.MissingSYN = !t.SYN && !t.SYNACK && !t.UDP
 		q.OneSided = t.Packets[FromClient] == 0 || t.Packets[FromServer] == 0
+		q.MissingStart = cc.ClientHello == nil
 		cc.Tunnel = t.Tunnel
 		if t.Conflicts > 0 {
 			c.issue(t.ConflictTime, c.sideOf(Direction(t.ConflictSide)), IssueOverlapConflict, fmt.Sprintf("%d TCP segments carried other bytes than an "+
@@ -99,6 +100,11 @@ func (c *Conn) judge() {
 			who = "server"
 		}
 		outcome(OutcomeOneSided, fmt.Sprintf("only the %s's packets were captured", who))
+		return
+	}
+	if cc.ClientHello == nil && cc.ServerHello == nil && cc.HelloRetryRequest == nil {
+		outcome(OutcomeMissingStart, fmt.Sprintf("the capture started after the hellos: %d records from the client and %d from the server, with %s record headers",
+			c.headless[c.client], c.headless[1-c.client], VersionName(c.headlessVersion)))
 		return
 	}
 	if cc.ServerHello == nil && cc.HelloRetryRequest == nil {

@@ -219,8 +219,16 @@ func (l *RecordLayer) search(data []byte) []byte {
 	var window [need]byte
 	for i := 0; i+need <= len(carry)+len(data); i++ {
 		if i >= len(carry) && i+need <= len(carry)+len(data) {
-			// Past the carried bytes: scan data directly.
-			if j := findHello(data[i-len(carry):]); j >= 0 {
+			// Past the carried bytes: scan data directly. Without a hello,
+			// records that follow each other: a stream picked up in the
+			// middle of a record (mid-stream, after a handshake message's
+			// first bytes) goes on at the next one.
+			rest := data[i-len(carry):]
+			j := findHello(rest)
+			if j < 0 {
+				j = findRecordHeader(rest)
+			}
+			if j >= 0 {
 				i += j
 				l.hdrLen, l.searching = 0, false
 				l.offset += int64(i - len(carry))

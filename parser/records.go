@@ -37,6 +37,10 @@ type sealedRecord struct {
 // record handles one TLS or DTLS record from side. r.Body is valid only
 // during the call.
 func (c *Conn) record(side int, r Record) {
+	if !c.tls {
+		c.headless[side]++
+		c.headlessVersion = r.Version
+	}
 	c.keysCame()
 	if c.hold(side, r) {
 		return

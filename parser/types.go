@@ -94,14 +94,15 @@ const (
 	OutcomeOneSided              // only one side's packets were captured
 	OutcomeNoServerHello         // the server did not answer
 	OutcomeIncomplete            // the capture ended or went idle before the end
+	OutcomeMissingStart          // the capture started after the hellos
 )
 
 var outcomeNames = [...]string{"", "established", "alert", "version_or_cipher_mismatch",
-	"client_aborted_after_server_flight", "reset", "not_tls_after_start", "one_sided", "no_server_hello", "incomplete"}
+	"client_aborted_after_server_flight", "reset", "not_tls_after_start", "one_sided", "no_server_hello", "incomplete", "missing_start"}
 
 // Outcomes lists every outcome, for those who choose among them.
 var Outcomes = []Outcome{OutcomeEstablished, OutcomeAlert, OutcomeMismatch, OutcomeClientAborted, OutcomeReset,
-	OutcomeNotTLSAfter, OutcomeOneSided, OutcomeNoServerHello, OutcomeIncomplete}
+	OutcomeNotTLSAfter, OutcomeOneSided, OutcomeNoServerHello, OutcomeIncomplete, OutcomeMissingStart}
 
 // String names the outcome as docs/CONTRACT.md spells it.
 func (o Outcome) String() string { return outcomeNames[o] }
@@ -117,11 +118,11 @@ func ParseOutcome(s string) (Outcome, bool) {
 }
 
 // Failed reports whether the outcome is a failed handshake: refused,
-// alerted, aborted, reset or broken. A capture that ended early or holds
-// one side only shows no failure, nor a success.
+// alerted, aborted, reset or broken. A capture that ended early, started
+// late or holds one side only shows no failure, nor a success.
 func (o Outcome) Failed() bool {
 	switch o {
-	case OutcomeEstablished, OutcomeIncomplete, OutcomeOneSided:
+	case OutcomeEstablished, OutcomeIncomplete, OutcomeOneSided, OutcomeMissingStart:
 		return false
 	}
 	return true

@@ -198,6 +198,8 @@ func (q *QUIC) appendJSON(b []byte) []byte {
 func (q *Quality) appendJSON(b []byte) []byte {
 	b = key(b, '{', "missing_syn")
 	b = strconv.AppendBool(b, q.MissingSYN)
+	b = key(b, ',', "missing_start")
+	b = strconv.AppendBool(b, q.MissingStart)
 	b = key(b, ',', "one_sided")
 	b = strconv.AppendBool(b, q.OneSided)
 	b = key(b, ',', "gaps")

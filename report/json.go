@@ -46,7 +46,7 @@ func quic(q *parser.QUICInfo) *QUIC {
 
 func quality(q parser.Quality) Quality {
 	t := &q.Transport
-	out := Quality{MissingSYN: q.MissingSYN, OneSided: q.OneSided, Gaps: q.Gaps, GapBytes: q.GapBytes,
+	out := Quality{MissingSYN: q.MissingSYN, MissingStart: q.MissingStart, OneSided: q.OneSided, Gaps: q.Gaps, GapBytes: q.GapBytes,
 		Retransmits: t.Retransmits, OutOfOrder: t.OutOfOrder, Truncated: t.Truncated, Overlaps: t.Overlaps,
 		Conflicts: t.Conflicts, ClientPackets: t.Packets[parser.FromClient], ServerPackets: t.Packets[parser.FromServer],
 		Marks: []Mark{}}

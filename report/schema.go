@@ -130,6 +130,7 @@ type QUIC struct {
 // Quality says how much of the connection the capture holds.
 type Quality struct {
 	MissingSYN    bool   `json:"missing_syn"`
+	MissingStart  bool   `json:"missing_start"`
 	OneSided      bool   `json:"one_sided"`
 	Gaps          int    `json:"gaps"`
 	GapBytes      int    `json:"gap_bytes"`

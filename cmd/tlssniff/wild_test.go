@@ -168,3 +168,59 @@ func TestTCPFastOpen(t *testing.T) {
 		}
 	}
 }
+
+// TestMidStreamPickup: captures that start after the hellos are reported,
+// with capture.missing_start, from their first whole record on (they were
+// not reported at all): one that starts with application data, and one
+// that starts in the middle of the server's Certificate, read from its
+// ServerKeyExchange. tshark reads as many records in the first.
+func TestMidStreamPickup(t *testing.T) {
+	frames := tcpFrames(t, "../../samples/tls12.pcap")
+	flight := frames[4] // the server's ServerHello, Certificate, ServerKeyExchange, ServerHelloDone
+	if flight.tcp.SrcPort != 443 || len(flight.tcp.Payload) < 600 {
+		t.Fatal("the sample's frames are not where this test expects them")
+	}
+	var appData, midCertificate []sampleFrame
+	for _, f := range frames[7:] {
+		appData = append(appData, f.sampleFrame)
+	}
+	cut := 200 // into the Certificate, which follows a ServerHello of under 100 bytes
+	midCertificate = append(midCertificate, flight.frame(t, func(tcp *layers.TCP) []byte {
+		tcp.Seq += uint32(cut)
+		return flight.tcp.Payload[cut:]
+	}))
+	for _, f := range frames[5:] {
+		midCertificate = append(midCertificate, f.sampleFrame)
+	}
+	for _, tc := range []struct {
+		name     string
+		frames   []sampleFrame
+		outcome  string
+		messages string
+	}{
+		{"app-data.pcap", appData, "missing_start", "client:ApplicationData server:ApplicationData"},
+		{"mid-certificate.pcap", midCertificate, "established", "server:ServerKeyExchange server:ServerHelloDone client:ClientKeyExchange client:ChangeCipherSpec client:Finished server:ChangeCipherSpec server:Finished client:ApplicationData"},
+	} {
+		path := writeFrames(t, layers.LinkTypeEthernet, tc.name, tc.frames)
+		out, errs, code := tlssniff(t, "-r", path, "--json")
+		conns := parseNDJSON(t, out)
+		if code != 0 || len(conns) != 1 {
+			t.Fatalf("%s: exit %d, %d connections: %s", tc.name, code, len(conns), errs)
+		}
+		c := conns[0]
+		var types []string
+		for _, m := range c.Messages {
+			types = append(types, m.From+":"+m.Type)
+		}
+		if got := strings.Join(types, " "); !strings.HasPrefix(got, tc.messages) || !c.Quality.MissingStart || c.Outcome != tc.outcome {
+			t.Errorf("%s: %s, missing_start %v, messages\n %s\nwant first\n %s", tc.name, c.Outcome, c.Quality.MissingStart, got, tc.messages)
+		}
+		records := 0
+		for _, row := range tsharkFields(t, path, "tls.record", "tls.record.content_type") {
+			records += len(strings.Split(row[0], ","))
+		}
+		if tc.outcome == "missing_start" && records != len(c.Messages) {
+			t.Errorf("%s: %d records, tshark reads %d", tc.name, len(c.Messages), records)
+		}
+	}
+}
