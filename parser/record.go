@@ -92,7 +92,7 @@ type RecordLayer struct {
 	want      bool
 	cut       bool // the budget refused cur's body
 	started   bool
-	searching bool  // looking for the first hello past a preamble
+	searching bool  // looking for the first record past a preamble or a cut
 	preamble  int64 // stream bytes before the first record
 	resync    bool
 	err       error
@@ -203,12 +203,14 @@ func (l *RecordLayer) Feed(data []byte, ts time.Time, h RecordHandler) error {
 	return l.err
 }
 
-// search looks for the first hello of a stream that did not start with TLS.
+// search looks for the first record of a stream that did not start with
+// one: a hello after a preamble, or, picked up mid-stream, the first whole
+// record.
 // The last bytes seen are kept in hdr, so a hello whose first six bytes are
 // cut across calls is found as if the stream came in one piece. It returns
 // the data left to read as records.
 func (l *RecordLayer) search(data []byte) []byte {
-	const need = recordHeaderLen + 1 // a header and the handshake type
+	const need = recordHeaderLen + 1 // a header and a byte after it
 	carry := l.hdr[:l.hdrLen]
 	at := func(k int) byte {
 		if k < len(carry) {
@@ -219,16 +221,8 @@ func (l *RecordLayer) search(data []byte) []byte {
 	var window [need]byte
 	for i := 0; i+need <= len(carry)+len(data); i++ {
 		if i >= len(carry) && i+need <= len(carry)+len(data) {
-			// Past the carried bytes: scan data directly. Without a hello,
-			// records that follow each other: a stream picked up in the
-			// middle of a record (mid-stream, after a handshake message's
-			// first bytes) goes on at the next one.
-			rest := data[i-len(carry):]
-			j := findHello(rest)
-			if j < 0 {
-				j = findRecordHeader(rest)
-			}
-			if j >= 0 {
+			// Past the carried bytes: scan data directly.
+			if j := findStart(data[i-len(carry):]); j >= 0 {
 				i += j
 				l.hdrLen, l.searching = 0, false
 				l.offset += int64(i - len(carry))
@@ -240,7 +234,7 @@ func (l *RecordLayer) search(data []byte) []byte {
 		for k := range window {
 			window[k] = at(i + k)
 		}
-		if isHelloPrefix(window[:]) {
+		if validRecordHeader(window[:]) {
 			n := copy(l.hdr[:], carry[i:])
 			l.hdrLen, l.searching = n, false
 			l.preamble = l.offset - int64(n)
@@ -339,18 +333,12 @@ func isSSLv2ClientHello(b []byte) bool {
 	return b[0]&0x80 != 0 && b[2] == 1 && (b[3] == 3 || (b[3] == 0 && b[4] == 2))
 }
 
-// isHelloPrefix reports whether b starts with a handshake record header
-// followed by the type of a ClientHello or ServerHello.
-func isHelloPrefix(b []byte) bool {
-	return len(b) > recordHeaderLen && b[0] == recordHandshake && validRecordHeader(b) &&
-		(b[recordHeaderLen] == uint8(MsgClientHello) || b[recordHeaderLen] == uint8(MsgServerHello))
-}
-
-// findHello returns the index of the first record header in b that starts a
-// handshake record holding a ClientHello or ServerHello, or -1.
-func findHello(b []byte) int {
+// findStart returns the index of the first plausible record header in b
+// with a byte after it (so that the search does not depend on how the
+// stream was cut), or -1.
+func findStart(b []byte) int {
 	for i := 0; i+recordHeaderLen < len(b); i++ {
-		if isHelloPrefix(b[i : i+recordHeaderLen+1]) {
+		if validRecordHeader(b[i:]) {
 			return i
 		}
 	}
