@@ -57,6 +57,15 @@ func (d *dtls) handshake(side int, b []byte, ts time.Time) {
 			return
 		}
 		b = rest
+		if !msgs.started {
+			msgs.started = true
+			if c.c.ClientHello == nil && (f.typ == MsgServerHello || c.c.ServerHello != nil) {
+				// The capture started after the ClientHello: the server is
+				// read from its ServerHello, the client from its first
+				// message after it, whatever their message_seq.
+				msgs.next = f.seq
+			}
+		}
 		switch msgs.add(f, ts, c.mem) {
 		case fragmentRetransmitted:
 			// A retransmitted flight: listed, as Zeek does, not decoded again.

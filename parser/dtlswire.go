@@ -106,6 +106,7 @@ const dtlsMessageCost = 256
 type dtlsMessages struct {
 	next    uint16 // message_seq expected next
 	pending map[uint16]*dtlsMessage
+	started bool // a fragment came
 }
 
 // What add did with a fragment.

@@ -290,6 +290,9 @@ func (c *Conn) hello(side int, ts time.Time) {
 // serverHello decodes a ServerHello or HelloRetryRequest from side.
 func (c *Conn) serverHello(side int, ts time.Time, body []byte) {
 	cc := &c.c
+	if cc.ClientHello == nil && !c.sides[1-side].helloSeen {
+		c.clientIs(1 - side) // no ClientHello captured: the other side is the client
+	}
 	c.hello(side, ts)
 	m, ok := decodeServerHello(bytes.Clone(body)) // the decoded hello keeps slices of it
 	if !ok {

@@ -7,6 +7,7 @@ import (
 
 	"github.com/gopacket/gopacket"
 	"github.com/gopacket/gopacket/layers"
+	"github.com/tlssniff/tlssniff/parser"
 	"github.com/tlssniff/tlssniff/report"
 )
 
@@ -222,5 +223,34 @@ func TestMidStreamPickup(t *testing.T) {
 		if tc.outcome == "missing_start" && records != len(c.Messages) {
 			t.Errorf("%s: %d records, tshark reads %d", tc.name, len(c.Messages), records)
 		}
+	}
+}
+
+// TestDTLSFromServerHello: a DTLS capture that starts at the server's
+// ServerHello (after the ClientHellos and the HelloVerifyRequest) is read
+// from there, roles right, with the version, suite, chain and outcome of
+// the whole capture and capture.missing_start (it was reported with the
+// roles swapped and no ServerHello: its message_seq was not the one
+// expected first). tshark reads the same suite.
+func TestDTLSFromServerHello(t *testing.T) {
+	sample := "../../samples/openssl-dtls.pcap"
+	whole, _, _ := tlssniff(t, "-r", sample, "--json")
+	frames := sampleFrames(t, sample)
+	path := writeFrames(t, layers.LinkTypeEthernet, "dtls-from-server-hello.pcap", frames[3:])
+	out, errs, code := tlssniff(t, "-r", path, "--json")
+	all, got := parseNDJSON(t, whole), parseNDJSON(t, out)
+	if code != 0 || len(all) != 1 || len(got) != 1 {
+		t.Fatalf("exit %d, %d and %d connections: %s", code, len(all), len(got), errs)
+	}
+	w, c := all[0], got[0]
+	if c.Client != w.Client || deref(c.Version) != deref(w.Version) || deref(c.CipherSuite) != deref(w.CipherSuite) ||
+		len(c.Certificates) != len(w.Certificates) || c.Outcome != w.Outcome || !c.Quality.MissingStart || c.ClientHello != nil {
+		t.Errorf("from the ServerHello: %d %s %s, %d certificates, %s, missing_start %v\nwhole: %d %s %s, %d certificates, %s",
+			c.Client.Port, deref(c.Version), deref(c.CipherSuite), len(c.Certificates), c.Outcome, c.Quality.MissingStart,
+			w.Client.Port, deref(w.Version), deref(w.CipherSuite), len(w.Certificates), w.Outcome)
+	}
+	rows := tsharkFields(t, path, "dtls.handshake.type == 2", "dtls.handshake.ciphersuite")
+	if len(rows) != 1 || hexName(rows[0][0], parser.CipherSuiteName) != deref(c.CipherSuite) {
+		t.Errorf("tshark reads the suite %v", rows)
 	}
 }
