@@ -370,3 +370,40 @@ func TestFlightsAgainstTshark(t *testing.T) {
 		})
 	}
 }
+
+// TestSuiteNamesAgainstTshark: every cipher suite Wireshark names, the
+// IANA registry's own (ARIA, Camellia and ECCPWD among them, which were
+// printed as hex), has the same name here; the names Wireshark gives to
+// code points the registry does not assign (drafts, national and vendor
+// suites, GREASE) stay hex, as the contract says.
+func TestSuiteNamesAgainstTshark(t *testing.T) {
+	testenv.Tool(t, "tshark")
+	out, err := exec.Command("tshark", "-G", "values").Output()
+	if err != nil {
+		t.Fatal(err)
+	}
+	notIANA := func(v uint64) bool {
+		return v == 0x001c || v == 0x001d || // SSL 3.0 FORTEZZA, reserved
+			(v >= 0x0060 && v <= 0x0066) || (v >= 0x0080 && v <= 0x0083) || // export drafts, early GOST
+			(v >= 0xcc13 && v <= 0xcc15) || v == 0xc0ff || // ChaCha20 before RFC 7905, EC J-PAKE draft
+			v >= 0xe000 || v&0x0f0f == 0x0a0a // SM, Salsa20, FIPS SSL, GREASE
+	}
+	named := 0
+	for _, line := range strings.Split(string(out), "\n") {
+		f := strings.Split(line, "\t")
+		if len(f) != 4 || f[0] != "V" || f[1] != "tls.handshake.ciphersuite" {
+			continue
+		}
+		v, err := strconv.ParseUint(f[2], 10, 16)
+		if err != nil || notIANA(v) {
+			continue
+		}
+		named++
+		if got := parser.CipherSuiteName(uint16(v)); got != f[3] {
+			t.Errorf("0x%04X: %s, tshark %s", v, got, f[3])
+		}
+	}
+	if named < 300 {
+		t.Errorf("tshark named %d suites", named)
+	}
+}
