@@ -135,6 +135,12 @@ func TestDecodeServerKeyExchange(t *testing.T) {
 	if _, ok := decodeServerKeyExchange([]byte{3, 0}, 0xc02f); ok {
 		t.Error("short ECDHE parameters accepted")
 	}
+	// ECCPWD (RFC 8492, section 4.2): a salt, then the curve, the element
+	// and the scalar.
+	eccpwd := []byte{4, 's', 'a', 'l', 't', 3, 0x00, 0x1a, 2, 0xaa, 0xbb, 1, 0xcc}
+	if m, ok := decodeServerKeyExchange(eccpwd, 0xc0b0); !ok || !m.HasGroup || GroupName(m.Group) != "brainpoolP256r1" {
+		t.Errorf("ECCPWD: %+v", m)
+	}
 }
 
 func TestNames(t *testing.T) {

@@ -10,19 +10,33 @@ import (
 // ServerKeyExchange holds what a ServerKeyExchange reveals about the key
 // exchange (RFC 8422, section 5.4; RFC 5246, section 7.4.3).
 type ServerKeyExchange struct {
-	Group    uint16 // named curve of an ECDHE exchange, 0 otherwise
+	Group    uint16 // named curve of an ECDHE, EC J-PAKE or ECCPWD exchange, 0 otherwise
 	HasGroup bool
 	DHBits   int // size of a finite-field DH prime, 0 otherwise
 }
 
+// suiteECJPAKE is TLS_ECJPAKE_WITH_AES_128_CCM_8 (draft-cragie-tls-ecjpake,
+// Thread's commissioning), which IANA never assigned; its
+// ServerKeyExchange starts with the curve, as ECDHE's.
+const suiteECJPAKE = 0xc0ff
+
 // decodeServerKeyExchange decodes the parameters of a ServerKeyExchange for
-// the given cipher suite; which layout applies depends on its key exchange.
+// the given cipher suite; which layout applies depends on its key exchange:
+// the named curve of ECDHE, EC J-PAKE and ECCPWD (after its salt), the
+// prime's size of finite-field DH.
 func decodeServerKeyExchange(body []byte, suite uint16) (*ServerKeyExchange, bool) {
 	name := CipherSuiteName(suite)
 	s := cryptobyte.String(body)
 	m := &ServerKeyExchange{}
+	if strings.HasPrefix(name, "TLS_ECCPWD_") { // RFC 8492: a salt, then the curve
+		var salt cryptobyte.String
+		if !s.ReadUint8LengthPrefixed(&salt) {
+			return nil, false
+		}
+	}
 	switch {
-	case strings.Contains(name, "_ECDHE_") || strings.Contains(name, "_ECDH_anon_"):
+	case strings.Contains(name, "_ECDHE_") || strings.Contains(name, "_ECDH_anon_") || strings.HasPrefix(name, "TLS_ECCPWD_") ||
+		suite == suiteECJPAKE:
 		var curveType uint8
 		var point cryptobyte.String
 		if !s.ReadUint8(&curveType) {

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -253,4 +254,73 @@ func TestDTLSFromServerHello(t *testing.T) {
 	if len(rows) != 1 || hexName(rows[0][0], parser.CipherSuiteName) != deref(c.CipherSuite) {
 		t.Errorf("tshark reads the suite %v", rows)
 	}
+}
+
+// records splits a TCP payload into its TLS records.
+func records(b []byte) [][]byte {
+	var out [][]byte
+	for len(b) >= 5 {
+		n := min(5+(int(b[3])<<8|int(b[4])), len(b))
+		out, b = append(out, b[:n]), b[n:]
+	}
+	return out
+}
+
+// TestECJPAKEServerKeyExchange: a TLS 1.2 session rebuilt as an EC J-PAKE
+// one (draft-cragie-tls-ecjpake, as Thread devices run it with mbed TLS):
+// the ServerHello selects TLS_ECJPAKE_WITH_AES_128_CCM_8 and the
+// ServerKeyExchange carries the curve (secp256r1), the server's X and a
+// Schnorr proof, in as many bytes as the original's. The group is read
+// from it (there was none), as tshark reads it.
+func TestECJPAKEServerKeyExchange(t *testing.T) {
+	frames := tcpFrames(t, "../../samples/tls12.pcap")
+	flight := frames[4]
+	var rebuilt []sampleFrame
+	for i, f := range frames {
+		if i != 4 {
+			rebuilt = append(rebuilt, f.sampleFrame)
+			continue
+		}
+		rebuilt = append(rebuilt, flight.frame(t, func(*layers.TCP) []byte {
+			payload := bytes.Clone(flight.tcp.Payload)
+			for _, r := range records(payload) {
+				body := r[5+4:]
+				switch messageTypeOf(r) {
+				case 2: // ServerHello: version, random, session ID, then the suite
+					at := 2 + 32 + 1 + int(body[34])
+					body[at], body[at+1] = 0xc0, 0xff
+				case 12: // ServerKeyExchange: named_curve secp256r1, X and the proof's V compressed, r
+					n := len(body)
+					ske := []byte{3, 0, 23, 33, 2}
+					ske = append(ske, bytes.Repeat([]byte{0x11}, 32)...)
+					ske = append(ske, 33, 3)
+					ske = append(ske, bytes.Repeat([]byte{0x22}, 32)...)
+					ske = append(ske, byte(n-len(ske)-1))
+					copy(body, append(ske, bytes.Repeat([]byte{0x33}, n-len(ske)-1)...))
+				}
+			}
+			return payload
+		}))
+	}
+	path := writeFrames(t, layers.LinkTypeEthernet, "ecjpake.pcap", rebuilt)
+	out, errs, code := tlssniff(t, "-r", path, "--json")
+	conns := parseNDJSON(t, out)
+	if code != 0 || len(conns) != 1 {
+		t.Fatalf("exit %d, %d connections: %s", code, len(conns), errs)
+	}
+	if c := conns[0]; deref(c.CipherSuite) != "0xC0FF" || deref(c.Group) != "secp256r1" {
+		t.Errorf("suite %s, group %s", deref(c.CipherSuite), deref(c.Group))
+	}
+	rows := tsharkFields(t, path, "tls.handshake.type == 12", "tls.handshake.server_named_curve")
+	if len(rows) != 1 || rows[0][0] != "0x0017" {
+		t.Errorf("tshark reads the curve %v", rows)
+	}
+}
+
+// messageTypeOf is the type of the first handshake message of a record, or 0.
+func messageTypeOf(r []byte) byte {
+	if len(r) < 6 || r[0] != 22 {
+		return 0
+	}
+	return r[5]
 }
