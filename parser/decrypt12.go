@@ -131,9 +131,9 @@ type recordKeys12 struct {
 // keys12 expands the master secret into the client's and the server's
 // keys.
 func keys12(version, suite uint16, etm bool, master, clientRandom, serverRandom []byte) (client, server *recordKeys12, ok bool) {
-	dtls := version>>8 == 0xfe
+	dtls := isDTLSVersion(version)
 	switch version {
-	case 0xfeff: // DTLS 1.0 is TLS 1.1's (RFC 4347)
+	case 0xfeff, versionDTLSBad: // DTLS 1.0 is TLS 1.1's (RFC 4347), and so was its draft
 		version = 0x0302
 	case 0xfefd: // DTLS 1.2 is TLS 1.2's (RFC 6347)
 		version = 0x0303

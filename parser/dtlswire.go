@@ -54,8 +54,16 @@ func readDTLSRecord(b []byte) (dtlsRecord, []byte, error) {
 // isDTLSRecord reports whether a datagram starts with a DTLS record: a
 // known content type and a DTLS version.
 func isDTLSRecord(b []byte) bool {
-	return len(b) >= dtlsHeaderLen && b[0] >= recordChangeCipherSpec && b[0] <= 26 && b[1] == 0xfe
+	return len(b) >= dtlsHeaderLen && b[0] >= recordChangeCipherSpec && b[0] <= 26 && isDTLSVersion(binary.BigEndian.Uint16(b[1:]))
 }
+
+// versionDTLSBad is DTLS as OpenSSL spoke it before RFC 4347 was final
+// (DTLS1_BAD_VER), which Cisco AnyConnect and OpenConnect VPN clients
+// still send.
+const versionDTLSBad = 0x0100
+
+// isDTLSVersion reports whether v is a DTLS version.
+func isDTLSVersion(v uint16) bool { return v>>8 == 0xfe || v == versionDTLSBad }
 
 // isDTLS13Unified reports whether a record starts with a DTLS 1.3 unified
 // header (RFC 9147, section 4): a protected record.

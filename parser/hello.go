@@ -99,7 +99,7 @@ func decodeClientHello(body []byte) (*ClientHello, bool) {
 		return nil, false
 	}
 	m.Random, m.SessionID = random, sid
-	if m.Version>>8 == 0xfe { // DTLS: a cookie follows (RFC 6347, section 4.2.1)
+	if isDTLSVersion(m.Version) { // DTLS: a cookie follows (RFC 6347, section 4.2.1)
 		var cookie cryptobyte.String
 		if !s.ReadUint8LengthPrefixed(&cookie) {
 			return nil, false

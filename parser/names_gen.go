@@ -9,6 +9,7 @@ var versionNames = map[uint16]string{
 	0x0302: "TLS 1.1",
 	0x0303: "TLS 1.2",
 	0x0304: "TLS 1.3",
+	0x0100: "DTLS 1.0 (OpenSSL pre 0.9.8f)",
 	0xfeff: "DTLS 1.0",
 	0xfefd: "DTLS 1.2",
 	0xfefc: "DTLS 1.3",

@@ -2,7 +2,10 @@ package parser
 
 import (
 	"bytes"
+	"context"
 	"crypto/tls"
+	"fmt"
+	"os/exec"
 	"strings"
 	"testing"
 
@@ -77,7 +80,7 @@ func withCertificateLength(t *testing.T, writes []tlstest.Write, n int) []tlstes
 	for i, w := range writes {
 		out[i] = tlstest.Write{FromClient: w.FromClient, Data: bytes.Clone(w.Data)}
 		for b := out[i].Data; len(b) >= 9 && !w.FromClient && !done; {
-			size := 5 + int(b[3])<<8 | int(b[4])
+			size := 5 + (int(b[3])<<8 | int(b[4]))
 			if b[0] == recordHandshake && MessageType(b[5]) == MsgCertificate {
 				b[6], b[7], b[8] = byte(n>>16), byte(n>>8), byte(n)
 				done = true
@@ -194,5 +197,61 @@ func TestTLS13PaddedFinishedAfterCoalescedFlight(t *testing.T) {
 	}
 	if got, want := strings.Join(server, " "), "server:ServerHello server:ChangeCipherSpec server:EncryptedHandshake* server:NewSessionTicket*"; !strings.HasPrefix(got, want) {
 		t.Errorf("server's messages:\n %s\nwant first\n %s", got, want)
+	}
+}
+
+// asDTLSBad rewrites a DTLS 1.0 session's versions, in every record header
+// and in the hellos and HelloVerifyRequest, to 0x0100: OpenSSL's DTLS
+// before RFC 4347 (DTLS1_BAD_VER), as VPN clients still send it.
+func asDTLSBad(t *testing.T, writes []tlstest.Write) []tlstest.Write {
+	t.Helper()
+	var out []tlstest.Write
+	for _, w := range writes {
+		b := bytes.Clone(w.Data)
+		for r := b; len(r) >= dtlsHeaderLen; {
+			if r[1] != 0xfe || r[2] != 0xff {
+				t.Fatalf("a record of version %x, not DTLS 1.0", r[1:3])
+			}
+			r[1], r[2] = 0x01, 0x00
+			n := dtlsHeaderLen + (int(r[11])<<8 | int(r[12]))
+			if r[0] == recordHandshake && r[3] == 0 && r[4] == 0 { // epoch 0: hellos in the clear
+				switch MessageType(r[dtlsHeaderLen]) {
+				case MsgClientHello, MsgServerHello, MsgHelloVerifyRequest:
+					r[dtlsHeaderLen+dtlsHandshakeLen], r[dtlsHeaderLen+dtlsHandshakeLen+1] = 0x01, 0x00
+				}
+			}
+			r = r[min(n, len(r)):]
+		}
+		out = append(out, tlstest.Write{FromClient: w.FromClient, Data: b})
+	}
+	return out
+}
+
+// TestDTLSBadVersion: an OpenSSL DTLS 1.0 session rewritten to version
+// 0x0100 is read as DTLS, "DTLS 1.0 (OpenSSL pre 0.9.8f)" as Wireshark
+// names it, with its hellos, suite and outcome (it was not recognised: no
+// connection at all).
+func TestDTLSBadVersion(t *testing.T) {
+	testenv.Tool(t, "openssl")
+	all, err := testPKI(t).Clients([]string{"-dtls1", "-cipher", "DEFAULT:@SECLEVEL=0"}, func(ctx context.Context, port int, expand func([]string) []string) *exec.Cmd {
+		c := exec.CommandContext(ctx, "openssl", append([]string{"s_client", "-dtls1", "-cipher", "DEFAULT:@SECLEVEL=0", "-connect",
+			fmt.Sprintf("127.0.0.1:%d", port)}, expand([]string{"-CAfile", "{ca}"})...)...)
+		c.Stdin = tlstest.Typed("hello")
+		return c
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var pieces []piece
+	for _, w := range asDTLSBad(t, all[0]) {
+		pieces = append(pieces, piece{w.FromClient, w.Data})
+	}
+	got, _ := udpConn(t, pieces...)
+	if got == nil {
+		t.Fatal("no connection")
+	}
+	if VersionName(got.Version) != "DTLS 1.0 (OpenSSL pre 0.9.8f)" || got.ClientHello == nil || got.Outcome != OutcomeEstablished ||
+		!strings.HasPrefix(CipherSuiteName(got.CipherSuite), "TLS_ECDHE_") {
+		t.Errorf("%s %s, %s: %s", VersionName(got.Version), CipherSuiteName(got.CipherSuite), got.Outcome, messageList(got))
 	}
 }
