@@ -55,6 +55,10 @@ type quic struct {
 	// Handshake or 1-RTT packet on are held until the secrets come.
 	held      []heldDatagram
 	heldBytes int
+	// 0-RTT and Handshake packets captured before the client's first
+	// Initial (datagrams reordered on the way), held until it comes.
+	early      []heldDatagram
+	earlyBytes int
 }
 
 // heldDatagram is the rest of a datagram held until its secrets come.
@@ -105,6 +109,9 @@ func (q *quic) data(side int, data []byte, ts time.Time) bool {
 		}
 		data = rest
 		if q.info == nil {
+			if (h.typ == quic0RTT || h.typ == quicHandshake) && h.version != 0 && q.holdEarly(side, ts, packet) {
+				return true
+			}
 			if h.version == 0 || h.typ != quicInitial {
 				return q.notQUIC(side, ts) // a connection starts with the client's Initial
 			}
@@ -123,6 +130,10 @@ func (q *quic) data(side int, data []byte, ts time.Time) bool {
 			for v := h.rest; len(v) >= 4; v = v[4:] {
 				info.VersionNegotiation = append(info.VersionNegotiation, binary.BigEndian.Uint32(v))
 			}
+		case h.typ == quicRetry && (info.Retry || info.ServerPackets[0] > 0):
+			// A client takes one Retry, and none after the server's
+			// Initial (RFC 9000, section 17.2.5.2): this one changes
+			// nothing.
 		case h.typ == quicRetry:
 			// The client starts over with the Retry's connection ID: its
 			// next Initial derives new keys and resends its ClientHello.
@@ -152,7 +163,30 @@ func (q *quic) data(side int, data []byte, ts time.Time) bool {
 			}
 		}
 	}
+	if q.info != nil && len(q.early) > 0 {
+		early := q.early
+		q.early = nil
+		c.mem.Release(q.earlyBytes)
+		q.earlyBytes = 0
+		for _, e := range early {
+			if !c.emitted {
+				q.data(e.side, e.b, e.ts)
+			}
+		}
+	}
 	return !c.emitted
+}
+
+// holdEarly keeps the rest of a datagram captured before the client's
+// first Initial, within the bounds of what a connection holds for its
+// secrets and charged to the budget; false when it does not fit.
+func (q *quic) holdEarly(side int, ts time.Time, b []byte) bool {
+	if len(q.early) == maxHeldRecords || q.earlyBytes+len(b) > maxHeldBytes || !q.c.mem.Charge(len(b)) {
+		return false
+	}
+	q.early = append(q.early, heldDatagram{side, ts, bytes.Clone(b)})
+	q.earlyBytes += len(b)
+	return true
 }
 
 // initial decrypts an Initial packet and passes its CRYPTO frames, in

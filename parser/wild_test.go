@@ -255,3 +255,49 @@ func TestDTLSBadVersion(t *testing.T) {
 		t.Errorf("%s %s, %s: %s", VersionName(got.Version), CipherSuiteName(got.CipherSuite), got.Outcome, messageList(got))
 	}
 }
+
+// zeroRTTPacket is a QUIC v1 0-RTT packet of n protected bytes.
+func zeroRTTPacket(dcid []byte, n int) []byte {
+	b := handshakePacket(dcid, nil, n)
+	b[0] = 0xd3 // long header, type 0-RTT
+	return b
+}
+
+// retryPacket is a QUIC v1 Retry giving the client scid, with a token and
+// an integrity tag (not checked here).
+func retryPacket(dcid, scid []byte) []byte {
+	b := append([]byte{0xf0, 0, 0, 0, 1, byte(len(dcid))}, dcid...)
+	b = append(append(b, byte(len(scid))), scid...)
+	return append(append(b, []byte("token")...), make([]byte, 16)...)
+}
+
+// TestQUICPacketsInAnyOrder: a QUIC handshake by crypto/tls whose client
+// 0-RTT packet was captured before its Initial is read whole, the 0-RTT
+// packet counted once the Initial came (the connection vanished); after a
+// Retry, a second Retry, which the client ignores (RFC 9000, section
+// 17.2.5.2), leaves the version, suite and group of the handshake (they
+// were wiped: it threw the Initial keys away).
+func TestQUICPacketsInAnyOrder(t *testing.T) {
+	ci, _, si, shs := quicFlights(t)
+	dcid, retryCID, serverCID := unhex(t, "8394c8f03e515708"), unhex(t, "5a5a5a5a5a5a5a5a"), unhex(t, "f067a5502a4262b5")
+	hello := func(dcid []byte) []piece {
+		ck, sk, _ := deriveInitialKeys(quicV1, dcid)
+		return []piece{{true, sealInitial(t, ck, dcid, 0, cryptoFrameBytes(0, ci))},
+			{false, sealInitial(t, sk, dcid, 0, cryptoFrameBytes(0, si))},
+			{false, handshakePacket(dcid, serverCID, len(shs)+20)}}
+	}
+	h := hello(dcid)
+	early := append([]piece{{true, zeroRTTPacket(dcid, 200)}}, h...)
+	got, _ := udpConn(t, early...)
+	if got == nil || got.ClientHello == nil || got.ServerHello == nil || got.EarlyData.Records != 1 {
+		t.Fatalf("0-RTT before the Initial: %+v", got)
+	}
+
+	h = hello(retryCID)
+	retries := []piece{{true, sealInitial(t, func() *packetKeys { k, _, _ := deriveInitialKeys(quicV1, dcid); return k }(), dcid, 0, cryptoFrameBytes(0, ci))},
+		{false, retryPacket(nil, retryCID)}, h[0], {false, retryPacket(nil, unhex(t, "6b6b6b6b6b6b6b6b"))}, h[1], h[2]}
+	got, _ = udpConn(t, retries...)
+	if got == nil || got.QUIC == nil || !got.QUIC.Retry || VersionName(got.Version) != "TLS 1.3" || !got.HasGroup || got.CipherSuite == 0 {
+		t.Fatalf("a second Retry: %+v", got)
+	}
+}
