@@ -24,13 +24,25 @@ type QUICInfo struct {
 	ClientPackets, ServerPackets [4]int
 }
 
-// QUICVersionName names a QUIC version: "1", "2", or its hex.
+// QUICVersionName names a QUIC version as Wireshark does: "1", "2",
+// "draft-29", "mvfst (draft-27)", "Google T051", or its hex.
 func QUICVersionName(v uint32) string {
 	switch v {
 	case quicV1:
 		return "1"
 	case quicV2:
 		return "2"
+	case quicMvfst22:
+		return "mvfst (draft-22)"
+	case quicMvfst27:
+		return "mvfst (draft-27)"
+	case quicMvfstExp:
+		return "mvfst (Experimental)"
+	case 0x51303433, 0x51303434, 0x51303436, 0x51303530, 0x54303530, 0x54303531:
+		return "Google " + string([]byte{byte(v >> 24), byte(v >> 16), byte(v >> 8), byte(v)}) // Q050, T051, …
+	}
+	if v&0xffffff00 == quicDraftPrefix && v&0xff != 0 {
+		return fmt.Sprintf("draft-%02d", v&0xff)
 	}
 	return fmt.Sprintf("0x%08x", v)
 }

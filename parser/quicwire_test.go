@@ -54,12 +54,19 @@ func TestInitialKeys(t *testing.T) {
 // sealInitial builds a client Initial packet around frames, as a QUIC
 // stack would: long header, 4-byte packet number, AEAD, header protection.
 func sealInitial(t testing.TB, k *packetKeys, dcid []byte, pn uint32, frames []byte) []byte {
+	return sealInitialVersion(t, quicV1, k, dcid, pn, frames)
+}
+
+// sealInitialVersion is sealInitial for another version with v1's packet
+// types (the drafts, mvfst, Google's T05x).
+func sealInitialVersion(t testing.TB, version uint32, k *packetKeys, dcid []byte, pn uint32, frames []byte) []byte {
 	t.Helper()
 	payload := append([]byte{}, frames...)
 	for len(payload) < 1100 {
 		payload = append(payload, 0) // PADDING
 	}
-	hdr := []byte{0xc3, 0, 0, 0, 1, byte(len(dcid))}
+	hdr := binary.BigEndian.AppendUint32([]byte{0xc3}, version)
+	hdr = append(hdr, byte(len(dcid)))
 	hdr = append(hdr, dcid...)
 	return sealLong(k, append(hdr, 0, 0), pn, payload) // no source connection ID, no token
 }
@@ -115,7 +122,7 @@ func TestSealOpenInitial(t *testing.T) {
 	if _, ok := client.open(h); ok {
 		t.Error("a packet with a flipped tag byte opened")
 	}
-	if _, _, ok := deriveInitialKeys(0xff00001d, dcid); ok { // draft-29: no salt known here
+	if _, _, ok := deriveInitialKeys(0xff000015, dcid); ok { // draft-21: no salt known here
 		t.Error("keys for a version without a known salt")
 	}
 }

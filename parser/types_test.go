@@ -50,7 +50,8 @@ func TestTypeNames(t *testing.T) {
 		"not_tls_after_start", "no_server_hello"}; !slices.Equal(failed, want) {
 		t.Errorf("failed outcomes %q", failed)
 	}
-	if QUICVersionName(1) != "1" || QUICVersionName(0x6b3343cf) != "2" || QUICVersionName(0xff00001d) != "0xff00001d" {
+	if QUICVersionName(1) != "1" || QUICVersionName(0x6b3343cf) != "2" || QUICVersionName(0xff00001d) != "draft-29" ||
+		QUICVersionName(0x54303531) != "Google T051" || QUICVersionName(0xfaceb002) != "mvfst (draft-27)" || QUICVersionName(0xabcd0000) != "0xabcd0000" {
 		t.Error("QUIC version names")
 	}
 }

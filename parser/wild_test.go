@@ -4,8 +4,11 @@ import (
 	"bytes"
 	"context"
 	"crypto/tls"
+	"encoding/binary"
 	"fmt"
+	"os"
 	"os/exec"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -299,5 +302,63 @@ func TestQUICPacketsInAnyOrder(t *testing.T) {
 	got, _ = udpConn(t, retries...)
 	if got == nil || got.QUIC == nil || !got.QUIC.Retry || VersionName(got.Version) != "TLS 1.3" || !got.HasGroup || got.CipherSuite == 0 {
 		t.Fatalf("a second Retry: %+v", got)
+	}
+}
+
+// rawUDPCapture is a pcap of raw IPv4 (link type 101) holding each
+// datagram from 10.0.0.1 to 10.0.0.2:443, the i-th from port 40000+i,
+// checksums left out.
+func rawUDPCapture(datagrams [][]byte) []byte {
+	out := []byte{0xd4, 0xc3, 0xb2, 0xa1, 2, 0, 4, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff, 0, 0, 101, 0, 0, 0}
+	for i, d := range datagrams {
+		n := 20 + 8 + len(d)
+		pkt := []byte{0x45, 0, byte(n >> 8), byte(n), 0, 0, 0, 0, 64, 17, 0, 0, 10, 0, 0, 1, 10, 0, 0, 2,
+			byte((40000 + i) >> 8), byte(40000 + i), 0x01, 0xbb, byte((n - 20) >> 8), byte(n - 20), 0, 0}
+		pkt = append(pkt, d...)
+		out = binary.LittleEndian.AppendUint32(out, uint32(1700000000+i))
+		out = binary.LittleEndian.AppendUint32(out, 0)
+		out = binary.LittleEndian.AppendUint32(out, uint32(len(pkt)))
+		out = binary.LittleEndian.AppendUint32(out, uint32(len(pkt)))
+		out = append(out, pkt...)
+	}
+	return out
+}
+
+// TestQUICDraftVersions: a crypto/tls ClientHello in an Initial of each
+// version that took its keys from a draft of RFC 9001 — drafts 27 to 34,
+// Facebook's mvfst — is decrypted with the salt of its draft, the one
+// Wireshark uses: tshark reads the same server name from the same packets.
+// They were left undecrypted ("unknown_version").
+func TestQUICDraftVersions(t *testing.T) {
+	tshark := testenv.Tool(t, "tshark")
+	ci, _, _, _ := quicFlights(t)
+	versions := []uint32{0xff00001b, 0xff00001c, 0xff00001d, 0xff000020, 0xff000021, 0xff000022, quicMvfst27, quicMvfstExp}
+	var datagrams [][]byte
+	for i, v := range versions {
+		dcid := []byte{0x83, 0x94, 0xc8, 0xf0, 0x3e, 0x51, 0x57, byte(i)} // one connection each, for tshark too
+		ck, _, ok := deriveInitialKeys(v, dcid)
+		if !ok {
+			t.Fatalf("0x%08x: no Initial keys", v)
+		}
+		d := sealInitialVersion(t, v, ck, dcid, 0, cryptoFrameBytes(0, ci))
+		datagrams = append(datagrams, d)
+		got, _ := udpConn(t, piece{true, d})
+		if sni, _ := got.SNI(); got == nil || sni != "h3.example.test" || QUICVersionName(v)[:2] == "0x" {
+			t.Errorf("0x%08x (%s): %+v", v, QUICVersionName(v), got)
+		}
+	}
+	path := filepath.Join(t.TempDir(), "drafts.pcap")
+	if err := os.WriteFile(path, rawUDPCapture(datagrams), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	out, err := exec.Command(tshark, "-r", path, "-d", "udp.port==443,quic", "-T", "fields", "-e", "quic.version", "-e", "tls.handshake.extensions_server_name").Output()
+	if err != nil {
+		t.Fatal(err)
+	}
+	lines := strings.Split(strings.TrimSpace(string(out)), "\n")
+	for i, v := range versions {
+		if i >= len(lines) || !strings.HasSuffix(lines[i], "\th3.example.test") {
+			t.Errorf("0x%08x: tshark reads %q", v, lines[min(i, len(lines)-1)])
+		}
 	}
 }
