@@ -24,10 +24,15 @@
 // Bytes a snapshot length cut off become gaps too.
 // When a Stream says it wants no more bytes of a side (its handshake is
 // decided), that side is no longer buffered nor delivered: bulk data costs a
-// map lookup and a few comparisons per packet. Flows end on FIN from both
-// sides, RST, IdleTimeout or eviction of the least recently active flow
-// beyond MaxFlows or the budget, all by capture time, never by the wall
-// clock.
+// map lookup and a few comparisons per packet. Flows end a second after
+// FIN from both sides or a RST (the segments in flight then, such as a
+// server's flight after the client's RST, are theirs; a SYN on the same
+// ports ends them at once), on IdleTimeout, or by eviction of the least
+// recently active flow beyond MaxFlows or the budget, all by capture time,
+// never by the wall clock. A SYN sent again with the same initial sequence
+// number (a retransmission, a TCP Fast Open SYN without its data) leaves
+// its side as it was; one with another is taken only once the peer
+// acknowledges it or data follows it.
 //
 // # Why not gopacket/reassembly
 //
