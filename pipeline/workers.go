@@ -37,6 +37,10 @@ import (
 // socket of a fanout group (capture.Sharded), the kernel sharding the
 // flows, and its connections are written as they are decided.
 
+// liveLag is how far behind the wall clock a live capture's packets may be
+// read.
+const liveLag = 2 * time.Second
+
 // batch is the connections a worker decided at one packet.
 type batch struct {
 	index int64 // the packet's index; math.MaxInt64 for the end of input
@@ -87,9 +91,13 @@ func (w *worker) run() {
 		err := w.src.Next(&p)
 		index++
 		if errors.Is(err, capture.ErrNoPacket) {
-			// Nothing on the wire: time goes on for idle and stalled flows.
+			// Nothing on the wire: time goes on for idle and stalled flows,
+			// less what the kernel may still hold stamped before now (a
+			// loaded machine hands packets over late): a flow that lingers
+			// after its RST or FIN is not closed before its last packets
+			// are read.
 			now := time.Now()
-			asm.Advance(now)
+			asm.Advance(now.Add(-liveLag))
 			send(index)
 			if !deadline.IsZero() && now.After(deadline) {
 				break

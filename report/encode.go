@@ -32,6 +32,12 @@ func (c *Connection) appendJSON(b []byte) []byte {
 	b = c.Server.appendJSON(b)
 	b = key(b, ',', "start")
 	b = appendTimestamp(b, c.Start)
+	b = key(b, ',', "ts")
+	b = c.TS.appendJSON(b)
+	b = key(b, ',', "uid")
+	b = appendString(b, c.UID)
+	b = key(b, ',', "community_id")
+	b = appendString(b, c.CommunityID)
 	b = key(b, ',', "sni")
 	b = appendStringPtr(b, c.SNI)
 	if c.SNIHex != "" {

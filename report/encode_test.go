@@ -54,6 +54,10 @@ func fill(v reflect.Value, rng *rand.Rand) {
 		v.Set(reflect.ValueOf(Timestamp(time.Unix(rng.Int63n(1<<33), rng.Int63n(1e9)).In(loc))))
 		return
 	}
+	if v.Type() == reflect.TypeFor[EpochTime]() {
+		v.Set(reflect.ValueOf(EpochTime(time.Unix(rng.Int63n(1<<34)-1<<33, rng.Int63n(1e9)))))
+		return
+	}
 	switch v.Kind() {
 	case reflect.Pointer:
 		if rng.Intn(3) > 0 {

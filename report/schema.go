@@ -14,6 +14,9 @@ type Connection struct {
 	Client             Endpoint      `json:"client"`
 	Server             Endpoint      `json:"server"`
 	Start              Timestamp     `json:"start"`
+	TS                 EpochTime     `json:"ts"`           // start as Zeek writes it
+	UID                string        `json:"uid"`          // stable id of the connection
+	CommunityID        string        `json:"community_id"` // Community ID v1, seed 0
 	SNI                *string       `json:"sni"`
 	SNIHex             string        `json:"sni_hex,omitempty"` // the SNI's bytes, when they are not valid UTF-8
 	Version            *string       `json:"version"`

@@ -372,8 +372,8 @@ func TestLiveKeylog(t *testing.T) {
 // TestLiveFanout: with --workers 2 a live capture is read by two
 // AF_PACKET sockets in a fanout group, each with the filter, and reports
 // the same connections, field for field, as one worker capturing the
-// same handshakes beside it, but for times (each socket stamps its
-// packets itself); loopback's doubled packets are dropped as libpcap
+// same handshakes beside it, but for times and the uid made with one
+// (each socket stamps its packets itself); loopback's doubled packets are dropped as libpcap
 // drops them.
 func TestLiveFanout(t *testing.T) {
 	pki, ln, _, one := liveRig(t)
@@ -403,6 +403,7 @@ func TestLiveFanout(t *testing.T) {
 		out := map[uint16]string{}
 		for _, c := range parseNDJSON(t, s.out.String()) {
 			c.Start, c.Timing = report.Timestamp{}, report.Timing{}
+			c.TS, c.UID = report.EpochTime{}, "" // from the start's time
 			for i := range c.Messages {
 				c.Messages[i].TS, c.Messages[i].OffsetMS = report.Timestamp{}, 0
 			}

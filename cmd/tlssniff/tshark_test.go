@@ -12,6 +12,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/tlssniff/tlssniff/internal/testenv"
 	"github.com/tlssniff/tlssniff/parser"
@@ -405,5 +406,55 @@ func TestSuiteNamesAgainstTshark(t *testing.T) {
 	}
 	if named < 300 {
 		t.Errorf("tshark named %d suites", named)
+	}
+}
+
+// TestJoinKeysAgainstTshark: every connection of every sample and corpus
+// capture carries the Community ID that Wireshark computes for its packets
+// (its communityid protocol, seed 0) — but for tunnelled ones, whose outer
+// addresses Wireshark hashes —, ts is its start in epoch seconds with
+// microseconds, and no two connections of a capture share a uid.
+func TestJoinKeysAgainstTshark(t *testing.T) {
+	testenv.Tool(t, "tshark")
+	paths := append(samples(t), corpusCaptures(t)...)
+	// tshark's start is most of the time: the captures are read four at a
+	// time.
+	ids := make([]map[string]bool, len(paths))
+	var wg sync.WaitGroup
+	sem := make(chan struct{}, 4)
+	for i, path := range paths {
+		wg.Go(func() {
+			sem <- struct{}{}
+			defer func() { <-sem }()
+			ids[i] = map[string]bool{}
+			for _, row := range tsharkWith(t, []string{"--enable-protocol", "communityid", "-r", path}, "communityid", "communityid") {
+				for _, id := range strings.Split(row[0], ",") {
+					ids[i][id] = true
+				}
+			}
+		})
+	}
+	wg.Wait()
+	checked := 0
+	for i, path := range paths {
+		out, _, _ := tlssniff(t, "-r", path, "--json")
+		uids := map[string]bool{}
+		for _, c := range parseNDJSON(t, out) {
+			if c.Tunnel == nil && !ids[i][c.CommunityID] {
+				t.Errorf("%s: %s:%d > %s:%d: community_id %s, not one tshark computes", filepath.Base(path),
+					c.Client.IP, c.Client.Port, c.Server.IP, c.Server.Port, c.CommunityID)
+			}
+			if !time.Time(c.TS).Equal(time.Time(c.Start).Truncate(time.Microsecond)) {
+				t.Errorf("%s: ts %v, start %v", filepath.Base(path), time.Time(c.TS), time.Time(c.Start))
+			}
+			if uids[c.UID] || len(c.UID) != 18 {
+				t.Errorf("%s: uid %q again", filepath.Base(path), c.UID)
+			}
+			uids[c.UID] = true
+			checked++
+		}
+	}
+	if checked < 100 {
+		t.Errorf("%d connections checked", checked)
 	}
 }
