@@ -60,8 +60,7 @@ type Conn struct {
 	decTried        bool        // the secrets were looked up
 	opened          bool        // what is being read came out of a record opened with keys
 	wait            bool        // protected records are held while the secrets may still come
-	held            []heldRecord
-	heldBytes       int
+	held            held[heldRecord]
 	rsaKeys         []*rsa.PrivateKey
 	transcript      []byte // the handshake messages so far, kept with RSAKeys for the extended master secret
 	rsaExchange     []byte // the ClientKeyExchange's encrypted premaster secret

@@ -280,16 +280,15 @@ func (c *Conn) hold(side int, r Record) bool {
 		return false
 	}
 	first := r.Type == recordApplicationData && c.c.TLS13() && r.Body != nil && !c.decrypting(side)
-	if len(c.held) == 0 && !first {
+	if len(c.held.items) == 0 && !first {
 		return false
 	}
-	if len(c.held) == maxHeldRecords || c.heldBytes+len(r.Body) > maxHeldBytes || !c.mem.Charge(len(r.Body)) {
+	n := len(r.Body)
+	r.Body = bytes.Clone(r.Body)
+	if !c.held.hold(c.mem, heldRecord{side, r}, n) {
 		c.release()
 		return false
 	}
-	r.Body = bytes.Clone(r.Body)
-	c.held = append(c.held, heldRecord{side, r})
-	c.heldBytes += len(r.Body)
 	return true
 }
 
@@ -301,18 +300,14 @@ func (c *Conn) release() {
 	}
 	c.wait = false
 	c.tr.release()
-	held := c.held
-	c.held = nil
-	c.mem.Release(c.heldBytes)
-	c.heldBytes = 0
-	for _, h := range held {
+	for _, h := range c.held.take(c.mem) {
 		c.record(h.side, h.r) // each counted and settled as it would have been
 	}
 }
 
 // keysCame ends the wait as soon as the secrets are in the key log.
 func (c *Conn) keysCame() {
-	if len(c.held) > 0 && c.decrypting(c.held[0].side) {
+	if len(c.held.items) > 0 && c.decrypting(c.held.items[0].side) {
 		c.release()
 	}
 }

@@ -65,15 +65,18 @@ type quic struct {
 	appCrypto [2]cryptoStream
 	// With a key log still being followed, the datagrams from the first
 	// Handshake or 1-RTT packet on are held until the secrets come.
-	held      []heldDatagram
-	heldBytes int
+	held held[heldDatagram]
 	// 0-RTT and Handshake packets captured before the client's first
 	// Initial (datagrams reordered on the way), held until it comes.
-	early      []heldDatagram
-	earlyBytes int
+	early held[heldDatagram]
 }
 
-// heldDatagram is the rest of a datagram held until its secrets come.
+// hold keeps a copy of the rest of a datagram in h.
+func (q *quic) hold(h *held[heldDatagram], side int, ts time.Time, b []byte) bool {
+	return h.hold(q.c.mem, heldDatagram{side, ts, bytes.Clone(b)}, len(b))
+}
+
+// heldDatagram is the rest of one datagram.
 type heldDatagram struct {
 	side int
 	ts   time.Time
@@ -93,8 +96,8 @@ func newQUIC(c *Conn) *quic {
 // data handles one datagram sent by side: its coalesced QUIC packets.
 func (q *quic) data(side int, data []byte, ts time.Time) bool {
 	c := q.c
-	if len(q.held) > 0 {
-		if q.c.wait && !q.keysCame() && q.hold(side, ts, data) {
+	if len(q.held.items) > 0 {
+		if q.c.wait && !q.keysCame() && q.hold(&q.held, side, ts, data) {
 			return true
 		}
 		q.release()
@@ -104,7 +107,7 @@ func (q *quic) data(side int, data []byte, ts time.Time) bool {
 			if q.info == nil {
 				return q.notQUIC(side, ts)
 			}
-			if q.waitForKeys() && q.hold(side, ts, data) {
+			if q.waitForKeys() && q.hold(&q.held, side, ts, data) {
 				return true
 			}
 			q.shortPacket(side, ts, data)
@@ -121,7 +124,7 @@ func (q *quic) data(side int, data []byte, ts time.Time) bool {
 		}
 		data = rest
 		if q.info == nil {
-			if (h.typ == quic0RTT || h.typ == quicHandshake) && h.version != 0 && q.holdEarly(side, ts, packet) {
+			if (h.typ == quic0RTT || h.typ == quicHandshake) && h.version != 0 && q.hold(&q.early, side, ts, packet) {
 				return true
 			}
 			if h.version == 0 || h.typ != quicInitial {
@@ -163,7 +166,7 @@ func (q *quic) data(side int, data []byte, ts time.Time) bool {
 			count[1]++
 			c.earlyData(side, ts, h.length)
 		case h.typ == quicHandshake:
-			if q.waitForKeys() && q.hold(side, ts, packet) {
+			if q.waitForKeys() && q.hold(&q.held, side, ts, packet) {
 				return true
 			}
 			count[2]++
@@ -175,30 +178,14 @@ func (q *quic) data(side int, data []byte, ts time.Time) bool {
 			}
 		}
 	}
-	if q.info != nil && len(q.early) > 0 {
-		early := q.early
-		q.early = nil
-		c.mem.Release(q.earlyBytes)
-		q.earlyBytes = 0
-		for _, e := range early {
+	if q.info != nil && len(q.early.items) > 0 {
+		for _, e := range q.early.take(c.mem) {
 			if !c.emitted {
 				q.data(e.side, e.b, e.ts)
 			}
 		}
 	}
 	return !c.emitted
-}
-
-// holdEarly keeps the rest of a datagram captured before the client's
-// first Initial, within the bounds of what a connection holds for its
-// secrets and charged to the budget; false when it does not fit.
-func (q *quic) holdEarly(side int, ts time.Time, b []byte) bool {
-	if len(q.early) == maxHeldRecords || q.earlyBytes+len(b) > maxHeldBytes || !q.c.mem.Charge(len(b)) {
-		return false
-	}
-	q.early = append(q.early, heldDatagram{side, ts, bytes.Clone(b)})
-	q.earlyBytes += len(b)
-	return true
 }
 
 // initial decrypts an Initial packet and passes its CRYPTO frames, in
@@ -318,25 +305,10 @@ func (q *quic) keysCame() bool {
 	return ok && s.ClientHandshake != nil && s.ServerHandshake != nil
 }
 
-// hold keeps the rest of a datagram, from a packet the secrets would open,
-// copied and charged; it reports false, holding nothing, past the bounds
-// of what a connection holds (maxHeldRecords datagrams, maxHeldBytes).
-func (q *quic) hold(side int, ts time.Time, b []byte) bool {
-	if len(q.held) == maxHeldRecords || q.heldBytes+len(b) > maxHeldBytes || !q.c.mem.Charge(len(b)) {
-		return false
-	}
-	q.held = append(q.held, heldDatagram{side, ts, bytes.Clone(b)})
-	q.heldBytes += len(b)
-	return true
-}
-
 // release reads what was held, with the secrets if they came, else as
 // without them: the wait is over.
 func (q *quic) release() {
-	held := q.held
-	q.held = nil
-	q.c.mem.Release(q.heldBytes)
-	q.heldBytes = 0
+	held := q.held.take(q.c.mem)
 	q.hsTried = q.hsTried || !q.keysCame() // no more waiting
 	for _, h := range held {
 		if !q.c.emitted {

@@ -74,6 +74,17 @@ func TestOneSidedClientFollowsItsOwnChangeCipherSpec(t *testing.T) {
 	}
 }
 
+// tlsRecords splits the bytes of a write into its TLS records (the last
+// one cut short if the write is).
+func tlsRecords(b []byte) [][]byte {
+	var out [][]byte
+	for len(b) >= recordHeaderLen {
+		n := min(recordHeaderLen+(int(b[3])<<8|int(b[4])), len(b))
+		out, b = append(out, b[:n]), b[n:]
+	}
+	return out
+}
+
 // withCertificateLength returns the writes with the length of the server's
 // Certificate message set to n, its record left as it was.
 func withCertificateLength(t *testing.T, writes []tlstest.Write, n int) []tlstest.Write {
@@ -82,13 +93,11 @@ func withCertificateLength(t *testing.T, writes []tlstest.Write, n int) []tlstes
 	done := false
 	for i, w := range writes {
 		out[i] = tlstest.Write{FromClient: w.FromClient, Data: bytes.Clone(w.Data)}
-		for b := out[i].Data; len(b) >= 9 && !w.FromClient && !done; {
-			size := 5 + (int(b[3])<<8 | int(b[4]))
-			if b[0] == recordHandshake && MessageType(b[5]) == MsgCertificate {
-				b[6], b[7], b[8] = byte(n>>16), byte(n>>8), byte(n)
+		for _, r := range tlsRecords(out[i].Data) {
+			if !w.FromClient && !done && len(r) >= 9 && r[0] == recordHandshake && MessageType(r[5]) == MsgCertificate {
+				r[6], r[7], r[8] = byte(n>>16), byte(n>>8), byte(n)
 				done = true
 			}
-			b = b[min(size, len(b)):]
 		}
 	}
 	if !done {
@@ -130,10 +139,7 @@ func coalescedFlight(t *testing.T, writes []tlstest.Write) []tlstest.Write {
 	clientRecords := 0
 	for _, w := range writes {
 		var kept []byte
-		for b := w.Data; len(b) >= 5; {
-			size := min(5+(int(b[3])<<8|int(b[4])), len(b))
-			rec := b[:size]
-			b = b[size:]
+		for _, rec := range tlsRecords(w.Data) {
 			switch {
 			case rec[0] != recordApplicationData:
 				kept = append(kept, rec...)

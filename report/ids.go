@@ -48,11 +48,10 @@ func (t *EpochTime) UnmarshalJSON(b []byte) error {
 	return nil
 }
 
-// appendDigits appends the n last decimal digits of v ≥ 0, zeros first.
+// appendDigits appends the n ≤ 6 last decimal digits of v ≥ 0, zeros
+// first.
 func appendDigits(b []byte, v, n int) []byte {
-	for i := n - 1; i >= 0; i-- {
-		b = append(b, '0')
-	}
+	b = append(b, "000000"[:n]...)
 	for i := len(b) - 1; v > 0 && i >= len(b)-n; i-- {
 		b[i] = byte('0' + v%10)
 		v /= 10

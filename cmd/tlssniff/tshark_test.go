@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"crypto/sha256"
 	"encoding/hex"
+	"errors"
 	"math"
 	"os/exec"
 	"path/filepath"
@@ -29,13 +30,22 @@ func tsharkFields(t *testing.T, path, filter string, fields ...string) [][]strin
 // tsharkWith is tsharkFields with the reading arguments given whole (a
 // capture, and options such as a key log).
 func tsharkWith(t *testing.T, read []string, filter string, fields ...string) [][]string {
+	rows, err := tsharkRows(read, filter, fields...)
+	if err != nil {
+		t.Fatalf("tshark: %v", err)
+	}
+	return rows
+}
+
+// tsharkRows is tsharkWith without a test, for other goroutines.
+func tsharkRows(read []string, filter string, fields ...string) ([][]string, error) {
 	args := append(read, "-Y", filter, "-T", "fields")
 	for _, f := range fields {
 		args = append(args, "-e", f)
 	}
 	out, err := exec.Command("tshark", args...).Output()
 	if err != nil {
-		t.Fatalf("tshark: %v", err)
+		return nil, err
 	}
 	var rows [][]string
 	for _, line := range strings.Split(strings.TrimRight(string(out), "\n"), "\n") {
@@ -43,7 +53,7 @@ func tsharkWith(t *testing.T, read []string, filter string, fields ...string) []
 			rows = append(rows, f)
 		}
 	}
-	return rows
+	return rows, nil
 }
 
 // tsharkRow is one frame with TLS or DTLS handshake messages, as tshark
@@ -420,14 +430,17 @@ func TestJoinKeysAgainstTshark(t *testing.T) {
 	// tshark's start is most of the time: the captures are read four at a
 	// time.
 	ids := make([]map[string]bool, len(paths))
+	errs := make([]error, len(paths))
 	var wg sync.WaitGroup
 	sem := make(chan struct{}, 4)
 	for i, path := range paths {
 		wg.Go(func() {
 			sem <- struct{}{}
 			defer func() { <-sem }()
+			var rows [][]string
+			rows, errs[i] = tsharkRows([]string{"--enable-protocol", "communityid", "-r", path}, "communityid", "communityid")
 			ids[i] = map[string]bool{}
-			for _, row := range tsharkWith(t, []string{"--enable-protocol", "communityid", "-r", path}, "communityid", "communityid") {
+			for _, row := range rows {
 				for _, id := range strings.Split(row[0], ",") {
 					ids[i][id] = true
 				}
@@ -435,6 +448,9 @@ func TestJoinKeysAgainstTshark(t *testing.T) {
 		})
 	}
 	wg.Wait()
+	if err := errors.Join(errs...); err != nil {
+		t.Fatalf("tshark: %v", err)
+	}
 	checked := 0
 	for i, path := range paths {
 		out, _, _ := tlssniff(t, "-r", path, "--json")

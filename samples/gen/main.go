@@ -409,11 +409,7 @@ func writeBulk(path string, sizeMB, response int, keyLog string, p *tlstest.PKI)
 		defer kf.Close()
 		c12.KeyLogWriter, c13.KeyLogWriter = kf, kf
 	}
-	f, err := os.Create(path)
-	check(err)
-	bw := bufio.NewWriterSize(f, 1<<20)
-	w := pcapgo.NewWriterNanos(bw)
-	check(w.WriteFileHeader(65535, layers.LinkTypeEthernet))
+	w, closeCapture := createPcap(path)
 	buf := gopacket.NewSerializeBuffer()
 	written, n := 0, 0
 	start := base
@@ -448,7 +444,20 @@ func writeBulk(path string, sizeMB, response int, keyLog string, p *tlstest.PKI)
 		}
 		start = start.Add(time.Second)
 	}
-	check(bw.Flush())
-	check(f.Close())
+	closeCapture()
 	fmt.Fprintf(os.Stderr, "gen: %s: %d connections, %d MB\n", path, n, written>>20)
+}
+
+// createPcap creates path as a pcap of Ethernet frames with nanosecond
+// times, written through a 1 MiB buffer; closeCapture flushes and closes it.
+func createPcap(path string) (w *pcapgo.Writer, closeCapture func()) {
+	f, err := os.Create(path)
+	check(err)
+	bw := bufio.NewWriterSize(f, 1<<20)
+	w = pcapgo.NewWriterNanos(bw)
+	check(w.WriteFileHeader(65535, layers.LinkTypeEthernet))
+	return w, func() {
+		check(bw.Flush())
+		check(f.Close())
+	}
 }

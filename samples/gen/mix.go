@@ -21,8 +21,6 @@ import (
 	"time"
 
 	"github.com/gopacket/gopacket"
-	"github.com/gopacket/gopacket/layers"
-	"github.com/gopacket/gopacket/pcapgo"
 
 	"github.com/tlssniff/tlssniff/internal/tlstest"
 )
@@ -200,11 +198,7 @@ func writeMix(path string, sizeMB, minConns, pool int, keyLog string) {
 	for i := range caches {
 		caches[i] = tls.NewLRUClientSessionCache(4)
 	}
-	f, err := os.Create(path)
-	check(err)
-	bw := bufio.NewWriterSize(f, 1<<20)
-	w := pcapgo.NewWriterNanos(bw)
-	check(w.WriteFileHeader(65535, layers.LinkTypeEthernet))
+	w, closeCapture := createPcap(path)
 	buf := gopacket.NewSerializeBuffer()
 	var h packetHeap
 	written := 0
@@ -260,8 +254,7 @@ func writeMix(path string, sizeMB, minConns, pool int, keyLog string) {
 		n += len(batch)
 	}
 	emit(time.Time{})
-	check(bw.Flush())
-	check(f.Close())
+	closeCapture()
 	fmt.Fprintf(os.Stderr, "gen: %s: %d connections, %d MB, %.0f connections a GB\n", path, n, written>>20,
 		float64(n)/(float64(written)/1e9))
 }
