@@ -74,6 +74,50 @@
 // renegotiation is read whole (renegotiation.go), and the connection waits
 // for it to end before it is decided.
 //
+// # Why a handshake failed
+//
+// Connection.Reason joins what ended a failed handshake with what the
+// connection shows that explains it, in this order (the first that
+// applies; the first alert is the one read):
+//   - The server alerted before any ServerHello: protocol_version — no
+//     version in common, with the versions the client offered;
+//     inappropriate_fallback — a fallback retry refused; unrecognized_name
+//     — the server does not serve the SNI; handshake_failure or
+//     insufficient_security — nothing in common, with the cipher suites and
+//     groups the client offered (GREASE and signalling values left out).
+//   - decrypt_error or bad_record_mac from either side: the peer's
+//     handshake did not verify (a middlebox, or keys that disagree).
+//   - The client alerted about the certificate (bad_certificate,
+//     unsupported_certificate, certificate_revoked, certificate_expired,
+//     certificate_unknown, unknown_ca, bad_certificate_status_response,
+//     bad_certificate_hash_value), or gave up after the server's flight
+//     without its Finished: the chain's worst problem as judged at capture
+//     time — expired (with the date), not yet valid, revoked by its stapled
+//     OCSP response, not leading to a trusted root (with the verifier's
+//     words), not covering the SNI, a SHA-1 or MD5 signature, a weak key;
+//     a chain without a problem here was turned down by the client's own
+//     trust store or pinning. A chain that was not captured, or is
+//     encrypted (TLS 1.3 without keys), is said so, with what the alert
+//     tells (certificate_expired: "expired, it says").
+//   - The server alerted after a CertificateRequest and the client's
+//     Certificate: the client sent none, or the server turned its chain
+//     down (its problem as above); certificate_required (TLS 1.3) says
+//     none was sent.
+//   - No ServerHello and no alert: the server closed or reset the
+//     connection after the ClientHello (a name it does not serve, or no
+//     TLS on that port), the client reset it first, or nothing answered
+//     (lost, filtered, or nothing speaking TLS).
+//
+// A failure none of these explains has no Reason; its OutcomeDetail still
+// says who did what after which message. Reason never quotes a string
+// from the wire.
+//
+// CertStatus words the server chain in one word for tables and filters
+// (the worst first: expired, not-yet-valid, revoked, self-signed,
+// untrusted, mismatch, weak, ok, unparsable), and CertDaysLeft counts the
+// leaf's days left at the connection's start, so that an old capture
+// reads the same on any day.
+//
 // # With keys
 //
 // Given a key log (Options.Keys, package keylog), a connection looks its

@@ -13,8 +13,8 @@ import (
 // the same names and values, wire strings escaped as in the table; an
 // absent value is an empty cell.
 var csvHeader = []string{"start", "client_ip", "client_port", "server_ip", "server_port", "sni", "version",
-	"cipher_suite", "group", "alpn", "resumed", "established", "outcome", "outcome_detail",
-	"ja3", "ja4", "ja3s", "client_hello_length", "client_hello_tcp_segments", "certificate_subject", "validation_status",
+	"cipher_suite", "group", "alpn", "resumed", "established", "outcome", "outcome_detail", "reason",
+	"ja3", "ja4", "ja3s", "client_hello_length", "client_hello_tcp_segments", "cert_subject", "cert_not_after", "cert_days_left", "cert_status", "validation_status",
 	"handshake_ms", "syn_to_synack_ms", "synack_to_ack_ms", "syn_to_client_hello_ms", "client_hello_to_server_hello_ms",
 	"server_flight_ms", "hello_retry_ms", "client_first_data_ms", "server_first_data_ms",
 	"gaps", "retransmitted_segments", "issues", "ts", "uid", "community_id"}
@@ -47,7 +47,7 @@ func (s *CSV) Write(c *parser.Connection) error {
 		}
 		return strconv.FormatFloat(*p, 'f', -1, 64)
 	}
-	var ja3, ja4, ja3s, chLen, chSeg, subject, status string
+	var ja3, ja4, ja3s, chLen, chSeg, subject, notAfter, daysLeft, status string
 	if ch := j.ClientHello; ch != nil {
 		ja3, ja4, chLen, chSeg = ch.JA3, ch.JA4, strconv.Itoa(ch.Length), strconv.Itoa(ch.Segments)
 	}
@@ -55,7 +55,10 @@ func (s *CSV) Write(c *parser.Connection) error {
 		ja3s = j.ServerHello.JA3S
 	}
 	if len(j.Certificates) > 0 {
-		subject = cell(j.Certificates[0].Subject)
+		subject, notAfter = cell(j.Certificates[0].Subject), j.Certificates[0].NotAfter
+	}
+	if d, ok := c.CertDaysLeft(); ok {
+		daysLeft = strconv.Itoa(d)
 	}
 	if j.Validation != nil {
 		status = j.Validation.Status
@@ -63,8 +66,8 @@ func (s *CSV) Write(c *parser.Connection) error {
 	t := j.Timing
 	err := s.w.Write([]string{j.Start.String(), j.Client.IP, strconv.Itoa(int(j.Client.Port)), j.Server.IP, strconv.Itoa(int(j.Server.Port)),
 		str(j.SNI), str(j.Version), str(j.CipherSuite), str(j.Group), str(j.ALPN),
-		strconv.FormatBool(j.Resumed), strconv.FormatBool(j.Established), j.Outcome, j.OutcomeDetail,
-		ja3, ja4, ja3s, chLen, chSeg, subject, status,
+		strconv.FormatBool(j.Resumed), strconv.FormatBool(j.Established), j.Outcome, j.OutcomeDetail, j.Reason,
+		ja3, ja4, ja3s, chLen, chSeg, subject, notAfter, daysLeft, c.CertStatus(), status,
 		num(t.HandshakeMS), num(t.SYNToSYNACKMS), num(t.SYNACKToACKMS), num(t.SYNToClientHelloMS), num(t.ClientHelloToServerHelloMS),
 		num(t.ServerFlightMS), num(t.HelloRetryMS), num(t.ClientFirstDataMS), num(t.ServerFirstDataMS),
 		strconv.Itoa(j.Quality.Gaps), strconv.FormatUint(j.Quality.Retransmits, 10), strconv.Itoa(len(j.Issues)),

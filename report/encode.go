@@ -64,6 +64,10 @@ func (c *Connection) appendJSON(b []byte) []byte {
 	b = appendString(b, c.Outcome)
 	b = key(b, ',', "outcome_detail")
 	b = appendString(b, c.OutcomeDetail)
+	if c.Reason != "" {
+		b = key(b, ',', "reason")
+		b = appendString(b, c.Reason)
+	}
 	b = key(b, ',', "capture")
 	b = c.Quality.appendJSON(b)
 	b = key(b, ',', "alerts")

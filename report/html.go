@@ -81,6 +81,7 @@ const (
 // diagram is one connection's sequence diagram, laid out.
 type diagram struct {
 	Title, Subtitle, Detail string
+	Reason                  string // why it failed
 	SNI, Outcome            string
 	Established             bool
 	Timing                  []string
@@ -103,6 +104,7 @@ func newDiagram(c *parser.Connection) diagram {
 		Outcome:     c.Outcome.String(),
 		Established: c.Outcome == parser.OutcomeEstablished,
 		Detail:      c.OutcomeDetail,
+		Reason:      c.Reason(),
 		Width:       svgWidth, ClientX: svgClientX, ServerX: svgServerX, TimeX: svgTimeX, DetailX: svgDetailX,
 	}
 	if sni, ok := c.SNI(); ok {

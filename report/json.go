@@ -109,6 +109,7 @@ func NewConnection(c *parser.Connection) *Connection {
 		Established:        c.Established,
 		Outcome:            c.Outcome.String(),
 		OutcomeDetail:      c.OutcomeDetail,
+		Reason:             c.Reason(),
 		Quality:            quality(c.Quality),
 		Alerts:             make([]Alert, 0, len(c.Alerts)),
 		Messages:           make([]Message, 0, len(c.Messages)),

@@ -129,6 +129,9 @@ func (l *Ladder) header(b *strings.Builder, c *parser.Connection) {
 	if c.OutcomeDetail != "" {
 		fmt.Fprintf(b, "%s\n", c.OutcomeDetail)
 	}
+	if r := c.Reason(); r != "" {
+		fmt.Fprintf(b, "%s\n", l.paint(sgrYellow, "why: "+r))
+	}
 	pad := strings.Repeat(" ", 13)
 	fmt.Fprintf(b, "%s%-*s%s\n", pad, arrowWidth+2, "client", "server")
 }

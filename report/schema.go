@@ -28,6 +28,7 @@ type Connection struct {
 	Established        bool          `json:"established"`
 	Outcome            string        `json:"outcome"`
 	OutcomeDetail      string        `json:"outcome_detail"`
+	Reason             string        `json:"reason,omitempty"` // why a failed handshake failed, in plain words
 	Quality            Quality       `json:"capture"`
 	Alerts             []Alert       `json:"alerts"`
 	ClientHello        *ClientHello  `json:"client_hello"`

@@ -18,6 +18,10 @@ type Filter struct {
 	Host    netip.Addr     // client or server address
 	Port    uint16         // client or server port
 	Outcome parser.Outcome // zero: any
+	// CertExpiresWithin keeps the connections whose server certificate
+	// had fewer days left at capture time (expired ones included).
+	CertExpiresWithin *int
+	CertStatus        []string // parser.CertStatus words, any of them
 }
 
 // Match reports whether c passes every condition of f.
@@ -32,6 +36,15 @@ func (f Filter) Match(c *parser.Connection) bool {
 		return false
 	}
 	if f.Port != 0 && c.Client.Port() != f.Port && c.Server.Port() != f.Port {
+		return false
+	}
+	if f.CertExpiresWithin != nil {
+		days, ok := c.CertDaysLeft()
+		if !ok || days >= *f.CertExpiresWithin {
+			return false
+		}
+	}
+	if f.CertStatus != nil && !slices.Contains(f.CertStatus, c.CertStatus()) {
 		return false
 	}
 	return f.Outcome == 0 || c.Outcome == f.Outcome

@@ -37,11 +37,11 @@ func NewTable(w io.Writer) *Table { return &Table{w: w} }
 // with fixed column widths, for a live capture.
 func NewStreamingTable(w io.Writer) *Table { return &Table{w: w, widths: streamWidths} }
 
-var tableHeader = []string{"START", "CLIENT", "SERVER", "SNI", "VERSION", "CIPHER SUITE", "ALPN", "HANDSHAKE", "OUTCOME"}
+var tableHeader = []string{"START", "CLIENT", "SERVER", "SNI", "VERSION", "CIPHER SUITE", "ALPN", "HANDSHAKE", "CERTIFICATE", "OUTCOME"}
 
 // streamWidths are the column widths of a live table: wide enough for
 // most values.
-var streamWidths = []int{26, 21, 21, 28, 7, 39, 8, 12}
+var streamWidths = []int{26, 21, 21, 28, 7, 39, 8, 12, 32}
 
 // Write implements Sink.
 func (t *Table) Write(c *parser.Connection) error {
@@ -123,11 +123,29 @@ func row(c *parser.Connection) []string {
 	if len(notes) > 0 {
 		outcome += " (" + strings.Join(notes, ", ") + ")"
 	}
+	if r := c.Reason(); r != "" {
+		outcome += ": " + r
+	}
 	return []string{
 		c.Start.UTC().Format("2006-01-02 15:04:05.000000"),
 		c.Client.String(), c.Server.String(),
-		dash(c.SNI()), version, suite, dash(c.ALPN()), hs, outcome,
+		dash(c.SNI()), version, suite, dash(c.ALPN()), hs, certCell(c), outcome,
 	}
+}
+
+// certCell sums up the server's leaf certificate: the name it is for, the
+// days it had left at capture time, and its status in a word
+// ("www.example.com 41d ok", "old.example.com expired").
+func certCell(c *parser.Connection) string {
+	status := c.CertStatus()
+	if status == "" {
+		return "-"
+	}
+	name := clean(c.Certificates[0].Name())
+	if days, ok := c.CertDaysLeft(); ok && status != parser.CertExpired {
+		return fmt.Sprintf("%s %dd %s", name, days, status)
+	}
+	return name + " " + status
 }
 
 // dash is the escaped value, or "-" when there is none.

@@ -3,7 +3,10 @@
 # the others are real OpenSSL and GnuTLS handshakes on loopback, captured by
 # tcpdump. Needs root (for tcpdump and a network namespace), openssl,
 # gnutls-bin, tcpdump, python3 and curl.
-# Run from the repository root: bash samples/make.sh
+# Run from the repository root: bash samples/make.sh [SECTION ...], where
+# a section is one of gen openssl dtls 0rtt gnutls tfo failures (all by
+# default): each makes its own captures, so that one can be made again
+# without changing the others.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 out=samples
@@ -12,7 +15,7 @@ pids=()
 cleanup() { kill "${pids[@]}" 2>/dev/null || true; rm -rf "$work"; }
 trap cleanup EXIT
 
-[ -n "${SKIP_GEN:-}" ] || go run ./samples/gen -samples "$out"
+section_gen() { go run ./samples/gen -samples "$out"; }
 
 # A private CA, a server certificate for localhost and a client certificate.
 openssl req -x509 -newkey rsa:2048 -nodes -days 3650 -subj "/CN=tlssniff sample CA" \
@@ -34,6 +37,7 @@ stop_capture() { sleep 1; kill -INT "$tcpdump_pid"; wait "$tcpdump_pid" || true;
 wait_port() { for _ in $(seq 50); do (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null && return; sleep 0.1; done; }
 
 # OpenSSL: TLS 1.3, TLS 1.2, and TLS 1.2 with a client certificate (mutual TLS).
+section_openssl() {
 capture lo "$out/openssl.pcap" "tcp port 44330 or tcp port 44332"
 openssl s_server -quiet -accept 44330 -cert "$work/server.crt" -key "$work/server.key" -www >/dev/null 2>&1 &
 pids+=($!)
@@ -48,9 +52,11 @@ done
 printf 'GET / HTTP/1.0\r\n\r\n' | openssl s_client -quiet -connect 127.0.0.1:44332 -servername server.localhost \
   -CAfile "$work/ca.crt" -cert "$work/client.crt" -key "$work/client.key" -tls1_2 >/dev/null 2>&1 || true
 stop_capture
+}
 
 # OpenSSL DTLS 1.2 over UDP; -listen makes the server answer the first
 # ClientHello with a HelloVerifyRequest and its cookie.
+section_dtls() {
 capture lo "$out/openssl-dtls.pcap" "udp port 44350"
 openssl s_server -dtls1_2 -listen -quiet -accept 44350 -cert "$work/server.crt" -key "$work/server.key" >/dev/null 2>&1 &
 pids+=($!)
@@ -58,9 +64,11 @@ sleep 0.5
 (echo hello; sleep 0.5) | timeout 5 openssl s_client -dtls1_2 -connect 127.0.0.1:44350 -servername server.localhost \
   -CAfile "$work/ca.crt" -quiet >/dev/null 2>&1 || true
 stop_capture
+}
 
 # OpenSSL 0-RTT: a first connection saves the session, the second resumes it
 # and sends its request as early data.
+section_0rtt() {
 capture lo "$out/openssl-0rtt.pcap" "tcp port 44340"
 openssl s_server -quiet -accept 44340 -cert "$work/server.crt" -key "$work/server.key" \
   -early_data -max_early_data 16384 >/dev/null 2>&1 &
@@ -71,8 +79,10 @@ echo Q | openssl s_client -quiet -connect 127.0.0.1:44340 -sess_out "$work/sessi
 (cat "$work/request"; sleep 0.5) | openssl s_client -connect 127.0.0.1:44340 -sess_in "$work/session.pem" \
   -early_data "$work/request" >/dev/null 2>&1 || true
 stop_capture
+}
 
 # GnuTLS, captured on the "any" pseudo-interface: Linux SLL2 framing.
+section_gnutls() {
 capture any "$out/gnutls-sll2.pcap" "tcp port 44331"
 gnutls-serv --port 44331 --x509certfile "$work/server.crt" --x509keyfile "$work/server.key" >/dev/null 2>&1 &
 pids+=($!)
@@ -82,6 +92,7 @@ for prio in "NORMAL:-VERS-ALL:+VERS-TLS1.3" "NORMAL:-VERS-ALL:+VERS-TLS1.2"; do
     --priority "$prio" localhost >/dev/null 2>&1 || true
 done
 stop_capture
+}
 
 # TCP Fast Open (RFC 7413), in a network namespace of its own so that the
 # sysctls stay there. The first connection asks for a cookie; the second
@@ -89,6 +100,7 @@ stop_capture
 # fits after a key change: the server acknowledges its SYN only, and curl
 # sends the ClientHello again after the handshake. The server is Python's
 # ssl module on a TCP_FASTOPEN listener.
+section_tfo() {
 ns=tlssniff-tfo
 ip netns add $ns
 trap 'cleanup; ip netns del $ns' EXIT
@@ -123,4 +135,96 @@ for key in 0 0 1; do
   ip netns exec $ns curl -sk --tcp-fastopen --tls-max 1.2 https://127.0.0.1:44350/ -o /dev/null
 done
 stop_capture
+ip netns del $ns
+trap cleanup EXIT
+}
+
+# Failed handshakes, one connection per reason (parser/doc.go, "Why a
+# handshake failed"), between curl and OpenSSL's s_server or Python's ssl
+# (both OpenSSL 3.0): certificates of the sample CA with chosen dates
+# (openssl ca takes them) — one expired, one expiring ten days after the
+# capture —; a client without the CA (unknown_ca); a name the certificate
+# does not cover (curl checks it after the handshake and closes); no
+# shared cipher suite; a client certificate required and not sent; a
+# server that does not know the SNI (unrecognized_name) and one that closes
+# after the ClientHello.
+section_failures() {
+mkdir -p "$work/db"; : > "$work/db/index"; echo 01 > "$work/db/serial"
+cat > "$work/ca.cnf" <<CNF
+[ca]
+default_ca = sample
+[sample]
+database = $work/db/index
+serial = $work/db/serial
+new_certs_dir = $work/db
+default_md = sha256
+policy = any
+copy_extensions = copy
+unique_subject = no
+[any]
+commonName = supplied
+CNF
+now=$(date -u +%Y%m%d%H%M%SZ) # not before the CA: a chain is built at a time all its certificates are valid
+for c in "expired.localhost 20250101000000Z 20260101000000Z" \
+  "soon.localhost $now $(date -u -d '+10 days' +%Y%m%d%H%M%SZ)" \
+  "valid.localhost $now 20360101000000Z"; do
+  set -- $c
+  openssl req -newkey rsa:2048 -nodes -subj "/CN=$1" -addext "subjectAltName=DNS:$1" \
+    -keyout "$work/$1.key" -out "$work/$1.csr" 2>/dev/null
+  openssl ca -batch -config "$work/ca.cnf" -cert "$work/ca.crt" -keyfile "$work/ca.key" -in "$work/$1.csr" \
+    -out "$work/$1.crt" -startdate "$2" -enddate "$3" -notext 2>/dev/null
+done
+cat > "$work/failing.py" <<PY
+import socket, ssl
+ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+ctx.load_cert_chain("$work/valid.localhost.crt", "$work/valid.localhost.key")
+ctx.sni_callback = lambda sock, name, c: None if name == "valid.localhost" else ssl.ALERT_DESCRIPTION_UNRECOGNIZED_NAME
+listeners = []
+for port in (44365, 44366):
+    s = socket.socket()
+    s.bind(("127.0.0.1", port))
+    s.listen(8)
+    listeners.append(s)
+c, _ = listeners[0].accept()
+try:
+    ctx.wrap_socket(c, server_side=True)
+except ssl.SSLError:
+    pass
+c.close()
+c, _ = listeners[1].accept()
+c.recv(4096)
+c.close()
+PY
+cp "$work/ca.crt" "$out/failures-ca.pem"
+capture lo "$out/failures.pcap" "tcp portrange 44360-44366"
+serve() { local port=$1 name=$2; shift 2
+  openssl s_server -quiet -www -accept "$port" -cert "$work/$name.crt" -key "$work/$name.key" "$@" >/dev/null 2>&1 &
+  pids+=($!)
+}
+serve 44360 expired.localhost
+serve 44361 valid.localhost
+serve 44362 soon.localhost
+serve 44363 valid.localhost -tls1_2 -cipher AES128-SHA
+serve 44364 valid.localhost -CAfile "$work/ca.crt" -Verify 1
+python3 "$work/failing.py" 2>"$work/failing.log" &
+pids+=($!)
+for port in $(seq 44360 44364); do wait_port $port; done
+sleep 0.5 # Python's listeners take one connection each: not probed
+get() { curl -s -o /dev/null --connect-to "::127.0.0.1:" "$@" || true; }
+trusting() { get --cacert "$work/ca.crt" "$@"; }
+trusting --tls-max 1.2 https://expired.localhost:44360/
+trusting https://expired.localhost:44360/
+get --tls-max 1.2 https://valid.localhost:44361/
+trusting --tls-max 1.2 https://other.localhost:44361/
+trusting --tls-max 1.2 https://soon.localhost:44362/
+trusting --tls-max 1.2 --ciphers ECDHE-RSA-AES256-GCM-SHA384 https://valid.localhost:44363/
+trusting --tls-max 1.2 https://valid.localhost:44364/
+trusting https://unknown.localhost:44365/
+trusting https://valid.localhost:44366/
+stop_capture
+}
+
+for s in "${@:-gen openssl dtls 0rtt gnutls tfo failures}"; do
+  for name in $s; do "section_$name"; done
+done
 ls -l "$out"

@@ -135,6 +135,9 @@ func parseFlags(args []string) (*cli, *pflag.FlagSet, error) {
 	fs.StringVar(&host, "host", "", "only connections to or from `IP`")
 	fs.IntVar(&port, "port", 0, "only connections to or from port `N`")
 	outcome := fs.String("outcome", "", "only connections with outcome `NAME`: "+outcomeNames)
+	certWithin := fs.Int("cert-expires-within", 0, "only connections whose server certificate expires within `DAYS` of the capture (expired ones too)")
+	fs.StringSliceVar(&c.filter.CertStatus, "cert-status", nil, "only connections whose server certificate is `WORD`[,WORD...]: "+
+		strings.Join(parser.CertStatuses, ", "))
 	fs.StringVar(&c.sort, "sort", "", "order connections by `KEY`: start, handshake (slowest first), sni (default: as decided)")
 	fs.IntVarP(&c.count, "count", "c", 0, "stop after `N` connections")
 	fs.DurationVar(&c.duration, "duration", 0, "stop after `D` (e.g. 30s, 5m): wall time live, capture time in files")
@@ -180,6 +183,11 @@ func parseFlags(args []string) (*cli, *pflag.FlagSet, error) {
 		return c, fs, &usageError{fmt.Sprintf("unknown --sort %q", c.sort), "--sort takes " + strings.Join(sorts, ", ")}
 	case *outcome != "" && !parseOutcome(*outcome, &c.filter.Outcome):
 		return c, fs, &usageError{fmt.Sprintf("unknown outcome %q", *outcome), "--outcome takes " + outcomeNames}
+	case *certWithin < 0:
+		return c, fs, &usageError{fmt.Sprintf("--cert-expires-within %d is negative", *certWithin), "give a number of days, such as 30"}
+	case slices.ContainsFunc(c.filter.CertStatus, func(s string) bool { return !slices.Contains(parser.CertStatuses, s) }):
+		return c, fs, &usageError{fmt.Sprintf("unknown --cert-status %q", strings.Join(c.filter.CertStatus, ",")),
+			"--cert-status takes " + strings.Join(parser.CertStatuses, ", ")}
 	case port < 0 || port > 65535:
 		return c, fs, &usageError{fmt.Sprintf("--port %d is not a port", port), "a port is 1 to 65535"}
 	case countOf(c.reads, "-") > 1:
@@ -208,6 +216,9 @@ func parseFlags(args []string) (*cli, *pflag.FlagSet, error) {
 		c.filter.Host = a.Unmap()
 	}
 	c.filter.Port = uint16(port)
+	if fs.Changed("cert-expires-within") {
+		c.filter.CertExpiresWithin = certWithin
+	}
 	return c, fs, nil
 }
 
