@@ -57,13 +57,14 @@ func (h *HTML) Close() error {
 	}
 	slices.Sort(outcomes)
 	return htmlPage.Execute(h.w, map[string]any{
-		"Title":     h.title,
-		"Summary":   sum,
-		"Undecided": sum.Conns - sum.Established - sum.Failed,
-		"Histogram": newHistogram(sum.Handshakes),
-		"Outcomes":  outcomes,
-		"Diagrams":  h.diagram,
-		"Omitted":   sum.Conns - len(h.diagram),
+		"Title":        h.title,
+		"Summary":      sum,
+		"Undecided":    sum.Conns - sum.Established - sum.Failed,
+		"Histogram":    newHistogram(sum.Handshakes),
+		"Outcomes":     outcomes,
+		"Diagrams":     h.diagram,
+		"Omitted":      sum.Conns - len(h.diagram),
+		"CertWarnDays": certWarnDays,
 	})
 }
 

@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"fmt"
 	"io"
+	"math"
 	"slices"
 	"strings"
 	"time"
@@ -38,11 +39,39 @@ type entry struct {
 	sni, server, version, suite, group, alpn, ja4 string
 	outcome                                       parser.Outcome
 	handshake                                     *time.Duration
+	start                                         time.Time
+	// why is the failure's Reason, else its outcome; alerts are "from
+	// description" of the alerts it carried (close_notify left out, an
+	// encrypted one counted when the handshake failed).
+	why    string
+	alerts []string
+	// cert is "name\x00not_after\x00status" of the server's leaf, "" without one.
+	cert string
 }
 
+// sep joins the parts of a composite key of the summary's counters.
+const sep = "\x00"
+
 func newEntry(c *parser.Connection) entry {
-	e := entry{sni: dash(c.SNI()), server: c.Server.String(), outcome: c.Outcome,
+	e := entry{sni: dash(c.SNI()), server: c.Server.String(), outcome: c.Outcome, start: c.Start,
 		version: "-", suite: "-", group: "-", alpn: dash(c.ALPN()), ja4: "-", handshake: c.Timing.Handshake}
+	if e.failed() {
+		e.why = cmp.Or(c.Reason(), c.Outcome.String()+": "+c.OutcomeDetail)
+	}
+	for i, m := range c.Messages {
+		if m.Type != parser.MsgAlert {
+			continue
+		}
+		switch a := c.AlertAt(i); {
+		case a != nil && a.Description != 0:
+			e.alerts = appendNew(e.alerts, m.From.String()+sep+parser.AlertName(a.Description))
+		case a == nil && e.failed():
+			e.alerts = appendNew(e.alerts, m.From.String()+sep+"(encrypted)")
+		}
+	}
+	if status := c.CertStatus(); status != "" {
+		e.cert = clean(c.Certificates[0].Name()) + sep + c.Certificates[0].NotAfter.Format(time.RFC3339) + sep + status
+	}
 	if c.ServerHello != nil {
 		e.version, e.suite = parser.VersionName(c.Version), parser.CipherSuiteName(c.CipherSuite)
 	}
@@ -53,6 +82,14 @@ func newEntry(c *parser.Connection) entry {
 		e.ja4 = c.ClientHello.JA4
 	}
 	return e
+}
+
+// appendNew appends s to list unless it is there.
+func appendNew(list []string, s string) []string {
+	if slices.Contains(list, s) {
+		return list
+	}
+	return append(list, s)
 }
 
 // failed reports whether the handshake failed: refused, alerted, aborted,
@@ -73,11 +110,15 @@ const (
 type accumulator struct {
 	all                                                            group
 	outcomes, versions, suites, groups, alpns, ja4s, snis, servers *counter
+	// By server and SNI: failures by reason, alerts by side and
+	// description, and certificates.
+	failures, alerts, certs *counter
+	last                    time.Time // the latest start
 }
 
 func newAccumulator() *accumulator {
 	a := &accumulator{all: group{handshakes: quantiles{limit: maxExact}}}
-	for _, c := range []**counter{&a.outcomes, &a.versions, &a.suites, &a.groups, &a.alpns, &a.ja4s} {
+	for _, c := range []**counter{&a.outcomes, &a.versions, &a.suites, &a.groups, &a.alpns, &a.ja4s, &a.failures, &a.alerts, &a.certs} {
 		*c = newCounter(maxNames, 0)
 	}
 	a.snis, a.servers = newCounter(maxNames, maxExactByName), newCounter(maxNames, maxExactByName)
@@ -94,6 +135,19 @@ func (a *accumulator) add(e entry) {
 	a.ja4s.add(e.ja4, e)
 	a.snis.add(e.sni, e)
 	a.servers.add(e.server, e)
+	where := e.server + sep + e.sni + sep
+	if e.why != "" {
+		a.failures.add(where+e.why, e)
+	}
+	for _, al := range e.alerts {
+		a.alerts.add(where+al, e)
+	}
+	if e.cert != "" {
+		a.certs.add(where+e.cert, e)
+	}
+	if e.start.After(a.last) {
+		a.last = e.start
+	}
 }
 
 // tally is a value and how many connections had it; Err bounds how much
@@ -127,7 +181,12 @@ type summary struct {
 	Outcomes, Versions, Suites, Groups, ALPNs []tally
 	JA4s                                      []tally
 	SNIs, Servers                             []group
-	TotalSNIs, TotalServers, TotalJA4s        string // "~" when estimated
+	// The answers: failures by server, SNI and reason; alerts by server,
+	// SNI, side and description; certificates at risk.
+	Failures, Alerts, CertsAtRisk      [][]string
+	TotalFailures, TotalAlerts         string
+	TotalCertsAtRisk                   int
+	TotalSNIs, TotalServers, TotalJA4s string // "~" when estimated
 }
 
 func (a *accumulator) summarize() summary {
@@ -162,8 +221,39 @@ func (a *accumulator) summarize() summary {
 	s.SNIs, s.TotalSNIs = groups(a.snis)
 	s.Servers, s.TotalServers = groups(a.servers)
 	s.SNIs, s.Servers, s.JA4s = s.SNIs[:min(topN, len(s.SNIs))], s.Servers[:min(topN, len(s.Servers))], s.JA4s[:min(topN, len(s.JA4s))]
+	// keyed splits each counted key into its parts and the count.
+	keyed := func(c *counter) [][]string {
+		var rows [][]string
+		for _, t := range count(c) {
+			rows = append(rows, append(strings.Split(t.Name, sep), estimate(t.Count, t.Err)))
+		}
+		return rows
+	}
+	s.Failures, s.Alerts = keyed(a.failures), keyed(a.alerts)
+	_, s.TotalFailures = groups(a.failures)
+	_, s.TotalAlerts = groups(a.alerts)
+	s.Failures, s.Alerts = s.Failures[:min(topN, len(s.Failures))], s.Alerts[:min(topN, len(s.Alerts))]
+	for _, r := range keyed(a.certs) { // server, SNI, name, not_after, status, count
+		notAfter, _ := time.Parse(time.RFC3339, r[3])
+		days := int(math.Floor(notAfter.Sub(a.last).Hours() / 24))
+		if r[4] == parser.CertOK && days >= certWarnDays {
+			continue
+		}
+		left := fmt.Sprint(days)
+		if days < 0 {
+			left = "expired"
+		}
+		s.CertsAtRisk = append(s.CertsAtRisk, []string{r[0], r[1], r[2], notAfter.Format(time.DateOnly), left, r[4], r[5]})
+	}
+	// The soonest to end first.
+	slices.SortStableFunc(s.CertsAtRisk, func(x, y []string) int { return cmp.Compare(x[3], y[3]) })
+	s.TotalCertsAtRisk = len(s.CertsAtRisk)
+	s.CertsAtRisk = s.CertsAtRisk[:min(topN, len(s.CertsAtRisk))]
 	return s
 }
+
+// certWarnDays is how close to its end a valid certificate is at risk.
+const certWarnDays = 30
 
 func (g *group) add(e entry) {
 	g.Conns++
@@ -198,6 +288,11 @@ func (s *Summary) Close() error {
 		header []string
 		rows   [][]string
 	}{
+		{top("failures by server and reason", len(sum.Failures), sum.TotalFailures), []string{"SERVER", "SNI", "WHY", "CONNECTIONS"}, sum.Failures},
+		{fmt.Sprintf("%s: problems, or under %d days left at the end of the capture",
+			top("certificates at risk", len(sum.CertsAtRisk), fmt.Sprint(sum.TotalCertsAtRisk)), certWarnDays),
+			[]string{"SERVER", "SNI", "CERTIFICATE", "NOT AFTER", "DAYS LEFT", "STATUS", "CONNECTIONS"}, sum.CertsAtRisk},
+		{top("alerts by server", len(sum.Alerts), sum.TotalAlerts), []string{"SERVER", "SNI", "FROM", "ALERT", "CONNECTIONS"}, sum.Alerts},
 		{"Handshake latency, ClientHello to the client's Finished (ms)", []string{"", "N", "P50", "P90", "P99", "MAX"},
 			[][]string{append([]string{"all"}, sum.Latency.cells()...)}},
 		{"Outcomes", []string{"OUTCOME", "CONNECTIONS"}, tallyRows(sum.Outcomes)},

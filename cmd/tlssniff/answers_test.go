@@ -35,6 +35,7 @@ type tsharkConn struct {
 	suites, groups      []string
 	certRequest, noCert bool
 	serverFIN           bool
+	sni                 string
 }
 
 func tsharkFailures(t *testing.T) map[string]*tsharkConn {
@@ -54,7 +55,7 @@ func tsharkFailures(t *testing.T) map[string]*tsharkConn {
 	}
 	for _, r := range tsharkFields(t, failuresPcap, "tcp", "tcp.srcport", "tcp.dstport", "frame.time_epoch", "tcp.flags.fin",
 		"tls.alert_message.desc", "tls.handshake.type", "x509af.utcTime", "x509ce.dNSName", "tls.handshake.ciphersuite",
-		"tls.handshake.extensions_supported_group", "tls.handshake.certificates_length") {
+		"tls.handshake.extensions_supported_group", "tls.handshake.certificates_length", "tls.handshake.extensions_server_name") {
 		c := get(r[0], r[1])
 		if c.start.IsZero() {
 			sec, _ := strconv.ParseFloat(r[2], 64)
@@ -68,7 +69,7 @@ func tsharkFailures(t *testing.T) map[string]*tsharkConn {
 		}
 		types := strings.Split(r[5], ",")
 		if slices.Contains(types, "1") {
-			c.suites, c.groups = strings.Split(r[8], ","), strings.Split(r[9], ",")
+			c.suites, c.groups, c.sni = strings.Split(r[8], ","), strings.Split(r[9], ","), r[11]
 		}
 		c.certRequest = c.certRequest || fromServer && slices.Contains(types, "13")
 		c.noCert = c.noCert || !fromServer && slices.Contains(types, "11") && r[10] == "0"
@@ -295,4 +296,75 @@ func equalSets(a, b map[string]bool) bool {
 		}
 	}
 	return true
+}
+
+// TestSummaryAnswers: the summary's alerts by server and its certificates
+// at risk on samples/failures.pcap are what tshark reads: each alert with
+// its sender, server and SNI; each certificate that expired, ends within
+// 30 days of the last connection, or does not cover the SNI, with its
+// notAfter.
+func TestSummaryAnswers(t *testing.T) {
+	ts := tsharkFailures(t)
+	out, errs, code := tlssniff(t, "-r", failuresPcap, "--summary", "--ca-file", failuresCA)
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, errs)
+	}
+	section := func(title string) []string {
+		_, rest, ok := strings.Cut(out, title)
+		if !ok {
+			t.Fatalf("no section %q in\n%s", title, out)
+		}
+		lines := strings.Split(rest, "\n")[2:] // the rest of the title line, the header
+		end := slices.Index(lines, "")
+		var rows []string
+		for _, l := range lines[:end] {
+			rows = append(rows, strings.Join(strings.Fields(l), " "))
+		}
+		slices.Sort(rows)
+		return rows
+	}
+	alerts := map[string]int{}
+	var last time.Time
+	for _, w := range ts {
+		if w.alert != "" {
+			desc, _ := strconv.Atoi(w.alert)
+			alerts[fmt.Sprintf("127.0.0.1:%s %s %s %s", w.serverPort, w.sni, w.alertFrom, parser.AlertName(uint8(desc)))]++
+		}
+		if w.start.After(last) {
+			last = w.start
+		}
+	}
+	var want []string
+	for k, n := range alerts {
+		want = append(want, fmt.Sprintf("%s %d", k, n))
+	}
+	slices.Sort(want)
+	if got := section("Alerts by server"); !slices.Equal(got, want) {
+		t.Errorf("alerts by server:\n%s\nwant\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+	}
+	risky := map[string]int{}
+	for _, w := range ts {
+		if w.notAfter.IsZero() {
+			continue
+		}
+		days := int(math.Floor(w.notAfter.Sub(last).Hours() / 24))
+		status, left := parser.CertOK, strconv.Itoa(days)
+		switch {
+		case days < 0:
+			status, left = parser.CertExpired, "expired"
+		case !slices.Contains(w.names, w.sni):
+			status = parser.CertMismatch
+		case days >= 30:
+			continue
+		}
+		risky[fmt.Sprintf("127.0.0.1:%s %s %s %s %s %s", w.serverPort, w.sni, w.names[0], w.notAfter.Format("2006-01-02"), left, status)]++
+	}
+	want = want[:0]
+	for k, n := range risky {
+		want = append(want, fmt.Sprintf("%s %d", k, n))
+	}
+	slices.Sort(want)
+	if got := section("Certificates at risk"); len(want) != 3 || !slices.Equal(got, want) {
+		t.Errorf("certificates at risk:\n%s\nwant\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+	}
 }
