@@ -74,6 +74,46 @@
 // renegotiation is read whole (renegotiation.go), and the connection waits
 // for it to end before it is decided.
 //
+// # Where the time went
+//
+// Connection.Diagnosis lists findings, each with the time it cost when it
+// can be measured. The round trip is the TCP handshake's (SYN to SYN/ACK
+// is the leg from the capture point to the server and back, SYN/ACK to
+// ACK the leg to the client), so every figure holds wherever the capture
+// point sits:
+//   - round_trips: the client's wait from its ClientHello to the server's
+//     Finished (as seen, plus the client's leg; a Finished sent again
+//     counts when it was resent), in round trips, against what the kind
+//     needs: TLS 1.3 1, with a HelloRetryRequest 2, resumed 1; TLS 1.2 full
+//     2, resumed 1. Its cost is the time the round trips do not explain.
+//   - server_think: ClientHello (the second, after a HelloRetryRequest) to
+//     ServerHello less the server's leg; in TLS 1.2, the client's Finished
+//     to the server's, likewise. Near the client a lost answer looks the
+//     same, and the sentence says so.
+//   - hello_retry: the round trip a HelloRetryRequest cost (first to second
+//     ClientHello), with the key shares the client sent and the group the
+//     server asked for.
+//   - server_flight_waited_for_acks: a server flight (ServerHello to its
+//     last message) of more than a third of a 10-segment initial window
+//     that took from 3/4 to 4.5 round trips: it waited for the client's
+//     ACKs. Its bytes and the chain's are given. Otherwise a long flight is
+//     server_flight_spread.
+//   - retransmission: segments of the handshake sent again, and the
+//     longest time one waited after its side's last message (a
+//     retransmission timeout). Only a capture that saw the first copy
+//     shows them.
+//   - client_think: the end of the server's flight (or its last resent
+//     segment) to the client's next message, less the client's leg.
+//   - no_resumption and resumption_refused (Sessions, in the order
+//     connections are written): the same client address had been given
+//     session tickets or a TLS 1.2 session id by the same server and name,
+//     and this full handshake did not offer them, or offered them and was
+//     not resumed.
+//
+// A step is a finding when it takes at least 10 ms and a quarter of the
+// round trip, or when the round trips leave at least that much
+// unexplained and the step takes a quarter of it.
+//
 // # Why a handshake failed
 //
 // Connection.Reason joins what ended a failed handshake with what the

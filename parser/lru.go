@@ -63,6 +63,21 @@ func (l *lru[K, V]) put(k K, v V, cost int) {
 	}
 }
 
+// set is put, except that a value found for k is replaced by v.
+func (l *lru[K, V]) set(k K, v V, cost int) {
+	l.mu.Lock()
+	if e, ok := l.m[k]; ok {
+		ent := e.Value.(*lruEntry[K, V])
+		l.size += cost - ent.cost
+		ent.v, ent.cost = v, cost
+		l.recent.MoveToFront(e)
+		l.mu.Unlock()
+		return
+	}
+	l.mu.Unlock()
+	l.put(k, v, cost)
+}
+
 // counts returns how many lookups found a value, and how many did not.
 func (l *lru[K, V]) counts() (hits, misses int) {
 	l.mu.Lock()

@@ -138,6 +138,9 @@ type Connection struct {
 	Issues        []Issue
 	// MessagesDropped counts messages beyond maxMessages.
 	MessagesDropped int
+	// History holds the findings that take the connections before this
+	// one (Sessions); Diagnosis lists them last.
+	History []Finding
 
 	// Timing is derived from the landmarks below and the TCP handshake's
 	// (Quality.Transport) when the connection is emitted.

@@ -51,10 +51,20 @@ func Order(conns []*parser.Connection) {
 	})
 }
 
+// noting passes each connection to sessions, in the order they are
+// written, before write.
+func noting(sessions *parser.Sessions, write func(*parser.Connection)) func(*parser.Connection) {
+	return func(c *parser.Connection) {
+		sessions.Note(c)
+		write(c)
+	}
+}
+
 // Read reads src to its end with one assembler and returns every
 // connection in the order tlssniff writes them.
 func Read(src capture.Source, cfg reassembly.Config, validator *parser.Validator) ([]*parser.Connection, error) {
 	var out, pending []*parser.Connection
+	sessions := parser.NewSessions()
 	asm := reassembly.New(cfg, Streams(parser.Options{Validator: validator, Emit: func(c *parser.Connection) { pending = append(pending, c) }}))
 	flush := func() {
 		if validator != nil {
@@ -63,6 +73,9 @@ func Read(src capture.Source, cfg reassembly.Config, validator *parser.Validator
 			}
 		}
 		Order(pending)
+		for _, c := range pending {
+			sessions.Note(c)
+		}
 		out, pending = append(out, pending...), pending[:0]
 	}
 	var p capture.Packet

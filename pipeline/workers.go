@@ -323,6 +323,8 @@ func Run(src capture.Source, cfg Config, stop *atomic.Bool, write func(*parser.C
 	for i, w := range ws {
 		outs[i] = judged(w.out, cfg.Validator)
 	}
+	sessions := parser.NewSessions()
+	write = noting(sessions, write)
 	if byKernel {
 		fanIn(outs, write)
 	} else {

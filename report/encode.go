@@ -108,6 +108,8 @@ func (c *Connection) appendJSON(b []byte) []byte {
 	}
 	b = key(b, ',', "timing")
 	b = c.Timing.appendJSON(b)
+	b = key(b, ',', "diagnosis")
+	b = appendList(b, c.Diagnosis, (*Finding).appendJSON)
 	b = key(b, ',', "issues")
 	b = appendList(b, c.Issues, (*Issue).appendJSON)
 	b = key(b, ',', "decryption")
@@ -480,6 +482,16 @@ func (t *Timing) appendJSON(b []byte) []byte {
 	b = appendFloatPtr(b, t.ClientFirstDataMS)
 	b = key(b, ',', "server_first_data_ms")
 	b = appendFloatPtr(b, t.ServerFirstDataMS)
+	return append(b, '}')
+}
+
+func (f *Finding) appendJSON(b []byte) []byte {
+	b = key(b, '{', "kind")
+	b = appendString(b, f.Kind)
+	b = key(b, ',', "cost_ms")
+	b = appendFloatPtr(b, f.CostMS)
+	b = key(b, ',', "text")
+	b = appendString(b, f.Text)
 	return append(b, '}')
 }
 

@@ -86,6 +86,7 @@ type diagram struct {
 	SNI, Outcome            string
 	Established             bool
 	Timing                  []string
+	Diagnosis               []string // where the time went
 	Width, Height           int
 	ClientX, ServerX        int
 	TimeX, DetailX          int
@@ -126,6 +127,9 @@ func newDiagram(c *parser.Connection) diagram {
 	}
 	d.Height = svgTop + len(d.Arrows)*svgRow
 	d.Timing = timingParts(c)
+	for _, f := range c.Diagnosis() {
+		d.Diagnosis = append(d.Diagnosis, f.Text)
+	}
 	return d
 }
 

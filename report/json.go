@@ -176,6 +176,7 @@ func NewConnection(c *parser.Connection) *Connection {
 		out.Renegotiations = append(out.Renegotiations, j)
 	}
 	out.Timing = timing(c)
+	out.Diagnosis = diagnosis(c)
 	return out
 }
 
@@ -196,6 +197,20 @@ func timing(c *parser.Connection) Timing {
 	return Timing{HandshakeMS: p[0], SYNToSYNACKMS: p[1], SYNACKToACKMS: p[2], TCPRoundTripMS: p[3],
 		CaptureNear: nonEmpty(t.CaptureNear), SYNToClientHelloMS: p[4], ServerFlightMS: p[5], HelloRetryMS: p[6],
 		ClientHelloToServerHelloMS: p[7], ClientFirstDataMS: p[8], ServerFirstDataMS: p[9]}
+}
+
+// diagnosis converts the connection's findings; the list is never null.
+func diagnosis(c *parser.Connection) []Finding {
+	fs := c.Diagnosis()
+	out := make([]Finding, len(fs))
+	for i, f := range fs {
+		out[i] = Finding{Kind: f.Kind, Text: f.Text}
+		if f.HasCost {
+			v := ms(f.Cost)
+			out[i].CostMS = &v
+		}
+	}
+	return out
 }
 
 // nonEmpty is s, or nil when it is empty.

@@ -179,6 +179,9 @@ func (l *Ladder) footer(b *strings.Builder, c *parser.Connection) {
 	if parts := timingParts(c); len(parts) > 0 {
 		fmt.Fprintf(b, "%s\n", strings.Join(parts, ", "))
 	}
+	for _, f := range c.Diagnosis() {
+		fmt.Fprintf(b, "%s %s\n", l.paint(sgrYellow, "*"), f.Text)
+	}
 }
 
 // Close implements Sink.

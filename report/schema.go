@@ -46,6 +46,7 @@ type Connection struct {
 	Messages           []Message     `json:"messages"`
 	MessagesDropped    int           `json:"messages_dropped,omitempty"`
 	Timing             Timing        `json:"timing"`
+	Diagnosis          []Finding     `json:"diagnosis"` // where the handshake's time went
 	Issues             []Issue       `json:"issues"`
 	Decryption         Decryption    `json:"decryption"`
 	// Renegotiations are the handshakes read inside the established
@@ -285,6 +286,14 @@ type Timing struct {
 	// data.
 	ClientFirstDataMS *float64 `json:"client_first_data_ms"`
 	ServerFirstDataMS *float64 `json:"server_first_data_ms"`
+}
+
+// Finding is one answer to where a handshake's time went: its kind, the
+// time it cost when measurable, and a sentence.
+type Finding struct {
+	Kind   string   `json:"kind"`
+	CostMS *float64 `json:"cost_ms"`
+	Text   string   `json:"text"`
 }
 
 // Issue is a problem met on the connection.

@@ -4,7 +4,7 @@
 # tcpdump. Needs root (for tcpdump and a network namespace), openssl,
 # gnutls-bin, tcpdump, python3 and curl.
 # Run from the repository root: bash samples/make.sh [SECTION ...], where
-# a section is one of gen openssl dtls 0rtt gnutls tfo failures (all by
+# a section is one of gen openssl dtls 0rtt gnutls tfo failures delays (all by
 # default): each makes its own captures, so that one can be made again
 # without changing the others.
 set -euo pipefail
@@ -224,7 +224,139 @@ trusting https://valid.localhost:44366/
 stop_capture
 }
 
-for s in "${@:-gen openssl dtls 0rtt gnutls tfo failures}"; do
+# Slow handshakes and why (parser/doc.go, "Where the time went"): two
+# network namespaces joined by a delay line, a Python relay between two TUN
+# devices that holds every packet 25 ms each way (a 50 ms round trip; the
+# kernel has no netem here) and drops the server's first segment of data
+# on port 44373; the server's routes start with a congestion window of 4
+# segments. curl (OpenSSL 3.0) meets a Python server that takes 300 ms
+# before its ServerHello, OpenSSL with a 7 kB certificate chain over TLS
+# 1.2, OpenSSL taking P-256 only (a HelloRetryRequest for curl's X25519
+# key share), OpenSSL behind the lost segment, a Python client that
+# thinks 200 ms before its Finished, and a client that connects twice
+# without resuming, then twice resuming. tcpdump captures both ends:
+# delays.pcap near the client, delays-server.pcap near the server.
+section_delays() {
+for ns in tlssniff-c tlssniff-s; do ip netns add $ns; ip -n $ns link set lo up; done
+trap 'cleanup; ip netns del tlssniff-c; ip netns del tlssniff-s' EXIT
+ip -n tlssniff-c tuntap add dev tsc mode tun; ip -n tlssniff-s tuntap add dev tss mode tun
+ip -n tlssniff-c addr add 10.9.0.1/24 dev tsc; ip -n tlssniff-s addr add 10.9.0.2/24 dev tss
+ip -n tlssniff-c link set tsc up; ip -n tlssniff-s link set tss up
+ip -n tlssniff-s route replace 10.9.0.0/24 dev tss initcwnd 4
+cat > "$work/relay.py" <<'PY'
+import ctypes, fcntl, heapq, os, select, struct, sys, time
+TUNSETIFF, IFF_TUN, IFF_NO_PI, CLONE_NEWNET = 0x400454CA, 0x0001, 0x1000, 0x40000000
+def attach(name):
+    fd = os.open("/dev/net/tun", os.O_RDWR)
+    fcntl.ioctl(fd, TUNSETIFF, struct.pack("16sH", name.encode(), IFF_TUN | IFF_NO_PI))
+    return fd
+client = attach("tsc")
+libc = ctypes.CDLL(None, use_errno=True)
+if libc.setns(os.open("/var/run/netns/" + sys.argv[1], os.O_RDONLY), CLONE_NEWNET) != 0:
+    raise OSError(ctypes.get_errno(), "setns")
+server = attach("tss")
+one_way, drop_port, dropped = float(sys.argv[2]) / 2000, int(sys.argv[3]), False
+queue, n = [], 0
+while True:
+    timeout = max(0.0, queue[0][0] - time.monotonic()) if queue else None
+    for fd in select.select([client, server], [], [], timeout)[0]:
+        pkt = os.read(fd, 65535)
+        if not dropped and fd == server and pkt[0] >> 4 == 4 and pkt[9] == 6:
+            ihl = (pkt[0] & 15) * 4
+            if struct.unpack("!H", pkt[ihl:ihl + 2])[0] == drop_port and len(pkt) > ihl + (pkt[ihl + 12] >> 4) * 4:
+                dropped = True
+                continue
+        n += 1
+        heapq.heappush(queue, (time.monotonic() + one_way, n, client if fd == server else server, pkt))
+    while queue and queue[0][0] <= time.monotonic():
+        _, _, fd, pkt = heapq.heappop(queue)
+        os.write(fd, pkt)
+PY
+ip netns exec tlssniff-c python3 "$work/relay.py" tlssniff-s 50 44373 >/dev/null 2>&1 &
+pids+=($!)
+# issue NAME ISSUER ca|leaf SANS KEY: a certificate of the sample CA's tree.
+issue() {
+  local ext="$work/$1.ext"
+  if [ "$3" = ca ]; then printf 'basicConstraints=critical,CA:TRUE\nkeyUsage=keyCertSign,cRLSign\n' > "$ext"
+  else printf 'subjectAltName=%s\n' "$4" > "$ext"; fi
+  openssl req -newkey "$5" -nodes -subj "/CN=$1" -keyout "$work/$1.key" -out "$work/$1.csr" 2>/dev/null
+  openssl x509 -req -in "$work/$1.csr" -CA "$work/$2.crt" -CAkey "$work/$2.key" -CAcreateserial -days 3650 \
+    -extfile "$ext" -out "$work/$1.crt" 2>/dev/null
+}
+issue inter1 ca ca "" rsa:4096
+issue inter2 inter1 ca "" rsa:4096
+issue bigchain.test inter2 leaf "DNS:bigchain.test$(for i in $(seq 150); do printf ',DNS:host%03d.bigchain.test' "$i"; done)" rsa:4096
+issue small.test ca leaf "DNS:slow.test,DNS:hrr.test,DNS:lossy.test,DNS:think.test,DNS:again.test" ec:<(openssl ecparam -name prime256v1)
+cat "$work/inter2.crt" "$work/inter1.crt" > "$work/chain.pem"
+cat > "$work/slow.py" <<PY
+import socket, ssl, time
+ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+ctx.load_cert_chain("$work/small.test.crt", "$work/small.test.key")
+ctx.sni_callback = lambda sock, name, c: time.sleep(0.3)
+s = socket.socket()
+s.bind(("10.9.0.2", 44370))
+s.listen(8)
+c, _ = s.accept()
+t = ctx.wrap_socket(c, server_side=True)
+t.recv(100)
+t.sendall(b"HTTP/1.0 200 OK\r\n\r\nhello")
+t.close()
+PY
+cat > "$work/think.py" <<'PY'
+import select, socket, ssl, time
+ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+ctx.check_hostname, ctx.verify_mode = False, ssl.CERT_NONE
+s = socket.create_connection(("10.9.0.2", 44375))
+t = ctx.wrap_socket(s, server_hostname="think.test", do_handshake_on_connect=False)
+t.setblocking(False)
+waited = False
+while True:
+    try:
+        t.do_handshake()
+        break
+    except ssl.SSLWantReadError:
+        select.select([t], [], [])
+        if not waited:  # the server's flight is here: think before answering it
+            time.sleep(0.2)
+            waited = True
+t.setblocking(True)
+t.sendall(b"GET / HTTP/1.0\r\n\r\n")
+t.recv(100)
+t.close()
+PY
+ip netns exec tlssniff-s python3 "$work/slow.py" &
+pids+=($!)
+serve() { local port=$1; shift
+  ip netns exec tlssniff-s openssl s_server -quiet -www -accept "10.9.0.2:$port" "$@" >/dev/null 2>&1 &
+  pids+=($!)
+}
+serve 44371 -cert "$work/bigchain.test.crt" -key "$work/bigchain.test.key" -cert_chain "$work/chain.pem"
+small=(-cert "$work/small.test.crt" -key "$work/small.test.key")
+serve 44372 "${small[@]}" -groups P-256
+serve 44373 "${small[@]}"
+serve 44374 "${small[@]}"
+serve 44375 "${small[@]}" -tls1_2
+sleep 1
+ip netns exec tlssniff-c tcpdump -i tsc --immediate-mode -U -w "$out/delays.pcap" "tcp portrange 44370-44375" 2>"$work/tcpdump-c.log" &
+client_dump=$!
+ip netns exec tlssniff-s tcpdump -i tss --immediate-mode -U -w "$out/delays-server.pcap" "tcp portrange 44370-44375" 2>"$work/tcpdump.log" &
+tcpdump_pid=$!
+for _ in $(seq 50); do grep -q listening "$work/tcpdump.log" && grep -q listening "$work/tcpdump-c.log" && break; sleep 0.1; done
+get() { ip netns exec tlssniff-c curl -s -o /dev/null -k --connect-to ::10.9.0.2: "$@" || true; }
+get https://slow.test:44370/
+get --tls-max 1.2 https://bigchain.test:44371/
+get --curves X25519:P-256 https://hrr.test:44372/
+get https://lossy.test:44373/
+ip netns exec tlssniff-c python3 "$work/think.py"
+get https://again.test:44374/
+get https://again.test:44374/
+get -H 'Connection: close' https://again.test:44374/ -o /dev/null https://again.test:44374/
+sleep 1
+kill -INT "$client_dump"; wait "$client_dump" || true
+stop_capture
+}
+
+for s in "${@:-gen openssl dtls 0rtt gnutls tfo failures delays}"; do
   for name in $s; do "section_$name"; done
 done
 ls -l "$out"

@@ -402,8 +402,8 @@ func TestLiveFanout(t *testing.T) {
 	byClient := func(s *sniffer) map[uint16]string {
 		out := map[uint16]string{}
 		for _, c := range parseNDJSON(t, s.out.String()) {
-			c.Start, c.Timing = report.Timestamp{}, report.Timing{}
-			c.TS, c.UID = report.EpochTime{}, "" // from the start's time
+			c.Start, c.Timing, c.Diagnosis = report.Timestamp{}, report.Timing{}, nil // times, and what they show
+			c.TS, c.UID = report.EpochTime{}, ""                                      // from the start's time
 			for i := range c.Messages {
 				c.Messages[i].TS, c.Messages[i].OffsetMS = report.Timestamp{}, 0
 			}

@@ -1,0 +1,286 @@
+package parser
+
+import (
+	"fmt"
+	"strings"
+	"time"
+)
+
+// Finding is one answer to "where did the handshake's time go".
+type Finding struct {
+	Kind string // one of the Finding* kinds
+	// Cost is the time the finding cost the handshake, when it can be
+	// measured (HasCost).
+	Cost    time.Duration
+	HasCost bool
+	Text    string // a sentence; it quotes no string from the wire
+}
+
+// The kinds of Finding, in the order Diagnosis lists them.
+const (
+	FindingRoundTrips     = "round_trips"
+	FindingServerThink    = "server_think"
+	FindingHelloRetry     = "hello_retry"
+	FindingCongestion     = "server_flight_waited_for_acks"
+	FindingServerFlight   = "server_flight_spread"
+	FindingRetransmission = "retransmission"
+	FindingClientThink    = "client_think"
+)
+
+// initialWindow is the initial congestion window most servers start with
+// (RFC 6928: 10 segments of a 1460-byte MSS): a flight larger than it
+// waits for the client's ACKs.
+const initialWindow = 10 * 1460
+
+// Diagnosis says where a handshake's time went: the network's round trip
+// and how many the handshake took against what its kind needs, then what
+// explains the extra ones — a server slow to answer, a HelloRetryRequest,
+// a server flight that waited for ACKs, segments sent again, a client
+// slow to answer. Each finding carries the time it cost when it can be
+// measured. The rules are in doc.go, "Where the time went".
+func (c *Connection) Diagnosis() []Finding {
+	t := &c.Timing
+	if c.ClientHelloTime.IsZero() || c.ServerHelloTime.IsZero() {
+		return c.History
+	}
+	var out []Finding
+	add := func(kind string, cost time.Duration, hasCost bool, format string, args ...any) {
+		out = append(out, Finding{Kind: kind, Cost: cost, HasCost: hasCost, Text: fmt.Sprintf(format, args...)})
+	}
+	// Legs of the round trip from the capture point: to the server and
+	// back (SYN to SYN/ACK), to the client and back (SYN/ACK to ACK).
+	var rtt, toServer, toClient time.Duration
+	if t.TCPRoundTrip != nil {
+		rtt, toServer, toClient = *t.TCPRoundTrip, *t.SYNToSYNACK, *t.SYNACKToACK
+	}
+	// A step is worth a finding when it is long against the round trip,
+	// or a good part of time the round trips do not explain.
+	var extra time.Duration
+	worth := func(d time.Duration) bool { return d >= 10*time.Millisecond && d >= rtt/4 }
+	significant := func(d time.Duration) bool {
+		return worth(d) || worth(extra) && d >= extra/4 && d >= time.Millisecond
+	}
+
+	if rtt > 0 && !c.ServerFinishedTime.IsZero() {
+		// The client waits from its ClientHello to the server's Finished,
+		// and the capture point sees that wait less the client's leg; a
+		// Finished sent again reached the client only then.
+		finished := c.ServerFinishedTime
+		if c.TLS13() {
+			finished = later(finished, c.lastResent(FromServer, c.ClientFinishedTime))
+		}
+		wait := finished.Sub(c.ClientHelloTime) + toClient
+		need, kind := 1, "a TLS 1.3 handshake"
+		switch {
+		case c.TLS13() && c.HelloRetryRequest != nil:
+			need, kind = 2, "a TLS 1.3 handshake with a HelloRetryRequest"
+		case c.TLS13() && c.Resumed:
+			kind = "a resumed TLS 1.3 handshake"
+		case c.TLS13():
+		case c.Resumed:
+			kind = "a resumed handshake"
+		default:
+			need, kind = 2, "a full "+VersionName(c.Version)+" handshake"
+		}
+		extra = wait - time.Duration(need)*rtt
+		needs := fmt.Sprintf("%s needs %d round trip", kind, need)
+		if need > 1 {
+			needs += "s"
+		}
+		text := fmt.Sprintf("the client waited %s for the server's Finished, %.1f round trips of %s (the TCP handshake's); %s",
+			msText(wait), float64(wait)/float64(rtt), msText(rtt), needs)
+		if rtt < time.Millisecond {
+			text = fmt.Sprintf("the client waited %s for the server's Finished; %s, and the TCP handshake's took %s, so "+
+				"the time went to the two ends' work", msText(wait), needs, msText(rtt))
+		}
+		if worth(extra) {
+			text += fmt.Sprintf(", so %s more went elsewhere", msText(extra))
+		}
+		add(FindingRoundTrips, max(extra, 0), true, "%s", text)
+	}
+
+	hrr := c.HelloRetryRequest != nil && !c.SecondClientHelloTime.IsZero()
+	answered := c.ClientHelloTime
+	if hrr {
+		answered = c.SecondClientHelloTime
+	}
+	if rtt > 0 {
+		think := c.ServerHelloTime.Sub(answered) - toServer
+		if significant(think) {
+			text := fmt.Sprintf("the server took %s to answer the ClientHello, beyond the round trip", msText(think))
+			if t.CaptureNear == "client" {
+				text += " (or its answer was lost and sent again, which only a capture near the server shows)"
+			}
+			add(FindingServerThink, think, true, "%s", text)
+		}
+	}
+	if think, ok := c.finishedThink(toServer); ok && significant(think) {
+		add(FindingServerThink, think, true, "the server took %s to answer the client's Finished, beyond the round trip",
+			msText(think))
+	}
+	if hrr && t.HelloRetry != nil {
+		add(FindingHelloRetry, *t.HelloRetry, true, "a HelloRetryRequest cost a round trip (%s): %s",
+			msText(*t.HelloRetry), c.retryCause())
+	}
+	if f := c.serverFlight(); t.ServerFlight != nil && significant(*t.ServerFlight) {
+		spread := *t.ServerFlight
+		if f.bytes > initialWindow/3 && rtt > 0 && spread >= rtt*3/4 && spread <= 4*rtt+rtt/2 {
+			add(FindingCongestion, spread, true, "the server's flight of %d bytes (%s) took %s, %.1f round trips more: "+
+				"it did not fit the server's initial congestion window, so the server waited for the client's ACKs; a "+
+				"smaller chain (fewer certificates or names, ECDSA keys) or certificate compression (RFC 8879) would save them",
+				f.bytes, f.chain(), msText(spread), float64(spread)/float64(rtt))
+		} else {
+			add(FindingServerFlight, spread, true, "the server's flight of %d bytes was spread over %s after its ServerHello "+
+				"(a slow signature or a busy server)", f.bytes, msText(spread))
+		}
+	}
+	if n, cost := c.retransmissions(); n > 0 {
+		add(FindingRetransmission, cost, cost > 0, "%d segments of the handshake were sent again; the longest wait for one, "+
+			"a retransmission timeout, was %s", n, msText(cost))
+	}
+	if think, ok := c.clientThink(toClient); ok && significant(think) {
+		add(FindingClientThink, think, true, "the client took %s after the server's flight before answering it "+
+			"(checking the certificate, choosing a client certificate, or a busy client)", msText(think))
+	}
+	return append(out, c.History...)
+}
+
+// msText writes a duration in milliseconds, to the microsecond under 10
+// ms.
+func msText(d time.Duration) string {
+	if d < 10*time.Millisecond {
+		return fmt.Sprintf("%.3f ms", float64(d)/float64(time.Millisecond))
+	}
+	return fmt.Sprintf("%.1f ms", float64(d)/float64(time.Millisecond))
+}
+
+// retryCause says which key share the client sent and which group the
+// server asked for.
+func (c *Connection) retryCause() string {
+	var shares []string
+	if c.ClientHello != nil {
+		for _, g := range c.ClientHello.KeyShares {
+			if !IsGREASE(g) {
+				shares = append(shares, GroupName(g))
+			}
+		}
+	}
+	sent := "no key share"
+	if len(shares) > 0 {
+		sent = "key shares for " + strings.Join(shares, ", ")
+	}
+	if h := c.HelloRetryRequest; h.HasKeyShare {
+		return fmt.Sprintf("the client sent %s, the server asked for %s; a client that offers a %s key share first saves it",
+			sent, GroupName(h.KeyShare), GroupName(h.KeyShare))
+	}
+	return "the server asked for a cookie or another ClientHello (" + sent + ")"
+}
+
+// flightSize is what the server's first flight held.
+type flightSize struct {
+	bytes, chainBytes, certs int
+}
+
+func (f flightSize) chain() string {
+	if f.certs == 0 {
+		return "its certificate chain encrypted"
+	}
+	return fmt.Sprintf("a chain of %d certificates, %d bytes", f.certs, f.chainBytes)
+}
+
+// serverFlight measures the server's flight from its ServerHello to its
+// flight's last message: handshake messages with their 4-byte headers,
+// or a TLS 1.3 flight's records.
+func (c *Connection) serverFlight() flightSize {
+	f := flightSize{certs: len(c.Certificates)}
+	for _, cert := range c.Certificates {
+		f.chainBytes += cert.Length
+	}
+	if c.ServerFlight != nil {
+		f.bytes = c.ServerFlight.Bytes
+	}
+	if c.Timing.ServerFlight == nil {
+		return f
+	}
+	end := c.ServerHelloTime.Add(*c.Timing.ServerFlight)
+	for _, m := range c.Messages {
+		if m.From == FromServer && !m.Encrypted && m.Type != MsgChangeCipherSpec && m.Type != MsgAlert &&
+			!m.Time.Before(c.ServerHelloTime) && !m.Time.After(end) {
+			f.bytes += 4 + m.Length
+		}
+	}
+	return f
+}
+
+// retransmissions counts the segments sent again before the handshake
+// ended, and the longest time one waited: from its side's last message
+// before it.
+func (c *Connection) retransmissions() (n int, longest time.Duration) {
+	end := c.ClientFinishedTime
+	if end.IsZero() {
+		end = c.ServerFinishedTime
+	}
+	for _, m := range c.Quality.Transport.Marks {
+		if !m.Retransmit || !end.IsZero() && m.Time.After(end) {
+			continue
+		}
+		n++
+		from := c.Start
+		for _, msg := range c.Messages {
+			if msg.Time.After(m.Time) {
+				break
+			}
+			if msg.From == Direction(m.Side) {
+				from = msg.Time
+			}
+		}
+		longest = max(longest, m.Time.Sub(from))
+	}
+	return n, longest
+}
+
+// clientThink is the time the client took between the end of the
+// server's flight and its next message, less the round trip from the
+// capture point to the client (toClient).
+func (c *Connection) clientThink(toClient time.Duration) (time.Duration, bool) {
+	if c.Timing.ServerFlight == nil || c.Timing.TCPRoundTrip == nil {
+		return 0, false
+	}
+	end := c.ServerHelloTime.Add(*c.Timing.ServerFlight)
+	for _, m := range c.Messages {
+		if m.From == FromClient && m.Time.After(end) {
+			return m.Time.Sub(later(end, c.lastResent(FromServer, m.Time))) - toClient, true
+		}
+	}
+	return 0, false
+}
+
+// finishedThink is the time a TLS 1.2 server took between the client's
+// Finished and its own (a full handshake's second round trip), less the
+// round trip from the capture point to the server (toServer).
+func (c *Connection) finishedThink(toServer time.Duration) (time.Duration, bool) {
+	if c.TLS13() || c.Resumed || c.ClientFinishedTime.IsZero() || c.ServerFinishedTime.Before(c.ClientFinishedTime) ||
+		c.Timing.TCPRoundTrip == nil {
+		return 0, false
+	}
+	return c.ServerFinishedTime.Sub(c.ClientFinishedTime) - toServer, true
+}
+
+// lastResent is the time of side d's last segment sent again before
+// before (any time when zero), or the zero time.
+func (c *Connection) lastResent(d Direction, before time.Time) time.Time {
+	var last time.Time
+	for _, m := range c.Quality.Transport.Marks {
+		if m.Retransmit && Direction(m.Side) == d && (before.IsZero() || m.Time.Before(before)) {
+			last = m.Time
+		}
+	}
+	return last
+}
+
+func later(a, b time.Time) time.Time {
+	if b.After(a) {
+		return b
+	}
+	return a
+}
