@@ -84,8 +84,8 @@ func (c *Connection) refusal(desc uint8) string {
 	case desc == alertProtocolVersion:
 		return "the server refused every version the client offered: " + offeredVersions(ch)
 	case desc == alertInappropriateFallbk:
-		return fmt.Sprintf("the server refused a fallback: the client retried at %s with TLS_FALLBACK_SCSV after a "+
-			"failed attempt at a higher version", offeredVersions(ch))
+		return fmt.Sprintf("the server refused a fallback: the client offered %s with TLS_FALLBACK_SCSV, which says an "+
+			"attempt at a higher version, one the server supports, had failed", offeredVersions(ch))
 	case desc == alertUnrecognizedName:
 		return "the server does not serve the name the client asked for (SNI)"
 	case desc == alertHandshakeFailure || desc == alertInsufficientSecure:

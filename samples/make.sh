@@ -12,7 +12,7 @@ cd "$(dirname "$0")/.."
 out=samples
 work=$(mktemp -d)
 pids=()
-cleanup() { kill "${pids[@]}" 2>/dev/null || true; rm -rf "$work"; }
+cleanup() { kill "${pids[@]}" ${tcpdump_pid:-} ${client_dump:-} 2>/dev/null || true; rm -rf "$work"; }
 trap cleanup EXIT
 
 section_gen() { go run ./samples/gen -samples "$out"; }
@@ -147,7 +147,8 @@ trap cleanup EXIT
 # does not cover (curl checks it after the handshake and closes); no
 # shared cipher suite; a client certificate required and not sent; a
 # server that does not know the SNI (unrecognized_name) and one that closes
-# after the ClientHello.
+# after the ClientHello; a client that resets while the server is silent;
+# a TLS 1.2 retry with TLS_FALLBACK_SCSV (inappropriate_fallback).
 section_failures() {
 mkdir -p "$work/db"; : > "$work/db/index"; echo 01 > "$work/db/serial"
 cat > "$work/ca.cnf" <<CNF
@@ -180,7 +181,7 @@ ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
 ctx.load_cert_chain("$work/valid.localhost.crt", "$work/valid.localhost.key")
 ctx.sni_callback = lambda sock, name, c: None if name == "valid.localhost" else ssl.ALERT_DESCRIPTION_UNRECOGNIZED_NAME
 listeners = []
-for port in (44365, 44366):
+for port in (44365, 44366, 44367):
     s = socket.socket()
     s.bind(("127.0.0.1", port))
     s.listen(8)
@@ -194,9 +195,30 @@ c.close()
 c, _ = listeners[1].accept()
 c.recv(4096)
 c.close()
+c, _ = listeners[2].accept()  # never answers: the client gives up first
+c.recv(4096)
+c.settimeout(2)
+try:
+    c.recv(4096)
+except OSError:
+    pass
+PY
+cat > "$work/impatient.py" <<'PY'
+import socket, ssl, struct, time
+ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+s = socket.create_connection(("127.0.0.1", 44367))
+t = ctx.wrap_socket(s, server_hostname="valid.localhost", do_handshake_on_connect=False)
+t.setblocking(False)
+try:
+    t.do_handshake()  # sends the ClientHello
+except ssl.SSLWantReadError:
+    pass
+time.sleep(0.2)
+t.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+t.close()  # an RST
 PY
 cp "$work/ca.crt" "$out/failures-ca.pem"
-capture lo "$out/failures.pcap" "tcp portrange 44360-44366"
+capture lo "$out/failures.pcap" "tcp portrange 44360-44368"
 serve() { local port=$1 name=$2; shift 2
   openssl s_server -quiet -www -accept "$port" -cert "$work/$name.crt" -key "$work/$name.key" "$@" >/dev/null 2>&1 &
   pids+=($!)
@@ -206,9 +228,10 @@ serve 44361 valid.localhost
 serve 44362 soon.localhost
 serve 44363 valid.localhost -tls1_2 -cipher AES128-SHA
 serve 44364 valid.localhost -CAfile "$work/ca.crt" -Verify 1
+serve 44368 valid.localhost
 python3 "$work/failing.py" 2>"$work/failing.log" &
 pids+=($!)
-for port in $(seq 44360 44364); do wait_port $port; done
+for port in $(seq 44360 44364) 44368; do wait_port $port; done
 sleep 0.5 # Python's listeners take one connection each: not probed
 get() { curl -s -o /dev/null --connect-to "::127.0.0.1:" "$@" || true; }
 trusting() { get --cacert "$work/ca.crt" "$@"; }
@@ -221,6 +244,9 @@ trusting --tls-max 1.2 --ciphers ECDHE-RSA-AES256-GCM-SHA384 https://valid.local
 trusting --tls-max 1.2 https://valid.localhost:44364/
 trusting https://unknown.localhost:44365/
 trusting https://valid.localhost:44366/
+python3 "$work/impatient.py"
+# a client that retries at TLS 1.2 with TLS_FALLBACK_SCSV, as after a failed TLS 1.3 attempt
+openssl s_client -connect 127.0.0.1:44368 -servername valid.localhost -tls1_2 -fallback_scsv </dev/null >/dev/null 2>&1 || true
 stop_capture
 }
 

@@ -35,6 +35,7 @@ type tsharkConn struct {
 	suites, groups      []string
 	certRequest, noCert bool
 	serverFIN           bool
+	clientRST           bool
 	sni                 string
 }
 
@@ -55,7 +56,7 @@ func tsharkFailures(t *testing.T) map[string]*tsharkConn {
 	}
 	for _, r := range tsharkFields(t, failuresPcap, "tcp", "tcp.srcport", "tcp.dstport", "frame.time_epoch", "tcp.flags.fin",
 		"tls.alert_message.desc", "tls.handshake.type", "x509af.utcTime", "x509ce.dNSName", "tls.handshake.ciphersuite",
-		"tls.handshake.extensions_supported_group", "tls.handshake.certificates_length", "tls.handshake.extensions_server_name") {
+		"tls.handshake.extensions_supported_group", "tls.handshake.certificates_length", "tls.handshake.extensions_server_name", "tcp.flags.reset") {
 		c := get(r[0], r[1])
 		if c.start.IsZero() {
 			sec, _ := strconv.ParseFloat(r[2], 64)
@@ -63,6 +64,7 @@ func tsharkFailures(t *testing.T) map[string]*tsharkConn {
 		}
 		fromServer := c.serverPort == r[0]
 		c.serverFIN = c.serverFIN || fromServer && r[3] == "1"
+		c.clientRST = c.clientRST || !fromServer && r[12] == "1"
 
 		if r[4] != "" {
 			c.alert, c.alertFrom = r[4], map[bool]string{true: "server", false: "client"}[fromServer]
@@ -144,6 +146,11 @@ func TestWhyItFailed(t *testing.T) {
 					"5 groups: %s and 1 more", suites[0], strings.Join(groups[:4], ", "))
 			case w.alert == "112" && w.alertFrom == "server":
 				want = "the server does not serve the name the client asked for (SNI)"
+			case w.alert == "86" && w.alertFrom == "server" && slices.Contains(w.suites, "0x5600"):
+				want = "the server refused a fallback: the client offered TLS 1.2 at most with TLS_FALLBACK_SCSV, which says an " +
+					"attempt at a higher version, one the server supports, had failed"
+			case w.alert == "" && w.clientRST && c.ServerHello == nil:
+				want = "the client reset the connection before any answer from the server"
 			case w.alert == "" && w.serverFIN && len(w.suites) > 0 && c.ServerHello == nil:
 				want = "the server closed the connection after the ClientHello without answering: it does not serve this name, " +
 					"or does not speak TLS on this port"

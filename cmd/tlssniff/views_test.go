@@ -384,7 +384,7 @@ func TestCountAndDuration(t *testing.T) {
 }
 
 // sampleConnections is how many connections the samples hold.
-const sampleConnections = 52
+const sampleConnections = 54
 
 // TestWorkersSameOutput: any number of workers writes the same bytes as
 // one, on the samples and on every capture of the corpus.
