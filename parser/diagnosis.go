@@ -49,9 +49,18 @@ func (c *Connection) Diagnosis() []Finding {
 	}
 	// Legs of the round trip from the capture point: to the server and
 	// back (SYN to SYN/ACK), to the client and back (SYN/ACK to ACK).
+	// Without a TCP handshake (QUIC, DTLS, a flow picked up late), the
+	// ClientHello/ServerHello pair bounds the round trip from above, the
+	// server's think time in it, and the capture is taken to be near the
+	// client.
 	var rtt, toServer, toClient time.Duration
-	if t.TCPRoundTrip != nil {
+	measured := "the TCP handshake's"
+	switch {
+	case t.TCPRoundTrip != nil:
 		rtt, toServer, toClient = *t.TCPRoundTrip, *t.SYNToSYNACK, *t.SYNACKToACK
+	case t.ClientHelloToServerHello != nil && c.HelloRetryRequest == nil:
+		rtt, toServer = *t.ClientHelloToServerHello, *t.ClientHelloToServerHello
+		measured = "the ClientHello and ServerHello's, server think time included"
 	}
 	// A step is worth a finding when it is long against the round trip,
 	// or a good part of time the round trips do not explain.
@@ -87,11 +96,11 @@ func (c *Connection) Diagnosis() []Finding {
 		if need > 1 {
 			needs += "s"
 		}
-		text := fmt.Sprintf("the client waited %s for the server's Finished, %.1f round trips of %s (the TCP handshake's); %s",
-			msText(wait), float64(wait)/float64(rtt), msText(rtt), needs)
+		text := fmt.Sprintf("the client waited %s for the server's Finished, %.1f round trips of %s (%s); %s",
+			msText(wait), float64(wait)/float64(rtt), msText(rtt), measured, needs)
 		if rtt < time.Millisecond {
-			text = fmt.Sprintf("the client waited %s for the server's Finished; %s, and the TCP handshake's took %s, so "+
-				"the time went to the two ends' work", msText(wait), needs, msText(rtt))
+			text = fmt.Sprintf("the client waited %s for the server's Finished; %s, and a round trip (%s) took %s, so "+
+				"the time went to the two ends' work", msText(wait), needs, measured, msText(rtt))
 		}
 		if worth(extra) {
 			text += fmt.Sprintf(", so %s more went elsewhere", msText(extra))
@@ -104,7 +113,7 @@ func (c *Connection) Diagnosis() []Finding {
 	if hrr {
 		answered = c.SecondClientHelloTime
 	}
-	if rtt > 0 {
+	if t.TCPRoundTrip != nil {
 		think := c.ServerHelloTime.Sub(answered) - toServer
 		if significant(think) {
 			text := fmt.Sprintf("the server took %s to answer the ClientHello, beyond the round trip", msText(think))
@@ -125,10 +134,11 @@ func (c *Connection) Diagnosis() []Finding {
 	if f := c.serverFlight(); t.ServerFlight != nil && significant(*t.ServerFlight) {
 		spread := *t.ServerFlight
 		if f.bytes > initialWindow/3 && rtt > 0 && spread >= rtt*3/4 && spread <= 4*rtt+rtt/2 {
-			add(FindingCongestion, spread, true, "the server's flight of %d bytes (%s) took %s, %.1f round trips more: "+
+			add(FindingCongestion, spread, true, "the server's flight of %d bytes (%s; %s) took %s, %.1f round trips: "+
 				"it did not fit the server's initial congestion window, so the server waited for the client's ACKs; a "+
-				"smaller chain (fewer certificates or names, ECDSA keys) or certificate compression (RFC 8879) would save them",
-				f.bytes, f.chain(), msText(spread), float64(spread)/float64(rtt))
+				"flight that fits it (a smaller chain: fewer certificates or names, ECDSA keys; or certificate compression, "+
+				"RFC 8879) would save about %s", f.bytes, strings.Join(f.messages, ", "), f.chain(), msText(spread),
+				float64(spread)/float64(rtt), msText(spread))
 		} else {
 			add(FindingServerFlight, spread, true, "the server's flight of %d bytes was spread over %s after its ServerHello "+
 				"(a slow signature or a busy server)", f.bytes, msText(spread))
@@ -138,7 +148,7 @@ func (c *Connection) Diagnosis() []Finding {
 		add(FindingRetransmission, cost, cost > 0, "%d segments of the handshake were sent again; the longest wait for one, "+
 			"a retransmission timeout, was %s", n, msText(cost))
 	}
-	if think, ok := c.clientThink(toClient); ok && significant(think) {
+	if think, ok := c.clientThink(toClient); ok && rtt > 0 && significant(think) {
 		add(FindingClientThink, think, true, "the client took %s after the server's flight before answering it "+
 			"(checking the certificate, choosing a client certificate, or a busy client)", msText(think))
 	}
@@ -179,6 +189,7 @@ func (c *Connection) retryCause() string {
 // flightSize is what the server's first flight held.
 type flightSize struct {
 	bytes, chainBytes, certs int
+	messages                 []string
 }
 
 func (f flightSize) chain() string {
@@ -198,6 +209,9 @@ func (c *Connection) serverFlight() flightSize {
 	}
 	if c.ServerFlight != nil {
 		f.bytes = c.ServerFlight.Bytes
+		for _, m := range c.ServerFlight.Messages {
+			f.messages = append(f.messages, m.String())
+		}
 	}
 	if c.Timing.ServerFlight == nil {
 		return f
@@ -207,6 +221,7 @@ func (c *Connection) serverFlight() flightSize {
 		if m.From == FromServer && !m.Encrypted && m.Type != MsgChangeCipherSpec && m.Type != MsgAlert &&
 			!m.Time.Before(c.ServerHelloTime) && !m.Time.After(end) {
 			f.bytes += 4 + m.Length
+			f.messages = append(f.messages, m.Type.String())
 		}
 	}
 	return f
@@ -243,7 +258,7 @@ func (c *Connection) retransmissions() (n int, longest time.Duration) {
 // server's flight and its next message, less the round trip from the
 // capture point to the client (toClient).
 func (c *Connection) clientThink(toClient time.Duration) (time.Duration, bool) {
-	if c.Timing.ServerFlight == nil || c.Timing.TCPRoundTrip == nil {
+	if c.Timing.ServerFlight == nil {
 		return 0, false
 	}
 	end := c.ServerHelloTime.Add(*c.Timing.ServerFlight)
