@@ -47,6 +47,9 @@ type entry struct {
 	alerts []string
 	// cert is "name\x00not_after\x00status" of the server's leaf, "" without one.
 	cert string
+	// costs are what the diagnosis's findings cost, by kind, round
+	// trips left out.
+	costs []parser.Finding
 }
 
 // sep joins the parts of a composite key of the summary's counters.
@@ -67,6 +70,11 @@ func newEntry(c *parser.Connection) entry {
 			e.alerts = appendNew(e.alerts, m.From.String()+sep+parser.AlertName(a.Description))
 		case a == nil && e.failed():
 			e.alerts = appendNew(e.alerts, m.From.String()+sep+"(encrypted)")
+		}
+	}
+	for _, f := range c.Diagnosis() {
+		if f.HasCost && f.Kind != parser.FindingRoundTrips {
+			e.costs = append(e.costs, parser.Finding{Kind: f.Kind, Cost: f.Cost, HasCost: true})
 		}
 	}
 	if status := c.CertStatus(); status != "" {
@@ -171,6 +179,9 @@ type group struct {
 	handshakes                 quantiles
 	err                        int // Conns may be over by this much (counter)
 	index                      int // in its counter's heap
+	// causes sums the cost of each kind of finding, for the slowest
+	// servers' main cause: a few kinds at most.
+	causes map[string]time.Duration
 }
 
 // summary is everything a summary shows.
@@ -184,6 +195,7 @@ type summary struct {
 	// The answers: failures by server, SNI and reason; alerts by server,
 	// SNI, side and description; certificates at risk.
 	Failures, Alerts, CertsAtRisk      [][]string
+	Slowest                            [][]string // servers by p90 handshake, with their main cause
 	TotalFailures, TotalAlerts         string
 	TotalCertsAtRisk                   int
 	TotalSNIs, TotalServers, TotalJA4s string // "~" when estimated
@@ -220,6 +232,11 @@ func (a *accumulator) summarize() summary {
 	_, s.TotalJA4s = groups(a.ja4s)
 	s.SNIs, s.TotalSNIs = groups(a.snis)
 	s.Servers, s.TotalServers = groups(a.servers)
+	slowest := slices.DeleteFunc(slices.Clone(s.Servers), func(g group) bool { return g.Latency.N == 0 })
+	slices.SortStableFunc(slowest, func(a, b group) int { return cmp.Compare(b.Latency.P90, a.Latency.P90) })
+	for _, g := range slowest[:min(topN, len(slowest))] {
+		s.Slowest = append(s.Slowest, append([]string{g.Name}, append(g.Latency.cells(), g.mainCause())...))
+	}
 	s.SNIs, s.Servers, s.JA4s = s.SNIs[:min(topN, len(s.SNIs))], s.Servers[:min(topN, len(s.Servers))], s.JA4s[:min(topN, len(s.JA4s))]
 	// keyed splits each counted key into its parts and the count.
 	keyed := func(c *counter) [][]string {
@@ -266,6 +283,37 @@ func (g *group) add(e entry) {
 	if e.handshake != nil {
 		g.handshakes.add(*e.handshake)
 	}
+	for _, f := range e.costs {
+		if g.causes == nil {
+			g.causes = map[string]time.Duration{}
+		}
+		g.causes[f.Kind] += f.Cost
+	}
+}
+
+// causeWords name the kinds of findings in a summary.
+var causeWords = map[string]string{
+	parser.FindingServerThink:    "server think time",
+	parser.FindingHelloRetry:     "HelloRetryRequest",
+	parser.FindingCongestion:     "flight over the congestion window",
+	parser.FindingServerFlight:   "slow server flight",
+	parser.FindingRetransmission: "retransmissions",
+	parser.FindingClientThink:    "client think time",
+}
+
+// mainCause is the kind of finding that cost a group the most, and what
+// it cost a connection on average; "-" without one.
+func (g *group) mainCause() string {
+	kind, most := "", time.Duration(0)
+	for k, d := range g.causes {
+		if d > most || d == most && k < kind {
+			kind, most = k, d
+		}
+	}
+	if kind == "" {
+		return "-"
+	}
+	return fmt.Sprintf("%s, %.1f ms a connection", cmp.Or(causeWords[kind], kind), ms(most)/float64(g.Conns))
 }
 
 // rate renders part of whole as a percentage.
@@ -288,6 +336,8 @@ func (s *Summary) Close() error {
 		header []string
 		rows   [][]string
 	}{
+		{"Slowest servers, by the 90th percentile of their handshakes, and their main cause",
+			[]string{"SERVER", "N", "P50 MS", "P90 MS", "P99 MS", "MAX MS", "MAIN CAUSE"}, sum.Slowest},
 		{top("failures by server and reason", len(sum.Failures), sum.TotalFailures), []string{"SERVER", "SNI", "WHY", "CONNECTIONS"}, sum.Failures},
 		{fmt.Sprintf("%s: problems, or under %d days left at the end of the capture",
 			top("certificates at risk", len(sum.CertsAtRisk), fmt.Sprint(sum.TotalCertsAtRisk)), certWarnDays),

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"fmt"
 	"math"
 	"slices"
 	"strconv"
@@ -188,5 +189,35 @@ func TestWhereTheTimeWent(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestSlowestServers: the summary leads with the slowest servers of the
+// delay-line captures, each with the main cause its connections'
+// findings give, the cost being the finding's (TestWhereTheTimeWent
+// checks those against tshark).
+func TestSlowestServers(t *testing.T) {
+	for name, lost := range map[string]string{"delays.pcap": "server think time", "delays-server.pcap": "retransmissions"} {
+		path := "../../samples/" + name
+		out, _, _ := tlssniff(t, "-r", path, "--summary")
+		_, rest, _ := strings.Cut(out, "Slowest servers")
+		rows := strings.Split(rest, "\n")[2:7]
+		want := map[string]string{"44370": "server think time", "44371": "flight over the congestion window",
+			"44372": "HelloRetryRequest", "44373": lost, "44375": "client think time"}
+		js, _, _ := tlssniff(t, "-r", path, "--json")
+		cost := map[string]float64{}
+		for _, c := range parseNDJSON(t, js) {
+			for _, f := range c.Diagnosis {
+				if f.Kind != "round_trips" && f.CostMS != nil && *f.CostMS > cost[strconv.Itoa(int(c.Server.Port))] {
+					cost[strconv.Itoa(int(c.Server.Port))] = *f.CostMS
+				}
+			}
+		}
+		for _, row := range rows {
+			port := strings.TrimPrefix(strings.Fields(row)[0], "10.9.0.2:")
+			if cause := fmt.Sprintf("%s, %.1f ms a connection", want[port], cost[port]); !strings.HasSuffix(row, cause) {
+				t.Errorf("%s: row %q, want it to end with %q", name, row, cause)
+			}
+		}
 	}
 }
