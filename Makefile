@@ -37,11 +37,11 @@ demo: build
 # Chromium (Debian's chromium package), kept off the network.
 report: build
 	@mkdir -p out
-	./$(BIN) $(patsubst %,-r %,$(wildcard samples/*.pcap samples/*.pcapng)) --summary --html out/samples.html
+	./$(BIN) $(patsubst %,-r %,$(wildcard samples/*.pcap samples/*.pcapng)) --summary --html out/samples.html >/dev/null
 	chromium --headless --no-sandbox --disable-gpu --disable-quic --no-first-run \
 		--disable-background-networking --disable-component-update --disable-sync \
 		--user-data-dir=$$(mktemp -d) --window-size=1280,4000 \
-		--screenshot=$(CURDIR)/out/samples.png file://$(CURDIR)/out/samples.html 2>/dev/null
+		--screenshot=$(CURDIR)/out/samples.png "file://$(CURDIR)/out/samples.html#sort=handshake&desc=1" 2>/dev/null
 	@echo "report: out/samples.html, screenshot: out/samples.png"
 
 lint:

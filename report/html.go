@@ -65,6 +65,7 @@ func (h *HTML) Close() error {
 		"Diagrams":     h.diagram,
 		"Omitted":      sum.Conns - len(h.diagram),
 		"CertWarnDays": certWarnDays,
+		"Columns":      tableHeader,
 	})
 }
 
@@ -79,8 +80,11 @@ const (
 	svgRow     = 24 // between arrows
 )
 
-// diagram is one connection's sequence diagram, laid out.
+// diagram is one connection's row of the table (the table view's cells)
+// and its sequence diagram, laid out.
 type diagram struct {
+	Cells                   []string
+	HandshakeMS             string // for sorting; "" without a handshake time
 	Title, Subtitle, Detail string
 	Reason                  string // why it failed
 	SNI, Outcome            string
@@ -102,6 +106,7 @@ type svgArrow struct {
 
 func newDiagram(c *parser.Connection) diagram {
 	d := diagram{
+		Cells:       row(c),
 		Title:       fmt.Sprintf("%s ⇄ %s", c.Client, c.Server),
 		Outcome:     c.Outcome.String(),
 		Established: c.Outcome == parser.OutcomeEstablished,
@@ -111,6 +116,9 @@ func newDiagram(c *parser.Connection) diagram {
 	}
 	if sni, ok := c.SNI(); ok {
 		d.SNI = clean(sni)
+	}
+	if h := c.Timing.Handshake; h != nil {
+		d.HandshakeMS = fmt.Sprintf("%.3f", ms(*h))
 	}
 	d.Subtitle = c.Start.UTC().Format("2006-01-02 15:04:05.000000 UTC")
 	if c.ServerHello != nil {

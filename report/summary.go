@@ -310,7 +310,7 @@ func (g *group) mainCause() string {
 			kind, most = k, d
 		}
 	}
-	if kind == "" {
+	if most < time.Millisecond {
 		return "-"
 	}
 	return fmt.Sprintf("%s, %.1f ms a connection", cmp.Or(causeWords[kind], kind), ms(most)/float64(g.Conns))

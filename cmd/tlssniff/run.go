@@ -250,10 +250,14 @@ func printCaptureError(log logger, err error) int {
 	return exitFailure
 }
 
-// title names the input in reports.
+// title names the input in reports, shortly: past two captures, the
+// first and how many more.
 func (c *cli) title() string {
-	if c.iface != "" {
+	switch {
+	case c.iface != "":
 		return "live on " + c.iface
+	case len(c.reads) > 2:
+		return fmt.Sprintf("%s and %d more captures", c.reads[0], len(c.reads)-1)
 	}
 	return strings.Join(c.reads, ", ")
 }

@@ -2,9 +2,11 @@ package main
 
 import (
 	"bytes"
+	"cmp"
 	"encoding/csv"
 	"encoding/hex"
 	"fmt"
+	"math"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -349,6 +351,50 @@ func TestHTML(t *testing.T) {
 			t.Errorf("%q: %v, want %q", tc.fragment, m, tc.want)
 		}
 	}
+	// Sorting, as the browser leaves the table: rows in order of their
+	// handshake time (those without last) or of their SNI, each followed
+	// by its diagram; a row opened from the address shows its diagram.
+	all, _, _ := tlssniff(t, append(allSamples(t), "--json")...)
+	slowest := 0.0
+	for _, c := range parseNDJSON(t, all) {
+		if c.Timing.HandshakeMS != nil {
+			slowest = max(slowest, *c.Timing.HandshakeMS)
+		}
+	}
+	rowRE := regexp.MustCompile(`<tr class="row" id="(r\d+)" data-sni="([^"]*)" data-outcome="[^"]*" data-hs="([^"]*)"[^>]*>`)
+	rows := func(d string) (ids, snis, hs []string) {
+		for _, m := range rowRE.FindAllStringSubmatch(d, -1) {
+			ids, snis, hs = append(ids, m[1]), append(snis, m[2]), append(hs, m[3])
+		}
+		return
+	}
+	ids, _, hs := rows(dom("#sort=handshake&desc=1"))
+	if len(ids) != sampleConnections || hs[0] != fmt.Sprintf("%.3f", slowest) {
+		t.Errorf("sorted by handshake, slowest first: %d rows, the first %q, want %.3f", len(ids), hs[0], slowest)
+	}
+	last := math.Inf(1)
+	for i, h := range hs {
+		v, err := strconv.ParseFloat(h, 64)
+		if err != nil && slices.ContainsFunc(hs[i:], func(h string) bool { return h != "" }) || err == nil && v > last {
+			t.Errorf("handshake times out of order, or a row without one before one with: %q", hs)
+			break
+		}
+		if err == nil {
+			last = v
+		}
+	}
+	_, snis, _ := rows(dom("#sort=sni&outcome=established"))
+	sorted := slices.Clone(snis)
+	slices.SortStableFunc(sorted, func(a, b string) int {
+		return cmp.Or(compareBool(a == "", b == ""), strings.Compare(strings.ToLower(a), strings.ToLower(b)))
+	})
+	if !slices.Equal(snis, sorted) || len(snis) != sampleConnections {
+		t.Errorf("sorted by SNI: %q", snis)
+	}
+	opened := dom("#open=r3")
+	if n := strings.Count(opened, `<tr class="diagram">`); n != 1 || !regexp.MustCompile(`id="r3"[^>]*>.*?</tr>\s*<tr class="diagram">`).MatchString(opened) {
+		t.Errorf("#open=r3: %d diagrams open, or not r3's", n)
+	}
 }
 
 // chromiumFlags start a headless Chromium that stays off the network.
@@ -468,4 +514,15 @@ func TestHostileWireStrings(t *testing.T) {
 	if m := raw.Find(page); m != nil {
 		t.Errorf("HTML: %q reached the page", m)
 	}
+}
+
+// compareBool orders false before true.
+func compareBool(a, b bool) int {
+	switch {
+	case a == b:
+		return 0
+	case a:
+		return 1
+	}
+	return -1
 }
