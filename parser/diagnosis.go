@@ -113,19 +113,28 @@ func (c *Connection) Diagnosis() []Finding {
 	if hrr {
 		answered = c.SecondClientHelloTime
 	}
-	if t.TCPRoundTrip != nil {
-		think := c.ServerHelloTime.Sub(answered) - toServer
-		if significant(think) {
-			text := fmt.Sprintf("the server took %s to answer the ClientHello, beyond the round trip", msText(think))
+	if rtt > 0 {
+		// The server's time to answer the ClientHello (none when the round
+		// trip is the hellos') and, in a full TLS 1.2 handshake, the
+		// client's Finished: one finding.
+		hello := max(c.ServerHelloTime.Sub(answered)-toServer, 0)
+		finished, ok := c.finishedThink(toServer)
+		finished = max(finished, 0)
+		var parts []string
+		if significant(hello) || ok && significant(hello+finished) {
+			parts = append(parts, fmt.Sprintf("%s to answer the ClientHello", msText(hello)))
+		}
+		if ok && (significant(finished) || significant(hello+finished)) {
+			parts = append(parts, fmt.Sprintf("%s to answer the client's Finished", msText(finished)))
+		}
+		if len(parts) > 0 {
+			think := hello + finished
+			text := "the server took " + strings.Join(parts, " and ") + ", beyond the round trip"
 			if t.CaptureNear == "client" {
 				text += " (or its answer was lost and sent again, which only a capture near the server shows)"
 			}
 			add(FindingServerThink, think, true, "%s", text)
 		}
-	}
-	if think, ok := c.finishedThink(toServer); ok && significant(think) {
-		add(FindingServerThink, think, true, "the server took %s to answer the client's Finished, beyond the round trip",
-			msText(think))
 	}
 	if hrr && t.HelloRetry != nil {
 		add(FindingHelloRetry, *t.HelloRetry, true, "a HelloRetryRequest cost a round trip (%s): %s",
@@ -274,8 +283,7 @@ func (c *Connection) clientThink(toClient time.Duration) (time.Duration, bool) {
 // Finished and its own (a full handshake's second round trip), less the
 // round trip from the capture point to the server (toServer).
 func (c *Connection) finishedThink(toServer time.Duration) (time.Duration, bool) {
-	if c.TLS13() || c.Resumed || c.ClientFinishedTime.IsZero() || c.ServerFinishedTime.Before(c.ClientFinishedTime) ||
-		c.Timing.TCPRoundTrip == nil {
+	if c.TLS13() || c.Resumed || c.ClientFinishedTime.IsZero() || c.ServerFinishedTime.Before(c.ClientFinishedTime) {
 		return 0, false
 	}
 	return c.ServerFinishedTime.Sub(c.ClientFinishedTime) - toServer, true

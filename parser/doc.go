@@ -80,16 +80,19 @@
 // can be measured. The round trip is the TCP handshake's (SYN to SYN/ACK
 // is the leg from the capture point to the server and back, SYN/ACK to
 // ACK the leg to the client), so every figure holds wherever the capture
-// point sits:
+// point sits. Without a TCP handshake (QUIC, DTLS, a flow picked up late)
+// the ClientHello/ServerHello pair stands for it, the server's think time
+// included, and the capture is taken to be near the client:
 //   - round_trips: the client's wait from its ClientHello to the server's
 //     Finished (as seen, plus the client's leg; a Finished sent again
 //     counts when it was resent), in round trips, against what the kind
 //     needs: TLS 1.3 1, with a HelloRetryRequest 2, resumed 1; TLS 1.2 full
 //     2, resumed 1. Its cost is the time the round trips do not explain.
 //   - server_think: ClientHello (the second, after a HelloRetryRequest) to
-//     ServerHello less the server's leg; in TLS 1.2, the client's Finished
-//     to the server's, likewise. Near the client a lost answer looks the
-//     same, and the sentence says so.
+//     ServerHello less the server's leg, plus, in a full TLS 1.2
+//     handshake, the client's Finished to the server's, likewise: one
+//     finding naming both. Near the client a lost answer looks the same,
+//     and the sentence says so.
 //   - hello_retry: the round trip a HelloRetryRequest cost (first to second
 //     ClientHello), with the key shares the client sent and the group the
 //     server asked for.

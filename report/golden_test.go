@@ -3,6 +3,7 @@ package report
 import (
 	"bytes"
 	"crypto/x509"
+	"fmt"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -85,13 +86,11 @@ func TestGolden(t *testing.T) {
 			check(filepath.Base(path)+suffix, render(t, view(&b), &b, conns))
 		}
 	}
-	// The HTML report of them all, titled as the command line names them.
+	// The HTML report of them all, titled as the command line names them
+	// from cmd/tlssniff.
 	var b bytes.Buffer
-	var title []string
-	for _, p := range paths {
-		title = append(title, "../"+p)
-	}
-	check("samples.html", render(t, NewHTML(&b, strings.Join(title, ", ")), &b, sampleConnections(t, paths...)))
+	title := fmt.Sprintf("../%s and %d more captures", paths[0], len(paths)-1)
+	check("samples.html", render(t, NewHTML(&b, title), &b, sampleConnections(t, paths...)))
 }
 
 // TestLadderColors: with colors, the ladder is the plain one with SGR

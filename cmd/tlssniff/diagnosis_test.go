@@ -221,3 +221,35 @@ func TestSlowestServers(t *testing.T) {
 		}
 	}
 }
+
+// TestFindingsExplainTheExtraTime: on every sample and corpus capture, a
+// handshake whose round trips leave time unexplained (10 ms and a
+// quarter of a round trip at least) has a finding that accounts for at
+// least half of it.
+func TestFindingsExplainTheExtraTime(t *testing.T) {
+	checked := 0
+	for _, path := range append(samples(t), corpusCaptures(t)...) {
+		out, _, _ := tlssniff(t, "-r", path, "--json")
+		for _, c := range parseNDJSON(t, out) {
+			var extra, best float64
+			for _, f := range c.Diagnosis {
+				switch {
+				case f.Kind == "round_trips":
+					extra = *f.CostMS
+				case f.CostMS != nil:
+					best = max(best, *f.CostMS)
+				}
+			}
+			if extra < 10 || c.Timing.TCPRoundTripMS != nil && extra < *c.Timing.TCPRoundTripMS/4 {
+				continue
+			}
+			checked++
+			if best < extra/2 {
+				t.Errorf("%s %s:%d: %.1f ms unexplained; findings %+v", path, c.Client.IP, c.Client.Port, extra, c.Diagnosis)
+			}
+		}
+	}
+	if checked < 20 {
+		t.Errorf("only %d slow handshakes checked", checked)
+	}
+}
