@@ -38,14 +38,25 @@ const initialWindow = 10 * 1460
 // a server flight that waited for ACKs, segments sent again, a client
 // slow to answer. Each finding carries the time it cost when it can be
 // measured. The rules are in doc.go, "Where the time went".
-func (c *Connection) Diagnosis() []Finding {
+func (c *Connection) Diagnosis() []Finding { return c.diagnose(true) }
+
+// Costs is Diagnosis without the sentences, for counting where the time
+// went over many connections at less cost.
+func (c *Connection) Costs() []Finding { return c.diagnose(false) }
+
+// diagnose lists the findings, with their sentences when text is set.
+func (c *Connection) diagnose(text bool) []Finding {
 	t := &c.Timing
 	if c.ClientHelloTime.IsZero() || c.ServerHelloTime.IsZero() {
 		return c.History
 	}
 	var out []Finding
-	add := func(kind string, cost time.Duration, hasCost bool, format string, args ...any) {
-		out = append(out, Finding{Kind: kind, Cost: cost, HasCost: hasCost, Text: fmt.Sprintf(format, args...)})
+	add := func(kind string, cost time.Duration, hasCost bool, say func() string) {
+		f := Finding{Kind: kind, Cost: cost, HasCost: hasCost}
+		if text {
+			f.Text = say()
+		}
+		out = append(out, f)
 	}
 	// Legs of the round trip from the capture point: to the server and
 	// back (SYN to SYN/ACK), to the client and back (SYN/ACK to ACK).
@@ -92,20 +103,22 @@ func (c *Connection) Diagnosis() []Finding {
 			need, kind = 2, "a full "+VersionName(c.Version)+" handshake"
 		}
 		extra = wait - time.Duration(need)*rtt
-		needs := fmt.Sprintf("%s needs %d round trip", kind, need)
-		if need > 1 {
-			needs += "s"
-		}
-		text := fmt.Sprintf("the client waited %s for the server's Finished, %.1f round trips of %s (%s); %s",
-			msText(wait), float64(wait)/float64(rtt), msText(rtt), measured, needs)
-		if rtt < time.Millisecond {
-			text = fmt.Sprintf("the client waited %s for the server's Finished; %s, and a round trip (%s) took %s, so "+
-				"the time went to the two ends' work", msText(wait), needs, measured, msText(rtt))
-		}
-		if worth(extra) {
-			text += fmt.Sprintf(", so %s more went elsewhere", msText(extra))
-		}
-		add(FindingRoundTrips, max(extra, 0), true, "%s", text)
+		add(FindingRoundTrips, max(extra, 0), true, func() string {
+			needs := fmt.Sprintf("%s needs %d round trip", kind, need)
+			if need > 1 {
+				needs += "s"
+			}
+			text := fmt.Sprintf("the client waited %s for the server's Finished, %.1f round trips of %s (%s); %s",
+				msText(wait), float64(wait)/float64(rtt), msText(rtt), measured, needs)
+			if rtt < time.Millisecond {
+				text = fmt.Sprintf("the client waited %s for the server's Finished; %s, and a round trip (%s) took %s, so "+
+					"the time went to the two ends' work", msText(wait), needs, measured, msText(rtt))
+			}
+			if worth(extra) {
+				text += fmt.Sprintf(", so %s more went elsewhere", msText(extra))
+			}
+			return text
+		})
 	}
 
 	hrr := c.HelloRetryRequest != nil && !c.SecondClientHelloTime.IsZero()
@@ -120,46 +133,58 @@ func (c *Connection) Diagnosis() []Finding {
 		hello := max(c.ServerHelloTime.Sub(answered)-toServer, 0)
 		finished, ok := c.finishedThink(toServer)
 		finished = max(finished, 0)
-		var parts []string
-		if significant(hello) || ok && significant(hello+finished) {
-			parts = append(parts, fmt.Sprintf("%s to answer the ClientHello", msText(hello)))
-		}
-		if ok && (significant(finished) || significant(hello+finished)) {
-			parts = append(parts, fmt.Sprintf("%s to answer the client's Finished", msText(finished)))
-		}
-		if len(parts) > 0 {
-			think := hello + finished
-			text := "the server took " + strings.Join(parts, " and ") + ", beyond the round trip"
-			if t.CaptureNear == "client" {
-				text += " (or its answer was lost and sent again, which only a capture near the server shows)"
-			}
-			add(FindingServerThink, think, true, "%s", text)
+		sayHello := significant(hello) || ok && significant(hello+finished)
+		sayFinished := ok && (significant(finished) || significant(hello+finished))
+		if sayHello || sayFinished {
+			add(FindingServerThink, hello+finished, true, func() string {
+				var parts []string
+				if sayHello {
+					parts = append(parts, fmt.Sprintf("%s to answer the ClientHello", msText(hello)))
+				}
+				if sayFinished {
+					parts = append(parts, fmt.Sprintf("%s to answer the client's Finished", msText(finished)))
+				}
+				text := "the server took " + strings.Join(parts, " and ") + ", beyond the round trip"
+				if t.CaptureNear == "client" {
+					text += " (or its answer was lost and sent again, which only a capture near the server shows)"
+				}
+				return text
+			})
 		}
 	}
 	if hrr && t.HelloRetry != nil {
-		add(FindingHelloRetry, *t.HelloRetry, true, "a HelloRetryRequest cost a round trip (%s): %s",
-			msText(*t.HelloRetry), c.retryCause())
+		add(FindingHelloRetry, *t.HelloRetry, true, func() string {
+			return fmt.Sprintf("a HelloRetryRequest cost a round trip (%s): %s", msText(*t.HelloRetry), c.retryCause())
+		})
 	}
-	if f := c.serverFlight(); t.ServerFlight != nil && significant(*t.ServerFlight) {
-		spread := *t.ServerFlight
+	if t.ServerFlight != nil && significant(*t.ServerFlight) {
+		spread, f := *t.ServerFlight, c.serverFlight()
 		if f.bytes > initialWindow/3 && rtt > 0 && spread >= rtt*3/4 && spread <= 4*rtt+rtt/2 {
-			add(FindingCongestion, spread, true, "the server's flight of %d bytes (%s; %s) took %s, %.1f round trips: "+
-				"it did not fit the server's initial congestion window, so the server waited for the client's ACKs; a "+
-				"flight that fits it (a smaller chain: fewer certificates or names, ECDSA keys; or certificate compression, "+
-				"RFC 8879) would save about %s", f.bytes, strings.Join(f.messages, ", "), f.chain(), msText(spread),
-				float64(spread)/float64(rtt), msText(spread))
+			add(FindingCongestion, spread, true, func() string {
+				return fmt.Sprintf("the server's flight of %d bytes (%s; %s) took %s, %.1f round trips: it did not fit the "+
+					"server's initial congestion window, so the server waited for the client's ACKs; a flight that fits it "+
+					"(a smaller chain: fewer certificates or names, ECDSA keys; or certificate compression, RFC 8879) would "+
+					"save about %s", f.bytes, strings.Join(f.messages, ", "), f.chain(), msText(spread),
+					float64(spread)/float64(rtt), msText(spread))
+			})
 		} else {
-			add(FindingServerFlight, spread, true, "the server's flight of %d bytes was spread over %s after its ServerHello "+
-				"(a slow signature or a busy server)", f.bytes, msText(spread))
+			add(FindingServerFlight, spread, true, func() string {
+				return fmt.Sprintf("the server's flight of %d bytes was spread over %s after its ServerHello "+
+					"(a slow signature or a busy server)", f.bytes, msText(spread))
+			})
 		}
 	}
 	if n, cost := c.retransmissions(); n > 0 {
-		add(FindingRetransmission, cost, cost > 0, "%d segments of the handshake were sent again; the longest wait for one, "+
-			"a retransmission timeout, was %s", n, msText(cost))
+		add(FindingRetransmission, cost, cost > 0, func() string {
+			return fmt.Sprintf("%d segments of the handshake were sent again; the longest wait for one, "+
+				"a retransmission timeout, was %s", n, msText(cost))
+		})
 	}
 	if think, ok := c.clientThink(toClient); ok && rtt > 0 && significant(think) {
-		add(FindingClientThink, think, true, "the client took %s after the server's flight before answering it "+
-			"(checking the certificate, choosing a client certificate, or a busy client)", msText(think))
+		add(FindingClientThink, think, true, func() string {
+			return fmt.Sprintf("the client took %s after the server's flight before answering it "+
+				"(checking the certificate, choosing a client certificate, or a busy client)", msText(think))
+		})
 	}
 	return append(out, c.History...)
 }

@@ -72,7 +72,7 @@ func newEntry(c *parser.Connection) entry {
 			e.alerts = appendNew(e.alerts, m.From.String()+sep+"(encrypted)")
 		}
 	}
-	for _, f := range c.Diagnosis() {
+	for _, f := range c.Costs() {
 		if f.HasCost && f.Kind != parser.FindingRoundTrips {
 			e.costs = append(e.costs, parser.Finding{Kind: f.Kind, Cost: f.Cost, HasCost: true})
 		}
