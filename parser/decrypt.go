@@ -196,7 +196,7 @@ func (c *Conn) secrets() (keylog.Secrets, bool) {
 	case !ok:
 		c.c.Decryption.Detail = "no key log line for this ClientHello random"
 		return s, false
-	case s.ClientHandshake == nil || s.ServerHandshake == nil:
+	case s.ClientHandshake == nil && s.ServerHandshake == nil:
 		c.c.Decryption.Detail = "the key log has no handshake traffic secrets for this ClientHello random"
 		return s, false
 	}
@@ -227,13 +227,21 @@ func (c *Conn) startDecryption() {
 		return
 	}
 	d := &decryption{secrets: s, suite: c.c.CipherSuite}
-	ck, ok1 := trafficKeys(d.suite, s.ClientHandshake)
-	sk, ok2 := trafficKeys(d.suite, s.ServerHandshake)
-	if !ok1 || !ok2 {
+	if _, ok := suite13For(d.suite); !ok {
 		c.decryption("unsupported", CipherSuiteName(d.suite)+" records are not decrypted")
 		return
 	}
-	d.sides[c.client].keys, d.sides[1-c.client].keys = ck, sk
+	// A side whose secret the key log lacks (OpenSSL logs a client's only
+	// once it sends its Finished, so not when it quits after the server's
+	// flight) is read without keys.
+	for _, h := range []struct {
+		side   int
+		secret []byte
+	}{{c.client, s.ClientHandshake}, {1 - c.client, s.ServerHandshake}} {
+		if k, ok := trafficKeys(d.suite, h.secret); ok && h.secret != nil {
+			d.sides[h.side].keys = k
+		}
+	}
 	if ch := c.c.ClientHello; ch.EarlyData && s.ClientEarly != nil {
 		if ek, ok := trafficKeys(d.suite, s.ClientEarly); ok {
 			ek.seq = uint64(c.c.EarlyData.Records)

@@ -171,7 +171,10 @@
 //     handshake traffic secrets open each side's records (AES-GCM,
 //     ChaCha20-Poly1305, AES-CCM in ccm.go); after a side's Finished, its
 //     application traffic secret opens the tickets and alerts that follow,
-//     up to its first application data, which is counted, never read.
+//     up to its first application data, which is counted, never read. A
+//     side whose handshake secret the log lacks (OpenSSL logs a client's
+//     only when it sends its Finished) is read without keys, the other
+//     with them.
 //   - TLS 1.0-1.2 (decrypt12.go): the CLIENT_RANDOM master secret is
 //     expanded with the version's PRF at each side's ChangeCipherSpec; the
 //     side's handshake and alert records after it are opened (its

@@ -37,6 +37,14 @@ func (c *Conn) judge() {
 	outcome := func(o Outcome, detail string) { cc.Outcome, cc.OutcomeDetail = o, detail }
 
 	if cc.Established {
+		// A fatal alert read after both Finished but before its sender's
+		// first data still ends the handshake: a TLS 1.3 server turning the
+		// client's certificate down does so after the client's Finished.
+		if i, a := c.alertBeforeData(); a != nil {
+			outcome(OutcomeAlert, fmt.Sprintf("%s %s from %s%s; both sides had sent their Finished", AlertLevelName(a.Level),
+				AlertName(a.Description), a.From, after(i)))
+			return
+		}
 		outcome(OutcomeEstablished, "")
 		return
 	}
@@ -134,6 +142,24 @@ func (c *Conn) firstAlert() (int, *Alert) {
 		return len(c.c.Messages), a
 	}
 	return a.msg, a
+}
+
+// alertBeforeData returns the first fatal alert read (in the clear or with
+// keys) that its sender sent before any application data, and its message
+// index.
+func (c *Conn) alertBeforeData() (int, *Alert) {
+	sentData := [2]bool{}
+	for i, m := range c.c.Messages {
+		switch {
+		case m.Type == MsgApplicationData:
+			sentData[m.From] = true
+		case m.Type == MsgAlert && !sentData[m.From]:
+			if a := c.c.AlertAt(i); a != nil && a.Level == 2 { // fatal
+				return i, a
+			}
+		}
+	}
+	return -1, nil
 }
 
 // lastEncryptedAlert is the index of the last encrypted alert, or -1. An

@@ -148,7 +148,9 @@ trap cleanup EXIT
 # shared cipher suite; a client certificate required and not sent; a
 # server that does not know the SNI (unrecognized_name) and one that closes
 # after the ClientHello; a client that resets while the server is silent;
-# a TLS 1.2 retry with TLS_FALLBACK_SCSV (inappropriate_fallback).
+# a TLS 1.2 retry with TLS_FALLBACK_SCSV (inappropriate_fallback); and
+# the client certificate required over TLS 1.3, refused after the
+# client's Finished. curl's key log is failures.keys.
 section_failures() {
 mkdir -p "$work/db"; : > "$work/db/index"; echo 01 > "$work/db/serial"
 cat > "$work/ca.cnf" <<CNF
@@ -233,7 +235,8 @@ python3 "$work/failing.py" 2>"$work/failing.log" &
 pids+=($!)
 for port in $(seq 44360 44364) 44368; do wait_port $port; done
 sleep 0.5 # Python's listeners take one connection each: not probed
-get() { curl -s -o /dev/null --connect-to "::127.0.0.1:" "$@" || true; }
+rm -f "$out/failures.keys"
+get() { SSLKEYLOGFILE="$out/failures.keys" curl -s -o /dev/null --connect-to "::127.0.0.1:" "$@" || true; }
 trusting() { get --cacert "$work/ca.crt" "$@"; }
 trusting --tls-max 1.2 https://expired.localhost:44360/
 trusting https://expired.localhost:44360/
@@ -242,6 +245,7 @@ trusting --tls-max 1.2 https://other.localhost:44361/
 trusting --tls-max 1.2 https://soon.localhost:44362/
 trusting --tls-max 1.2 --ciphers ECDHE-RSA-AES256-GCM-SHA384 https://valid.localhost:44363/
 trusting --tls-max 1.2 https://valid.localhost:44364/
+trusting https://valid.localhost:44364/
 trusting https://unknown.localhost:44365/
 trusting https://valid.localhost:44366/
 python3 "$work/impatient.py"

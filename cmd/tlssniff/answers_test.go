@@ -19,6 +19,7 @@ import (
 const (
 	failuresPcap = "../../samples/failures.pcap"
 	failuresCA   = "../../samples/failures-ca.pem"
+	failuresKeys = "../../samples/failures.keys" // curl's key log
 )
 
 // tsharkFailures is what tshark reads of samples/failures.pcap, by client
@@ -39,7 +40,7 @@ type tsharkConn struct {
 	sni                 string
 }
 
-func tsharkFailures(t *testing.T) map[string]*tsharkConn {
+func tsharkFailures(t *testing.T, keyed bool) map[string]*tsharkConn {
 	testenv.Tool(t, "tshark")
 	conns := map[string]*tsharkConn{}
 	get := func(src, dst string) *tsharkConn {
@@ -54,7 +55,11 @@ func tsharkFailures(t *testing.T) map[string]*tsharkConn {
 		}
 		return c
 	}
-	for _, r := range tsharkFields(t, failuresPcap, "tcp", "tcp.srcport", "tcp.dstport", "frame.time_epoch", "tcp.flags.fin",
+	read := []string{"-r", failuresPcap}
+	if keyed {
+		read = append(read, "-o", "tls.keylog_file:"+failuresKeys)
+	}
+	for _, r := range tsharkWith(t, read, "tcp", "tcp.srcport", "tcp.dstport", "frame.time_epoch", "tcp.flags.fin",
 		"tls.alert_message.desc", "tls.handshake.type", "x509af.utcTime", "x509ce.dNSName", "tls.handshake.ciphersuite",
 		"tls.handshake.extensions_supported_group", "tls.handshake.certificates_length", "tls.handshake.extensions_server_name", "tcp.flags.reset") {
 		c := get(r[0], r[1])
@@ -94,7 +99,15 @@ func tsharkFailures(t *testing.T) map[string]*tsharkConn {
 // the client sent empty, the server's FIN), and must be the one tlssniff
 // writes, in JSON and in the table's outcome column.
 func TestWhyItFailed(t *testing.T) {
-	ts := tsharkFailures(t)
+	for _, keyed := range []bool{false, true} {
+		t.Run(fmt.Sprintf("keyed=%v", keyed), func(t *testing.T) { whyItFailed(t, keyed) })
+	}
+}
+
+// whyItFailed is TestWhyItFailed with curl's key log given to tshark and
+// tlssniff, or not: with it the TLS 1.3 chains and alerts are read.
+func whyItFailed(t *testing.T, keyed bool) {
+	ts := tsharkFailures(t, keyed)
 	names := func(hex []string, name func(uint16) string) []string {
 		var out []string
 		for _, h := range hex {
@@ -108,6 +121,9 @@ func TestWhyItFailed(t *testing.T) {
 		args := []string{"-r", failuresPcap, "--json"}
 		if trusted {
 			args = append(args, "--ca-file", failuresCA)
+		}
+		if keyed {
+			args = append(args, "--keylog", failuresKeys)
 		}
 		out, errs, code := tlssniff(t, args...)
 		if code != 0 {
@@ -135,7 +151,7 @@ func TestWhyItFailed(t *testing.T) {
 				want = "the client rejected the server's certificate: its chain is valid here: the peer's own trust store or pinning turned it down"
 			case w.alert == "48" && w.alertFrom == "client":
 				want = "the client rejected the server's certificate: its chain does not lead to a trusted root (unable to get local issuer certificate)"
-			case w.alert == "40" && w.certRequest && w.noCert:
+			case w.alert == "40" && w.certRequest && w.noCert, w.alert == "116" && w.alertFrom == "server":
 				want = "the server asked for a client certificate and the client sent none"
 			case w.alert == "40":
 				suites, groups := names(w.suites, parser.CipherSuiteName), names(w.groups, parser.GroupName)
@@ -163,7 +179,7 @@ func TestWhyItFailed(t *testing.T) {
 				t.Errorf("port %s: failed (%s) without a rule", port, c.Outcome)
 			}
 		}
-		table, _, _ := tlssniff(t, append(args[:2:2], args[3:]...)...)
+		table, _, _ := tlssniff(t, slices.DeleteFunc(slices.Clone(args), func(a string) bool { return a == "--json" })...)
 		for _, c := range conns {
 			if c.Reason != "" && !strings.Contains(table, ": "+c.Reason+"\n") {
 				t.Errorf("the table does not end a row with %q:\n%s", c.Reason, table)
@@ -220,7 +236,7 @@ func TestReasonsOfOtherFailures(t *testing.T) {
 // on samples/failures.pcap, against the notAfter and names tshark reads
 // and the days from each connection's first packet.
 func TestCertificatesEverywhere(t *testing.T) {
-	ts := tsharkFailures(t)
+	ts := tsharkFailures(t, false)
 	out, errs, code := tlssniff(t, "-r", failuresPcap, "--format", "csv", "--ca-file", failuresCA)
 	if code != 0 {
 		t.Fatalf("exit %d: %s", code, errs)
@@ -311,7 +327,7 @@ func equalSets(a, b map[string]bool) bool {
 // 30 days of the last connection, or does not cover the SNI, with its
 // notAfter.
 func TestSummaryAnswers(t *testing.T) {
-	ts := tsharkFailures(t)
+	ts := tsharkFailures(t, false)
 	out, errs, code := tlssniff(t, "-r", failuresPcap, "--summary", "--ca-file", failuresCA)
 	if code != 0 {
 		t.Fatalf("exit %d: %s", code, errs)
