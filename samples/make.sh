@@ -150,7 +150,8 @@ trap cleanup EXIT
 # after the ClientHello; a client that resets while the server is silent;
 # a TLS 1.2 retry with TLS_FALLBACK_SCSV (inappropriate_fallback); and
 # the client certificate required over TLS 1.3, refused after the
-# client's Finished. curl's key log is failures.keys.
+# client's Finished; a TLS-PSK client whose key is not the server's
+# (bad_record_mac). curl's key log is failures.keys.
 section_failures() {
 mkdir -p "$work/db"; : > "$work/db/index"; echo 01 > "$work/db/serial"
 cat > "$work/ca.cnf" <<CNF
@@ -220,7 +221,7 @@ t.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
 t.close()  # an RST
 PY
 cp "$work/ca.crt" "$out/failures-ca.pem"
-capture lo "$out/failures.pcap" "tcp portrange 44360-44368"
+capture lo "$out/failures.pcap" "tcp portrange 44360-44369"
 serve() { local port=$1 name=$2; shift 2
   openssl s_server -quiet -www -accept "$port" -cert "$work/$name.crt" -key "$work/$name.key" "$@" >/dev/null 2>&1 &
   pids+=($!)
@@ -231,9 +232,11 @@ serve 44362 soon.localhost
 serve 44363 valid.localhost -tls1_2 -cipher AES128-SHA
 serve 44364 valid.localhost -CAfile "$work/ca.crt" -Verify 1
 serve 44368 valid.localhost
+openssl s_server -quiet -accept 44369 -nocert -psk 0102030405 -tls1_2 -cipher PSK-AES128-GCM-SHA256 >/dev/null 2>&1 &
+pids+=($!)
 python3 "$work/failing.py" 2>"$work/failing.log" &
 pids+=($!)
-for port in $(seq 44360 44364) 44368; do wait_port $port; done
+for port in $(seq 44360 44364) 44368 44369; do wait_port $port; done
 sleep 0.5 # Python's listeners take one connection each: not probed
 rm -f "$out/failures.keys"
 get() { SSLKEYLOGFILE="$out/failures.keys" curl -s -o /dev/null --connect-to "::127.0.0.1:" "$@" || true; }
@@ -251,6 +254,8 @@ trusting https://valid.localhost:44366/
 python3 "$work/impatient.py"
 # a client that retries at TLS 1.2 with TLS_FALLBACK_SCSV, as after a failed TLS 1.3 attempt
 openssl s_client -connect 127.0.0.1:44368 -servername valid.localhost -tls1_2 -fallback_scsv </dev/null >/dev/null 2>&1 || true
+# a pre-shared key that is not the server's: its Finished does not open (bad_record_mac)
+openssl s_client -connect 127.0.0.1:44369 -psk 0a0b0c0d0e -tls1_2 -cipher PSK-AES128-GCM-SHA256 </dev/null >/dev/null 2>&1 || true
 stop_capture
 }
 

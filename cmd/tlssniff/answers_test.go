@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"encoding/csv"
 	"fmt"
 	"maps"
@@ -162,6 +163,9 @@ func whyItFailed(t *testing.T, keyed bool) {
 					"5 groups: %s and 1 more", suites[0], strings.Join(groups[:4], ", "))
 			case w.alert == "112" && w.alertFrom == "server":
 				want = "the server does not serve the name the client asked for (SNI)"
+			case w.alert == "20" && w.alertFrom == "server":
+				want = "the server could not verify the client's handshake (bad_record_mac): a middlebox changed it, or the " +
+					"two stacks disagree on the keys"
 			case w.alert == "86" && w.alertFrom == "server" && slices.Contains(w.suites, "0x5600"):
 				want = "the server refused a fallback: the client offered TLS 1.2 at most with TLS_FALLBACK_SCSV, which says an " +
 					"attempt at a higher version, one the server supports, had failed"
@@ -351,7 +355,7 @@ func TestSummaryAnswers(t *testing.T) {
 	for _, w := range ts {
 		if w.alert != "" {
 			desc, _ := strconv.Atoi(w.alert)
-			alerts[fmt.Sprintf("127.0.0.1:%s %s %s %s", w.serverPort, w.sni, w.alertFrom, parser.AlertName(uint8(desc)))]++
+			alerts[fmt.Sprintf("127.0.0.1:%s %s %s %s", w.serverPort, cmp.Or(w.sni, "-"), w.alertFrom, parser.AlertName(uint8(desc)))]++
 		}
 		if w.start.After(last) {
 			last = w.start

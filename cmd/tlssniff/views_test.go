@@ -430,7 +430,7 @@ func TestCountAndDuration(t *testing.T) {
 }
 
 // sampleConnections is how many connections the samples hold.
-const sampleConnections = 55
+const sampleConnections = 56
 
 // TestWorkersSameOutput: any number of workers writes the same bytes as
 // one, on the samples and on every capture of the corpus.
