@@ -9,14 +9,14 @@ import (
 
 // Alert descriptions the rules of Reason read (RFC 8446, section 6.2).
 const (
-	alertBadRecordMAC        = 20
-	alertHandshakeFailure    = 40
-	alertProtocolVersion     = 70
-	alertInsufficientSecure  = 71
-	alertDecryptError        = 51
-	alertInappropriateFallbk = 86
-	alertUnrecognizedName    = 112
-	alertCertificateRequired = 116
+	alertBadRecordMAC          = 20
+	alertHandshakeFailure      = 40
+	alertProtocolVersion       = 70
+	alertInsufficientSecurity  = 71
+	alertDecryptError          = 51
+	alertInappropriateFallback = 86
+	alertUnrecognizedName      = 112
+	alertCertificateRequired   = 116
 )
 
 // certificateAlerts are the alerts a peer sends when it does not accept a
@@ -83,12 +83,12 @@ func (c *Connection) refusal(desc uint8) string {
 		return ""
 	case desc == alertProtocolVersion:
 		return "the server refused every version the client offered: " + offeredVersions(ch)
-	case desc == alertInappropriateFallbk:
+	case desc == alertInappropriateFallback:
 		return fmt.Sprintf("the server refused a fallback: the client offered %s with TLS_FALLBACK_SCSV, which says an "+
 			"attempt at a higher version, one the server supports, had failed", offeredVersions(ch))
 	case desc == alertUnrecognizedName:
 		return "the server does not serve the name the client asked for (SNI)"
-	case desc == alertHandshakeFailure || desc == alertInsufficientSecure:
+	case desc == alertHandshakeFailure || desc == alertInsufficientSecurity:
 		return fmt.Sprintf("no cipher suite, group or signature algorithm in common: the client offered %s, %s",
 			offeredSuites(ch), offeredGroups(ch))
 	}
