@@ -2,6 +2,7 @@ package parser
 
 import (
 	"fmt"
+	"hash/maphash"
 	"net/netip"
 	"time"
 )
@@ -20,16 +21,19 @@ const (
 // result is then the same for any number of workers.
 type Sessions struct {
 	seen *lru[sessionKey, given]
+	seed maphash.Seed
 }
 
-// maxSessions bounds Sessions: an entry is its key (an SNI of up to 255
-// bytes), what was given and the bookkeeping, under 400 bytes.
+// maxSessions bounds Sessions: an entry is its key, what was given and
+// the bookkeeping, under 200 bytes.
 const maxSessions = 4096
 
+// sessionKey names a client and a server name; the SNI, as long as the
+// wire makes it, is kept as its hash.
 type sessionKey struct {
 	client netip.Addr
 	server netip.AddrPort
-	sni    string
+	sni    uint64
 }
 
 // given is what a connection was given to resume with.
@@ -40,7 +44,9 @@ type given struct {
 }
 
 // NewSessions returns an empty history.
-func NewSessions() *Sessions { return &Sessions{seen: newLRU[sessionKey, given](maxSessions)} }
+func NewSessions() *Sessions {
+	return &Sessions{seen: newLRU[sessionKey, given](maxSessions), seed: maphash.MakeSeed()}
+}
 
 // Note adds a finding to a full handshake that could have been resumed,
 // then remembers what c was given.
@@ -50,7 +56,7 @@ func (s *Sessions) Note(c *Connection) {
 		return
 	}
 	sni, _ := c.SNI()
-	key := sessionKey{c.Client.Addr(), c.Server, sni}
+	key := sessionKey{c.Client.Addr(), c.Server, maphash.String(s.seed, sni)}
 	offered := ch.PSKIdentities > 0 || ch.SessionTicketLen > 0 || len(ch.SessionID) > 0 && !c.TLS13()
 	if prev, ok := s.seen.get(key); ok && !c.Resumed && (prev.tickets > 0 || prev.sessionID) {
 		ago := c.Start.Sub(prev.at)
