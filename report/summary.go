@@ -8,6 +8,7 @@ import (
 	"slices"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/tlssniff/tlssniff/parser"
 )
@@ -78,7 +79,7 @@ func newEntry(c *parser.Connection) entry {
 		}
 	}
 	if status := c.CertStatus(); status != "" {
-		e.cert = clean(c.Certificates[0].Name()) + sep + c.Certificates[0].NotAfter.Format(time.RFC3339) + sep + status
+		e.cert = clean(truncate(c.Certificates[0].Name(), maxNameLen)) + sep + c.Certificates[0].NotAfter.Format(time.RFC3339) + sep + status
 	}
 	if c.ServerHello != nil {
 		e.version, e.suite = parser.VersionName(c.Version), parser.CipherSuiteName(c.CipherSuite)
@@ -90,6 +91,21 @@ func newEntry(c *parser.Connection) entry {
 		e.ja4 = c.ClientHello.JA4
 	}
 	return e
+}
+
+// maxNameLen bounds a certificate's name in the summary's keys: a DNS
+// name has at most 253 bytes, a hostile one any number.
+const maxNameLen = 256
+
+// truncate cuts s to at most n bytes, on a rune boundary.
+func truncate(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	for n > 0 && !utf8.RuneStart(s[n]) {
+		n--
+	}
+	return s[:n]
 }
 
 // appendNew appends s to list unless it is there.
