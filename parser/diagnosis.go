@@ -176,8 +176,11 @@ func (c *Connection) diagnose(text bool) []Finding {
 	}
 	if n, cost := c.retransmissions(); n > 0 {
 		add(FindingRetransmission, cost, cost > 0, func() string {
-			return fmt.Sprintf("%d segments of the handshake were sent again; the longest wait for one, "+
-				"a retransmission timeout, was %s", n, msText(cost))
+			what := fmt.Sprintf("%d segments of the handshake were", n)
+			if n == 1 {
+				what = "a segment of the handshake was"
+			}
+			return fmt.Sprintf("%s sent again; the longest wait for one, a retransmission timeout, was %s", what, msText(cost))
 		})
 	}
 	if think, ok := c.clientThink(toClient); ok && rtt > 0 && significant(think) {
