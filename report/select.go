@@ -12,12 +12,16 @@ import (
 	"github.com/tlssniff/tlssniff/parser"
 )
 
-// Filter selects connections; a zero field selects everything.
+// Filter selects connections: a connection passes when it matches every
+// condition given, and a condition of several values when it matches any
+// of them (as tcpdump's "or" within a flag, "and" across flags). An empty
+// field selects everything.
 type Filter struct {
-	SNI     *regexp.Regexp // from Glob
-	Host    netip.Addr     // client or server address
-	Port    uint16         // client or server port
-	Outcome parser.Outcome // zero: any
+	SNI      []*regexp.Regexp // from Glob
+	Hosts    []netip.Prefix   // client or server address in one (an address is a /32 or /128)
+	Nets     []netip.Prefix   // the same, given as networks
+	Ports    []uint16         // client or server port
+	Outcomes []string         // outcome names, or the classes failed, established, undecided
 	// CertExpiresWithin keeps the connections whose server certificate
 	// had fewer days left at capture time (expired ones included).
 	CertExpiresWithin *int
@@ -28,14 +32,18 @@ type Filter struct {
 func (f Filter) Match(c *parser.Connection) bool {
 	if f.SNI != nil {
 		sni, ok := c.SNI()
-		if !ok || !f.SNI.MatchString(sni) {
+		if !ok || !slices.ContainsFunc(f.SNI, func(re *regexp.Regexp) bool { return re.MatchString(sni) }) {
 			return false
 		}
 	}
-	if f.Host.IsValid() && c.Client.Addr() != f.Host && c.Server.Addr() != f.Host {
+	in := func(p netip.Prefix) bool { return p.Contains(c.Client.Addr()) || p.Contains(c.Server.Addr()) }
+	if f.Hosts != nil && !slices.ContainsFunc(f.Hosts, in) || f.Nets != nil && !slices.ContainsFunc(f.Nets, in) {
 		return false
 	}
-	if f.Port != 0 && c.Client.Port() != f.Port && c.Server.Port() != f.Port {
+	if f.Ports != nil && !slices.Contains(f.Ports, c.Client.Port()) && !slices.Contains(f.Ports, c.Server.Port()) {
+		return false
+	}
+	if f.Outcomes != nil && !slices.ContainsFunc(f.Outcomes, func(o string) bool { return OutcomeIn(c.Outcome, o) }) {
 		return false
 	}
 	if f.CertExpiresWithin != nil {
@@ -47,7 +55,26 @@ func (f Filter) Match(c *parser.Connection) bool {
 	if f.CertStatus != nil && !slices.Contains(f.CertStatus, c.CertStatus()) {
 		return false
 	}
-	return f.Outcome == 0 || c.Outcome == f.Outcome
+	return true
+}
+
+// The classes of outcomes the summary counts, which --outcome takes
+// besides the outcomes' names.
+const (
+	ClassFailed      = "failed"
+	ClassEstablished = "established"
+	ClassUndecided   = "undecided" // one-sided, cut short, or picked up late
+)
+
+// OutcomeIn reports whether o is the outcome or in the class named name.
+func OutcomeIn(o parser.Outcome, name string) bool {
+	switch name {
+	case ClassFailed:
+		return o.Failed()
+	case ClassUndecided:
+		return !o.Failed() && o != parser.OutcomeEstablished
+	}
+	return o.String() == name
 }
 
 // Glob compiles a shell-style pattern for a name from the wire: * matches

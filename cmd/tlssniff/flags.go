@@ -21,17 +21,18 @@ import (
 	"github.com/tlssniff/tlssniff/report"
 )
 
-const usageText = `Usage: tlssniff -r FILE [-r FILE ...] [options]
+const usageText = `Usage: tlssniff [options] FILE|DIR ...
+       tlssniff -r FILE|DIR [-r FILE|DIR ...] [options]
        tlssniff -i IFACE [-f 'BPF'] [options]
 
 Reconstructs every TLS handshake in a packet capture: each message in order
 with its time and direction, the negotiated parameters, certificates,
 fingerprints (JA3, JA4), the outcome and the timing of each step.
-
-Options:
 %s
 Examples:
-  tlssniff -r capture.pcapng                 one row per TLS connection
+  tlssniff capture.pcapng                    one row per TLS connection
+  tlssniff captures/ --outcome failed        the failed handshakes of every capture
+                                             in a folder, merged by time
   tlssniff -r capture.pcap --json | jq .sni  one JSON object per connection
   tlssniff -r capture.pcap --ladder --sni '*.example.com'
                                              sequence diagrams of some connections
@@ -90,7 +91,7 @@ type cli struct {
 	help        bool
 }
 
-// outcomeNames lists the outcomes --outcome takes.
+// outcomeNames lists the outcomes --outcome takes besides the classes.
 var outcomeNames = func() string {
 	names := make([]string, len(parser.Outcomes))
 	for i, o := range parser.Outcomes {
@@ -99,10 +100,26 @@ var outcomeNames = func() string {
 	return strings.Join(names, ", ")
 }()
 
-// parseOutcome sets *o to the outcome named s.
-func parseOutcome(s string, o *parser.Outcome) (ok bool) {
-	*o, ok = parser.ParseOutcome(s)
-	return ok
+// knownOutcome reports whether --outcome takes s: a class or an outcome.
+func knownOutcome(s string) bool {
+	_, ok := parser.ParseOutcome(s)
+	return ok || s == report.ClassFailed || s == report.ClassUndecided
+}
+
+// parsePrefix reads an address (as a one-address prefix) or a CIDR.
+func parsePrefix(s string) (netip.Prefix, error) {
+	if a, err := netip.ParseAddr(s); err == nil {
+		a = a.Unmap()
+		return netip.PrefixFrom(a, a.BitLen()), nil
+	}
+	p, err := netip.ParsePrefix(s)
+	if err != nil {
+		return p, err
+	}
+	if p.Addr().Is4In6() {
+		p = netip.PrefixFrom(p.Addr().Unmap(), p.Bits()-96)
+	}
+	return p.Masked(), nil
 }
 
 // usageError is a bad flag or combination, with a hint to fix it.
@@ -112,12 +129,11 @@ func (e *usageError) Error() string { return e.msg }
 
 func parseFlags(args []string) (*cli, *pflag.FlagSet, error) {
 	c := &cli{}
-	var host string
-	var port int
+	var snis, hosts, nets, ports, outcomes []string
 	fs := pflag.NewFlagSet("tlssniff", pflag.ContinueOnError)
 	fs.SetOutput(io.Discard)
 	fs.SortFlags = false
-	fs.StringArrayVarP(&c.reads, "read", "r", nil, "read packets from `FILE`: pcap or pcapng, gzip-compressed or not, - for standard input; repeat to merge files by time")
+	fs.StringArrayVarP(&c.reads, "read", "r", nil, "read packets from `FILE`: pcap or pcapng, gzip-compressed or not, - for standard input, or every capture in a folder; repeat to merge files by time (files may also follow the options)")
 	fs.StringVarP(&c.iface, "interface", "i", "", "capture live on `IFACE` (needs root or cap_net_raw)")
 	fs.StringVarP(&c.bpf, "filter", "f", "", "keep only packets matching `BPF` (tcpdump syntax), live or from files")
 	fs.IntVarP(&c.snaplen, "snaplen", "s", 262144, "capture at most `N` bytes per packet (live)")
@@ -131,10 +147,11 @@ func parseFlags(args []string) (*cli, *pflag.FlagSet, error) {
 	fs.StringVar(&c.html, "html", "", "also write a self-contained HTML report to `FILE`")
 	fs.BoolVar(&c.ascii, "ascii", false, "draw diagrams with ASCII only (default: Unicode on a UTF-8 locale)")
 	fs.StringVar(&c.color, "color", "auto", "color diagrams `WHEN`: auto (on a terminal, unless NO_COLOR is set), always, never")
-	sni := fs.String("sni", "", "only connections whose SNI matches `GLOB` (*, ?, [a-z], [!a-z]; case-insensitive; * and ? match '.' and '/' too)")
-	fs.StringVar(&host, "host", "", "only connections to or from `IP`")
-	fs.IntVar(&port, "port", 0, "only connections to or from port `N`")
-	outcome := fs.String("outcome", "", "only connections with outcome `NAME`: "+outcomeNames)
+	fs.StringArrayVar(&snis, "sni", nil, "only connections whose SNI matches `GLOB` (*, ?, [a-z], [!a-z]; case-insensitive; * and ? match '.' and '/' too)")
+	fs.StringArrayVar(&hosts, "host", nil, "only connections to or from `IP` (or within CIDR)")
+	fs.StringArrayVar(&nets, "net", nil, "only connections to or from an address within `CIDR`, such as 10.0.0.0/8")
+	fs.StringArrayVar(&ports, "port", nil, "only connections to or from port `N`")
+	fs.StringArrayVar(&outcomes, "outcome", nil, "only connections with outcome `NAME`: failed, established, undecided, or "+outcomeNames)
 	certWithin := fs.Int("cert-expires-within", 0, "only connections whose server certificate expires within `DAYS` of the capture (expired ones too)")
 	fs.StringSliceVar(&c.filter.CertStatus, "cert-status", nil, "only connections whose server certificate is `WORD`[,WORD...]: "+
 		strings.Join(parser.CertStatuses, ", "))
@@ -154,11 +171,15 @@ func parseFlags(args []string) (*cli, *pflag.FlagSet, error) {
 	fs.BoolVarP(&c.help, "help", "h", false, "show this help")
 	err := fs.Parse(args)
 	if err != nil {
-		return c, fs, &usageError{err.Error(), "run 'tlssniff --help' for usage"}
+		hint := "run 'tlssniff --help' for usage"
+		if name, ok := strings.CutPrefix(err.Error(), "unknown flag: "); ok {
+			if near := didYouMean(fs, name); len(near) > 0 {
+				hint = "did you mean " + strings.Join(near, " or ") + "? " + hint
+			}
+		}
+		return c, fs, &usageError{err.Error(), hint}
 	}
-	if fs.NArg() > 0 {
-		return c, fs, &usageError{fmt.Sprintf("unexpected argument %q", fs.Arg(0)), "run 'tlssniff --help' for usage"}
-	}
+	c.reads = append(c.reads, fs.Args()...) // capture files, as tcpdump -r takes one and tshark many
 	var chosen []string
 	if fs.Changed("format") {
 		chosen = append(chosen, "--format "+c.format)
@@ -181,15 +202,14 @@ func parseFlags(args []string) (*cli, *pflag.FlagSet, error) {
 		return c, fs, &usageError{fmt.Sprintf("unknown --color %q", c.color), "--color takes auto, always or never"}
 	case c.sort != "" && !slices.Contains(sorts, c.sort):
 		return c, fs, &usageError{fmt.Sprintf("unknown --sort %q", c.sort), "--sort takes " + strings.Join(sorts, ", ")}
-	case *outcome != "" && !parseOutcome(*outcome, &c.filter.Outcome):
-		return c, fs, &usageError{fmt.Sprintf("unknown outcome %q", *outcome), "--outcome takes " + outcomeNames}
+	case slices.ContainsFunc(outcomes, func(s string) bool { return !knownOutcome(s) }):
+		return c, fs, &usageError{fmt.Sprintf("unknown outcome %q", strings.Join(outcomes, ",")),
+			"--outcome takes failed, established, undecided, or " + outcomeNames}
 	case *certWithin < 0:
 		return c, fs, &usageError{fmt.Sprintf("--cert-expires-within %d is negative", *certWithin), "give a number of days, such as 30"}
 	case slices.ContainsFunc(c.filter.CertStatus, func(s string) bool { return !slices.Contains(parser.CertStatuses, s) }):
 		return c, fs, &usageError{fmt.Sprintf("unknown --cert-status %q", strings.Join(c.filter.CertStatus, ",")),
 			"--cert-status takes " + strings.Join(parser.CertStatuses, ", ")}
-	case port < 0 || port > 65535:
-		return c, fs, &usageError{fmt.Sprintf("--port %d is not a port", port), "a port is 1 to 65535"}
 	case countOf(c.reads, "-") > 1:
 		return c, fs, &usageError{"standard input (-r -) can be read once", "give -r - once; name the other captures"}
 	case c.iface != "" && len(c.reads) > 0:
@@ -203,19 +223,36 @@ func parseFlags(args []string) (*cli, *pflag.FlagSet, error) {
 	if c.memory, err = parseSize(*memory); err != nil {
 		return c, fs, &usageError{fmt.Sprintf("--memory %q: %v", *memory, err), "give a size such as 64MiB or 1GiB; at least 1MiB"}
 	}
-	if *sni != "" {
-		if c.filter.SNI, err = report.Glob(*sni); err != nil {
-			return c, fs, &usageError{fmt.Sprintf("--sni %q: %v", *sni, err), "a glob uses *, ? and [a-z]; quote it for the shell"}
-		}
-	}
-	if host != "" {
-		a, err := netip.ParseAddr(host)
+	for _, g := range snis {
+		re, err := report.Glob(g)
 		if err != nil {
-			return c, fs, &usageError{fmt.Sprintf("--host %q is not an IP address", host), "give an IPv4 or IPv6 address, such as 192.0.2.1 or 2001:db8::1"}
+			return c, fs, &usageError{fmt.Sprintf("--sni %q: %v", g, err), "a glob uses *, ? and [a-z]; quote it for the shell"}
 		}
-		c.filter.Host = a.Unmap()
+		c.filter.SNI = append(c.filter.SNI, re)
 	}
-	c.filter.Port = uint16(port)
+	for _, h := range hosts {
+		p, err := parsePrefix(h)
+		if err != nil {
+			return c, fs, &usageError{fmt.Sprintf("--host %q is not an IP address or network", h),
+				"give an IPv4 or IPv6 address or a CIDR, such as 192.0.2.1, 2001:db8::1 or 10.0.0.0/8"}
+		}
+		c.filter.Hosts = append(c.filter.Hosts, p)
+	}
+	for _, n := range nets {
+		p, err := parsePrefix(n)
+		if err != nil || !strings.Contains(n, "/") {
+			return c, fs, &usageError{fmt.Sprintf("--net %q is not a network", n), "give a CIDR, such as 10.0.0.0/8 or 2001:db8::/32"}
+		}
+		c.filter.Nets = append(c.filter.Nets, p)
+	}
+	for _, s := range ports {
+		p, err := strconv.ParseUint(s, 10, 16)
+		if err != nil || p == 0 {
+			return c, fs, &usageError{fmt.Sprintf("--port %s is not a port", s), "a port is 1 to 65535"}
+		}
+		c.filter.Ports = append(c.filter.Ports, uint16(p))
+	}
+	c.filter.Outcomes = outcomes
 	if fs.Changed("cert-expires-within") {
 		c.filter.CertExpiresWithin = certWithin
 	}

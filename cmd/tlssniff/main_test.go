@@ -198,11 +198,12 @@ func TestErrors(t *testing.T) {
 	}{
 		{"no input", nil, 2, "tlssniff: error: no input\ntlssniff: hint: read a capture with -r FILE, or capture live with -i IFACE\n", 0},
 		{"unknown flag", []string{"--bogus"}, 2, "tlssniff: error: unknown flag: --bogus\ntlssniff: hint: run 'tlssniff --help' for usage\n", 0},
-		{"stray argument", []string{"-r", empty, "extra"}, 2, "unexpected argument \"extra\"", 0},
+		{"missing positional file", []string{filepath.Join(dir, "nope.pcap")}, 1, "tlssniff: error: open " + filepath.Join(dir, "nope.pcap") + ": no such file or directory\n", 0},
 		{"missing file", []string{"-r", filepath.Join(dir, "nope.pcap")}, 1, "tlssniff: error: open " + filepath.Join(dir, "nope.pcap") + ": no such file or directory\n", 0},
 		{"text file", []string{"-r", text}, 1, "tlssniff: error: " + text + ": not a pcap or pcapng file\n", 0},
 		{"empty file", []string{"-r", empty}, 1, "not a pcap or pcapng file", 0},
-		{"directory", []string{"-r", dir}, 1, "tlssniff: error: " + dir + ": is a directory\n", 0},
+		{"directory", []string{"-r", dir}, 1, "tlssniff: warning: " + dir + ": 2 files skipped, not pcap or pcapng: empty.pcap, notes.txt\n", 3},
+		{"empty directory", []string{"-r", t.TempDir()}, 1, ": no capture in it\n", 0},
 		{"truncated capture", []string{"-r", truncated}, 1, "tlssniff: warning: " + truncated + ": stopped at packet ", 3},
 		{"one bad file of two", []string{"-r", text, "-r", "../../samples/tls12.pcap"}, 1, "not a pcap or pcapng file", 1},
 		{"missing CA file", []string{"-r", "../../samples/tls12.pcap", "--ca-file", filepath.Join(dir, "ca.pem")}, 2, "tlssniff: error: --ca-file: open ", 0},
@@ -296,7 +297,8 @@ func TestCAFile(t *testing.T) {
 
 func TestHelpAndVersion(t *testing.T) {
 	out, errs, code := tlssniff(t, "--help")
-	if code != 0 || errs != "" || !strings.Contains(out, "Usage: tlssniff -r FILE") || !strings.Contains(out, "--json") {
+	if code != 0 || errs != "" || !strings.Contains(out, "Usage: tlssniff [options] FILE|DIR") || !strings.Contains(out, "\nSelection (") ||
+		!strings.Contains(out, "      --json ") || strings.Contains(out, "[=true|false]") {
 		t.Errorf("help: %d %q %q", code, out, errs)
 	}
 	out, _, code = tlssniff(t, "--version")

@@ -9,9 +9,12 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"runtime/debug"
+	"slices"
 	"strings"
 	"sync/atomic"
 	"syscall"
@@ -46,7 +49,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	}
 	switch {
 	case c.help:
-		fmt.Fprintf(stdout, usageText, fs.FlagUsages())
+		fmt.Fprintf(stdout, usageText, flagHelp(fs))
 		return exitOK
 	case c.showVersion:
 		fmt.Fprintf(stdout, "tlssniff %s\n", version)
@@ -153,6 +156,10 @@ func run(args []string, stdout, stderr io.Writer) int {
 		log.warningf("%d pcapng packets skipped: they name an interface their section does not describe"+
 			" (%d interface descriptions past the first %d of a section were left out)", s.UnknownInterface, s.InterfacesDropped, capture.MaxInterfaces)
 	}
+	if conns == 0 && c.iface == "" {
+		// A table header alone would not say whether anything was read.
+		log.printf("no TLS connections in %d packets", src.Stats().Packets)
+	}
 	if keys.Len() > 0 && decryption["none"] == conns {
 		log.warningf("no connection's ClientHello random is in the key log (%d handshakes in it): is it this capture's?", keys.Len())
 	}
@@ -210,12 +217,19 @@ func (c *cli) open(log logger, keys *keylog.Log) (src capture.Source, status int
 		return live, exitOK
 	}
 	var files []*capture.File
-	for _, name := range c.reads {
+	names, inDir, status := expandDirs(c.reads, log)
+	skipped := map[string][]string{} // by directory
+	for _, name := range names {
 		f, err := capture.Open(name)
 		if err == nil && c.bpf != "" {
 			if err = f.SetFilter(c.bpf); err != nil {
 				f.Close()
 			}
+		}
+		if inDir[name] && errors.Is(err, capture.ErrNotCapture) {
+			dir := filepath.Dir(name) // a README beside the captures
+			skipped[dir] = append(skipped[dir], filepath.Base(name))
+			continue
 		}
 		if err != nil {
 			if status = printCaptureError(log, err); status == exitUsage {
@@ -228,10 +242,42 @@ func (c *cli) open(log logger, keys *keylog.Log) (src capture.Source, status int
 		})
 		files = append(files, f)
 	}
+	for _, dir := range slices.Sorted(maps.Keys(skipped)) {
+		log.warningf("%s: %d files skipped, not pcap or pcapng: %s", dir, len(skipped[dir]), strings.Join(skipped[dir], ", "))
+	}
 	if len(files) == 0 {
 		return nil, status
 	}
 	return capture.NewMerge(files...), status
+}
+
+// expandDirs replaces each directory among names by the files in it, in
+// the order of their names (their packets are merged by time anyway), and
+// says which names came from a directory. A directory without files is an
+// error, whose exit status it returns.
+func expandDirs(names []string, log logger) (out []string, inDir map[string]bool, status int) {
+	inDir = map[string]bool{}
+	for _, name := range names {
+		st, err := os.Stat(name)
+		if name == "-" || err != nil || !st.IsDir() {
+			out = append(out, name)
+			continue
+		}
+		entries, err := os.ReadDir(name)
+		n := 0
+		for _, e := range entries {
+			if e.Type().IsRegular() {
+				path := filepath.Join(name, e.Name())
+				out, inDir[path] = append(out, path), true
+				n++
+			}
+		}
+		if err != nil || n == 0 {
+			log.errorf("%s: no capture in it", name)
+			status = exitFailure
+		}
+	}
+	return out, inDir, status
 }
 
 // printCaptureError writes err, and its hint when it has one, and returns
