@@ -185,6 +185,18 @@ func (c *Connection) SNIMatchesCert() (match, ok bool) {
 	return c.Certificates[0].coversName(sni), true
 }
 
+// Protocol names what carried the handshake: "tls" over TCP, "quic", or
+// "dtls" over UDP.
+func (c *Connection) Protocol() string {
+	switch {
+	case c.QUIC != nil:
+		return "quic"
+	case c.Transport == UDP:
+		return "dtls"
+	}
+	return "tls"
+}
+
 // TLS13 reports whether TLS 1.3 (or one of its drafts) was negotiated.
 func (c *Connection) TLS13() bool { return isTLS13(c.Version) }
 

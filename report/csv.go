@@ -17,7 +17,7 @@ var csvHeader = []string{"start", "client_ip", "client_port", "server_ip", "serv
 	"ja3", "ja4", "ja3s", "client_hello_length", "client_hello_tcp_segments", "cert_subject", "cert_not_after", "cert_days_left", "cert_status", "validation_status",
 	"handshake_ms", "syn_to_synack_ms", "synack_to_ack_ms", "syn_to_client_hello_ms", "client_hello_to_server_hello_ms",
 	"server_flight_ms", "hello_retry_ms", "client_first_data_ms", "server_first_data_ms",
-	"gaps", "retransmitted_segments", "issues", "ts", "uid", "community_id"}
+	"gaps", "retransmitted_segments", "issues", "ts", "uid", "community_id", "protocol"}
 
 // CSV writes one row per connection after a header row, as soon as each is
 // written.
@@ -71,7 +71,7 @@ func (s *CSV) Write(c *parser.Connection) error {
 		num(t.HandshakeMS), num(t.SYNToSYNACKMS), num(t.SYNACKToACKMS), num(t.SYNToClientHelloMS), num(t.ClientHelloToServerHelloMS),
 		num(t.ServerFlightMS), num(t.HelloRetryMS), num(t.ClientFirstDataMS), num(t.ServerFirstDataMS),
 		strconv.Itoa(j.Quality.Gaps), strconv.FormatUint(j.Quality.Retransmits, 10), strconv.Itoa(len(j.Issues)),
-		string(j.TS.appendJSON(nil)), j.UID, j.CommunityID})
+		string(j.TS.appendJSON(nil)), j.UID, j.CommunityID, c.Protocol()})
 	if err != nil {
 		return err
 	}

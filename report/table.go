@@ -37,11 +37,11 @@ func NewTable(w io.Writer) *Table { return &Table{w: w} }
 // with fixed column widths, for a live capture.
 func NewStreamingTable(w io.Writer) *Table { return &Table{w: w, widths: streamWidths} }
 
-var tableHeader = []string{"START", "CLIENT", "SERVER", "SNI", "VERSION", "CIPHER SUITE", "ALPN", "HANDSHAKE", "CERTIFICATE", "OUTCOME"}
+var tableHeader = []string{"START", "CLIENT", "SERVER", "PROTO", "SNI", "VERSION", "CIPHER SUITE", "ALPN", "HANDSHAKE", "CERTIFICATE", "OUTCOME"}
 
 // streamWidths are the column widths of a live table: wide enough for
 // most values.
-var streamWidths = []int{26, 21, 21, 28, 7, 39, 8, 12, 32}
+var streamWidths = []int{26, 21, 21, 5, 28, 7, 39, 8, 12, 32}
 
 // Write implements Sink.
 func (t *Table) Write(c *parser.Connection) error {
@@ -128,7 +128,7 @@ func row(c *parser.Connection) []string {
 	}
 	return []string{
 		c.Start.UTC().Format("2006-01-02 15:04:05.000000"),
-		c.Client.String(), c.Server.String(),
+		c.Client.String(), c.Server.String(), c.Protocol(),
 		dash(c.SNI()), version, suite, dash(c.ALPN()), hs, certCell(c), outcome,
 	}
 }
