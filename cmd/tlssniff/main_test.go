@@ -186,6 +186,8 @@ func TestErrors(t *testing.T) {
 	empty := filepath.Join(dir, "empty.pcap")
 	os.WriteFile(empty, nil, 0o644)
 	sample, _ := os.ReadFile("../../samples/resumption.pcap")
+	textOnly := t.TempDir()
+	os.WriteFile(filepath.Join(textOnly, "notes.txt"), []byte("not a capture\n"), 0o644)
 	truncated := filepath.Join(dir, "truncated.pcap")
 	os.WriteFile(truncated, sample[:len(sample)*2/3], 0o644)
 
@@ -204,6 +206,7 @@ func TestErrors(t *testing.T) {
 		{"empty file", []string{"-r", empty}, 1, "not a pcap or pcapng file", 0},
 		{"directory", []string{"-r", dir}, 1, "tlssniff: warning: " + dir + ": 2 files skipped, not pcap or pcapng: empty.pcap, notes.txt\n", 3},
 		{"empty directory", []string{"-r", t.TempDir()}, 1, ": no capture in it\n", 0},
+		{"directory without captures", []string{"-r", textOnly}, 1, "1 files skipped, not pcap or pcapng: notes.txt\ntlssniff: error: no pcap or pcapng file to read\n", 0},
 		{"truncated capture", []string{"-r", truncated}, 1, "tlssniff: warning: " + truncated + ": stopped at packet ", 3},
 		{"one bad file of two", []string{"-r", text, "-r", "../../samples/tls12.pcap"}, 1, "not a pcap or pcapng file", 1},
 		{"missing CA file", []string{"-r", "../../samples/tls12.pcap", "--ca-file", filepath.Join(dir, "ca.pem")}, 2, "tlssniff: error: --ca-file: open ", 0},

@@ -246,6 +246,10 @@ func (c *cli) open(log logger, keys *keylog.Log) (src capture.Source, status int
 		log.warningf("%s: %d files skipped, not pcap or pcapng: %s", dir, len(skipped[dir]), strings.Join(skipped[dir], ", "))
 	}
 	if len(files) == 0 {
+		if status == exitOK { // only files skipped in folders
+			log.errorf("no pcap or pcapng file to read")
+			status = exitFailure
+		}
 		return nil, status
 	}
 	return capture.NewMerge(files...), status
