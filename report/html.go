@@ -84,7 +84,6 @@ const (
 // and its sequence diagram, laid out.
 type diagram struct {
 	Cells                   []string
-	HandshakeMS             string // for sorting; "" without a handshake time
 	Title, Subtitle, Detail string
 	Reason                  string // why it failed
 	SNI, Outcome            string
@@ -116,9 +115,6 @@ func newDiagram(c *parser.Connection) diagram {
 	}
 	if sni, ok := c.SNI(); ok {
 		d.SNI = clean(sni)
-	}
-	if h := c.Timing.Handshake; h != nil {
-		d.HandshakeMS = fmt.Sprintf("%.3f", ms(*h))
 	}
 	d.Subtitle = c.Start.UTC().Format("2006-01-02 15:04:05.000000 UTC")
 	if c.ServerHello != nil {

@@ -116,7 +116,7 @@ func parsePrefix(s string) (netip.Prefix, error) {
 	if err != nil {
 		return p, err
 	}
-	if p.Addr().Is4In6() {
+	if p.Addr().Is4In6() && p.Bits() >= 96 {
 		p = netip.PrefixFrom(p.Addr().Unmap(), p.Bits()-96)
 	}
 	return p.Masked(), nil
