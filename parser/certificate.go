@@ -35,6 +35,10 @@ type Certificate struct {
 	selfSigned bool // signed by its own key (isSelfSigned), checked once
 }
 
+// X509 returns the parsed certificate, nil when crypto/x509 could not
+// parse it. It is shared: callers must not change it.
+func (c *Certificate) X509() *x509.Certificate { return c.x509 }
+
 // maxChainLen caps how many certificates of one Certificate message are kept.
 const maxChainLen = 32
 

@@ -236,6 +236,7 @@ func (c *Conn) clientIs(side int) {
 	if side != c.client {
 		c.client = side
 		c.c.Client, c.c.Server = c.c.Server, c.c.Client
+		c.c.Flipped = side != 0
 	}
 }
 

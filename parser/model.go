@@ -90,6 +90,10 @@ type Connection struct {
 	Tunnel         string // tunnels the connection came through ("gre/erspan"), outermost first
 	Client, Server netip.AddrPort
 	Start          time.Time
+	// Flipped says the client (the ClientHello's sender) is not the side
+	// that sent the flow's first packet: a DTLS session after STUN, or a
+	// capture that began with the server's packets.
+	Flipped bool
 
 	ClientHello        *ClientHello // the first ClientHello
 	RetryClientHello   *ClientHello // the ClientHello that answered a HelloRetryRequest or a DTLS HelloVerifyRequest

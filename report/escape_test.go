@@ -226,3 +226,27 @@ func TestCSVWriteErrors(t *testing.T) {
 		t.Error("Close on a failing writer succeeded")
 	}
 }
+
+// A wire string in Zeek's TSV cannot add a column, a row or a set element,
+// nor read as unset or empty.
+func TestZeekTSVEscapes(t *testing.T) {
+	for _, tc := range []struct {
+		v    any
+		want string
+	}{
+		{"a\tb\nc", `a\x09b\x0ac`},
+		{"-", `\x2d`},
+		{"(empty)", `\x28empty)`},
+		{"", "(empty)"},
+		{`back\slash`, `back\x5cslash`},
+		{"\xff\xfe", `\xff\xfe`},
+		{[]string{"a,b", "c"}, `a\x2cb,c`},
+		{[]string{}, "(empty)"},
+		{nil, "-"},
+		{true, "T"},
+	} {
+		if got := string(appendZeekTSV(nil, tc.v)); got != tc.want {
+			t.Errorf("%q: got %s, want %s", tc.v, got, tc.want)
+		}
+	}
+}

@@ -51,10 +51,12 @@ const (
 	formatCSV     = "csv"
 	formatLadder  = "ladder"
 	formatSummary = "summary"
+	formatZeek    = "zeek"
+	formatECS     = "ecs"
 )
 
 var (
-	formats = []string{formatTable, formatJSON, formatCSV, formatLadder, formatSummary}
+	formats = []string{formatTable, formatJSON, formatCSV, formatLadder, formatSummary, formatZeek, formatECS}
 	sorts   = []string{report.SortStart, report.SortHandshake, report.SortSNI}
 	colors  = []string{"auto", "always", "never"}
 )
@@ -85,6 +87,7 @@ type cli struct {
 	ascii       bool
 	color       string
 	html        string
+	zeekDir     string
 	sort        string
 	filter      report.Filter
 	showVersion bool
@@ -140,11 +143,13 @@ func parseFlags(args []string) (*cli, *pflag.FlagSet, error) {
 	fs.BoolVarP(&c.noPromisc, "no-promiscuous-mode", "p", false, "do not put the interface in promiscuous mode")
 	fs.IntVarP(&c.bufferMiB, "buffer-size", "B", 0, "kernel capture buffer of `MiB` (live; default 32)")
 	fs.BoolVarP(&c.listIfaces, "list-interfaces", "D", false, "list the interfaces to capture on and exit")
-	fs.StringVar(&c.format, "format", formatTable, "write `FORMAT`: "+strings.Join(formats, ", "))
+	fs.StringVar(&c.format, "format", formatTable, "write `FORMAT`: "+strings.Join(formats, ", ")+
+		" (zeek: ssl.log records in Zeek's JSON; ecs: Elastic Common Schema documents)")
 	fs.BoolVar(&c.json, "json", false, "same as --format json: one object per connection, one line each (NDJSON)")
 	fs.BoolVar(&c.ladder, "ladder", false, "same as --format ladder: a sequence diagram per connection")
 	fs.BoolVar(&c.summary, "summary", false, "same as --format summary: counts, top names, latency percentiles, failure rates")
 	fs.StringVar(&c.html, "html", "", "also write a self-contained HTML report to `FILE`")
+	fs.StringVar(&c.zeekDir, "zeek-dir", "", "also write ssl.log and x509.log in Zeek's TSV format into `DIR`")
 	fs.BoolVar(&c.ascii, "ascii", false, "draw diagrams with ASCII only (default: Unicode on a UTF-8 locale)")
 	fs.StringVar(&c.color, "color", "auto", "color diagrams `WHEN`: auto (on a terminal, unless NO_COLOR is set), always, never")
 	fs.StringArrayVar(&snis, "sni", nil, "only connections whose SNI matches `GLOB` (*, ?, [a-z], [!a-z]; case-insensitive; * and ? match '.' and '/' too)")
@@ -285,20 +290,44 @@ func parseSize(s string) (int64, error) {
 	return n << shift, nil
 }
 
-// fileSink is a sink writing to a file through a bufio.Writer; Close
-// flushes and closes the file.
+// fileSink is a sink writing to files through bufio.Writers; Close
+// flushes and closes them.
 type fileSink struct {
 	report.Sink
-	w *bufio.Writer
-	f *os.File
+	ws []*bufio.Writer
+	fs []*os.File
+}
+
+// createSink creates the files at paths and the sink that newSink makes
+// on them, in that order.
+func createSink(newSink func(ws ...io.Writer) report.Sink, paths ...string) (report.Sink, error) {
+	s := &fileSink{}
+	var ws []io.Writer
+	for _, p := range paths {
+		f, err := os.Create(p)
+		if err != nil {
+			for _, f := range s.fs {
+				f.Close()
+			}
+			return nil, err
+		}
+		w := bufio.NewWriter(f)
+		s.fs, s.ws, ws = append(s.fs, f), append(s.ws, w), append(ws, w)
+	}
+	s.Sink = newSink(ws...)
+	return s, nil
 }
 
 func (s *fileSink) Close() error {
-	err := s.Sink.Close()
-	if ferr := s.w.Flush(); err == nil {
-		err = ferr // the first error sticks in the bufio.Writer: say it once
+	errs := []error{s.Sink.Close()}
+	for i, w := range s.ws {
+		// The first error sticks in the bufio.Writer: say it once.
+		if err := w.Flush(); errs[0] == nil {
+			errs[0] = err
+		}
+		errs = append(errs, s.fs[i].Close())
 	}
-	return errors.Join(err, s.f.Close())
+	return errors.Join(errs...)
 }
 
 // sink is the sink of the chosen format, writing to stdout. A live
@@ -311,6 +340,8 @@ func (c *cli) sink(stdout io.Writer) report.Sink {
 		return report.NewCSV(stdout)
 	case formatSummary:
 		return report.NewSummary(stdout)
+	case formatZeek:
+		return report.NewZeekJSON(stdout)
 	case formatLadder:
 		color := c.color == "always" || (c.color == "auto" && isTerminal(stdout) && os.Getenv("NO_COLOR") == "")
 		return report.NewLadder(stdout, report.LadderOptions{ASCII: c.ascii || !utf8Locale(), Color: color})

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bufio"
 	"bytes"
 	"crypto/rsa"
 	"crypto/x509"
@@ -90,13 +89,25 @@ func run(args []string, stdout, stderr io.Writer) int {
 
 	sink := c.sink(stdout)
 	if c.html != "" {
-		f, err := os.Create(c.html)
+		h, err := createSink(func(ws ...io.Writer) report.Sink { return report.NewHTML(ws[0], c.title()) }, c.html)
 		if err != nil {
 			log.errorf("--html: %v", err)
 			return exitFailure
 		}
-		w := bufio.NewWriter(f)
-		sink = report.Tee(sink, &fileSink{report.NewHTML(w, c.title()), w, f})
+		sink = report.Tee(sink, h)
+	}
+	if c.zeekDir != "" {
+		err := os.MkdirAll(c.zeekDir, 0o755)
+		var z report.Sink
+		if err == nil {
+			z, err = createSink(func(ws ...io.Writer) report.Sink { return report.NewZeekDir(ws[0], ws[1]) },
+				filepath.Join(c.zeekDir, "ssl.log"), filepath.Join(c.zeekDir, "x509.log"))
+		}
+		if err != nil {
+			log.errorf("--zeek-dir: %v", err)
+			return exitFailure
+		}
+		sink = report.Tee(sink, z)
 	}
 	if c.sort != "" {
 		sink = report.Sorted(sink, c.sort)
