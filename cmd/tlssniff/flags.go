@@ -342,6 +342,8 @@ func (c *cli) sink(stdout io.Writer) report.Sink {
 		return report.NewSummary(stdout)
 	case formatZeek:
 		return report.NewZeekJSON(stdout)
+	case formatECS:
+		return report.NewECS(stdout)
 	case formatLadder:
 		color := c.color == "always" || (c.color == "auto" && isTerminal(stdout) && os.Getenv("NO_COLOR") == "")
 		return report.NewLadder(stdout, report.LadderOptions{ASCII: c.ascii || !utf8Locale(), Color: color})
