@@ -156,7 +156,7 @@ func (s *fanoutShard) Next(p *Packet) error {
 		case err != nil:
 			return fmt.Errorf("%s: %w", s.name, err)
 		}
-		if s.stats.count(s.dec.decode(s.link, data, p), data, ci, p) {
+		if s.stats.count(s.dec.decode(s.link, data, p), s.link, data, ci, p) {
 			return nil
 		}
 	}

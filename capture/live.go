@@ -93,7 +93,7 @@ func (l *Live) Next(p *Packet) error {
 		case err != nil:
 			return fmt.Errorf("%s: %w", l.name, err)
 		}
-		if l.stats.count(l.dec.decode(l.link, data, p), data, ci, p) {
+		if l.stats.count(l.dec.decode(l.link, data, p), l.link, data, ci, p) {
 			return nil
 		}
 	}

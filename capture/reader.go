@@ -33,6 +33,13 @@ type Packet struct {
 	// Tunnel names the tunnels the packet came through, outermost first
 	// ("gre/erspan", "vxlan", "mpls"); empty when none.
 	Tunnel string
+	// Frame is the captured frame the packet was decoded from (for an IP
+	// datagram put together from fragments, its last fragment), with its
+	// link type and its length on the wire, to write it out again (-w).
+	// It is valid only until the next call to Next, as Payload.
+	Frame    []byte
+	LinkType layers.LinkType
+	Length   int
 }
 
 // Stats counts what a source read and what it could not use.
@@ -260,7 +267,7 @@ func (f *File) Next(p *Packet) error {
 		if f.filter != nil && !f.filter(lt, data, ci) {
 			continue
 		}
-		if f.stats.count(f.dec.decode(lt, data, p), data, ci, p) {
+		if f.stats.count(f.dec.decode(lt, data, p), lt, data, ci, p) {
 			return nil
 		}
 	}

@@ -76,12 +76,13 @@ func (e *FilterError) Unwrap() error { return e.Err }
 
 // count adds one decoded frame to the counts and reports whether it is a
 // TCP segment to return; it sets p's time and what the snapshot length cut.
-func (s *Stats) count(r result, data []byte, ci gopacket.CaptureInfo, p *Packet) bool {
+func (s *Stats) count(r result, lt layers.LinkType, data []byte, ci gopacket.CaptureInfo, p *Packet) bool {
 	s.Packets++
 	s.Bytes += uint64(len(data))
 	switch r {
 	case resultTCP, resultUDP:
 		p.Time = ci.Timestamp
+		p.Frame, p.LinkType, p.Length = data, lt, ci.Length
 		p.Missing = 0
 		if p.Truncated && ci.Length > ci.CaptureLength {
 			p.Missing = ci.Length - ci.CaptureLength

@@ -56,6 +56,11 @@ func (e *LineError) Error() string { return fmt.Sprintf("%s:%d: %s", e.File, e.L
 // at most 64 bytes take under 300 bytes.
 const maxLine = 1024
 
+// labels are the key log labels this package takes, in the order Lines
+// writes them.
+var labels = []string{"CLIENT_RANDOM", "CLIENT_EARLY_TRAFFIC_SECRET", "CLIENT_HANDSHAKE_TRAFFIC_SECRET",
+	"SERVER_HANDSHAKE_TRAFFIC_SECRET", "CLIENT_TRAFFIC_SECRET_0", "SERVER_TRAFFIC_SECRET_0", "EXPORTER_SECRET"}
+
 // field names the Secrets field of each label.
 func field(s *Secrets, label []byte) *[]byte {
 	switch string(label) {
@@ -75,6 +80,27 @@ func field(s *Secrets, label []byte) *[]byte {
 		return &s.Exporter
 	}
 	return nil
+}
+
+// Lines returns the lines logged for a ClientHello random, as
+// SSLKEYLOGFILE has them; nil when there are none. They are secrets: they
+// go only where the user asked for them (the Decryption Secrets Block of a
+// -w file).
+func (l *Log) Lines(random []byte) []byte {
+	s, ok := l.Lookup(random)
+	if !ok {
+		return nil
+	}
+	var b []byte
+	for _, label := range labels {
+		if v := *field(&s, []byte(label)); v != nil {
+			b = append(append(b, label...), ' ')
+			b = hex.AppendEncode(b, random)
+			b = hex.AppendEncode(append(b, ' '), v)
+			b = append(b, '\n')
+		}
+	}
+	return b
 }
 
 // Read adds the lines of r, named name in errors, and returns how many

@@ -3,6 +3,7 @@ package keylog
 import (
 	"bytes"
 	"crypto/tls"
+	"encoding/hex"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -155,4 +156,24 @@ func TestFollow(t *testing.T) {
 	wait("the rewritten file", has(3))
 	close(stop)
 	<-done
+}
+
+// Lines gives back what was read for a handshake, line for line.
+func TestLinesRoundTrip(t *testing.T) {
+	random := strings.Repeat("ab", 32)
+	in := "CLIENT_HANDSHAKE_TRAFFIC_SECRET " + random + " " + strings.Repeat("01", 32) + "\n" +
+		"SERVER_HANDSHAKE_TRAFFIC_SECRET " + random + " " + strings.Repeat("02", 32) + "\n" +
+		"CLIENT_RANDOM " + strings.Repeat("cd", 32) + " " + strings.Repeat("03", 48) + "\n"
+	l := New()
+	if n, err := l.Read(strings.NewReader(in), "in", func(e *LineError) { t.Error(e) }); n != 3 || err != nil {
+		t.Fatal(n, err)
+	}
+	r, _ := hex.DecodeString(random)
+	want := strings.Join(strings.Split(in, "\n")[:2], "\n") + "\n"
+	if got := string(l.Lines(r)); got != want {
+		t.Errorf("got %q, want %q", got, want)
+	}
+	if l.Lines(make([]byte, 32)) != nil {
+		t.Error("lines for a random never logged")
+	}
 }

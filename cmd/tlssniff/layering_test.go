@@ -9,8 +9,9 @@ import (
 
 // TestLayering holds the pipeline to ../shared/STYLE.md: data flows one way,
 // parser imports nothing of the pipeline, pipeline joins the stages up to
-// the parser and report does not see it, and only capture and reassembly
-// import gopacket. budget, reorder, flowstats and keylog sit below every
+// the parser and report does not see it, export (-w) sees packets and
+// connections but no stage sees it, and only capture and reassembly import
+// gopacket. budget, reorder, flowstats and keylog sit below every
 // stage: the memory account, the out-of-order buffer, the transport
 // statistics and the TLS secrets they share, importing nothing else of ours.
 func TestLayering(t *testing.T) {
@@ -26,6 +27,7 @@ func TestLayering(t *testing.T) {
 		"parser":     below,
 		"report":     append([]string{"parser"}, below...),
 		"pipeline":   append([]string{"capture", "reassembly", "parser"}, below...),
+		"export":     append([]string{"capture", "parser"}, below...),
 	}
 	gopacket := map[string]bool{"capture": true, "reassembly": true}
 	for pkg, ok := range allowed {

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bufio"
 	"bytes"
 	"crypto/rsa"
 	"crypto/x509"
@@ -20,6 +21,7 @@ import (
 	"time"
 
 	"github.com/tlssniff/tlssniff/capture"
+	"github.com/tlssniff/tlssniff/export"
 	"github.com/tlssniff/tlssniff/keylog"
 	"github.com/tlssniff/tlssniff/parser"
 	"github.com/tlssniff/tlssniff/pipeline"
@@ -117,8 +119,28 @@ func run(args []string, stdout, stderr io.Writer) int {
 	var writeErr error
 	var conns uint64 // TLS connections, before filters
 	decryption := map[string]uint64{}
+	read, memory := capture.Source(src), c.memory
+	var exp *export.Exporter
+	if c.writeFile != "" {
+		f, err := os.Create(c.writeFile)
+		if err != nil {
+			log.errorf("-w: %v", err)
+			return exitFailure
+		}
+		defer f.Close()
+		w := bufio.NewWriter(f)
+		defer w.Flush()
+		// The packets held until their connection is decided have a
+		// quarter of --memory.
+		exp = export.New(capture.NewPcapngWriter(w), memory/4, keys)
+		memory -= memory / 4
+		read = exp.Source(src)
+	}
 	write := func(conn *parser.Connection) {
 		conns++
+		if exp != nil {
+			exp.Decide(conn, c.filter.Match(conn))
+		}
 		decryption[conn.Decryption.Keys]++
 		if err := sink.Write(conn); err != nil && writeErr == nil {
 			writeErr = err
@@ -129,7 +151,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 		KeysFollowed: c.iface != "" && len(c.keylogs) > 0, RSAKeys: rsaKeys, Workers: c.workers,
 		Live: c.iface != "", Duration: c.duration}
 	asm := &cfg.Reassembly
-	asm.IdleTimeout, asm.MaxAge, asm.MaxFlows, asm.Memory = c.idle, c.maxAge, c.maxFlows, c.memory
+	asm.IdleTimeout, asm.MaxAge, asm.MaxFlows, asm.Memory = c.idle, c.maxAge, c.maxFlows, memory
 	if os.Getenv("GOMEMLIMIT") == "" {
 		// The budget counts live bytes; Go's collector would let the heap
 		// grow to twice them before collecting. A soft limit of the budget
@@ -154,7 +176,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 		}
 	}()
 	began := time.Now()
-	res := pipeline.Run(src, cfg, &stop, func(conn *parser.Connection) {
+	res := pipeline.Run(read, cfg, &stop, func(conn *parser.Connection) {
 		write(conn)
 		if writeErr != nil || counted.full() {
 			stop.Store(true)
@@ -162,6 +184,18 @@ func run(args []string, stdout, stderr io.Writer) int {
 	})
 	if err := sink.Close(); err != nil && writeErr == nil {
 		writeErr = err
+	}
+	if exp != nil {
+		st, err := exp.Close()
+		if err != nil && writeErr == nil {
+			writeErr = fmt.Errorf("-w %s: %w", c.writeFile, err)
+		}
+		if st.Cut > 0 {
+			log.warningf("-w: %d of %d connections written without some of their first packets: the memory held for them was needed (raise --memory)", st.Cut, st.Connections)
+		}
+		if c.verbose {
+			log.printf("-w: %d packets of %d connections written to %s", st.Packets, st.Connections, c.writeFile)
+		}
 	}
 	if s := src.Stats(); s.UnknownInterface > 0 {
 		log.warningf("%d pcapng packets skipped: they name an interface their section does not describe"+
