@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net"
 	"os"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -37,6 +38,7 @@ type fanoutShard struct {
 	name  string
 	dec   *decoder
 	stats Stats
+	kmu   sync.Mutex // the socket's counts are read from other goroutines too (--metrics)
 }
 
 // fanoutGroups counts the groups this process made.
@@ -130,6 +132,20 @@ func (f *Fanout) String() string {
 		pcap.DatalinkValToName(int(f.link)), pcap.DatalinkValToDescription(int(f.link)), f.snap, len(f.shards))
 }
 
+// KernelStats adds up the kernel's counts of the sockets; it may be called
+// while they are read.
+func (f *Fanout) KernelStats() (KernelStats, bool) {
+	var sum KernelStats
+	for _, sh := range f.shards {
+		ks, ok := sh.KernelStats()
+		if !ok {
+			return sum, false
+		}
+		sum.Received, sum.Dropped = sum.Received+ks.Received, sum.Dropped+ks.Dropped
+	}
+	return sum, true
+}
+
 // Stats adds up the sockets' counts and the kernel's.
 func (f *Fanout) Stats() Stats {
 	var s Stats
@@ -162,17 +178,24 @@ func (s *fanoutShard) Next(p *Packet) error {
 	}
 }
 
-// Stats returns the socket's counts, with the kernel's (which reset when
-// read: they are added up here).
+// Stats returns the socket's counts, with the kernel's.
 func (s *fanoutShard) Stats() Stats {
 	st := s.stats
 	st.DatagramsDropped = s.dec.defrag.dropped
-	if _, v3, err := s.tp.SocketStats(); err == nil {
-		st.Kernel = &KernelStats{Received: uint64(v3.Packets()), Dropped: uint64(v3.Drops())}
-	} else {
-		st.Kernel = &KernelStats{}
-	}
+	ks, _ := s.KernelStats()
+	st.Kernel = &ks
 	return st
+}
+
+// KernelStats returns the kernel's counts of the socket (which reset when
+// read: afpacket adds them up); it may be called while the socket is read.
+func (s *fanoutShard) KernelStats() (KernelStats, bool) {
+	s.kmu.Lock()
+	defer s.kmu.Unlock()
+	if _, v3, err := s.tp.SocketStats(); err == nil {
+		return KernelStats{Received: uint64(v3.Packets()), Dropped: uint64(v3.Drops())}, true
+	}
+	return KernelStats{}, false
 }
 
 func (s *fanoutShard) Close() error { return nil }

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/gopacket/gopacket"
@@ -32,6 +33,7 @@ type Live struct {
 	link  layers.LinkType
 	dec   *decoder
 	stats Stats
+	kmu   sync.Mutex // libpcap's counts are read from other goroutines too (--metrics)
 }
 
 // OpenLive starts capturing on the interface named iface.
@@ -111,11 +113,22 @@ func (l *Live) String() string {
 func (l *Live) Stats() Stats {
 	s := l.stats
 	s.DatagramsDropped = l.dec.defrag.dropped
-	if ks, err := l.h.Stats(); err == nil {
-		s.Kernel = &KernelStats{Received: uint64(ks.PacketsReceived), Dropped: uint64(ks.PacketsDropped),
-			IfDropped: uint64(ks.PacketsIfDropped)}
+	if ks, ok := l.KernelStats(); ok {
+		s.Kernel = &ks
 	}
 	return s
+}
+
+// KernelStats returns the kernel's counts; it may be called while the
+// capture is read.
+func (l *Live) KernelStats() (KernelStats, bool) {
+	l.kmu.Lock()
+	defer l.kmu.Unlock()
+	ks, err := l.h.Stats()
+	if err != nil {
+		return KernelStats{}, false
+	}
+	return KernelStats{Received: uint64(ks.PacketsReceived), Dropped: uint64(ks.PacketsDropped), IfDropped: uint64(ks.PacketsIfDropped)}, true
 }
 
 // Close stops the capture.

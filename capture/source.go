@@ -42,6 +42,12 @@ type LiveConfig struct {
 	Filter      string // BPF expression, tcpdump syntax
 }
 
+// KernelCounter is a live source whose kernel counts may be read while it
+// is being read (Live, Fanout).
+type KernelCounter interface {
+	KernelStats() (KernelStats, bool)
+}
+
 // KernelStats is what libpcap reports of a live capture.
 type KernelStats struct {
 	Received  uint64 // packets the filter accepted

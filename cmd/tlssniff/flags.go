@@ -89,6 +89,8 @@ type cli struct {
 	html        string
 	zeekDir     string
 	writeFile   string
+	metrics     string
+	metricsTop  int
 	sort        string
 	filter      report.Filter
 	showVersion bool
@@ -151,6 +153,8 @@ func parseFlags(args []string) (*cli, *pflag.FlagSet, error) {
 	fs.BoolVar(&c.summary, "summary", false, "same as --format summary: counts, top names, latency percentiles, failure rates")
 	fs.StringVar(&c.html, "html", "", "also write a self-contained HTML report to `FILE`")
 	fs.StringVarP(&c.writeFile, "write", "w", "", "also write the packets of the connections shown (all of each, from its first) to `FILE`, pcapng, with their key log lines when keys were given")
+	fs.StringVar(&c.metrics, "metrics", "", "serve Prometheus metrics at http://`ADDR`/metrics (such as :9464) while the capture runs")
+	fs.IntVar(&c.metricsTop, "metrics-servers", 20, "label the handshakes of the `N` servers most seen by name in --metrics; the rest are \"other\"")
 	fs.StringVar(&c.zeekDir, "zeek-dir", "", "also write ssl.log and x509.log in Zeek's TSV format into `DIR`")
 	fs.BoolVar(&c.ascii, "ascii", false, "draw diagrams with ASCII only (default: Unicode on a UTF-8 locale)")
 	fs.StringVar(&c.color, "color", "auto", "color diagrams `WHEN`: auto (on a terminal, unless NO_COLOR is set), always, never")

@@ -15,7 +15,7 @@ var flagGroups = []struct {
 	names []string
 }{
 	{"Input", []string{"read", "interface", "filter", "snaplen", "no-promiscuous-mode", "buffer-size", "list-interfaces"}},
-	{"Output", []string{"format", "json", "ladder", "summary", "html", "zeek-dir", "write", "ascii", "color", "sort"}},
+	{"Output", []string{"format", "json", "ladder", "summary", "html", "zeek-dir", "write", "metrics", "metrics-servers", "ascii", "color", "sort"}},
 	{"Selection (a flag given twice takes either value; different flags must all match)", []string{"sni", "host", "net",
 		"port", "outcome", "cert-expires-within", "cert-status", "count", "duration"}},
 	{"Certificates and decryption", []string{"ca-file", "keylog", "rsa-key"}},

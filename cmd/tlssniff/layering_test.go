@@ -28,6 +28,7 @@ func TestLayering(t *testing.T) {
 		"report":     append([]string{"parser"}, below...),
 		"pipeline":   append([]string{"capture", "reassembly", "parser"}, below...),
 		"export":     append([]string{"capture", "parser"}, below...),
+		"metrics":    append([]string{"capture", "parser"}, below...),
 	}
 	gopacket := map[string]bool{"capture": true, "reassembly": true}
 	for pkg, ok := range allowed {

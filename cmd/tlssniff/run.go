@@ -10,6 +10,8 @@ import (
 	"fmt"
 	"io"
 	"maps"
+	"net"
+	"net/http"
 	"os"
 	"os/signal"
 	"path/filepath"
@@ -23,6 +25,7 @@ import (
 	"github.com/tlssniff/tlssniff/capture"
 	"github.com/tlssniff/tlssniff/export"
 	"github.com/tlssniff/tlssniff/keylog"
+	"github.com/tlssniff/tlssniff/metrics"
 	"github.com/tlssniff/tlssniff/parser"
 	"github.com/tlssniff/tlssniff/pipeline"
 	"github.com/tlssniff/tlssniff/reassembly"
@@ -113,6 +116,22 @@ func run(args []string, stdout, stderr io.Writer) int {
 	}
 	if c.sort != "" {
 		sink = report.Sorted(sink, c.sort)
+	}
+	if c.metrics != "" {
+		kernel, _ := src.(capture.KernelCounter)
+		m := metrics.New(c.metricsTop, kernel)
+		ln, err := net.Listen("tcp", c.metrics)
+		if err != nil {
+			log.errorf("--metrics: %v", err)
+			return exitFailure
+		}
+		mux := http.NewServeMux()
+		mux.Handle("/metrics", m.Handler())
+		srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+		go srv.Serve(ln)
+		defer srv.Close()
+		log.printf("serving metrics at http://%s/metrics", ln.Addr())
+		sink = report.Tee(sink, m)
 	}
 	counted := &countingSink{Sink: sink, max: c.count}
 	sink = report.Filtered(counted, c.filter)
