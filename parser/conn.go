@@ -176,6 +176,14 @@ func (c *Conn) sideOf(d Direction) int {
 	return 1 - c.client
 }
 
+// Decided reports whether the connection was emitted.
+func (c *Conn) Decided() bool { return c.emitted }
+
+// TLS reports whether the flow shows TLS: a hello was seen, or (picked up
+// after its hellos) two records that hold together. Such a flow is
+// emitted when it is decided or closed.
+func (c *Conn) TLS() bool { return c.tls || c.headless[0]+c.headless[1] >= 2 }
+
 // Data passes in-order bytes sent by side (0 or 1) and captured at ts.
 // data is not retained. It reports whether more bytes from that side are
 // wanted; once it says no, the caller may stop buffering that side.

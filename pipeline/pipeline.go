@@ -43,8 +43,8 @@ func Streams(opts parser.Options) reassembly.Factory {
 	}
 }
 
-// Order sorts the connections decided at one packet (or at the end of the
-// input) as tlssniff writes them: by start, then client, then server.
+// Order sorts connections as tlssniff writes those decided at one packet
+// (or at the end of the input): by start, then client, then server.
 func Order(conns []*parser.Connection) {
 	slices.SortStableFunc(conns, func(a, b *parser.Connection) int {
 		return cmp.Or(a.Start.Compare(b.Start), a.Client.Compare(b.Client), a.Server.Compare(b.Server))
@@ -61,22 +61,24 @@ func noting(sessions *parser.Sessions, write func(*parser.Connection)) func(*par
 }
 
 // Read reads src to its end with one assembler and returns every
-// connection in the order tlssniff writes them.
+// connection in the order they started, as Run writes them with
+// StartOrder (exactly: Read keeps them all).
 func Read(src capture.Source, cfg reassembly.Config, validator *parser.Validator) ([]*parser.Connection, error) {
-	var out, pending []*parser.Connection
-	sessions := parser.NewSessions()
-	asm := reassembly.New(cfg, Streams(parser.Options{Validator: validator, Emit: func(c *parser.Connection) { pending = append(pending, c) }}))
-	flush := func() {
+	var out []*parser.Connection
+	asm := reassembly.New(cfg, Streams(parser.Options{Validator: validator, Emit: func(c *parser.Connection) { out = append(out, c) }}))
+	done := func(err error) ([]*parser.Connection, error) {
+		asm.Flush()
 		if validator != nil {
-			for _, c := range pending {
+			for _, c := range out {
 				validator.Judge(c)
 			}
 		}
-		Order(pending)
-		for _, c := range pending {
+		Order(out)
+		sessions := parser.NewSessions()
+		for _, c := range out {
 			sessions.Note(c)
 		}
-		out, pending = append(out, pending...), pending[:0]
+		return out, err
 	}
 	var p capture.Packet
 	for {
@@ -85,15 +87,10 @@ func Read(src capture.Source, cfg reassembly.Config, validator *parser.Validator
 		case errors.Is(err, capture.ErrNoPacket):
 			continue
 		case errors.Is(err, io.EOF):
-			asm.Flush()
-			flush()
-			return out, nil
+			return done(nil)
 		case err != nil:
-			asm.Flush()
-			flush()
-			return out, err
+			return done(err)
 		}
 		asm.Add(&p)
-		flush()
 	}
 }

@@ -51,7 +51,7 @@ func TestRunAnyWorkers(t *testing.T) {
 	for _, n := range []int{1, 2, 5} {
 		var got []string
 		var stop atomic.Bool
-		res := Run(samples(t), Config{Reassembly: reassembly.DefaultConfig, Workers: n}, &stop,
+		res := Run(samples(t), Config{Reassembly: reassembly.DefaultConfig, Workers: n, StartOrder: true}, &stop,
 			func(c *parser.Connection) { got = append(got, summary(c)) })
 		if res.ReadErr != nil || !slices.Equal(got, want) {
 			t.Errorf("%d workers (%v): %d connections\n%q\nwant %d\n%q", n, res.ReadErr, len(got), got, len(want), want)

@@ -12,7 +12,9 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/tlssniff/tlssniff/budget"
 	"github.com/tlssniff/tlssniff/capture"
+	"github.com/tlssniff/tlssniff/flowstats"
 	"github.com/tlssniff/tlssniff/keylog"
 	"github.com/tlssniff/tlssniff/parser"
 	"github.com/tlssniff/tlssniff/reassembly"
@@ -45,6 +47,7 @@ const liveLag = 2 * time.Second
 type batch struct {
 	index int64 // the packet's index; math.MaxInt64 for the end of input
 	conns []*parser.Connection
+	mark  time.Time // with StartOrder, the earliest start of a connection the worker decides later (order.go)
 }
 
 // worker analyses the flows of one shard.
@@ -65,12 +68,30 @@ type worker struct {
 func (w *worker) run() {
 	defer close(w.out)
 	var pending []*parser.Connection
-	asm := reassembly.New(w.asm, Streams(parser.Options{Validator: w.cfg.Validator, Keys: w.cfg.Keys, KeysFollowed: w.cfg.KeysFollowed, RSAKeys: w.cfg.RSAKeys,
-		Emit: func(c *parser.Connection) { pending = append(pending, c) }}))
+	streams := Streams(parser.Options{Validator: w.cfg.Validator, Keys: w.cfg.Keys, KeysFollowed: w.cfg.KeysFollowed, RSAKeys: w.cfg.RSAKeys,
+		Emit: func(c *parser.Connection) { pending = append(pending, c) }})
+	var flows starts
+	var now time.Time // of the last packet: capture time, or live the wall clock less liveLag
+	if w.cfg.StartOrder {
+		base := streams
+		streams = func(client, server netip.AddrPort, start time.Time, fs *flowstats.Stats, mem *budget.Account) reassembly.Stream {
+			t := &tracked{Conn: base(client, server, start, fs, mem).(*parser.Conn), start: start}
+			flows.add(t)
+			return t
+		}
+	}
+	asm := reassembly.New(w.asm, streams)
+	mark := func(index int64) batch {
+		b := batch{index: index, conns: pending}
+		if w.cfg.StartOrder {
+			b.mark = flows.mark(now)
+		}
+		pending = nil
+		return b
+	}
 	send := func(index int64) {
 		if len(pending) > 0 {
-			w.out <- batch{index, pending}
-			pending = nil
+			w.out <- mark(index)
 		}
 	}
 	c := w.cfg
@@ -96,10 +117,11 @@ func (w *worker) run() {
 			// loaded machine hands packets over late): a flow that lingers
 			// after its RST or FIN is not closed before its last packets
 			// are read.
-			now := time.Now()
-			asm.Advance(now.Add(-liveLag))
+			wall := time.Now()
+			now = wall.Add(-liveLag)
+			asm.Advance(now)
 			send(index)
-			if !deadline.IsZero() && now.After(deadline) {
+			if !deadline.IsZero() && wall.After(deadline) {
 				break
 			}
 			continue
@@ -119,6 +141,7 @@ func (w *worker) run() {
 				break
 			}
 		}
+		now = p.Time
 		if w.n > 1 && (p.Src != lastSrc || p.Dst != lastDst) {
 			lastSrc, lastDst = p.Src, p.Dst
 			mine = shard(p.Src, p.Dst, w.n) == w.index
@@ -133,14 +156,14 @@ func (w *worker) run() {
 			// A mark of progress at the end of each batch, even without a
 			// connection, so that merge never waits on a worker with
 			// nothing to say while another fills its channel.
-			w.out <- batch{index: index}
+			w.out <- mark(index)
 		}
 	}
 	if fs, ok := w.src.(*feedSource); ok {
 		go fs.drain() // the feed must not block on a worker that stopped
 	}
 	asm.Flush()
-	send(math.MaxInt64)
+	w.out <- batch{index: math.MaxInt64, conns: pending, mark: endOfTime}
 	w.asmStats = asm.Stats()
 }
 
@@ -176,8 +199,9 @@ func judged(in chan batch, v *parser.Validator) <-chan batch {
 }
 
 // merge writes the workers' connections in the order one worker would
-// have decided them, until every worker is done.
-func merge(ins []<-chan batch, write func(*parser.Connection)) {
+// have decided them (or, with StartOrder, started them), until every
+// worker is done.
+func merge(ins []<-chan batch, o *orderer) {
 	heads := make([]batch, len(ins))
 	done := make([]bool, len(ins))
 	used := make([]bool, len(ins)) // the head was written: receive the next
@@ -192,6 +216,9 @@ func merge(ins []<-chan batch, write func(*parser.Connection)) {
 			if u && !done[i] {
 				b, ok := <-ins[i]
 				heads[i], done[i], used[i] = b, !ok, false
+				if !ok {
+					o.done(i)
+				}
 			}
 		}
 		least := int64(-1)
@@ -201,43 +228,51 @@ func merge(ins []<-chan batch, write func(*parser.Connection)) {
 			}
 		}
 		if least < 0 {
+			o.take(nil)
 			return
 		}
 		var conns []*parser.Connection
 		for i := range ins {
 			if !done[i] && heads[i].index == least {
 				conns = append(conns, heads[i].conns...)
+				o.mark(i, heads[i].mark)
 				used[i] = true
 			}
 		}
-		Order(conns)
-		for _, c := range conns {
-			write(c)
-		}
+		o.take(conns)
 	}
 }
 
 // fanIn writes the connections of workers fed by the kernel as they come:
 // their packets have no common order to merge them by.
-func fanIn(ins []<-chan batch, write func(*parser.Connection)) {
-	all := make(chan batch)
+func fanIn(ins []<-chan batch, o *orderer) {
+	type tagged struct {
+		i  int
+		b  batch
+		ok bool
+	}
+	all := make(chan tagged)
 	var wg sync.WaitGroup
-	for _, in := range ins {
+	for i, in := range ins {
 		wg.Go(func() {
 			for b := range in {
-				all <- b
+				all <- tagged{i, b, true}
 			}
+			all <- tagged{i: i}
 		})
 	}
 	go func() {
 		wg.Wait()
 		close(all)
 	}()
-	for b := range all {
-		Order(b.conns)
-		for _, c := range b.conns {
-			write(c)
+	for t := range all {
+		if !t.ok {
+			o.done(t.i)
+			o.take(nil)
+			continue
 		}
+		o.mark(t.i, t.b.mark)
+		o.take(t.b.conns)
 	}
 }
 
@@ -264,6 +299,9 @@ type Config struct {
 	// Duration, when set, stops the run after that long: capture time in
 	// files, wall time live.
 	Duration time.Duration
+	// StartOrder writes connections in the order they started rather
+	// than decided, within bounds (order.go).
+	StartOrder bool
 }
 
 // Overhead is the memory a run uses outside the budget: the runtime, the
@@ -325,10 +363,11 @@ func Run(src capture.Source, cfg Config, stop *atomic.Bool, write func(*parser.C
 	}
 	sessions := parser.NewSessions()
 	write = noting(sessions, write)
+	o := newOrderer(cfg.StartOrder, len(outs), write)
 	if byKernel {
-		fanIn(outs, write)
+		fanIn(outs, o)
 	} else {
-		merge(outs, write)
+		merge(outs, o)
 	}
 	var res Result
 	for _, w := range ws {

@@ -166,7 +166,7 @@ func parseFlags(args []string) (*cli, *pflag.FlagSet, error) {
 	certWithin := fs.Int("cert-expires-within", 0, "only connections whose server certificate expires within `DAYS` of the capture (expired ones too)")
 	fs.StringSliceVar(&c.filter.CertStatus, "cert-status", nil, "only connections whose server certificate is `WORD`[,WORD...]: "+
 		strings.Join(parser.CertStatuses, ", "))
-	fs.StringVar(&c.sort, "sort", "", "order connections by `KEY`: start, handshake (slowest first), sni (default: as decided)")
+	fs.StringVar(&c.sort, "sort", "", "order connections by `KEY`, keeping all until the end: start, handshake (slowest first), sni (default: files by start as rows stream, within bounds; live as decided)")
 	fs.IntVarP(&c.count, "count", "c", 0, "stop after `N` connections")
 	fs.DurationVar(&c.duration, "duration", 0, "stop after `D` (e.g. 30s, 5m): wall time live, capture time in files")
 	fs.DurationVar(&c.idle, "idle-timeout", reassembly.DefaultConfig.IdleTimeout, "close a connection silent for `D` (capture time)")
