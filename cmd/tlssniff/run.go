@@ -141,7 +141,12 @@ func run(args []string, stdout, stderr io.Writer) int {
 	read, memory := capture.Source(src), c.memory
 	var exp *export.Exporter
 	if c.writeFile != "" {
-		f, err := os.Create(c.writeFile)
+		// With keys, the file holds secrets: readable by its owner only.
+		perm := os.FileMode(0o644)
+		if len(c.keylogs) > 0 || keys.Len() > 0 {
+			perm = 0o600
+		}
+		f, err := os.OpenFile(c.writeFile, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, perm)
 		if err != nil {
 			log.errorf("-w: %v", err)
 			return exitFailure
