@@ -26,11 +26,15 @@ import (
 	"github.com/tlssniff/tlssniff/parser"
 )
 
+// MaxServers bounds the server names labelled at once: finding the least
+// counted of them is a walk over them all.
+const MaxServers = 1000
+
 // Other is the server label of the handshakes of servers not in the top.
 const Other = "other"
 
 // maxTracked bounds the servers whose handshakes are counted to find the
-// top ones; when it is reached, the least counted is forgotten.
+// top ones; when it is reached, those outside the top are forgotten.
 const maxTracked = 10000
 
 // Metrics holds the collectors of one run.
@@ -110,13 +114,13 @@ func (m *Metrics) maxNamed() int { return 4 * m.servers }
 // among the servers most counted, else Other.
 func (m *Metrics) server(name string) string {
 	if _, ok := m.counts[name]; !ok && len(m.counts) == maxTracked {
-		least := ""
-		for n, c := range m.counts {
-			if !m.top[n] && (least == "" || c < m.counts[least]) {
-				least = n
+		// Full: forget every server outside the top, once every
+		// maxTracked-Servers new names, so each costs O(1) on average.
+		for n := range m.counts {
+			if !m.top[n] {
+				delete(m.counts, n)
 			}
 		}
-		delete(m.counts, least)
 	}
 	m.counts[name]++
 	if !m.top[name] {

@@ -104,8 +104,8 @@ func (h *held) release(mark time.Time, write func(*parser.Connection)) {
 	}
 }
 
-// orderer writes the connections of merge and fanIn: in the order one
-// worker decides them, or, with StartOrder, in the order they started.
+// orderer writes the connections of merge: in the order one worker
+// decides them, or, with StartOrder, in the order they started.
 type orderer struct {
 	on    bool
 	marks []time.Time // each worker's last mark; the end of time once it is done

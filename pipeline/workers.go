@@ -245,34 +245,25 @@ func merge(ins []<-chan batch, o *orderer) {
 
 // fanIn writes the connections of workers fed by the kernel as they come:
 // their packets have no common order to merge them by.
-func fanIn(ins []<-chan batch, o *orderer) {
-	type tagged struct {
-		i  int
-		b  batch
-		ok bool
-	}
-	all := make(chan tagged)
+func fanIn(ins []<-chan batch, write func(*parser.Connection)) {
+	all := make(chan batch)
 	var wg sync.WaitGroup
-	for i, in := range ins {
+	for _, in := range ins {
 		wg.Go(func() {
 			for b := range in {
-				all <- tagged{i, b, true}
+				all <- b
 			}
-			all <- tagged{i: i}
 		})
 	}
 	go func() {
 		wg.Wait()
 		close(all)
 	}()
-	for t := range all {
-		if !t.ok {
-			o.done(t.i)
-			o.take(nil)
-			continue
+	for b := range all {
+		Order(b.conns)
+		for _, c := range b.conns {
+			write(c)
 		}
-		o.mark(t.i, t.b.mark)
-		o.take(t.b.conns)
 	}
 }
 
@@ -300,7 +291,8 @@ type Config struct {
 	// files, wall time live.
 	Duration time.Duration
 	// StartOrder writes connections in the order they started rather
-	// than decided, within bounds (order.go).
+	// than decided, within bounds (order.go). A live capture read by
+	// several sockets (capture.Sharded) writes them as decided.
 	StartOrder bool
 }
 
@@ -363,11 +355,10 @@ func Run(src capture.Source, cfg Config, stop *atomic.Bool, write func(*parser.C
 	}
 	sessions := parser.NewSessions()
 	write = noting(sessions, write)
-	o := newOrderer(cfg.StartOrder, len(outs), write)
 	if byKernel {
-		fanIn(outs, o)
+		fanIn(outs, write)
 	} else {
-		merge(outs, o)
+		merge(outs, newOrderer(cfg.StartOrder, len(outs), write))
 	}
 	var res Result
 	for _, w := range ws {

@@ -88,16 +88,17 @@ type ecsTLSClient struct {
 	ServerName       string   `json:"server_name,omitempty"`
 	JA3              string   `json:"ja3,omitempty"`
 	SupportedCiphers []string `json:"supported_ciphers,omitempty"`
-	Hash             *ecsHash `json:"hash,omitempty"`
-	Subject          string   `json:"subject,omitempty"`
-	Issuer           string   `json:"issuer,omitempty"`
-	NotBefore        string   `json:"not_before,omitempty"`
-	NotAfter         string   `json:"not_after,omitempty"`
-	X509             *ecsX509 `json:"x509,omitempty"`
+	ecsCert
 }
 
 type ecsTLSServer struct {
-	JA3S      string   `json:"ja3s,omitempty"`
+	JA3S string `json:"ja3s,omitempty"`
+	ecsCert
+}
+
+// ecsCert is the certificate fields of tls.client and tls.server: those of
+// the leaf of the side's chain.
+type ecsCert struct {
 	Hash      *ecsHash `json:"hash,omitempty"`
 	Subject   string   `json:"subject,omitempty"`
 	Issuer    string   `json:"issuer,omitempty"`
@@ -156,13 +157,13 @@ type ecsTLSSniffData struct {
 // ecsTime writes a time as ECS's date: RFC 3339 in UTC, nanoseconds.
 func ecsTime(t time.Time) string { return formatTime(t) }
 
-// ecsCertificate fills the certificate fields of one side.
-func ecsCertificate(cert *parser.Certificate) (hash *ecsHash, x *ecsX509) {
-	hash = &ecsHash{SHA256: strings.ToUpper(cert.SHA256)}
+// set fills the fields from a chain's leaf certificate.
+func (e *ecsCert) set(cert *parser.Certificate) {
+	e.Hash = &ecsHash{SHA256: strings.ToUpper(cert.SHA256)}
 	if cert.ParseError != "" {
-		return hash, nil
+		return
 	}
-	x = &ecsX509{AlternativeNames: cert.SANs, NotBefore: ecsTime(cert.NotBefore), NotAfter: ecsTime(cert.NotAfter),
+	x := &ecsX509{AlternativeNames: cert.SANs, NotBefore: ecsTime(cert.NotBefore), NotAfter: ecsTime(cert.NotAfter),
 		SerialNumber: strings.ToUpper(cert.Serial), SignatureAlgorithm: cert.SignatureAlgorithm,
 		PublicKeyAlgorithm: cert.KeyType, PublicKeySize: cert.KeyBits,
 		Issuer: ecsDN{DistinguishedName: cert.Issuer}, Subject: ecsDN{DistinguishedName: cert.Subject}}
@@ -171,7 +172,7 @@ func ecsCertificate(cert *parser.Certificate) (hash *ecsHash, x *ecsX509) {
 		x.Issuer.CommonName, x.Issuer.Organization, x.Issuer.Country = nonEmptyList(p.Issuer.CommonName), p.Issuer.Organization, p.Issuer.Country
 		x.Subject.CommonName, x.Subject.Organization, x.Subject.Country = nonEmptyList(p.Subject.CommonName), p.Subject.Organization, p.Subject.Country
 	}
-	return hash, x
+	e.X509, e.Subject, e.Issuer, e.NotBefore, e.NotAfter = x, cert.Subject, cert.Issuer, x.NotBefore, x.NotAfter
 }
 
 func nonEmptyList(s string) []string {
@@ -252,21 +253,13 @@ func newECS(c *parser.Connection) *ecsDoc {
 		}
 	}
 	if len(c.Certificates) > 0 {
-		s, leaf := d.TLS.Server, &c.Certificates[0]
-		s.Hash, s.X509 = ecsCertificate(leaf)
-		if s.X509 != nil {
-			s.Subject, s.Issuer, s.NotBefore, s.NotAfter = leaf.Subject, leaf.Issuer, s.X509.NotBefore, s.X509.NotAfter
-		}
-		d.Related.Hash = append(d.Related.Hash, s.Hash.SHA256)
+		d.TLS.Server.set(&c.Certificates[0])
+		d.Related.Hash = append(d.Related.Hash, d.TLS.Server.Hash.SHA256)
 		d.TLSSniff.CertStatus = c.CertStatus()
 	}
 	if len(c.ClientCertificates) > 0 {
-		cl, leaf := &d.TLS.Client, &c.ClientCertificates[0]
-		cl.Hash, cl.X509 = ecsCertificate(leaf)
-		if cl.X509 != nil {
-			cl.Subject, cl.Issuer, cl.NotBefore, cl.NotAfter = leaf.Subject, leaf.Issuer, cl.X509.NotBefore, cl.X509.NotAfter
-		}
-		d.Related.Hash = append(d.Related.Hash, cl.Hash.SHA256)
+		d.TLS.Client.set(&c.ClientCertificates[0])
+		d.Related.Hash = append(d.Related.Hash, d.TLS.Client.Hash.SHA256)
 	}
 	if j.Validation != nil {
 		d.TLSSniff.Validation = j.Validation.Status

@@ -33,6 +33,17 @@ type zeekField struct {
 	v         any // string, uint64, bool, time.Time, []string
 }
 
+// zeekRecord is a record being built, field by field.
+type zeekRecord []zeekField
+
+// set appends a field, unset unless ok.
+func (r *zeekRecord) set(name, typ string, v any, ok bool) {
+	if !ok {
+		v = nil
+	}
+	*r = append(*r, zeekField{name, typ, v})
+}
+
 // zeekUnknown spells a code point as Zeek does when it has no name for it.
 func zeekUnknown(v uint16) string { return "unknown-" + strconv.Itoa(int(v)) }
 
@@ -121,20 +132,15 @@ func zeekOrig(c *parser.Connection) (orig, resp []zeekField) {
 }
 
 // zeekSSL is the ssl.log record of a connection.
-func zeekSSL(c *parser.Connection) []zeekField {
+func zeekSSL(c *parser.Connection) zeekRecord {
 	ts := c.Start
 	if len(c.Messages) > 0 {
 		ts = c.Messages[0].Time // Zeek's ssl.log starts at the first TLS message
 	}
-	f := []zeekField{{"ts", "time", ts}, {"uid", "string", uid(c.Transport, c.Client, c.Server, c.Start)}}
+	f := zeekRecord{{"ts", "time", ts}, {"uid", "string", uid(c.Transport, c.Client, c.Server, c.Start)}}
 	orig, resp := zeekOrig(c)
 	f = append(append(f, orig...), resp...)
-	set := func(name, typ string, v any, ok bool) {
-		if !ok {
-			v = nil
-		}
-		f = append(f, zeekField{name, typ, v})
-	}
+	set := f.set
 	set("version", "string", zeekVersion(c.Version), c.Version != 0)
 	set("cipher", "string", zeekName(parser.CipherSuiteName(c.CipherSuite), c.CipherSuite), c.ServerHello != nil)
 	set("curve", "string", zeekName(parser.GroupName(c.Group), c.Group), c.HasGroup)
@@ -191,15 +197,10 @@ func fingerprints(chain []parser.Certificate) []string {
 }
 
 // zeekX509 is the x509.log record of a certificate, first seen at ts.
-func zeekX509(ts time.Time, cert *parser.Certificate, host, client bool) []zeekField {
-	f := []zeekField{{"ts", "time", ts}, {"fingerprint", "string", cert.SHA256}}
+func zeekX509(ts time.Time, cert *parser.Certificate, host, client bool) zeekRecord {
+	f := zeekRecord{{"ts", "time", ts}, {"fingerprint", "string", cert.SHA256}}
 	x := cert.X509()
-	set := func(name, typ string, v any, ok bool) {
-		if !ok {
-			v = nil
-		}
-		f = append(f, zeekField{name, typ, v})
-	}
+	set := f.set
 	set("certificate.version", "count", uint64(0), false)
 	if x != nil {
 		f[len(f)-1].v = uint64(x.Version)

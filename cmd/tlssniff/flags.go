@@ -16,6 +16,7 @@ import (
 	"github.com/spf13/pflag"
 
 	"github.com/tlssniff/tlssniff/capture"
+	"github.com/tlssniff/tlssniff/metrics"
 	"github.com/tlssniff/tlssniff/parser"
 	"github.com/tlssniff/tlssniff/reassembly"
 	"github.com/tlssniff/tlssniff/report"
@@ -230,6 +231,9 @@ func parseFlags(args []string) (*cli, *pflag.FlagSet, error) {
 	case (c.iface != "" || c.listIfaces || c.bpf != "") && !capture.LiveSupported:
 		return c, fs, &usageError{"live capture and -f need libpcap, and this tlssniff was built without it (CGO_ENABLED=0)",
 			"build with cgo and libpcap-dev: apt-get install libpcap-dev && make build"}
+	}
+	if c.metricsTop < 1 || c.metricsTop > metrics.MaxServers {
+		return c, fs, &usageError{fmt.Sprintf("--metrics-servers %d", c.metricsTop), fmt.Sprintf("give 1 to %d server names", metrics.MaxServers)}
 	}
 	if c.memory, err = parseSize(*memory); err != nil {
 		return c, fs, &usageError{fmt.Sprintf("--memory %q: %v", *memory, err), "give a size such as 64MiB or 1GiB; at least 1MiB"}
