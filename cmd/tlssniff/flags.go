@@ -40,9 +40,15 @@ Examples:
   tlssniff -r capture.pcap --summary --html report.html
                                              totals and latency percentiles, and a
                                              report to open in a browser
+  tlssniff captures/ --outcome failed -w failed.pcapng
+                                             the packets of those connections, to open
+                                             in Wireshark
+  tlssniff capture.pcap --format zeek        ssl.log records as Zeek writes them
+                                             (--zeek-dir DIR: ssl.log and x509.log)
   tcpdump -w - port 443 | tlssniff -r -      read a capture from standard input
   sudo tlssniff -i eth0 -f 'tcp port 443'    each handshake as it is decided; Ctrl-C
                                              ends it with the capture's counts
+  sudo tlssniff -i eth0 --metrics :9464      and Prometheus metrics at :9464/metrics
 `
 
 // Output formats.
