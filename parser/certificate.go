@@ -33,6 +33,17 @@ type Certificate struct {
 
 	x509       *x509.Certificate
 	selfSigned bool // signed by its own key (isSelfSigned), checked once
+	// der is a copy of the DER not parsed yet: a Validator leaves the
+	// certificates it has not seen to its Judge, which runs on another
+	// core than the parsing (pipeline.Run); nil once parsed.
+	der []byte
+}
+
+// parse parses a certificate left for later, in place.
+func (c *Certificate) parse() {
+	if c.der != nil {
+		*c = newCertificate(c.der)
+	}
 }
 
 // X509 returns the parsed certificate, nil when crypto/x509 could not
@@ -88,10 +99,9 @@ func decodeCertificate(body []byte, tls13 bool, v *Validator) ([]Certificate, bo
 }
 
 // newCertificate describes a DER certificate. crypto/x509 keeps slices of
-// what it parses (Raw, RawSubject, …), so it parses a copy: der itself is
-// the record buffer, reused for the next record.
+// what it parses (Raw, RawSubject, …), so der must not change afterwards:
+// callers pass a copy, not the record buffer.
 func newCertificate(der []byte) Certificate {
-	der = bytes.Clone(der)
 	sum := sha256.Sum256(der)
 	c := Certificate{SHA256: hex.EncodeToString(sum[:]), Length: len(der)}
 	x, err := x509.ParseCertificate(der)

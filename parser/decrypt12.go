@@ -305,6 +305,9 @@ func (c *Conn) transcribe(typ MessageType, body []byte) {
 // and derives the master secret (RFC 5246, section 8.1; RFC 7627).
 func (c *Conn) rsaMasterSecret() ([]byte, bool) {
 	cc := &c.c
+	if c.rsaExchange != nil && len(cc.Certificates) > 0 {
+		cc.Certificates[0].parse() // its key is needed now, before the Validator's Judge
+	}
 	if c.rsaExchange == nil || len(cc.Certificates) == 0 || cc.Certificates[0].x509 == nil ||
 		!strings.HasPrefix(CipherSuiteName(cc.CipherSuite), "TLS_RSA_WITH_") {
 		return nil, false

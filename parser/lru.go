@@ -28,13 +28,16 @@ func newLRU[K comparable, V any](max int) *lru[K, V] {
 	return &lru[K, V]{max: max, m: map[K]*list.Element{}}
 }
 
-// get returns the value kept for k, marking it used.
-func (l *lru[K, V]) get(k K) (V, bool) {
+// get returns the value kept for k, marking it used; a lookup that finds
+// one is counted, one that does not only if countMiss.
+func (l *lru[K, V]) get(k K, countMiss bool) (V, bool) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	e, ok := l.m[k]
 	if !ok {
-		l.misses++
+		if countMiss {
+			l.misses++
+		}
 		var zero V
 		return zero, false
 	}

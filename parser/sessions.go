@@ -58,7 +58,7 @@ func (s *Sessions) Note(c *Connection) {
 	sni, _ := c.SNI()
 	key := sessionKey{c.Client.Addr(), c.Server, maphash.String(s.seed, sni)}
 	offered := ch.PSKIdentities > 0 || ch.SessionTicketLen > 0 || len(ch.SessionID) > 0 && !c.TLS13()
-	if prev, ok := s.seen.get(key); ok && !c.Resumed && (prev.tickets > 0 || prev.sessionID) {
+	if prev, ok := s.seen.get(key, true); ok && !c.Resumed && (prev.tickets > 0 || prev.sessionID) {
 		ago := c.Start.Sub(prev.at)
 		what, them := fmt.Sprintf("%d session tickets", prev.tickets), "them"
 		if prev.tickets == 1 {

@@ -93,17 +93,39 @@ func (v *Validator) Stats() CacheStats {
 // cannot parse it, every time.
 func (v *Validator) certificate(der []byte) Certificate {
 	if v == nil {
-		return newCertificate(der)
+		return newCertificate(bytes.Clone(der))
 	}
-	h := maphash.Bytes(v.seed, der)
-	if c, ok := v.certs.get(h); ok && bytes.Equal(c.x509.Raw, der) {
+	if c, ok := v.cached(der, false); ok {
 		return c
 	}
-	c := newCertificate(der)
-	if c.x509 != nil {
-		v.certs.put(h, c, chainCost([]Certificate{c}))
+	return Certificate{Length: len(der), der: bytes.Clone(der)}
+}
+
+// cached returns the certificate kept for der, counted as reused when
+// found; counted as parsed when not, if count.
+func (v *Validator) cached(der []byte, count bool) (Certificate, bool) {
+	h := maphash.Bytes(v.seed, der)
+	c, ok := v.certs.get(h, count)
+	return c, ok && bytes.Equal(c.x509.Raw, der)
+}
+
+// complete parses the certificates of a chain left for later, once each
+// while they are in the cache.
+func (v *Validator) complete(chain []Certificate) {
+	for i := range chain {
+		c := &chain[i]
+		if c.der == nil {
+			continue
+		}
+		if cached, ok := v.cached(c.der, true); ok {
+			*c = cached
+			continue
+		}
+		c.parse()
+		if c.x509 != nil {
+			v.certs.put(maphash.Bytes(v.seed, c.x509.Raw), *c, chainCost(chain[i:i+1]))
+		}
 	}
-	return c
 }
 
 // Judge judges a decided connection's chains as they stood when it
@@ -111,6 +133,8 @@ func (v *Validator) certificate(der []byte) Certificate {
 // connection is decided, so that a pipeline can check the signatures of
 // new chains on another core than the one parsing (pipeline.Run).
 func (v *Validator) Judge(c *Connection) {
+	v.complete(c.Certificates)
+	v.complete(c.ClientCertificates)
 	var ocspResp []byte
 	if c.CertificateStatus != nil {
 		ocspResp = c.CertificateStatus.Response
@@ -176,7 +200,7 @@ func (v *Validator) verify(chain []Certificate) chainVerdict {
 	}
 	var key chainKey
 	h.Sum(key[:0])
-	verdict, ok := v.verdicts.get(key)
+	verdict, ok := v.verdicts.get(key, true)
 	if ok {
 		return verdict
 	}

@@ -238,18 +238,18 @@ func TestLRUForgetsLeastRecentlyUsed(t *testing.T) {
 	for i := range n {
 		l.put(i, fmt.Sprint(i), 1)
 	}
-	if got, ok := l.get(0); !ok || got != "0" { // now the most recent
+	if got, ok := l.get(0, true); !ok || got != "0" { // now the most recent
 		t.Fatalf("value 0: %q %v", got, ok)
 	}
 	l.put(n, "new", 1)
-	if _, ok := l.get(1); ok {
+	if _, ok := l.get(1, true); ok {
 		t.Error("value 1, the least recently used, is still kept")
 	}
 	l.put(0, "again", 1) // put twice at once: the first stays
-	if got, ok := l.get(0); !ok || got != "0" {
+	if got, ok := l.get(0, true); !ok || got != "0" {
 		t.Errorf("value 0 put again: %q %v", got, ok)
 	}
-	if _, ok := l.get(2); !ok {
+	if _, ok := l.get(2, true); !ok {
 		t.Error("value 2 forgotten before its turn")
 	}
 	if len(l.m) != n || l.recent.Len() != n || l.size != n {
@@ -260,7 +260,7 @@ func TestLRUForgetsLeastRecentlyUsed(t *testing.T) {
 		t.Errorf("after a costly value: %d kept, size %d", len(l.m), l.size)
 	}
 	l.put(-2, "too costly", n+1)
-	if _, ok := l.get(-2); ok || l.size > n {
+	if _, ok := l.get(-2, true); ok || l.size > n {
 		t.Errorf("a value costlier than the bound is kept: size %d", l.size)
 	}
 	if hits, misses := l.counts(); hits != 3 || misses != 2 {
