@@ -76,6 +76,9 @@ func TestEscapingPerView(t *testing.T) {
 		"summary": func(b *bytes.Buffer) Sink { return NewSummary(b) },
 		"html":    func(b *bytes.Buffer) Sink { return NewHTML(b, "escape test") },
 		"json":    func(b *bytes.Buffer) Sink { return NewJSON(b) },
+		"zeek":    func(b *bytes.Buffer) Sink { return NewZeekJSON(b) },
+		"zeekdir": func(b *bytes.Buffer) Sink { return NewZeekDir(b, b) },
+		"ecs":     func(b *bytes.Buffer) Sink { return NewECS(b) },
 	}
 	// What each view shows of the connection, escaped as for a terminal.
 	shows := map[string][]string{
@@ -86,6 +89,7 @@ func TestEscapingPerView(t *testing.T) {
 		"ascii":   {`=sni\x1b[2J\u202etxt.exe\xff`, `+alpn\a\x00`, `@subject\x1b]0;pwn\a`},
 		"summary": {`=sni\x1b[2J\u202etxt.exe\xff`, `+alpn\a\x00`},
 		"html":    {`=sni\x1b[2J\u202etxt.exe\xff`, `+alpn\a\x00`, `@subject\x1b]0;pwn\a`},
+		"zeekdir": {`=sni\x1b[2J\xe2\x80\xaetxt.exe\xff`, `+alpn\x07\x00`, `@subject\x1b]0;pwn\x07`},
 	}
 	for name, view := range views {
 		var b bytes.Buffer
@@ -115,6 +119,21 @@ func TestEscapingPerView(t *testing.T) {
 				if cell != "" && strings.ContainsRune("=+-@", rune(cell[0])) {
 					t.Errorf("CSV column %s starts a formula: %q", rows[0][i], cell)
 				}
+			}
+		case "zeek", "ecs":
+			// JSON escapes what a terminal must not see; decoded, the
+			// strings are as sent (Zeek: invalid bytes as \xHH text; ECS:
+			// as U+FFFD).
+			var got map[string]any
+			if err := json.Unmarshal(b.Bytes(), &got); err != nil {
+				t.Fatal(err)
+			}
+			sni, want := got["server_name"], strings.Replace(evil["sni"], "\xff", `\xff`, 1)
+			if name == "ecs" {
+				sni, want = got["tls"].(map[string]any)["client"].(map[string]any)["server_name"], strings.ToValidUTF8(evil["sni"], "\ufffd")
+			}
+			if sni != want {
+				t.Errorf("%s: server name %q, want %q", name, sni, want)
 			}
 		case "json":
 			var got struct {
@@ -240,6 +259,7 @@ func TestZeekTSVEscapes(t *testing.T) {
 		{"", "(empty)"},
 		{`back\slash`, `back\x5cslash`},
 		{"\xff\xfe", `\xff\xfe`},
+		{"a\u202eb", `a\xe2\x80\xaeb`},
 		{[]string{"a,b", "c"}, `a\x2cb,c`},
 		{[]string{}, "(empty)"},
 		{nil, "-"},

@@ -442,9 +442,10 @@ func (z *zeekTSV) close(empty []zeekField) error {
 
 // appendZeekTSV appends a value as Zeek's ASCII writer spells it: "-"
 // unset, "(empty)" for an empty set, T and F, times with six decimals;
-// in strings, tabs, commas within sets, backslashes and what is not
-// printable are \xHH escapes, and a value that reads as "-" or "(empty)"
-// is escaped so that it does not.
+// in strings, tabs, commas within sets, backslashes, what is not
+// printable and bidirectional controls (whose reordering zeek-cut would
+// pass to a terminal) are \xHH escapes, and a value that reads as "-" or
+// "(empty)" is escaped so that it does not.
 func appendZeekTSV(b []byte, v any) []byte {
 	switch v := v.(type) {
 	case nil:
@@ -487,6 +488,10 @@ func appendZeekTSVString(b []byte, s string, inSet bool) []byte {
 		switch {
 		case r == utf8.RuneError && n <= 1, r < 0x20, r == 0x7f, r == '\\', inSet && r == ',':
 			b = fmt.Appendf(b, `\x%02x`, s[i])
+		case strings.ContainsRune(bidiControls, r): // each of its bytes, as a terminal must not see it
+			for _, c := range []byte(s[i : i+n]) {
+				b = fmt.Appendf(b, `\x%02x`, c)
+			}
 		default:
 			b = append(b, s[i:i+n]...)
 		}
