@@ -150,7 +150,9 @@ load:
 	$(GO) test -run '^$$' -bench LiveLoad -benchtime 5s ./cmd/tlssniff
 
 FUZZ_TARGETS := parser:FuzzRecordLayer parser:FuzzConn parser:FuzzDecodeClientHello \
-	parser:FuzzDecodeServerHello parser:FuzzDecodeCertificate reassembly:FuzzAssembler capture:FuzzDecode capture:FuzzDefrag parser:FuzzQUICDatagrams parser:FuzzCryptoStream parser:FuzzDTLSFragments parser:FuzzRecordStorm reorder:FuzzReorder
+	parser:FuzzDecodeServerHello parser:FuzzDecodeCertificate parser:FuzzDecrypt reassembly:FuzzAssembler capture:FuzzDecode \
+	capture:FuzzDefrag capture:FuzzPcapng parser:FuzzQUICDatagrams parser:FuzzCryptoStream parser:FuzzDTLSFragments \
+	parser:FuzzRecordStorm reorder:FuzzReorder report:FuzzAppendString export:FuzzExporter
 
 # Every fuzz target for FUZZTIME each; crashers land in testdata/fuzz and
 # become regression tests that go test replays. Go 1.26's coordinator can
