@@ -1,8 +1,8 @@
 package main
 
 import (
-	"bufio"
 	"bytes"
+	"cmp"
 	"crypto/rsa"
 	"crypto/x509"
 	"encoding/pem"
@@ -140,6 +140,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	decryption := map[string]uint64{}
 	read, memory := capture.Source(src), c.memory
 	var exp *export.Exporter
+	var expFile *os.File
 	if c.writeFile != "" {
 		// With keys, the file holds secrets: readable by its owner only.
 		perm := os.FileMode(0o644)
@@ -151,12 +152,10 @@ func run(args []string, stdout, stderr io.Writer) int {
 			log.errorf("-w: %v", err)
 			return exitFailure
 		}
-		defer f.Close()
-		w := bufio.NewWriter(f)
-		defer w.Flush()
+		defer f.Close() // on the way out before the end; Close is checked there
 		// The packets held until their connection is decided have a
-		// quarter of --memory.
-		exp = export.New(capture.NewPcapngWriter(w), memory/4, keys)
+		// quarter of --memory. The pcapng writer buffers.
+		exp, expFile = export.New(capture.NewPcapngWriter(f), memory/4, keys), f
 		memory -= memory / 4
 		read = exp.Source(src)
 	}
@@ -211,6 +210,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	}
 	if exp != nil {
 		st, err := exp.Close()
+		err = cmp.Or(err, expFile.Close())
 		if err != nil && writeErr == nil {
 			writeErr = fmt.Errorf("-w %s: %w", c.writeFile, err)
 		}
