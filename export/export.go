@@ -194,10 +194,7 @@ func (e *Exporter) shed(f *flow) {
 
 // release lets go of the frames a flow holds and returns what they cost.
 func (e *Exporter) release(f *flow) int {
-	n := 0
-	for _, fr := range f.frames {
-		n += len(fr.Data) + frameCost
-	}
+	n := int(f.acct.Buffered()) // the frames are all the flow charges, besides its Fixed bookkeeping
 	f.frames = nil
 	f.acct.Release(n)
 	return n

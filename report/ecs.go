@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"math"
 	"strconv"
 	"strings"
 	"time"
@@ -49,7 +48,7 @@ type ecsEvent struct {
 	Reason   string   `json:"reason,omitempty"`
 	Start    string   `json:"start"`
 	End      string   `json:"end,omitempty"`
-	Duration *int64   `json:"duration,omitempty"` // nanoseconds, of the handshake
+	Duration *int64   `json:"duration,omitempty"` // nanoseconds, from the first packet to the end of the handshake
 	ID       string   `json:"id"`
 	Dataset  string   `json:"dataset"`
 	Module   string   `json:"module"`
@@ -215,10 +214,12 @@ func newECS(c *parser.Connection) *ecsDoc {
 	if j.Tunnel != nil {
 		d.TLSSniff.Tunnel = *j.Tunnel
 	}
-	if j.Timing.HandshakeMS != nil {
-		ns := int64(math.Round(*j.Timing.HandshakeMS * 1e6))
-		d.Event.Duration = &ns
-		d.Event.End = ecsTime(c.Start.Add(time.Duration(ns)))
+	if h := c.Timing.Handshake; h != nil {
+		// The event runs from the first packet to the end of the
+		// handshake; ECS's duration is end less start.
+		end := c.ClientHelloTime.Add(*h)
+		ns := int64(end.Sub(c.Start))
+		d.Event.Duration, d.Event.End = &ns, ecsTime(end)
 	}
 	src := ecsEndpoint{IP: j.Client.IP, Port: j.Client.Port, Address: j.Client.IP, Packets: j.Quality.ClientPackets}
 	dst := ecsEndpoint{IP: j.Server.IP, Port: j.Server.Port, Address: j.Server.IP, Packets: j.Quality.ServerPackets}

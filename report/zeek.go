@@ -102,8 +102,11 @@ func zeekHistory(c *parser.Connection) string {
 		b = append(b, '^')
 	}
 	for _, m := range c.Messages {
+		if len(b) == zeekMaxHistory {
+			break
+		}
 		l, ok := zeekLetters[m.Type]
-		if m.Encrypted || len(b) == zeekMaxHistory {
+		if m.Encrypted {
 			continue
 		}
 		if !ok {
@@ -120,17 +123,6 @@ func zeekHistory(c *parser.Connection) string {
 	return string(b)
 }
 
-// zeekOrig is the connection's originator and responder as Zeek names
-// them: the sender of the flow's first packet first.
-func zeekOrig(c *parser.Connection) (orig, resp []zeekField) {
-	o, r := c.Client, c.Server
-	if c.Flipped {
-		o, r = r, o
-	}
-	return []zeekField{{"id.orig_h", "addr", o.Addr().Unmap().String()}, {"id.orig_p", "port", uint64(o.Port())}},
-		[]zeekField{{"id.resp_h", "addr", r.Addr().Unmap().String()}, {"id.resp_p", "port", uint64(r.Port())}}
-}
-
 // zeekSSL is the ssl.log record of a connection.
 func zeekSSL(c *parser.Connection) zeekRecord {
 	ts := c.Start
@@ -138,9 +130,16 @@ func zeekSSL(c *parser.Connection) zeekRecord {
 		ts = c.Messages[0].Time // Zeek's ssl.log starts at the first TLS message
 	}
 	f := zeekRecord{{"ts", "time", ts}, {"uid", "string", uid(c.Transport, c.Client, c.Server, c.Start)}}
-	orig, resp := zeekOrig(c)
-	f = append(append(f, orig...), resp...)
 	set := f.set
+	// Zeek's originator sent the flow's first packet.
+	orig, resp := c.Client, c.Server
+	if c.Flipped {
+		orig, resp = resp, orig
+	}
+	set("id.orig_h", "addr", orig.Addr().Unmap().String(), true)
+	set("id.orig_p", "port", uint64(orig.Port()), true)
+	set("id.resp_h", "addr", resp.Addr().Unmap().String(), true)
+	set("id.resp_p", "port", uint64(resp.Port()), true)
 	set("version", "string", zeekVersion(c.Version), c.Version != 0)
 	set("cipher", "string", zeekName(parser.CipherSuiteName(c.CipherSuite), c.CipherSuite), c.ServerHello != nil)
 	set("curve", "string", zeekName(parser.GroupName(c.Group), c.Group), c.HasGroup)
@@ -160,23 +159,17 @@ func zeekSSL(c *parser.Connection) zeekRecord {
 	chains := c.Certificates != nil || c.ClientCertificates != nil
 	set("cert_chain_fps", "vector[string]", fingerprints(c.Certificates), chains)
 	set("client_cert_chain_fps", "vector[string]", fingerprints(c.ClientCertificates), chains)
-	leaf := func(chain []parser.Certificate, issuer bool) (string, bool) {
-		if len(chain) == 0 || chain[0].ParseError != "" {
-			return "", false
-		}
-		if issuer {
-			return chain[0].Issuer, true
-		}
-		return chain[0].Subject, true
-	}
-	for _, x := range []struct {
-		name   string
+	for _, side := range []struct {
+		prefix string
 		chain  []parser.Certificate
-		issuer bool
-	}{{"subject", c.Certificates, false}, {"issuer", c.Certificates, true},
-		{"client_subject", c.ClientCertificates, false}, {"client_issuer", c.ClientCertificates, true}} {
-		v, ok := leaf(x.chain, x.issuer)
-		set(x.name, "string", v, ok)
+	}{{"", c.Certificates}, {"client_", c.ClientCertificates}} {
+		var subject, issuer string
+		ok := len(side.chain) > 0 && side.chain[0].ParseError == ""
+		if ok {
+			subject, issuer = side.chain[0].Subject, side.chain[0].Issuer
+		}
+		set(side.prefix+"subject", "string", subject, ok)
+		set(side.prefix+"issuer", "string", issuer, ok)
 	}
 	match, ok := c.SNIMatchesCert()
 	set("sni_matches_cert", "bool", match, ok)
@@ -201,10 +194,11 @@ func zeekX509(ts time.Time, cert *parser.Certificate, host, client bool) zeekRec
 	f := zeekRecord{{"ts", "time", ts}, {"fingerprint", "string", cert.SHA256}}
 	x := cert.X509()
 	set := f.set
-	set("certificate.version", "count", uint64(0), false)
+	var version uint64
 	if x != nil {
-		f[len(f)-1].v = uint64(x.Version)
+		version = uint64(x.Version)
 	}
+	set("certificate.version", "count", version, x != nil)
 	set("certificate.serial", "string", strings.ToUpper(cert.Serial), x != nil) // OpenSSL writes serials in upper case
 	set("certificate.subject", "string", cert.Subject, x != nil)
 	set("certificate.issuer", "string", cert.Issuer, x != nil)
@@ -237,14 +231,19 @@ func zeekX509(ts time.Time, cert *parser.Certificate, host, client bool) zeekRec
 	set("san.ip", "vector[addr]", ips, len(ips) > 0)
 	bc := x != nil && x.BasicConstraintsValid
 	set("basic_constraints.ca", "bool", bc && x.IsCA, bc)
-	set("basic_constraints.path_len", "count", uint64(0), false)
-	if bc && x.IsCA && (x.MaxPathLen > 0 || x.MaxPathLenZero) {
-		f[len(f)-1].v = uint64(x.MaxPathLen)
+	var pathLen uint64
+	hasPathLen := bc && x.IsCA && (x.MaxPathLen > 0 || x.MaxPathLenZero)
+	if hasPathLen {
+		pathLen = uint64(x.MaxPathLen)
 	}
+	set("basic_constraints.path_len", "count", pathLen, hasPathLen)
 	set("host_cert", "bool", host, true)
 	set("client_cert", "bool", client, true)
 	return f
 }
+
+// zeekCurves are OpenSSL's names of the curves crypto/x509 parses.
+var zeekCurves = map[string]string{"P-224": "secp224r1", "P-256": "prime256v1", "P-384": "secp384r1", "P-521": "secp521r1"}
 
 // zeekKey names a certificate's key as Zeek does (OpenSSL's short names).
 func zeekKey(x *x509.Certificate) (alg, typ string, bits uint64, exponent, curve string) {
@@ -252,8 +251,7 @@ func zeekKey(x *x509.Certificate) (alg, typ string, bits uint64, exponent, curve
 	case *rsa.PublicKey:
 		return "rsaEncryption", "rsa", uint64(k.N.BitLen()), strconv.Itoa(k.E), ""
 	case *ecdsa.PublicKey:
-		curve = map[string]string{"P-224": "secp224r1", "P-256": "prime256v1", "P-384": "secp384r1", "P-521": "secp521r1"}[k.Curve.Params().Name]
-		return "id-ecPublicKey", "ecdsa", uint64(k.Curve.Params().BitSize), "", curve
+		return "id-ecPublicKey", "ecdsa", uint64(k.Curve.Params().BitSize), "", zeekCurves[k.Curve.Params().Name]
 	case ed25519.PublicKey:
 		return "ED25519", "", 0, "", ""
 	}
