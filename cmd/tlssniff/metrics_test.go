@@ -83,10 +83,10 @@ func TestPrometheus(t *testing.T) {
 	ln, _ := tlsServer(t, pki)
 	port := ln.Addr().(*net.TCPAddr).Port
 	s := startSniffer(t, "-f", fmt.Sprintf("tcp port %d", port), "--json", "--metrics", "127.0.0.1:0", "--metrics-servers", "2")
-	m := regexp.MustCompile(`serving metrics at http://([0-9.:]+)/metrics`).FindStringSubmatch(s.errs.String())
-	if m == nil {
-		t.Fatalf("stderr: %s", s.errs.String())
-	}
+	// The metrics are served once the capture is listening: wait for it.
+	serving := regexp.MustCompile(`serving metrics at http://([0-9.:]+)/metrics`)
+	s.await(t, "serving metrics", func() bool { return serving.MatchString(s.errs.String()) })
+	m := serving.FindStringSubmatch(s.errs.String())
 
 	dir := t.TempDir()
 	config := fmt.Sprintf("global:\n  scrape_interval: 1s\nscrape_configs:\n  - job_name: tlssniff\n    static_configs:\n      - targets: ['%s']\n", m[1])
