@@ -333,3 +333,46 @@ func TestStatsCounts(t *testing.T) {
 		t.Errorf("stats %+v", st)
 	}
 }
+
+// FuzzPlainTCP: a frame plainTCP decodes by hand gives the packet
+// gopacket's walk gives. The seeds are every Ethernet frame of the samples
+// that carries TCP, and frames with options, fragments, short lengths.
+func FuzzPlainTCP(f *testing.F) {
+	paths, _ := filepath.Glob("../samples/*.pcap")
+	for _, path := range paths {
+		r, err := Open(path)
+		if err != nil {
+			f.Fatal(err)
+		}
+		for n := 0; n < 40; n++ {
+			var p Packet
+			if r.Next(&p) != nil {
+				break
+			}
+			if p.LinkType == layers.LinkTypeEthernet {
+				f.Add(bytes.Clone(p.Frame))
+			}
+		}
+		r.Close()
+	}
+	plain := frame(f, []gopacket.SerializableLayer{eth(layers.EthernetTypeIPv4)}, false, "x")
+	if p := new(Packet); !plainTCP(plain, p) || string(p.Payload) != "x" {
+		f.Fatalf("plainTCP does not take Ethernet, IPv4 and TCP: %+v", p)
+	}
+	f.Add(plain)
+	f.Add(frame(f, []gopacket.SerializableLayer{eth(layers.EthernetTypeIPv6)}, true, "x"))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		var fast, slow Packet
+		if !plainTCP(data, &fast) {
+			return
+		}
+		if got := newDecoder().decodeLayers(layers.LinkTypeEthernet, data, &slow); got != resultTCP {
+			t.Fatalf("plainTCP took a frame gopacket's walk makes %d of", got)
+		}
+		if fast.Src != slow.Src || fast.Dst != slow.Dst || fast.Seq != slow.Seq || fast.Ack != slow.Ack || fast.Flags != slow.Flags ||
+			fast.Truncated != slow.Truncated || fast.Tunnel != slow.Tunnel || fast.UDP != slow.UDP ||
+			!bytes.Equal(fast.Payload, slow.Payload) || len(fast.Payload) > 0 && &fast.Payload[0] != &slow.Payload[0] {
+			t.Fatalf("plainTCP %+v\nwalk     %+v", fast, slow)
+		}
+	})
+}
