@@ -2,6 +2,7 @@ package parser
 
 import (
 	"fmt"
+	"strconv"
 	"strings"
 	"time"
 )
@@ -103,21 +104,24 @@ func (c *Connection) diagnose(text bool) []Finding {
 			need, kind = 2, "a full "+VersionName(c.Version)+" handshake"
 		}
 		extra = wait - time.Duration(need)*rtt
+		// Every connection has this finding: its text is appended in one
+		// buffer, as fmt made it in seven allocations (pprof, make bench).
 		add(FindingRoundTrips, max(extra, 0), true, func() string {
-			needs := fmt.Sprintf("%s needs %d round trip", kind, need)
-			if need > 1 {
-				needs += "s"
-			}
-			text := fmt.Sprintf("the client waited %s for the server's Finished, %.1f round trips of %s (%s); %s",
-				msText(wait), float64(wait)/float64(rtt), msText(rtt), measured, needs)
+			b := append(make([]byte, 0, 192), "the client waited "...)
+			b = append(appendMS(b, wait), " for the server's Finished"...)
 			if rtt < time.Millisecond {
-				text = fmt.Sprintf("the client waited %s for the server's Finished; %s, and a round trip (%s) took %s, so "+
-					"the time went to the two ends' work", msText(wait), needs, measured, msText(rtt))
+				b = append(appendNeeds(append(b, "; "...), kind, need), ", and a round trip ("...)
+				b = append(append(b, measured...), ") took "...)
+				b = append(appendMS(b, rtt), ", so the time went to the two ends' work"...)
+			} else {
+				b = append(strconv.AppendFloat(append(b, ", "...), float64(wait)/float64(rtt), 'f', 1, 64), " round trips of "...)
+				b = append(append(append(appendMS(b, rtt), " ("...), measured...), "); "...)
+				b = appendNeeds(b, kind, need)
 			}
 			if worth(extra) {
-				text += fmt.Sprintf(", so %s more went elsewhere", msText(extra))
+				b = append(appendMS(append(b, ", so "...), extra), " more went elsewhere"...)
 			}
-			return text
+			return string(b)
 		})
 	}
 
@@ -194,11 +198,24 @@ func (c *Connection) diagnose(text bool) []Finding {
 
 // msText writes a duration in milliseconds, to the microsecond under 10
 // ms.
-func msText(d time.Duration) string {
+func msText(d time.Duration) string { return string(appendMS(nil, d)) }
+
+func appendMS(b []byte, d time.Duration) []byte {
+	prec := 1
 	if d < 10*time.Millisecond {
-		return fmt.Sprintf("%.3f ms", float64(d)/float64(time.Millisecond))
+		prec = 3
 	}
-	return fmt.Sprintf("%.1f ms", float64(d)/float64(time.Millisecond))
+	return append(strconv.AppendFloat(b, float64(d)/float64(time.Millisecond), 'f', prec, 64), " ms"...)
+}
+
+// appendNeeds says how many round trips a kind of handshake needs.
+func appendNeeds(b []byte, kind string, need int) []byte {
+	b = append(append(b, kind...), " needs "...)
+	b = append(strconv.AppendInt(b, int64(need), 10), " round trip"...)
+	if need > 1 {
+		b = append(b, 's')
+	}
+	return b
 }
 
 // retryCause says which key share the client sent and which group the

@@ -24,6 +24,7 @@ var csvHeader = []string{"start", "client_ip", "client_port", "server_ip", "serv
 type CSV struct {
 	w      *csv.Writer
 	header bool
+	arena  arena
 }
 
 // NewCSV returns a CSV sink writing to w.
@@ -34,7 +35,7 @@ func (s *CSV) Write(c *parser.Connection) error {
 	if err := s.writeHeader(); err != nil {
 		return err
 	}
-	j := NewConnection(c)
+	j := s.arena.connection(c)
 	str := func(p *string) string {
 		if p == nil {
 			return ""

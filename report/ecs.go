@@ -181,9 +181,9 @@ func nonEmptyList(s string) []string {
 	return []string{s}
 }
 
-// newECS builds the ECS document of a connection.
-func newECS(c *parser.Connection) *ecsDoc {
-	j := NewConnection(c)
+// doc builds the ECS document of a connection.
+func (e *ECS) doc(c *parser.Connection) *ecsDoc {
+	j := e.arena.connection(c)
 	outcome := "unknown"
 	switch {
 	case c.Outcome == parser.OutcomeEstablished:
@@ -274,9 +274,10 @@ func newECS(c *parser.Connection) *ecsDoc {
 // ECS writes one ECS document per connection and line. Wire strings are
 // escaped as in NDJSON: bidirectional formatting characters too.
 type ECS struct {
-	w   io.Writer
-	buf bytes.Buffer
-	enc *json.Encoder
+	w     io.Writer
+	buf   bytes.Buffer
+	enc   *json.Encoder
+	arena arena
 }
 
 // NewECS returns a sink writing ECS documents to w, one per line.
@@ -298,7 +299,7 @@ var bidiEscapes = func() *strings.Replacer {
 // Write implements Sink.
 func (e *ECS) Write(c *parser.Connection) error {
 	e.buf.Reset()
-	if err := e.enc.Encode(newECS(c)); err != nil {
+	if err := e.enc.Encode(e.doc(c)); err != nil {
 		return err
 	}
 	_, err := bidiEscapes.WriteString(e.w, e.buf.String())

@@ -80,7 +80,10 @@ func communityID(transport parser.Transport, a, b netip.AddrPort) string {
 	buf = binary.BigEndian.AppendUint16(buf, a.Port())
 	buf = binary.BigEndian.AppendUint16(buf, b.Port())
 	sum := sha1.Sum(buf)
-	return "1:" + base64.StdEncoding.EncodeToString(sum[:])
+	var out [2 + 28]byte // "1:" and 20 bytes in base64
+	copy(out[:], "1:")
+	base64.StdEncoding.Encode(out[2:], sum[:])
+	return string(out[:])
 }
 
 // uid is a connection's id, stable from run to run and whatever the number
@@ -94,13 +97,13 @@ func uid(transport parser.Transport, client, server netip.AddrPort, start time.T
 	buf = binary.BigEndian.AppendUint64(buf, uint64(start.UnixNano()))
 	sum := sha1.Sum(buf)
 	const digits = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
-	out := []byte{'C'}
+	out := [18]byte{'C'}
 	hi, lo := binary.BigEndian.Uint64(sum[:8]), binary.BigEndian.Uint64(sum[8:16])
-	for range 17 { // the 128 bits divided by 62, digit by digit
+	for i := 1; i < len(out); i++ { // the 128 bits divided by 62, digit by digit
 		var r uint64
 		hi, r = hi/62, hi%62
 		lo, r = bits.Div64(r, lo, 62)
-		out = append(out, digits[r])
+		out[i] = digits[r]
 	}
-	return string(out)
+	return string(out[:])
 }

@@ -67,8 +67,9 @@ func quality(q parser.Quality) Quality {
 // printed on a terminal shows what was sent in its order. Invalid UTF-8
 // becomes U+FFFD, and the bytes are kept beside the string in hex.
 type JSON struct {
-	w   io.Writer
-	buf []byte
+	w     io.Writer
+	buf   []byte
+	arena arena
 }
 
 // NewJSON returns an NDJSON sink writing to w.
@@ -76,7 +77,7 @@ func NewJSON(w io.Writer) *JSON { return &JSON{w: w} }
 
 // Write implements Sink.
 func (j *JSON) Write(c *parser.Connection) error {
-	j.buf = append(NewConnection(c).appendJSON(j.buf[:0]), '\n')
+	j.buf = append(j.arena.connection(c).appendJSON(j.buf[:0]), '\n')
 	_, err := j.w.Write(j.buf)
 	return err
 }
@@ -89,12 +90,27 @@ func hexIfInvalid(s string) string {
 	return hex.EncodeToString([]byte(s))
 }
 
+// hexString is hex.EncodeToString in one allocation for the short values
+// of every connection (session IDs: 32 bytes at most).
+func hexString(b []byte) string {
+	var buf [64]byte
+	if len(b) > len(buf)/2 {
+		return hex.EncodeToString(b)
+	}
+	return string(hex.AppendEncode(buf[:0], b))
+}
+
 // Close implements Sink.
 func (j *JSON) Close() error { return nil }
 
 // NewConnection converts a parsed connection into the JSON schema.
-func NewConnection(c *parser.Connection) *Connection {
-	a := new(arena)
+func NewConnection(c *parser.Connection) *Connection { return new(arena).connection(c) }
+
+// connection converts c into the JSON schema, its lists and strings taken
+// from a, which it first empties: a sink that writes each connection
+// before the next reuses one arena.
+func (a *arena) connection(c *parser.Connection) *Connection {
+	a.reset()
 	out := &Connection{
 		Transport:          c.Transport.String(),
 		Tunnel:             nonEmpty(c.Tunnel),
@@ -225,18 +241,38 @@ func nonEmpty(s string) *string {
 // schema from a few allocations instead of one a field: they were a third
 // of the allocations of a run over the mixed capture.
 type arena struct {
-	strs []string
-	nums []int
+	strs pool[string]
+	nums pool[int]
 }
 
-// take returns the next n elements of *pool, which grows by chunks.
-func take[T any](pool *[]T, n int) []T {
-	if cap(*pool)-len(*pool) < n {
-		*pool = make([]T, 0, max(96, n))
+// pool hands out slices of a chunk, and makes a new chunk when it is used
+// up; emptied, it keeps one chunk as large as all it handed out.
+type pool[T any] struct {
+	chunk []T
+	given int // since it was last emptied
+}
+
+func (a *arena) reset() {
+	a.strs.reset()
+	a.nums.reset()
+}
+
+func (p *pool[T]) reset() {
+	if p.given > cap(p.chunk) {
+		p.chunk = make([]T, 0, p.given)
 	}
-	i := len(*pool)
-	*pool = (*pool)[:i+n]
-	return (*pool)[i : i+n : i+n]
+	p.chunk, p.given = p.chunk[:0], 0
+}
+
+// take returns the next n elements of p.
+func take[T any](p *pool[T], n int) []T {
+	if cap(p.chunk)-len(p.chunk) < n {
+		p.chunk = make([]T, 0, max(96, n))
+	}
+	i := len(p.chunk)
+	p.chunk = p.chunk[:i+n]
+	p.given += n
+	return p.chunk[i : i+n : i+n]
 }
 
 // str returns a pointer to s.
@@ -270,7 +306,7 @@ func clientHello(a *arena, ch *parser.ClientHello) *ClientHello {
 		JA3: ch.JA3, JA3String: ch.JA3String, JA4: ch.JA4, JA4R: ch.JA4R,
 		Length: ch.Length, Segments: ch.Segments, SSLv2: ch.SSLv2,
 		Version:             parser.VersionName(ch.Version),
-		SessionID:           hex.EncodeToString(ch.SessionID),
+		SessionID:           hexString(ch.SessionID),
 		CipherSuites:        a.names(ch.CipherSuites, parser.CipherSuiteName),
 		CompressionMethods:  ints(a, ch.CompressionMethods),
 		Extensions:          a.names(ch.Extensions, parser.ExtensionName),
@@ -307,7 +343,7 @@ func serverHello(a *arena, sh *parser.ServerHello) *ServerHello {
 	out := &ServerHello{
 		JA3S: sh.JA3S, JA3SString: sh.JA3SString, Length: sh.Length,
 		Version:     parser.VersionName(sh.Version),
-		SessionID:   hex.EncodeToString(sh.SessionID),
+		SessionID:   hexString(sh.SessionID),
 		CipherSuite: parser.CipherSuiteName(sh.CipherSuite),
 		Compression: sh.Compression,
 		Extensions:  a.names(sh.Extensions, parser.ExtensionName),
