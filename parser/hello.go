@@ -86,6 +86,25 @@ type ClientHello struct {
 	ECH                 *ECH
 
 	Fingerprints
+
+	// store holds the usual hello's lists of code points, so that they
+	// come with the hello in one allocation (list).
+	store [64]uint16
+	used  int
+}
+
+// list returns an empty list with room for n code points, from the
+// hello's store while it lasts.
+func (m *ClientHello) list(n int) []uint16 {
+	if n == 0 {
+		return nil // as readUint16s leaves an empty list
+	}
+	if n > len(m.store)-m.used {
+		return make([]uint16, 0, n)
+	}
+	l := m.store[m.used:m.used:m.used+n]
+	m.used += n
+	return l
 }
 
 // decodeClientHello decodes a ClientHello body (the bytes after the 4-byte
@@ -109,6 +128,7 @@ func decodeClientHello(body []byte) (*ClientHello, bool) {
 	if !s.ReadUint16LengthPrefixed(&suites) || !s.ReadUint8LengthPrefixed(&comp) {
 		return nil, false
 	}
+	m.CipherSuites = m.list(len(suites) / 2)
 	if !readUint16s(suites, &m.CipherSuites) {
 		return nil, false
 	}
@@ -117,10 +137,24 @@ func decodeClientHello(body []byte) (*ClientHello, bool) {
 		return m, true
 	}
 	var exts cryptobyte.String
-	if !s.ReadUint16LengthPrefixed(&exts) || !s.Empty() || !readExtensions(exts, &m.Extensions, m.decodeExtension) {
+	if !s.ReadUint16LengthPrefixed(&exts) || !s.Empty() {
+		return nil, false
+	}
+	m.Extensions = m.list(countExtensions(exts))
+	if !readExtensions(exts, &m.Extensions, m.decodeExtension) {
 		return nil, false
 	}
 	return m, true
+}
+
+// countExtensions counts the extensions of a well-formed block.
+func countExtensions(exts cryptobyte.String) int {
+	n := 0
+	var data cryptobyte.String
+	for exts.Skip(2) && exts.ReadUint16LengthPrefixed(&data) {
+		n++
+	}
+	return n
 }
 
 // readExtensions reads an extensions block (RFC 8446, section 4.2): the
@@ -182,10 +216,22 @@ func (m *ClientHello) decodeExtension(typ uint16, data cryptobyte.String) bool {
 		return true
 	case extSupportedVersions: // RFC 8446, section 4.2.1
 		var list cryptobyte.String
-		return data.ReadUint8LengthPrefixed(&list) && data.Empty() && readUint16s(list, &m.SupportedVersions)
+		if !data.ReadUint8LengthPrefixed(&list) || !data.Empty() {
+			return false
+		}
+		if m.SupportedVersions == nil {
+			m.SupportedVersions = m.list(len(list) / 2)
+		}
+		return readUint16s(list, &m.SupportedVersions)
 	case extSupportedGroups: // RFC 8446, section 4.2.7
 		var list cryptobyte.String
-		return data.ReadUint16LengthPrefixed(&list) && data.Empty() && readUint16s(list, &m.SupportedGroups)
+		if !data.ReadUint16LengthPrefixed(&list) || !data.Empty() {
+			return false
+		}
+		if m.SupportedGroups == nil {
+			m.SupportedGroups = m.list(len(list) / 2)
+		}
+		return readUint16s(list, &m.SupportedGroups)
 	case extECPointFormats: // RFC 8422, section 5.1.2
 		var list cryptobyte.String
 		if !data.ReadUint8LengthPrefixed(&list) || !data.Empty() {
@@ -195,7 +241,13 @@ func (m *ClientHello) decodeExtension(typ uint16, data cryptobyte.String) bool {
 		return true
 	case extSignatureAlgorithms: // RFC 8446, section 4.2.3
 		var list cryptobyte.String
-		return data.ReadUint16LengthPrefixed(&list) && data.Empty() && readUint16s(list, &m.SignatureAlgorithms)
+		if !data.ReadUint16LengthPrefixed(&list) || !data.Empty() {
+			return false
+		}
+		if m.SignatureAlgorithms == nil {
+			m.SignatureAlgorithms = m.list(len(list) / 2)
+		}
+		return readUint16s(list, &m.SignatureAlgorithms)
 	case extKeyShare, extKeyShareDraft: // RFC 8446, section 4.2.8
 		var list cryptobyte.String
 		if !data.ReadUint16LengthPrefixed(&list) || !data.Empty() {
