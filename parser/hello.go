@@ -211,7 +211,7 @@ func (m *ClientHello) decodeExtension(typ uint16, data cryptobyte.String) bool {
 			if !list.ReadUint8LengthPrefixed(&proto) {
 				return false
 			}
-			m.ALPN = append(m.ALPN, string(proto))
+			m.ALPN = append(m.ALPN, protocolName(proto))
 		}
 		return true
 	case extSupportedVersions: // RFC 8446, section 4.2.1
@@ -456,7 +456,21 @@ func readSelectedALPN(data cryptobyte.String) (string, bool) {
 	if !data.ReadUint16LengthPrefixed(&list) || !list.ReadUint8LengthPrefixed(&proto) || !list.Empty() || !data.Empty() {
 		return "", false
 	}
-	return string(proto), true
+	return protocolName(proto), true
+}
+
+// protocolName is an ALPN protocol ID as a string, without an allocation
+// for the IDs of the web, which nearly every hello carries.
+func protocolName(id []byte) string {
+	switch string(id) {
+	case "h2":
+		return "h2"
+	case "http/1.1":
+		return "http/1.1"
+	case "h3":
+		return "h3"
+	}
+	return string(id)
 }
 
 // EncryptedExtensions is the server's TLS 1.3 EncryptedExtensions (RFC

@@ -56,9 +56,20 @@ func (l *lru[K, V]) put(k K, v V, cost int) {
 		return
 	}
 	for l.size+cost > l.max && l.recent.Len() > 0 {
-		oldest := l.recent.Remove(l.recent.Back()).(*lruEntry[K, V])
+		back := l.recent.Back()
+		oldest := back.Value.(*lruEntry[K, V])
 		delete(l.m, oldest.key)
 		l.size -= oldest.cost
+		if l.size+cost <= l.max {
+			// The last one forgotten makes room: its entry takes v, so
+			// that a full cache allocates nothing.
+			*oldest = lruEntry[K, V]{k, v, cost}
+			l.recent.MoveToFront(back)
+			l.m[k] = back
+			l.size += cost
+			return
+		}
+		l.recent.Remove(back)
 	}
 	if cost <= l.max {
 		l.m[k] = l.recent.PushFront(&lruEntry[K, V]{k, v, cost})

@@ -17,11 +17,11 @@ func validation(v *parser.Validation) *Validation {
 	return &out
 }
 
-func flight(f *parser.Flight) *Flight {
+func flight(a *arena, f *parser.Flight) *Flight {
 	if f == nil {
 		return nil
 	}
-	out := &Flight{Records: f.Records, Bytes: f.Bytes, Messages: make([]string, len(f.Messages))}
+	out := &Flight{Records: f.Records, Bytes: f.Bytes, Messages: take(&a.strs, len(f.Messages))}
 	for i, m := range f.Messages {
 		out.Messages[i] = m.String()
 	}
@@ -133,8 +133,8 @@ func (a *arena) connection(c *parser.Connection) *Connection {
 		MessagesDropped:    c.MessagesDropped,
 		Certificates:       certificates(c.Certificates),
 		Validation:         validation(c.Validation),
-		ServerFlight:       flight(c.ServerFlight),
-		ClientFlight:       flight(c.ClientFlight),
+		ServerFlight:       flight(a, c.ServerFlight),
+		ClientFlight:       flight(a, c.ClientFlight),
 		EarlyData:          EarlyData(c.EarlyData),
 		ClientValidation:   validation(c.ClientValidation),
 		ClientCertificates: certificates(c.ClientCertificates),
@@ -219,11 +219,12 @@ func timing(c *parser.Connection) Timing {
 func diagnosis(c *parser.Connection) []Finding {
 	fs := c.Diagnosis()
 	out := make([]Finding, len(fs))
+	costs := make([]float64, len(fs)) // one allocation for the costs
 	for i, f := range fs {
 		out[i] = Finding{Kind: f.Kind, Text: f.Text}
 		if f.HasCost {
-			v := ms(f.Cost)
-			out[i].CostMS = &v
+			costs[i] = ms(f.Cost)
+			out[i].CostMS = &costs[i]
 		}
 	}
 	return out
@@ -264,9 +265,10 @@ func (p *pool[T]) reset() {
 	p.chunk, p.given = p.chunk[:0], 0
 }
 
-// take returns the next n elements of p.
+// take returns the next n elements of p; never nil, so that an empty list
+// is written [].
 func take[T any](p *pool[T], n int) []T {
-	if cap(p.chunk)-len(p.chunk) < n {
+	if p.chunk == nil || cap(p.chunk)-len(p.chunk) < n {
 		p.chunk = make([]T, 0, max(96, n))
 	}
 	i := len(p.chunk)

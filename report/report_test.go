@@ -48,6 +48,34 @@ func TestNewConnectionNulls(t *testing.T) {
 	}
 }
 
+// Lists the connection has none of are [], not null, whichever comes first
+// out of a sink's reused arena, and whatever the connection before held.
+func TestEmptyListsFromArena(t *testing.T) {
+	var buf bytes.Buffer
+	sink := NewJSON(&buf)
+	full := &parser.Connection{Transport: parser.TCP, Client: netip.MustParseAddrPort("10.0.0.1:1"), Server: netip.MustParseAddrPort("10.0.0.2:443"),
+		ClientHello: &parser.ClientHello{CipherSuites: []uint16{0x1301, 0x1302}, Extensions: []uint16{0, 10}},
+		ServerFlight: &parser.Flight{Records: 1, Messages: []parser.MessageType{parser.MsgServerHello}}}
+	empty := &parser.Connection{Transport: parser.TCP, Client: netip.MustParseAddrPort("10.0.0.1:2"), Server: netip.MustParseAddrPort("10.0.0.2:443"),
+		ClientHello: &parser.ClientHello{}, ServerFlight: &parser.Flight{}}
+	for _, c := range []*parser.Connection{empty, full, empty} {
+		if err := sink.Write(c); err != nil {
+			t.Fatal(err)
+		}
+	}
+	lines := strings.Split(strings.TrimSpace(buf.String()), "\n")
+	for _, i := range []int{0, 2} {
+		for _, want := range []string{`"cipher_suites":[]`, `"extensions":[]`, `"server_flight":{"records":0,"bytes":0,"messages":[]}`} {
+			if !strings.Contains(lines[i], want) {
+				t.Errorf("line %d: missing %s in %s", i+1, want, lines[i])
+			}
+		}
+	}
+	if !strings.Contains(lines[1], `"cipher_suites":["TLS_AES_128_GCM_SHA256","TLS_AES_256_GCM_SHA384"]`) {
+		t.Errorf("line 2: %s", lines[1])
+	}
+}
+
 func TestJSONOneLinePerConnection(t *testing.T) {
 	var buf bytes.Buffer
 	sink := NewJSON(&buf)
