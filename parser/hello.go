@@ -102,7 +102,7 @@ func (m *ClientHello) list(n int) []uint16 {
 	if n > len(m.store)-m.used {
 		return make([]uint16, 0, n)
 	}
-	l := m.store[m.used:m.used:m.used+n]
+	l := m.store[m.used : m.used : m.used+n]
 	m.used += n
 	return l
 }

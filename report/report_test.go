@@ -54,7 +54,7 @@ func TestEmptyListsFromArena(t *testing.T) {
 	var buf bytes.Buffer
 	sink := NewJSON(&buf)
 	full := &parser.Connection{Transport: parser.TCP, Client: netip.MustParseAddrPort("10.0.0.1:1"), Server: netip.MustParseAddrPort("10.0.0.2:443"),
-		ClientHello: &parser.ClientHello{CipherSuites: []uint16{0x1301, 0x1302}, Extensions: []uint16{0, 10}},
+		ClientHello:  &parser.ClientHello{CipherSuites: []uint16{0x1301, 0x1302}, Extensions: []uint16{0, 10}},
 		ServerFlight: &parser.Flight{Records: 1, Messages: []parser.MessageType{parser.MsgServerHello}}}
 	empty := &parser.Connection{Transport: parser.TCP, Client: netip.MustParseAddrPort("10.0.0.1:2"), Server: netip.MustParseAddrPort("10.0.0.2:443"),
 		ClientHello: &parser.ClientHello{}, ServerFlight: &parser.Flight{}}
