@@ -48,10 +48,10 @@ func (t *EpochTime) UnmarshalJSON(b []byte) error {
 	return nil
 }
 
-// appendDigits appends the n ≤ 6 last decimal digits of v ≥ 0, zeros
+// appendDigits appends the n ≤ 9 last decimal digits of v ≥ 0, zeros
 // first.
 func appendDigits(b []byte, v, n int) []byte {
-	b = append(b, "000000"[:n]...)
+	b = append(b, "000000000"[:n]...)
 	for i := len(b) - 1; v > 0 && i >= len(b)-n; i-- {
 		b[i] = byte('0' + v%10)
 		v /= 10

@@ -103,15 +103,13 @@ func hexString(b []byte) string {
 // Close implements Sink.
 func (j *JSON) Close() error { return nil }
 
-// NewConnection converts a parsed connection into the JSON schema.
-func NewConnection(c *parser.Connection) *Connection { return new(arena).connection(c) }
-
-// connection converts c into the JSON schema, its lists and strings taken
-// from a, which it first empties: a sink that writes each connection
-// before the next reuses one arena.
+// connection converts c into the JSON schema, made of a's memory, which it
+// first empties: a sink that writes each connection before the next
+// reuses one arena, and what it returned before is overwritten.
 func (a *arena) connection(c *parser.Connection) *Connection {
 	a.reset()
-	out := &Connection{
+	out := &a.conn
+	*out = Connection{
 		Transport:          c.Transport.String(),
 		Tunnel:             nonEmpty(c.Tunnel),
 		QUIC:               quic(c.QUIC),
@@ -127,21 +125,21 @@ func (a *arena) connection(c *parser.Connection) *Connection {
 		OutcomeDetail:      c.OutcomeDetail,
 		Reason:             c.Reason(),
 		Quality:            quality(c.Quality),
-		Alerts:             make([]Alert, 0, len(c.Alerts)),
-		Messages:           make([]Message, 0, len(c.Messages)),
-		Issues:             make([]Issue, 0, len(c.Issues)),
+		Alerts:             take(&a.alerts, len(c.Alerts))[:0],
+		Messages:           take(&a.messages, len(c.Messages))[:0],
+		Issues:             take(&a.issues, len(c.Issues))[:0],
 		MessagesDropped:    c.MessagesDropped,
-		Certificates:       certificates(c.Certificates),
+		Certificates:       certificates(a, c.Certificates),
 		Validation:         validation(c.Validation),
 		ServerFlight:       flight(a, c.ServerFlight),
 		ClientFlight:       flight(a, c.ClientFlight),
 		EarlyData:          EarlyData(c.EarlyData),
 		ClientValidation:   validation(c.ClientValidation),
-		ClientCertificates: certificates(c.ClientCertificates),
+		ClientCertificates: certificates(a, c.ClientCertificates),
 		Decryption:         Decryption{Keys: c.Decryption.Keys, Detail: c.Decryption.Detail},
 	}
 	if sni, ok := c.SNI(); ok {
-		out.SNI, out.SNIHex = &sni, hexIfInvalid(sni)
+		out.SNI, out.SNIHex = a.str(sni), hexIfInvalid(sni)
 	}
 	if c.ServerHello != nil {
 		out.Version = a.str(parser.VersionName(c.Version))
@@ -152,7 +150,7 @@ func (a *arena) connection(c *parser.Connection) *Connection {
 		out.Group = a.str(parser.GroupName(c.Group))
 	}
 	if alpn, ok := c.ALPN(); ok {
-		out.ALPN, out.ALPNHex = &alpn, hexIfInvalid(alpn)
+		out.ALPN, out.ALPNHex = a.str(alpn), hexIfInvalid(alpn)
 	}
 	if c.HelloRetryRequest != nil {
 		out.HelloRetryRequest = serverHello(a, c.HelloRetryRequest)
@@ -192,7 +190,7 @@ func (a *arena) connection(c *parser.Connection) *Connection {
 		out.Renegotiations = append(out.Renegotiations, j)
 	}
 	out.Timing = timing(c)
-	out.Diagnosis = diagnosis(c)
+	out.Diagnosis = diagnosis(a, c)
 	return out
 }
 
@@ -216,10 +214,9 @@ func timing(c *parser.Connection) Timing {
 }
 
 // diagnosis converts the connection's findings; the list is never null.
-func diagnosis(c *parser.Connection) []Finding {
+func diagnosis(a *arena, c *parser.Connection) []Finding {
 	fs := c.Diagnosis()
-	out := make([]Finding, len(fs))
-	costs := make([]float64, len(fs)) // one allocation for the costs
+	out, costs := take(&a.findings, len(fs)), take(&a.floats, len(fs))
 	for i, f := range fs {
 		out[i] = Finding{Kind: f.Kind, Text: f.Text}
 		if f.HasCost {
@@ -242,8 +239,17 @@ func nonEmpty(s string) *string {
 // schema from a few allocations instead of one a field: they were a third
 // of the allocations of a run over the mixed capture.
 type arena struct {
-	strs pool[string]
-	nums pool[int]
+	conn         Connection
+	clientHello  ClientHello
+	serverHellos pool[ServerHello] // the ServerHello's and the HelloRetryRequest's
+	strs         pool[string]
+	nums         pool[int]
+	floats       pool[float64]
+	messages     pool[Message]
+	alerts       pool[Alert]
+	issues       pool[Issue]
+	certificates pool[Certificate]
+	findings     pool[Finding]
 }
 
 // pool hands out slices of a chunk, and makes a new chunk when it is used
@@ -254,8 +260,15 @@ type pool[T any] struct {
 }
 
 func (a *arena) reset() {
+	a.serverHellos.reset()
 	a.strs.reset()
 	a.nums.reset()
+	a.floats.reset()
+	a.messages.reset()
+	a.alerts.reset()
+	a.issues.reset()
+	a.certificates.reset()
+	a.findings.reset()
 }
 
 func (p *pool[T]) reset() {
@@ -265,11 +278,12 @@ func (p *pool[T]) reset() {
 	p.chunk, p.given = p.chunk[:0], 0
 }
 
-// take returns the next n elements of p; never nil, so that an empty list
+// take returns the next n elements of p, holding what they held before it
+// was emptied: the caller sets each. It is never nil, so that an empty list
 // is written [].
 func take[T any](p *pool[T], n int) []T {
 	if p.chunk == nil || cap(p.chunk)-len(p.chunk) < n {
-		p.chunk = make([]T, 0, max(96, n))
+		p.chunk = make([]T, 0, max(16, n))
 	}
 	i := len(p.chunk)
 	p.chunk = p.chunk[:i+n]
@@ -304,7 +318,8 @@ func ints[T uint8 | uint16](a *arena, vs []T) []int {
 }
 
 func clientHello(a *arena, ch *parser.ClientHello) *ClientHello {
-	out := &ClientHello{
+	out := &a.clientHello
+	*out = ClientHello{
 		JA3: ch.JA3, JA3String: ch.JA3String, JA4: ch.JA4, JA4R: ch.JA4R,
 		Length: ch.Length, Segments: ch.Segments, SSLv2: ch.SSLv2,
 		Version:             parser.VersionName(ch.Version),
@@ -342,7 +357,8 @@ func clientHello(a *arena, ch *parser.ClientHello) *ClientHello {
 }
 
 func serverHello(a *arena, sh *parser.ServerHello) *ServerHello {
-	out := &ServerHello{
+	out := &take(&a.serverHellos, 1)[0]
+	*out = ServerHello{
 		JA3S: sh.JA3S, JA3SString: sh.JA3SString, Length: sh.Length,
 		Version:     parser.VersionName(sh.Version),
 		SessionID:   hexString(sh.SessionID),
@@ -363,8 +379,8 @@ func serverHello(a *arena, sh *parser.ServerHello) *ServerHello {
 	return out
 }
 
-func certificates(chain []parser.Certificate) []Certificate {
-	out := make([]Certificate, 0, len(chain))
+func certificates(a *arena, chain []parser.Certificate) []Certificate {
+	out := take(&a.certificates, len(chain))[:0]
 	for _, c := range chain {
 		jc := Certificate{SHA256: c.SHA256, Length: c.Length, Subject: c.Subject, Issuer: c.Issuer,
 			SANs: c.SANs, KeyType: c.KeyType, KeyBits: c.KeyBits, SignatureAlgorithm: c.SignatureAlgorithm,

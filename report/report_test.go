@@ -3,6 +3,7 @@ package report
 import (
 	"bytes"
 	"encoding/json"
+	"math/rand/v2"
 	"net/netip"
 	"strings"
 	"testing"
@@ -29,11 +30,11 @@ func TestClean(t *testing.T) {
 	}
 }
 
-func TestNewConnectionNulls(t *testing.T) {
+func TestConnectionNulls(t *testing.T) {
 	c := &parser.Connection{Transport: parser.TCP,
 		Client: netip.MustParseAddrPort("[2001:db8::1]:40000"), Server: netip.MustParseAddrPort("192.0.2.2:443"),
 		Start: time.Date(2026, 3, 1, 12, 0, 0, 5, time.FixedZone("x", 3600))}
-	out := NewConnection(c)
+	out := new(arena).connection(c)
 	b, err := json.Marshal(out)
 	if err != nil {
 		t.Fatal(err)
@@ -49,13 +50,15 @@ func TestNewConnectionNulls(t *testing.T) {
 }
 
 // Lists the connection has none of are [], not null, whichever comes first
-// out of a sink's reused arena, and whatever the connection before held.
+// out of a sink's reused arena, and nothing of the connection before shows.
 func TestEmptyListsFromArena(t *testing.T) {
 	var buf bytes.Buffer
 	sink := NewJSON(&buf)
 	full := &parser.Connection{Transport: parser.TCP, Client: netip.MustParseAddrPort("10.0.0.1:1"), Server: netip.MustParseAddrPort("10.0.0.2:443"),
 		ClientHello:  &parser.ClientHello{CipherSuites: []uint16{0x1301, 0x1302}, Extensions: []uint16{0, 10}},
-		ServerFlight: &parser.Flight{Records: 1, Messages: []parser.MessageType{parser.MsgServerHello}}}
+		ServerFlight: &parser.Flight{Records: 1, Messages: []parser.MessageType{parser.MsgServerHello}},
+		ServerHello:  &parser.ServerHello{Version: 0x0303, Extensions: []uint16{43}},
+		Alerts:       []parser.Alert{{Level: 2, Description: 40}}}
 	empty := &parser.Connection{Transport: parser.TCP, Client: netip.MustParseAddrPort("10.0.0.1:2"), Server: netip.MustParseAddrPort("10.0.0.2:443"),
 		ClientHello: &parser.ClientHello{}, ServerFlight: &parser.Flight{}}
 	for _, c := range []*parser.Connection{empty, full, empty} {
@@ -65,13 +68,15 @@ func TestEmptyListsFromArena(t *testing.T) {
 	}
 	lines := strings.Split(strings.TrimSpace(buf.String()), "\n")
 	for _, i := range []int{0, 2} {
-		for _, want := range []string{`"cipher_suites":[]`, `"extensions":[]`, `"server_flight":{"records":0,"bytes":0,"messages":[]}`} {
+		for _, want := range []string{`"cipher_suites":[]`, `"extensions":[]`, `"server_flight":{"records":0,"bytes":0,"messages":[]}`,
+			`"server_hello":null`, `"alerts":[]`} {
 			if !strings.Contains(lines[i], want) {
 				t.Errorf("line %d: missing %s in %s", i+1, want, lines[i])
 			}
 		}
 	}
-	if !strings.Contains(lines[1], `"cipher_suites":["TLS_AES_128_GCM_SHA256","TLS_AES_256_GCM_SHA384"]`) {
+	if !strings.Contains(lines[1], `"cipher_suites":["TLS_AES_128_GCM_SHA256","TLS_AES_256_GCM_SHA384"]`) ||
+		!strings.Contains(lines[1], `"description":"handshake_failure"`) || !strings.Contains(lines[1], `"extensions":["supported_versions"]`) {
 		t.Errorf("line 2: %s", lines[1])
 	}
 }
@@ -181,6 +186,22 @@ func TestTableStreamsPastItsRows(t *testing.T) {
 	for i, l := range append(lines[1:], smallLines[1:]...) {
 		if len(l) <= col || l[col-2:col+2] != "  - " {
 			t.Fatalf("row %d: %q, VERSION at %d", i, l, col)
+		}
+	}
+}
+
+// appendTime writes what time's formatter writes with timeFormat.
+func TestAppendTime(t *testing.T) {
+	times := []time.Time{{}, time.Unix(0, 0), time.Unix(1<<40, 999999999), time.Date(9999, 12, 31, 23, 59, 59, 999999999, time.UTC),
+		time.Date(10000, 1, 1, 0, 0, 0, 0, time.UTC), time.Date(-1, 1, 1, 0, 0, 0, 1, time.UTC),
+		time.Date(2026, 3, 1, 12, 0, 0, 5, time.FixedZone("x", 3600)), time.Date(2026, 12, 3, 7, 8, 9, 10, time.Local)}
+	r := rand.New(rand.NewPCG(1, 2))
+	for range 10000 {
+		times = append(times, time.Unix(r.Int64N(1<<36)-1<<35, r.Int64N(1e9)))
+	}
+	for _, tm := range times {
+		if got, want := string(appendTime(nil, tm)), tm.UTC().Format(timeFormat); got != want {
+			t.Fatalf("%v: %s, want %s", tm, got, want)
 		}
 	}
 }

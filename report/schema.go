@@ -3,7 +3,7 @@ package report
 import "time"
 
 // The NDJSON schema: one Connection per line, the report's own structs,
-// never the parser's types. NewConnection (json.go) fills it.
+// never the parser's types. arena.connection (json.go) fills it.
 
 // Connection is the NDJSON schema of one connection: the fields of
 // docs/CONTRACT.md and more. Keys never change without a schema bump.
@@ -72,7 +72,7 @@ type Timestamp time.Time
 
 func (t Timestamp) String() string { return string(t.appendText(nil)) }
 
-func (t Timestamp) appendText(b []byte) []byte { return time.Time(t).UTC().AppendFormat(b, timeFormat) }
+func (t Timestamp) appendText(b []byte) []byte { return appendTime(b, time.Time(t)) }
 
 // MarshalText implements encoding.TextMarshaler.
 func (t Timestamp) MarshalText() ([]byte, error) { return t.appendText(nil), nil }
