@@ -47,7 +47,6 @@ func appendTime(b []byte, t time.Time) []byte {
 	return append(b, 'Z')
 }
 
-
 // ms renders a duration in milliseconds with microsecond precision.
 func ms(d time.Duration) float64 {
 	return float64(d.Microseconds()) / 1000
