@@ -163,7 +163,7 @@ func countExtensions(exts cryptobyte.String) int {
 // not errors).
 func readExtensions(exts cryptobyte.String, types *[]uint16, decode func(typ uint16, data cryptobyte.String) bool) bool {
 	if types != nil {
-		*types = slices.Grow(*types, len(exts)/4) // at most that many: one allocation
+		*types = slices.Grow(*types, countExtensions(exts)) // one allocation, none when the caller made room
 	}
 	for !exts.Empty() {
 		var typ uint16
