@@ -55,6 +55,11 @@ func (l *lru[K, V]) put(k K, v V, cost int) {
 		l.recent.MoveToFront(e)
 		return
 	}
+	l.add(k, v, cost)
+}
+
+// add keeps v for k, which is not kept, at cost; l.mu is held.
+func (l *lru[K, V]) add(k K, v V, cost int) {
 	for l.size+cost > l.max && l.recent.Len() > 0 {
 		back := l.recent.Back()
 		oldest := back.Value.(*lruEntry[K, V])
@@ -80,16 +85,15 @@ func (l *lru[K, V]) put(k K, v V, cost int) {
 // set is put, except that a value found for k is replaced by v.
 func (l *lru[K, V]) set(k K, v V, cost int) {
 	l.mu.Lock()
+	defer l.mu.Unlock()
 	if e, ok := l.m[k]; ok {
 		ent := e.Value.(*lruEntry[K, V])
 		l.size += cost - ent.cost
 		ent.v, ent.cost = v, cost
 		l.recent.MoveToFront(e)
-		l.mu.Unlock()
 		return
 	}
-	l.mu.Unlock()
-	l.put(k, v, cost)
+	l.add(k, v, cost)
 }
 
 // counts returns how many lookups found a value, and how many did not.

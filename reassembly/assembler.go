@@ -137,7 +137,7 @@ type Assembler struct {
 	mem       *budget.Budget
 	closing   bool // a flow is being closed: evict nothing meanwhile
 	nextID    uint64
-	lastSweep time.Time
+	nextSweep time.Time
 	stats     Stats
 }
 
@@ -410,10 +410,10 @@ func (a *Assembler) touch(f *flow, ts time.Time) {
 // Add calls it with each packet's time; a live capture also calls it when
 // no packet comes. It works at most once per second of capture time.
 func (a *Assembler) Advance(now time.Time) {
-	if now.Sub(a.lastSweep) < time.Second {
+	if now.Before(a.nextSweep) {
 		return
 	}
-	a.lastSweep = now
+	a.nextSweep = now.Add(time.Second)
 	kept := a.lingering[:0]
 	for _, f := range a.lingering {
 		switch {
