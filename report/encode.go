@@ -624,7 +624,7 @@ func plainWord(w string) bool {
 	// A byte is 0x80 or above, or below 0x20 (Mycroft's test, on v less
 	// 0x20 in each byte), or one of the five escaped, found as a zero
 	// byte of v xor that byte repeated.
-	bad := v | (v - 0x20*ones) &^ v
+	bad := v | (v-0x20*ones)&^v
 	for _, c := range [...]uint64{'"', '\\', '<', '>', '&'} {
 		x := v ^ c*ones
 		bad |= (x - ones) &^ x
