@@ -614,24 +614,6 @@ func appendFloat(b []byte, f float64) []byte {
 
 const hexDigits = "0123456789abcdef"
 
-// plainWord reports whether the 8 bytes of w are all plainASCII, testing
-// them at once: most strings written are names of that kind, and byte by
-// byte they were a tenth of writing NDJSON (pprof, make bench).
-func plainWord(w string) bool {
-	const ones, highs = 0x0101010101010101, 0x8080808080808080
-	v := uint64(w[0]) | uint64(w[1])<<8 | uint64(w[2])<<16 | uint64(w[3])<<24 |
-		uint64(w[4])<<32 | uint64(w[5])<<40 | uint64(w[6])<<48 | uint64(w[7])<<56
-	// A byte is 0x80 or above, or below 0x20 (Mycroft's test, on v less
-	// 0x20 in each byte), or one of the five escaped, found as a zero
-	// byte of v xor that byte repeated.
-	bad := v | (v-0x20*ones)&^v
-	for _, c := range [...]uint64{'"', '\\', '<', '>', '&'} {
-		x := v ^ c*ones
-		bad |= (x - ones) &^ x
-	}
-	return bad&highs == 0
-}
-
 // plainASCII marks the ASCII bytes appendString copies as they are: a
 // table, as encoding/json's safeSet, because the comparisons it replaces
 // were a tenth of writing NDJSON (pprof, make bench).
@@ -651,12 +633,6 @@ func appendString(b []byte, s string) []byte {
 	b = append(b, '"')
 	start := 0
 	for i := 0; i < len(s); {
-		for i+8 <= len(s) && plainWord(s[i:i+8]) {
-			i += 8
-		}
-		if i == len(s) {
-			break
-		}
 		c := s[i]
 		if c < utf8.RuneSelf {
 			if plainASCII[c] {
