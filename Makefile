@@ -151,7 +151,7 @@ load:
 
 FUZZ_TARGETS := parser:FuzzRecordLayer parser:FuzzConn parser:FuzzDecodeClientHello \
 	parser:FuzzDecodeServerHello parser:FuzzDecodeCertificate parser:FuzzDecrypt reassembly:FuzzAssembler capture:FuzzDecode \
-	capture:FuzzDefrag capture:FuzzPcapng parser:FuzzQUICDatagrams parser:FuzzCryptoStream parser:FuzzDTLSFragments \
+	capture:FuzzPlainTCP capture:FuzzDefrag capture:FuzzPcapng parser:FuzzQUICDatagrams parser:FuzzCryptoStream parser:FuzzDTLSFragments \
 	parser:FuzzRecordStorm reorder:FuzzReorder report:FuzzAppendString export:FuzzExporter
 
 # Every fuzz target for FUZZTIME each; crashers land in testdata/fuzz and

@@ -179,10 +179,11 @@ func (d *decoder) decodeLayers(lt layers.LinkType, data []byte, p *Packet) resul
 
 // plainTCP decodes the frames most captures are made of by hand: Ethernet,
 // then IPv4 without options or IPv6 without extension headers, whole and
-// unfragmented, then TCP. gopacket's DecodingLayerParser was a third of the
-// worker's time outside reassembly on bench/mix-1024.pcap (0.68 s of 8.56 s
-// of CPU, pprof of make bench's BenchmarkPipeline); this is a tenth of it.
-// It reports false for any other frame, which decode then walks with
+// unfragmented, then TCP. Decoding them with gopacket's
+// DecodingLayerParser was a third of the worker's time outside reassembly
+// on bench/mix-1024.pcap (0.87 s of 8.56 s of CPU in a pprof of make
+// bench's BenchmarkPipeline); by hand it is 0.11 s of the same run. It
+// reports false for any other frame, which decode then walks with
 // gopacket; a frame it takes fills p as the walk would (FuzzPlainTCP
 // checks it against the walk).
 func plainTCP(data []byte, p *Packet) bool {
