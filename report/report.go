@@ -28,8 +28,8 @@ func formatTime(t time.Time) string {
 }
 
 // appendTime appends t as timeFormat writes it, by hand for the years 0 to
-// 9999: time's general formatter was a sixth of writing NDJSON's
-// timestamps, one a message (pprof, make bench).
+// 9999: time's general formatter was a sixth of writing NDJSON, which has a
+// timestamp for every message (pprof, make bench).
 func appendTime(b []byte, t time.Time) []byte {
 	t = t.UTC()
 	year, month, day := t.Date()
