@@ -117,3 +117,32 @@ func TestTcpdumpHabits(t *testing.T) {
 		t.Errorf("--outcom: exit %d, stderr %q", code, errs)
 	}
 }
+
+// writeCounter counts the writes made to it and the lines in them.
+type writeCounter struct{ writes, lines, bytes int }
+
+func (w *writeCounter) Write(p []byte) (int, error) {
+	w.writes++
+	w.lines += strings.Count(string(p), "\n")
+	w.bytes += len(p)
+	return len(p), nil
+}
+
+// TestLineBuffered: reading files into a pipe or a file, the output is
+// written in blocks, as tcpdump -r writes it; -l writes each connection as
+// it is decided, as tcpdump -l does, so that a reader of the pipe sees it
+// then.
+func TestLineBuffered(t *testing.T) {
+	args := append(allSamples(t), "--json")
+	var blocks, lines writeCounter
+	if code := run(args, &blocks, &strings.Builder{}); code != 0 {
+		t.Fatalf("exit %d", code)
+	}
+	if code := run(append(args, "-l"), &lines, &strings.Builder{}); code != 0 {
+		t.Fatalf("-l: exit %d", code)
+	}
+	// Blocks of 64 KiB: as many writes as that makes, far fewer than lines.
+	if blocks.lines < 20 || blocks.lines != lines.lines || blocks.writes > blocks.bytes/(64<<10)+1 || lines.writes != lines.lines {
+		t.Errorf("%d lines, %d bytes in %d writes; with -l %d lines in %d writes", blocks.lines, blocks.bytes, blocks.writes, lines.lines, lines.writes)
+	}
+}

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bufio"
 	"bytes"
 	"cmp"
 	"crypto/rsa"
@@ -92,6 +93,15 @@ func run(args []string, stdout, stderr io.Writer) int {
 	}
 	defer src.Close()
 
+	// Files into a pipe or a file are written in blocks, as tcpdump -r and
+	// grep do: a write a connection made NDJSON of bench/mix-1024.pcap
+	// into a pipe take 0.92 s instead of 0.73 (medians of five). -l keeps
+	// a write a connection.
+	var buffered *bufio.Writer
+	if c.iface == "" && !c.lineBuffered && !isTerminal(stdout) {
+		buffered = bufio.NewWriterSize(stdout, 64<<10)
+		stdout = buffered
+	}
 	sink := c.sink(stdout)
 	if c.html != "" {
 		h, err := createSink(func(ws ...io.Writer) report.Sink { return report.NewHTML(ws[0], c.title()) }, c.html)
@@ -207,6 +217,11 @@ func run(args []string, stdout, stderr io.Writer) int {
 	})
 	if err := sink.Close(); err != nil && writeErr == nil {
 		writeErr = err
+	}
+	if buffered != nil {
+		if err := buffered.Flush(); err != nil && writeErr == nil {
+			writeErr = err
+		}
 	}
 	if exp != nil {
 		st, err := exp.Close()
