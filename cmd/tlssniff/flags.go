@@ -69,40 +69,40 @@ var (
 )
 
 type cli struct {
-	lineBuffered bool
-	reads        []string
-	iface        string
-	bpf          string
-	snaplen      int
-	noPromisc    bool
-	bufferMiB    int
-	listIfaces   bool
-	count        int
-	duration     time.Duration
-	idle         time.Duration
-	maxAge       time.Duration
-	maxFlows     int
-	memory       int64
-	workers      int
-	verbose      bool
-	caFile       string
-	keylogs      []string
-	rsaKeys      []string
-	format       string
-	json         bool
-	ladder       bool
-	summary      bool
-	ascii        bool
-	color        string
-	html         string
-	zeekDir      string
-	writeFile    string
-	metrics      string
-	metricsTop   int
-	sort         string
-	filter       report.Filter
-	showVersion  bool
-	help         bool
+	reads       []string
+	iface       string
+	bpf         string
+	snaplen     int
+	noPromisc   bool
+	bufferMiB   int
+	listIfaces  bool
+	count       int
+	eachLine    bool
+	duration    time.Duration
+	idle        time.Duration
+	maxAge      time.Duration
+	maxFlows    int
+	memory      int64
+	workers     int
+	verbose     bool
+	caFile      string
+	keylogs     []string
+	rsaKeys     []string
+	format      string
+	json        bool
+	ladder      bool
+	summary     bool
+	ascii       bool
+	color       string
+	html        string
+	zeekDir     string
+	writeFile   string
+	metrics     string
+	metricsTop  int
+	sort        string
+	filter      report.Filter
+	showVersion bool
+	help        bool
 }
 
 // outcomeNames lists the outcomes --outcome takes besides the classes.
@@ -176,7 +176,7 @@ func parseFlags(args []string) (*cli, *pflag.FlagSet, error) {
 		strings.Join(parser.CertStatuses, ", "))
 	fs.StringVar(&c.sort, "sort", "", "order connections by `KEY`, keeping all until the end: start, handshake (slowest first), sni (default: files by start as rows stream, within bounds; live as decided)")
 	fs.IntVarP(&c.count, "count", "c", 0, "stop after `N` connections")
-	fs.BoolVarP(&c.lineBuffered, "line-buffered", "l", false, "write each connection as it is decided even when reading files into a pipe or file (a terminal and live capture always get it)")
+	fs.BoolVarP(&c.eachLine, "line-buffered", "l", false, "write each connection as it is decided even when reading files into a pipe or file (a terminal and live capture always get it)")
 	fs.DurationVar(&c.duration, "duration", 0, "stop after `D` (e.g. 30s, 5m): wall time live, capture time in files")
 	fs.DurationVar(&c.idle, "idle-timeout", reassembly.DefaultConfig.IdleTimeout, "close a connection silent for `D` (capture time)")
 	fs.DurationVar(&c.maxAge, "max-age", reassembly.DefaultConfig.MaxAge, "decide a handshake still pending `D` after its first packet")

@@ -98,7 +98,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	// into a pipe take 0.92 s instead of 0.73 (medians of five). -l keeps
 	// a write a connection.
 	var buffered *bufio.Writer
-	if c.iface == "" && !c.lineBuffered && !isTerminal(stdout) {
+	if c.iface == "" && !c.eachLine && !isTerminal(stdout) {
 		buffered = bufio.NewWriterSize(stdout, 64<<10)
 		stdout = buffered
 	}
