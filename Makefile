@@ -95,16 +95,15 @@ bench/mix-200k.pcap:
 # peak RSS of every view on both sizes of each; the time per connection
 # at 2,000, 20,000 and 200,000 connections; the time with the clients' key
 # log (every handshake decrypted) against without; and tshark on the same
-# file when it is installed. -p 1: go test would run the read loop's test
-# binary beside the pipeline's, each slowing the other. Each time is the
-# best of five rounds of every benchmark, read loop included, so that a
-# busy minute on a shared machine does not fall on one of them alone
-# (single runs' ratios ranged from 2.3x to 4.0x).
+# file when it is installed. Each time is the best of five rounds of every
+# benchmark, read loop included, so that a busy minute on a shared machine
+# does not fall on one of them alone (single runs' ratios ranged from 2.3x
+# to 4.0x).
 bench: build $(BENCH) $(BENCH_SMALL) $(BENCH:.pcap=.keys) $(BENCH_DENSE) $(BENCH_DENSE:.pcap=.keys) $(MIX) $(MIX_SMALL) $(MIX_HUGE)
 	@for f in $(MIX) $(BENCH); do \
 		rm -f bench/result-$$(basename $$f .pcap).txt; \
 		for i in 1 2 3 4 5; do \
-			TLSSNIFF_BENCH_FILE=$(CURDIR)/$$f $(GO) test -p 1 -run '^$$' -bench 'ReadLoop|Pipeline' -benchtime 1x \
+			TLSSNIFF_BENCH_FILE=$(CURDIR)/$$f $(GO) test -run '^$$' -bench 'ReadLoop|Pipeline' -benchtime 1x \
 				./capture ./cmd/tlssniff >> bench/result-$$(basename $$f .pcap).txt; \
 		done; \
 		awk -v f=$$f '/^BenchmarkReadLoop/ && (r == 0 || $$3 < r) {r=$$3} \
