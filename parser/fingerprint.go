@@ -20,6 +20,13 @@ type Fingerprints struct {
 // strings: JA4's hex lists sorted as numbers took a tenth of a run over
 // dense traffic when they were sorted as strings made with fmt.
 
+// fingerprint computes JA3 and JA4 of a ClientHello sent over transport
+// (JA4's t, q or d).
+func (m *ClientHello) fingerprint(transport byte) {
+	m.ja3()
+	m.ja4(transport)
+}
+
 // ja3 computes JA3 (github.com/salesforce/ja3): the legacy version, cipher
 // suites, extensions, groups and point formats in wire order, GREASE removed.
 func (m *ClientHello) ja3() {

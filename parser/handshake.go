@@ -263,8 +263,13 @@ func (c *Conn) clientHello(side int, ts time.Time, body []byte, sslv2 bool) {
 		r.clientHello, r.helloMsg = m, i
 		c.mem.Fixed(len(body)) // kept until decided, as the first hello is within connCost
 	} else if c.c.ClientHello == nil {
-		m.ja3()
-		m.ja4(c.ja4)
+		if c.validator != nil {
+			// Its Judge makes them, on another core than this
+			// (pipeline.Run): they were a twentieth of the worker's time.
+			m.unprinted = c.ja4
+		} else {
+			m.fingerprint(c.ja4)
+		}
 		c.c.EarlyData.Offered = m.EarlyData
 		c.c.ClientHello = m
 		c.c.ClientHelloTime = ts

@@ -91,6 +91,9 @@ type ClientHello struct {
 	// come with the hello in one allocation (list).
 	store [64]uint16
 	used  int
+	// unprinted is JA4's transport letter while the fingerprints are left
+	// to a Validator's Judge; 0 once they are made.
+	unprinted byte
 }
 
 // list returns an empty list with room for n code points, from the

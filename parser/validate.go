@@ -133,8 +133,14 @@ func (v *Validator) complete(chain []Certificate) {
 // Judge judges a decided connection's chains as they stood when it
 // started: its Validation and ClientValidation. It is not done when the
 // connection is decided, so that a pipeline can check the signatures of
-// new chains on another core than the one parsing (pipeline.Run).
+// new chains on another core than the one parsing (pipeline.Run); for the
+// same reason it also makes the ClientHello's fingerprints, which a
+// connection with a Validator leaves to it.
 func (v *Validator) Judge(c *Connection) {
+	if ch := c.ClientHello; ch != nil && ch.unprinted != 0 {
+		ch.fingerprint(ch.unprinted)
+		ch.unprinted = 0
+	}
 	v.complete(c.Certificates)
 	v.complete(c.ClientCertificates)
 	var ocspResp []byte
