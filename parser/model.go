@@ -160,6 +160,12 @@ type Connection struct {
 	ClientDataTime, ServerDataTime time.Time
 }
 
+// CompareStart orders connections by start, then client, then server: the
+// order tlssniff writes them in when nothing else tells them apart.
+func CompareStart(a, b *Connection) int {
+	return cmp.Or(a.Start.Compare(b.Start), a.Client.Compare(b.Client), a.Server.Compare(b.Server))
+}
+
 // SNI returns the server_name of the first ClientHello.
 func (c *Connection) SNI() (string, bool) {
 	if c.ClientHello == nil || !c.ClientHello.HasServerName {

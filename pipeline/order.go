@@ -1,7 +1,6 @@
 package pipeline
 
 import (
-	"cmp"
 	"container/heap"
 	"time"
 
@@ -81,13 +80,10 @@ func (s *starts) mark(now time.Time) time.Time {
 // them, as a heap in the order they are written.
 type held []*parser.Connection
 
-func (h held) Len() int { return len(h) }
-func (h held) Less(i, j int) bool {
-	a, b := h[i], h[j]
-	return cmp.Or(a.Start.Compare(b.Start), a.Client.Compare(b.Client), a.Server.Compare(b.Server)) < 0
-}
-func (h held) Swap(i, j int) { h[i], h[j] = h[j], h[i] }
-func (h *held) Push(x any)   { *h = append(*h, x.(*parser.Connection)) }
+func (h held) Len() int           { return len(h) }
+func (h held) Less(i, j int) bool { return parser.CompareStart(h[i], h[j]) < 0 }
+func (h held) Swap(i, j int)      { h[i], h[j] = h[j], h[i] }
+func (h *held) Push(x any)        { *h = append(*h, x.(*parser.Connection)) }
 func (h *held) Pop() any {
 	old := *h
 	c := old[len(old)-1]

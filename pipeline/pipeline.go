@@ -14,7 +14,6 @@
 package pipeline
 
 import (
-	"cmp"
 	"errors"
 	"io"
 	"net/netip"
@@ -46,9 +45,7 @@ func Streams(opts parser.Options) reassembly.Factory {
 // Order sorts connections as tlssniff writes those decided at one packet
 // (or at the end of the input): by start, then client, then server.
 func Order(conns []*parser.Connection) {
-	slices.SortStableFunc(conns, func(a, b *parser.Connection) int {
-		return cmp.Or(a.Start.Compare(b.Start), a.Client.Compare(b.Client), a.Server.Compare(b.Server))
-	})
+	slices.SortStableFunc(conns, parser.CompareStart)
 }
 
 // noting passes each connection to sessions, in the order they are

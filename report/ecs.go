@@ -7,7 +7,6 @@ import (
 	"io"
 	"strconv"
 	"strings"
-	"time"
 
 	"github.com/tlssniff/tlssniff/parser"
 )
@@ -153,16 +152,13 @@ type ecsTLSSniffData struct {
 	Messages      []string  `json:"messages"`
 }
 
-// ecsTime writes a time as ECS's date: RFC 3339 in UTC, nanoseconds.
-func ecsTime(t time.Time) string { return formatTime(t) }
-
 // set fills the fields from a chain's leaf certificate.
 func (e *ecsCert) set(cert *parser.Certificate) {
 	e.Hash = &ecsHash{SHA256: strings.ToUpper(cert.SHA256)}
 	if cert.ParseError != "" {
 		return
 	}
-	x := &ecsX509{AlternativeNames: cert.SANs, NotBefore: ecsTime(cert.NotBefore), NotAfter: ecsTime(cert.NotAfter),
+	x := &ecsX509{AlternativeNames: cert.SANs, NotBefore: formatTime(cert.NotBefore), NotAfter: formatTime(cert.NotAfter),
 		SerialNumber: strings.ToUpper(cert.Serial), SignatureAlgorithm: cert.SignatureAlgorithm,
 		PublicKeyAlgorithm: cert.KeyType, PublicKeySize: cert.KeyBits,
 		Issuer: ecsDN{DistinguishedName: cert.Issuer}, Subject: ecsDN{DistinguishedName: cert.Subject}}
@@ -201,10 +197,10 @@ func (e *ECS) doc(c *parser.Connection) *ecsDoc {
 	}
 	proto := c.Protocol()
 	d := &ecsDoc{
-		Timestamp: ecsTime(c.Start),
+		Timestamp: formatTime(c.Start),
 		ECS:       ecsVersion{ECSVersion},
 		Event: ecsEvent{Kind: "event", Category: []string{"network"}, Type: []string{"connection", "protocol"},
-			Outcome: outcome, Reason: j.Reason, Start: ecsTime(c.Start), ID: j.UID, Dataset: "tlssniff.handshake", Module: "tlssniff"},
+			Outcome: outcome, Reason: j.Reason, Start: formatTime(c.Start), ID: j.UID, Dataset: "tlssniff.handshake", Module: "tlssniff"},
 		Network: ecsNetwork{Transport: j.Transport, Type: typ, IANANumber: iana, Protocol: proto, CommunityID: j.CommunityID,
 			Packets: j.Quality.ClientPackets + j.Quality.ServerPackets},
 		TLS: ecsTLS{Established: c.Established, Resumed: c.Resumed},
@@ -219,7 +215,7 @@ func (e *ECS) doc(c *parser.Connection) *ecsDoc {
 		// handshake; ECS's duration is end less start.
 		end := c.ClientHelloTime.Add(*h)
 		ns := int64(end.Sub(c.Start))
-		d.Event.Duration, d.Event.End = &ns, ecsTime(end)
+		d.Event.Duration, d.Event.End = &ns, formatTime(end)
 	}
 	src := ecsEndpoint{IP: j.Client.IP, Port: j.Client.Port, Address: j.Client.IP, Packets: j.Quality.ClientPackets}
 	dst := ecsEndpoint{IP: j.Server.IP, Port: j.Server.Port, Address: j.Server.IP, Packets: j.Quality.ServerPackets}

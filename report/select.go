@@ -181,7 +181,7 @@ func (s *sorted) Close() error {
 		if r != 0 {
 			return r
 		}
-		return cmp.Or(a.Start.Compare(b.Start), a.Client.Compare(b.Client), a.Server.Compare(b.Server))
+		return parser.CompareStart(a, b)
 	})
 	var errs []error
 	for _, c := range s.conns {
