@@ -159,7 +159,7 @@ load:
 
 FUZZ_TARGETS := parser:FuzzRecordLayer parser:FuzzConn parser:FuzzDecodeClientHello \
 	parser:FuzzDecodeServerHello parser:FuzzDecodeCertificate parser:FuzzDecrypt reassembly:FuzzAssembler capture:FuzzDecode \
-	capture:FuzzPlainTCP capture:FuzzDefrag capture:FuzzPcapng parser:FuzzQUICDatagrams parser:FuzzCryptoStream parser:FuzzDTLSFragments \
+	capture:FuzzPlainTCP capture:FuzzDefrag capture:FuzzPcapng capture:FuzzPcapReader parser:FuzzQUICDatagrams parser:FuzzCryptoStream parser:FuzzDTLSFragments \
 	parser:FuzzRecordStorm reorder:FuzzReorder report:FuzzAppendString export:FuzzExporter
 
 # Every fuzz target for FUZZTIME each; crashers land in testdata/fuzz and

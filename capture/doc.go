@@ -6,6 +6,9 @@
 // It opens pcap (microsecond and nanosecond, both byte orders) and pcapng
 // (several interfaces, mixed link types) with pcapgo, finds the format and
 // gzip compression by magic number, and reads "-" from standard input.
+// pcap's records are then read by hand, into slabs a Hold can keep,
+// because pcapgo copies each twice and a pipeline sharing packets between
+// workers once more (pcapReader's comment has the figures).
 // Several files are merged into one stream in capture-time order. Live
 // capture and BPF filters go through libpcap (gopacket/pcap), only in a cgo
 // build; without cgo they return ErrNoLibpcap.

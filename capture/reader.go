@@ -40,6 +40,10 @@ type Packet struct {
 	Frame    []byte
 	LinkType layers.LinkType
 	Length   int
+	// Hold, when set, can keep Frame and Payload valid past the next call
+	// to Next (a classic pcap file's records and the packets decoded in
+	// place from them).
+	Hold *Hold
 }
 
 // Stats counts what a source read and what it could not use.
@@ -100,6 +104,7 @@ type File struct {
 	closer io.Closer
 	r      packetReader
 	ng     *pcapgo.NgReader // nil for pcap
+	pcap   *pcapReader      // nil for pcapng
 	link   layers.LinkType  // pcap's one link type
 	dec    *decoder
 	filter filterFunc // nil keeps every frame
@@ -153,7 +158,9 @@ func Open(name string) (*File, error) {
 }
 
 func newFile(name string, rc io.ReadCloser) (*File, error) {
-	br := bufio.NewReaderSize(rc, 1<<20)
+	// Smaller than a pcap read (readSize), so that those go straight
+	// from the file to a slab.
+	br := bufio.NewReaderSize(rc, 1<<16)
 	magic, _ := br.Peek(4)
 	var src io.Reader = br
 	if len(magic) >= 2 && magic[0] == 0x1f && magic[1] == 0x8b {
@@ -182,11 +189,11 @@ func newFile(name string, rc io.ReadCloser) (*File, error) {
 			return nil, err
 		}
 	case isPcapMagic(magic):
-		r, err := pcapgo.NewReader(src)
+		r, link, err := newPcapReader(src)
 		if err != nil {
 			return nil, fmt.Errorf("%s: bad pcap header: %v", name, err)
 		}
-		file.r, file.link = r, r.LinkType()
+		file.r, file.pcap, file.link = r, r, link
 		if !supported(file.link) {
 			return nil, unsupportedLink(name, file.link)
 		}
@@ -268,6 +275,10 @@ func (f *File) Next(p *Packet) error {
 			continue
 		}
 		if f.stats.count(f.dec.decode(lt, data, p), lt, data, ci, p) {
+			p.Hold = nil
+			if f.pcap != nil {
+				p.Hold = f.pcap.held(p.Payload)
+			}
 			return nil
 		}
 	}

@@ -25,11 +25,12 @@ const (
 	slabSize = 1 << 20 // payload bytes per slab; a larger payload gets its own
 )
 
-// packetBatch is packets whose payloads live in slabs until every worker
-// has released the batch.
+// packetBatch is packets whose payloads live in slabs, the feed's or the
+// source's (holds), until every worker has released the batch.
 type packetBatch struct {
 	packets []capture.Packet
 	slabs   []*[slabSize]byte
+	holds   []*capture.Hold
 	refs    atomic.Int32
 	feed    *feed
 }
@@ -44,7 +45,11 @@ func (b *packetBatch) release() {
 		default: // enough are free: let this one go
 		}
 	}
-	b.packets, b.slabs = b.packets[:0], b.slabs[:0]
+	for _, h := range b.holds {
+		h.Release()
+	}
+	clear(b.holds)
+	b.packets, b.slabs, b.holds = b.packets[:0], b.slabs[:0], b.holds[:0]
 	select {
 	case b.feed.batches <- b:
 	default:
@@ -60,6 +65,7 @@ func (f *feed) run() {
 		}
 	}()
 	var slab *[slabSize]byte
+	var hold *capture.Hold // the last kept for b
 	used := 0
 	b := f.newBatch()
 	dispatch := func() {
@@ -70,7 +76,7 @@ func (f *feed) run() {
 		for _, o := range f.outs {
 			o <- b
 		}
-		b, slab, used = f.newBatch(), nil, 0
+		b, slab, hold, used = f.newBatch(), nil, nil, 0
 	}
 	var p capture.Packet
 	for !f.stop.Load() {
@@ -81,11 +87,19 @@ func (f *feed) run() {
 			}
 			break
 		}
-		// The source's buffer is reused at the next call: keep a copy.
+		// The source's buffer is reused at the next call: keep it, or a
+		// copy.
 		switch n := len(p.Payload); {
+		case n == 0:
+		case p.Hold != nil:
+			if p.Hold != hold {
+				hold = p.Hold
+				hold.Keep()
+				b.holds = append(b.holds, hold)
+			}
 		case n > slabSize/4:
 			p.Payload = bytes.Clone(p.Payload)
-		case n > 0:
+		default:
 			if slab == nil || used+n > slabSize {
 				select {
 				case slab = <-f.free:

@@ -299,8 +299,8 @@ type Config struct {
 // Overhead is the memory a run uses outside the budget: the runtime, the
 // read buffers, IP reassembly's own 4 MiB, the Validator's parsed
 // certificates and verdicts (9 MiB at most), and with several workers the
-// slabs of packets in flight between the feed and them (up to 16 batches
-// per worker and 64 free slabs of 1 MiB).
+// slabs of packets in flight between the feed and them, a pcap file's or
+// the feed's own (up to 16 batches per worker and 64 free slabs of 1 MiB).
 func (cfg Config) Overhead() int64 {
 	const base = 64<<20 + 9<<20
 	if !cfg.Live && cfg.Workers > 1 {
