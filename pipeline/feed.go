@@ -5,6 +5,7 @@ import (
 	"errors"
 	"io"
 	"sync/atomic"
+	"time"
 
 	"github.com/tlssniff/tlssniff/capture"
 )
@@ -12,17 +13,24 @@ import (
 // feed reads a source once and passes its packets, in batches, to every
 // worker.
 type feed struct {
-	src     capture.Source
-	outs    []chan *packetBatch
-	stop    *atomic.Bool
-	readErr error
-	free    chan *[slabSize]byte // slabs released by the workers
-	batches chan *packetBatch    // batches released by the workers
+	src      capture.Source
+	duration time.Duration // of capture time to read, from the first packet; 0 for all
+	outs     []chan *packetBatch
+	stop     *atomic.Bool
+	readErr  error
+	free     chan *[slabSize]byte // slabs released by the workers
+	batches  chan *packetBatch    // batches released by the workers
 }
 
 const (
-	batchLen = 1024    // packets per batch
-	slabSize = 1 << 20 // payload bytes per slab; a larger payload gets its own
+	batchLen = 256 // packets per batch at most
+	// batchBytes bounds the bytes a batch keeps from being reused (the
+	// frames of a file's held records, the payloads the feed copies),
+	// past its last packet, so that the batches in flight hold a few MiB
+	// whatever the packets' sizes.
+	batchBytes = 2 << 20
+	feedDepth  = 4       // batches waiting for a worker at most
+	slabSize   = 1 << 20 // payload bytes per slab of the feed's; a larger payload gets its own
 )
 
 // packetBatch is packets whose payloads live in slabs, the feed's or the
@@ -66,7 +74,7 @@ func (f *feed) run() {
 	}()
 	var slab *[slabSize]byte
 	var hold *capture.Hold // the last kept for b
-	used := 0
+	used, pinned := 0, 0
 	b := f.newBatch()
 	dispatch := func() {
 		if len(b.packets) == 0 {
@@ -76,9 +84,10 @@ func (f *feed) run() {
 		for _, o := range f.outs {
 			o <- b
 		}
-		b, slab, hold, used = f.newBatch(), nil, nil, 0
+		b, slab, hold, used, pinned = f.newBatch(), nil, nil, 0, 0
 	}
 	var p capture.Packet
+	var deadline time.Time
 	for !f.stop.Load() {
 		err := f.src.Next(&p)
 		if err != nil {
@@ -86,6 +95,14 @@ func (f *feed) run() {
 				f.readErr = err
 			}
 			break
+		}
+		if f.duration > 0 {
+			if deadline.IsZero() {
+				deadline = p.Time.Add(f.duration)
+			}
+			if p.Time.After(deadline) {
+				break
+			}
 		}
 		// The source's buffer is reused at the next call: keep it, or a
 		// copy.
@@ -97,9 +114,12 @@ func (f *feed) run() {
 				hold.Keep()
 				b.holds = append(b.holds, hold)
 			}
+			pinned += len(p.Frame) // the frame, in the same slab, may be longer
 		case n > slabSize/4:
 			p.Payload = bytes.Clone(p.Payload)
+			pinned += n
 		default:
+			pinned += n
 			if slab == nil || used+n > slabSize {
 				select {
 				case slab = <-f.free:
@@ -115,18 +135,18 @@ func (f *feed) run() {
 			used += n
 		}
 		b.packets = append(b.packets, p)
-		if len(b.packets) == batchLen {
+		if len(b.packets) == batchLen || pinned >= batchBytes {
 			dispatch()
 		}
 	}
 	dispatch()
 }
 
-// newFeed reads src for n workers.
-func newFeed(src capture.Source, n int, stop *atomic.Bool) *feed {
-	f := &feed{src: src, stop: stop, outs: make([]chan *packetBatch, n)}
+// newFeed reads src for n workers, for duration of capture time if set.
+func newFeed(src capture.Source, n int, stop *atomic.Bool, duration time.Duration) *feed {
+	f := &feed{src: src, stop: stop, duration: duration, outs: make([]chan *packetBatch, n)}
 	for i := range f.outs {
-		f.outs[i] = make(chan *packetBatch, 16)
+		f.outs[i] = make(chan *packetBatch, feedDepth)
 	}
 	f.free = make(chan *[slabSize]byte, 64)
 	f.batches = make(chan *packetBatch, 64)

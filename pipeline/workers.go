@@ -21,10 +21,12 @@ import (
 )
 
 // Flows are sharded across workers so that the cores share the analysis.
-// One reader decodes the input once (feed.go) and hands every packet,
-// its payload copied into recycled slabs, to every worker; each worker
-// reassembles and parses the flows whose hash falls to it. The output is
-// the same as one worker's:
+// One reader decodes the input once (feed.go) and hands every packet to
+// every worker, its payload kept in the file's slab (a classic pcap's
+// Hold) or copied into recycled slabs; each worker reassembles and parses
+// the flows whose hash falls to it. One worker is fed the same way, so
+// that reading a file runs beside the analysis. The output is the same as
+// one worker's:
 //
 //   - every worker advances capture time on every packet, so idle flows
 //     are closed at the same packet whichever worker holds them;
@@ -100,7 +102,7 @@ func (w *worker) run() {
 	// The shard of the last flow: packets come in runs of one flow.
 	var lastSrc, lastDst netip.AddrPort
 	mine := true
-	var deadline time.Time // of capture time in files, wall time live
+	var deadline time.Time // live, of wall time (a file's is the feed's)
 	if c.Duration > 0 && c.Live {
 		deadline = time.Now().Add(c.Duration)
 	}
@@ -132,14 +134,9 @@ func (w *worker) run() {
 			}
 			break
 		}
-		if c.Duration > 0 {
-			if deadline.IsZero() {
-				deadline = p.Time.Add(c.Duration)
-			}
-			if p.Time.After(deadline) {
-				w.stop.Store(true) // every worker reaches it at this packet: the feed may stop
-				break
-			}
+		if !deadline.IsZero() && p.Time.After(deadline) {
+			w.stop.Store(true) // the other sockets' workers too
+			break
 		}
 		now = p.Time
 		if w.n > 1 && (p.Src != lastSrc || p.Dst != lastDst) {
@@ -298,15 +295,16 @@ type Config struct {
 
 // Overhead is the memory a run uses outside the budget: the runtime, the
 // read buffers, IP reassembly's own 4 MiB, the Validator's parsed
-// certificates and verdicts (9 MiB at most), and with several workers the
-// slabs of packets in flight between the feed and them, a pcap file's or
-// the feed's own (up to 16 batches per worker and 64 free slabs of 1 MiB).
+// certificates and verdicts (9 MiB at most), and for files the slabs of
+// the packets in flight between the feed and the workers: the batches
+// waiting for a worker and those being read, each holding batchBytes and
+// its last packet, in slabs of 1 MiB.
 func (cfg Config) Overhead() int64 {
 	const base = 64<<20 + 9<<20
-	if !cfg.Live && cfg.Workers > 1 {
-		return base + 64<<20 + int64(cfg.Workers)*32<<20
+	if cfg.Live {
+		return base
 	}
-	return base
+	return base + int64(feedDepth+cfg.Workers+1)*(batchBytes+2*slabSize)
 }
 
 // Result is what a run saw besides its connections.
@@ -319,9 +317,9 @@ type Result struct {
 // connection to write in the order one worker would decide them. write
 // may set stop.
 func Run(src capture.Source, cfg Config, stop *atomic.Bool, write func(*parser.Connection)) Result {
-	// With several workers, files are read once by a feed and analysed by
-	// workers that shard the flows; one worker, and a live capture, read
-	// straight from the source, without copying payloads.
+	// Files are read once by a feed and analysed by workers that shard the
+	// flows; a live capture is read straight from the source, without
+	// copying payloads.
 	srcs := []capture.Source{src}
 	asm := cfg.Reassembly
 	var fd *feed
@@ -331,8 +329,8 @@ func Run(src capture.Source, cfg Config, stop *atomic.Bool, write func(*parser.C
 		srcs = sharded.Shards()
 		asm.MaxFlows = max(asm.MaxFlows/len(srcs), 1)
 		asm.Memory /= int64(len(srcs))
-	case !cfg.Live && cfg.Workers > 1:
-		fd = newFeed(src, cfg.Workers, stop)
+	case !cfg.Live:
+		fd = newFeed(src, cfg.Workers, stop, cfg.Duration)
 		srcs = srcs[:0]
 		for _, in := range fd.outs {
 			srcs = append(srcs, &feedSource{in: in, f: fd})
