@@ -97,7 +97,10 @@ func newPcapReader(r io.Reader) (*pcapReader, layers.LinkType, error) {
 	case 0x4d3cb2a1:
 		pr.factor = 1
 	}
-	pr.max = max(int(pr.snap), 262144)
+	pr.max = 262144
+	if pr.snap > 262144 {
+		pr.max = int(pr.snap) // as pcapgo: negative in a 32-bit int past 2^31
+	}
 	pr.slab = pr.newSlab()
 	return pr, check.LinkType(), nil
 }
@@ -113,10 +116,10 @@ func (r *pcapReader) newSlab() *Hold {
 	return h
 }
 
-// held is the Hold of data, the record returned last, when it is in a
-// slab.
-func (r *pcapReader) held(data []byte) *Hold {
-	if len(data) == 0 || cap(data) == 0 || &data[:cap(data)][cap(data)-1] != &r.slab.buf[slabSize-1] {
+// held is the Hold of b, bytes of the record returned last, when they are
+// in its slab (a datagram put together from IP fragments is elsewhere).
+func (r *pcapReader) held(b []byte) *Hold {
+	if cap(b) == 0 || &b[:cap(b)][cap(b)-1] != &r.slab.buf[slabSize-1] {
 		return nil
 	}
 	return r.slab
@@ -158,6 +161,8 @@ func (r *pcapReader) ZeroCopyReadPacketData() ([]byte, gopacket.CaptureInfo, err
 		return nil, ci, fmt.Errorf("capture length exceeds snap length: %d > %d", ci.CaptureLength, r.snap)
 	case ci.CaptureLength > ci.Length:
 		return nil, ci, fmt.Errorf("capture length exceeds original packet length: %d > %d", ci.CaptureLength, ci.Length)
+	case ci.CaptureLength < 0: // a uint32 past 2^31 in a 32-bit int
+		return nil, ci, errors.New("length from file does not fit in int")
 	case ci.CaptureLength > slabSize:
 		data, err := r.long(ci.CaptureLength)
 		return data, ci, err
