@@ -1,8 +1,10 @@
 package report
 
 import (
+	"bytes"
 	"fmt"
 	"io"
+	"strconv"
 	"strings"
 	"unicode/utf8"
 
@@ -18,12 +20,14 @@ type LadderOptions struct {
 
 // Ladder writes each connection as a sequence diagram: the client's
 // lifeline on the left, the server's on the right, one arrow per step with
-// its time from the connection's start. It writes each connection at once.
+// its time from the connection's start. It writes each connection at once,
+// from a buffer reused for the next, as NDJSON's.
 type Ladder struct {
 	w    io.Writer
 	g    glyphs
 	opts LadderOptions
 	n    int
+	buf  bytes.Buffer
 }
 
 // glyphs are the characters a diagram is drawn with.
@@ -75,21 +79,22 @@ func (l *Ladder) paint(sgr, s string) string {
 
 // Write implements Sink.
 func (l *Ladder) Write(c *parser.Connection) error {
-	var b strings.Builder
+	b := &l.buf
+	b.Reset()
 	if l.n > 0 {
 		b.WriteString("\n")
 	}
 	l.n++
-	l.header(&b, c)
+	l.header(b, c)
 	for _, s := range steps(c) {
-		l.arrow(&b, s)
+		l.arrow(b, s)
 	}
-	l.footer(&b, c)
-	_, err := io.WriteString(l.w, b.String())
+	l.footer(b, c)
+	_, err := l.w.Write(b.Bytes())
 	return err
 }
 
-func (l *Ladder) header(b *strings.Builder, c *parser.Connection) {
+func (l *Ladder) header(b *bytes.Buffer, c *parser.Connection) {
 	sni, ok := c.SNI()
 	if !ok {
 		sni = "(no SNI)"
@@ -137,22 +142,51 @@ func (l *Ladder) header(b *strings.Builder, c *parser.Connection) {
 }
 
 // arrow draws one step: its time, the two lifelines and the arrow between
-// them, pointing away from the sender, then the detail.
-func (l *Ladder) arrow(b *strings.Builder, s step) {
+// them, pointing away from the sender, then the detail. It writes straight
+// into b: the diagram is a dozen steps a connection.
+func (l *Ladder) arrow(b *bytes.Buffer, s step) {
 	line := l.g.line[s.Kind]
-	fill := arrowWidth - 2 - utf8.RuneCountInString(s.Label) - 3 // two line runes, two spaces, a head
-	var body string
+	fill := max(arrowWidth-2-utf8.RuneCountInString(s.Label)-3, 1) // two line runes, two spaces, a head
+	var num [32]byte
+	at := strconv.AppendFloat(num[:0], ms(s.At), 'f', 3, 64)
+	repeat(b, " ", 10-len(at)) // as %10.3f
+	b.Write(at)
+	b.WriteString(" ms ")
+	b.WriteString(l.g.life)
+	if l.opts.Color {
+		b.WriteString(l.sgr(s))
+	}
 	if s.From == parser.FromClient {
-		body = line + line + " " + s.Label + " " + strings.Repeat(line, max(fill, 1)) + l.g.right
+		repeat(b, line, 2)
+		b.WriteByte(' ')
+		b.WriteString(s.Label)
+		b.WriteByte(' ')
+		repeat(b, line, fill)
+		b.WriteString(l.g.right)
 	} else {
-		body = l.g.left + strings.Repeat(line, max(fill, 1)) + " " + s.Label + " " + line + line
+		b.WriteString(l.g.left)
+		repeat(b, line, fill)
+		b.WriteByte(' ')
+		b.WriteString(s.Label)
+		b.WriteByte(' ')
+		repeat(b, line, 2)
 	}
-	body = l.paint(l.sgr(s), body)
-	detail := s.Detail
-	if detail != "" {
-		detail = "  " + detail
+	if l.opts.Color {
+		b.WriteString(sgrReset)
 	}
-	fmt.Fprintf(b, "%10.3f ms %s%s%s%s\n", ms(s.At), l.g.life, body, l.g.life, detail)
+	b.WriteString(l.g.life)
+	if s.Detail != "" {
+		b.WriteString("  ")
+		b.WriteString(s.Detail)
+	}
+	b.WriteByte('\n')
+}
+
+// repeat writes s n times.
+func repeat(b *bytes.Buffer, s string, n int) {
+	for range n {
+		b.WriteString(s)
+	}
 }
 
 // sgr is the color of a step: by direction, dimmed when encrypted, red for
@@ -175,7 +209,7 @@ func (l *Ladder) sgr(s step) string {
 }
 
 // footer sums up the connection's timing.
-func (l *Ladder) footer(b *strings.Builder, c *parser.Connection) {
+func (l *Ladder) footer(b *bytes.Buffer, c *parser.Connection) {
 	if parts := timingParts(c); len(parts) > 0 {
 		fmt.Fprintf(b, "%s\n", strings.Join(parts, ", "))
 	}
