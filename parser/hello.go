@@ -165,8 +165,8 @@ func countExtensions(exts cryptobyte.String) int {
 // reports false for a malformed known extension (unknown ones are data,
 // not errors).
 func readExtensions(exts cryptobyte.String, types *[]uint16, decode func(typ uint16, data cryptobyte.String) bool) bool {
-	if types != nil {
-		*types = slices.Grow(*types, countExtensions(exts)) // one allocation, none when the caller made room
+	if types != nil && cap(*types) == len(*types) { // no room made by the caller: one allocation
+		*types = slices.Grow(*types, countExtensions(exts))
 	}
 	for !exts.Empty() {
 		var typ uint16

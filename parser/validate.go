@@ -97,18 +97,18 @@ func (v *Validator) certificate(der []byte) Certificate {
 	if v == nil {
 		return newCertificate(bytes.Clone(der))
 	}
-	if c, ok := v.cached(der, false); ok {
+	if c, _, ok := v.cached(der, false); ok {
 		return c
 	}
 	return Certificate{Length: len(der), der: bytes.Clone(der)}
 }
 
 // cached returns the certificate kept for der, counted as reused when
-// found; counted as parsed when not, if count.
-func (v *Validator) cached(der []byte, count bool) (Certificate, bool) {
-	h := maphash.Bytes(v.seed, der)
-	c, ok := v.certs.get(h, count)
-	return c, ok && bytes.Equal(c.x509.Raw, der)
+// found; counted as parsed when not, if count. h is der's key in the cache.
+func (v *Validator) cached(der []byte, count bool) (c Certificate, h uint64, ok bool) {
+	h = maphash.Bytes(v.seed, der)
+	c, ok = v.certs.get(h, count)
+	return c, h, ok && bytes.Equal(c.x509.Raw, der)
 }
 
 // complete parses the certificates of a chain left for later, once each
@@ -119,13 +119,14 @@ func (v *Validator) complete(chain []Certificate) {
 		if c.der == nil {
 			continue
 		}
-		if cached, ok := v.cached(c.der, true); ok {
+		cached, h, ok := v.cached(c.der, true)
+		if ok {
 			*c = cached
 			continue
 		}
 		c.parse()
 		if c.x509 != nil {
-			v.certs.put(maphash.Bytes(v.seed, c.x509.Raw), *c, chainCost(chain[i:i+1]))
+			v.certs.put(h, *c, chainCost(chain[i:i+1]))
 		}
 	}
 }

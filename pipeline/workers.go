@@ -109,7 +109,7 @@ func (w *worker) run() {
 	// A feed stops on its own and its workers take what it read, so that
 	// all of them see the same packets; a source read directly is stopped
 	// here.
-	_, fed := w.src.(*feedSource)
+	fs, fed := w.src.(*feedSource)
 	for fed || !w.stop.Load() {
 		err := w.src.Next(&p)
 		index++
@@ -149,14 +149,14 @@ func (w *worker) run() {
 			asm.Add(&p)
 		}
 		send(index)
-		if fs, ok := w.src.(*feedSource); ok && fs.i == len(fs.cur.packets) {
+		if fed && fs.i == len(fs.cur.packets) {
 			// A mark of progress at the end of each batch, even without a
 			// connection, so that merge never waits on a worker with
 			// nothing to say while another fills its channel.
 			w.out <- mark(index)
 		}
 	}
-	if fs, ok := w.src.(*feedSource); ok {
+	if fed {
 		go fs.drain() // the feed must not block on a worker that stopped
 	}
 	asm.Flush()
