@@ -81,7 +81,17 @@ func TestCounter(t *testing.T) {
 			t.Errorf("%s: %+v, want %d connections", name, g, want)
 		}
 	}
-	if got, exact := c.total(); exact || got < len(distinct)*95/100 || got > len(distinct)*105/100 {
+	got, exact := c.total()
+	if exact || got < len(distinct)*95/100 || got > len(distinct)*105/100 {
 		t.Errorf("%d names: %d (exact %v)", len(distinct), got, exact)
+	}
+	// The same names again give the same estimate: a summary does not
+	// change from one run to the next.
+	var again hyperLogLog
+	for name := range distinct {
+		again.add(name)
+	}
+	if again.estimate() != c.names.estimate() {
+		t.Errorf("the same %d names estimated %d, then %d", len(distinct), c.names.estimate(), again.estimate())
 	}
 }
