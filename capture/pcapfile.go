@@ -14,44 +14,66 @@ import (
 	"github.com/gopacket/gopacket/pcapgo"
 )
 
-// Hold keeps the bytes of the packets a classic pcap file read into one of
-// its slabs: a Packet's Frame and Payload stay valid after the next call
-// to Next for as long as a caller that called Keep has not called
-// Release. pipeline's feed hands the packets of a file to several workers
-// this way, without copying them.
+// Hold is a slab of SlabSize bytes that stays valid while anyone holds
+// it, and goes back to its Slabs when the last lets go. A classic pcap
+// file's records are read into them, so a Packet's Frame and Payload, with
+// its Hold, stay valid after the next call to Next for as long as a caller
+// that called Keep has not called Release; pipeline's feed hands packets
+// to several workers this way, without copying them, and copies those of
+// other sources into slabs of its own.
 type Hold struct {
 	buf  []byte
 	refs atomic.Int32
-	free chan *Hold // where the slab goes back when no one holds it
+	from *Slabs
 }
+
+// Bytes returns the slab.
+func (h *Hold) Bytes() []byte { return h.buf }
 
 // Keep keeps the slab's bytes until Release; call it before the next call
 // to Next.
 func (h *Hold) Keep() { h.refs.Add(1) }
 
-// Release gives back what Keep kept. It may be called from any goroutine.
+// Release gives back what Keep or Slabs.Get held. It may be called from
+// any goroutine.
 func (h *Hold) Release() {
 	if h.refs.Add(-1) != 0 {
 		return
 	}
 	select {
-	case h.free <- h:
+	case h.from.free <- h:
 	default: // enough are free: let this one go
 	}
 }
 
+// Slabs recycles the slabs of Holds.
+type Slabs struct{ free chan *Hold }
+
+// NewSlabs returns a pool that keeps up to 64 free slabs.
+func NewSlabs() *Slabs { return &Slabs{free: make(chan *Hold, 64)} }
+
+// Get returns a slab, held once by the caller.
+func (s *Slabs) Get() *Hold {
+	var h *Hold
+	select {
+	case h = <-s.free:
+	default:
+		h = &Hold{buf: make([]byte, SlabSize), from: s}
+	}
+	h.refs.Store(1)
+	return h
+}
+
 const (
-	// slabSize is the bytes of records a slab holds; a record longer than
+	// SlabSize is the bytes of a Hold's slab. A pcap record longer than
 	// that (only a file declaring a snap length above libpcap's 262,144
 	// has one) is read into a buffer of its own, without a Hold.
-	slabSize = 1 << 20
+	SlabSize = 1 << 20
 	// readSize is the most read from the file at once: 256 KiB reads were
 	// faster than 1 MiB ones on bench/mix-1024.pcap (145–178 against
 	// 162–293 ms a GB for the bare loop), as the bytes read are still in
 	// the CPU's cache when they are decoded.
 	readSize = 256 << 10
-	// freeSlabs bounds the slabs kept for reuse.
-	freeSlabs = 64
 )
 
 // pcapReader reads the records of a classic pcap file straight into slabs
@@ -75,7 +97,7 @@ type pcapReader struct {
 	slab       *Hold // the slab being read, held by the reader
 	start, end int   // its bytes not yet returned
 	err        error // what the file's reader returned last, once the slab's bytes run out
-	free       chan *Hold
+	slabs      *Slabs
 }
 
 // newPcapReader reads a classic pcap file whose header begins r.
@@ -88,7 +110,7 @@ func newPcapReader(r io.Reader) (*pcapReader, layers.LinkType, error) {
 	if err != nil {
 		return nil, 0, err
 	}
-	pr := &pcapReader{r: r, order: binary.BigEndian, factor: 1000, snap: check.Snaplen(), free: make(chan *Hold, freeSlabs)}
+	pr := &pcapReader{r: r, order: binary.BigEndian, factor: 1000, snap: check.Snaplen(), slabs: NewSlabs()}
 	switch binary.LittleEndian.Uint32(hdr[:4]) { // pcapgo took the magic
 	case 0xa1b2c3d4:
 		pr.order = binary.LittleEndian
@@ -101,25 +123,14 @@ func newPcapReader(r io.Reader) (*pcapReader, layers.LinkType, error) {
 	if pr.snap > 262144 {
 		pr.max = int(pr.snap) // as pcapgo: negative in a 32-bit int past 2^31
 	}
-	pr.slab = pr.newSlab()
+	pr.slab = pr.slabs.Get()
 	return pr, check.LinkType(), nil
-}
-
-func (r *pcapReader) newSlab() *Hold {
-	var h *Hold
-	select {
-	case h = <-r.free:
-	default:
-		h = &Hold{buf: make([]byte, slabSize), free: r.free}
-	}
-	h.refs.Store(1)
-	return h
 }
 
 // held is the Hold of b, bytes of the record returned last, when they are
 // in its slab (a datagram put together from IP fragments is elsewhere).
 func (r *pcapReader) held(b []byte) *Hold {
-	if cap(b) == 0 || &b[:cap(b)][cap(b)-1] != &r.slab.buf[slabSize-1] {
+	if cap(b) == 0 || &b[:cap(b)][cap(b)-1] != &r.slab.buf[SlabSize-1] {
 		return nil
 	}
 	return r.slab
@@ -129,15 +140,15 @@ func (r *pcapReader) held(b []byte) *Hold {
 // slab first when they would not fit after it, and returns how many it
 // holds: fewer than n only when the file ended or failed.
 func (r *pcapReader) fill(n int) int {
-	if r.start+n > slabSize {
-		next := r.newSlab()
+	if r.start+n > SlabSize {
+		next := r.slabs.Get()
 		r.end = copy(next.buf, r.slab.buf[r.start:r.end])
 		r.start = 0
 		r.slab.Release()
 		r.slab = next
 	}
 	for r.end-r.start < n && r.err == nil {
-		k, err := r.r.Read(r.slab.buf[r.end:min(max(r.end+readSize, r.start+n), slabSize)])
+		k, err := r.r.Read(r.slab.buf[r.end:min(max(r.end+readSize, r.start+n), SlabSize)])
 		r.end += k
 		r.err = err
 	}
@@ -163,7 +174,7 @@ func (r *pcapReader) ZeroCopyReadPacketData() ([]byte, gopacket.CaptureInfo, err
 		return nil, ci, fmt.Errorf("capture length exceeds original packet length: %d > %d", ci.CaptureLength, ci.Length)
 	case ci.CaptureLength < 0: // a uint32 past 2^31 in a 32-bit int
 		return nil, ci, errors.New("length from file does not fit in int")
-	case ci.CaptureLength > slabSize:
+	case ci.CaptureLength > SlabSize:
 		data, err := r.long(ci.CaptureLength)
 		return data, ci, err
 	}

@@ -95,7 +95,7 @@ func pcapBytes(rng *rand.Rand, magic uint32, order binary.AppendByteOrder, snap 
 func TestPcapReaderAsPcapgo(t *testing.T) {
 	rng := rand.New(rand.NewPCG(1, 2))
 	var lengths []int
-	for total := 0; total < 3*slabSize; {
+	for total := 0; total < 3*SlabSize; {
 		n := rng.IntN(1600)
 		if rng.IntN(50) == 0 {
 			n = rng.IntN(262144)
@@ -110,9 +110,9 @@ func TestPcapReaderAsPcapgo(t *testing.T) {
 		samePcapRecords(t, pcapBytes(rng, h.magic, h.order, 262144, lengths...))
 	}
 	// A snap length above libpcap's lets records be longer than a slab.
-	long := pcapBytes(rng, 0xa1b2c3d4, binary.LittleEndian, 4*slabSize, 100, slabSize+1, 3*slabSize, 5, 2*slabSize-7)
+	long := pcapBytes(rng, 0xa1b2c3d4, binary.LittleEndian, 4*SlabSize, 100, SlabSize+1, 3*SlabSize, 5, 2*SlabSize-7)
 	samePcapRecords(t, long)
-	for _, cut := range []int{4, 23, 24, 30, 40, 140, 156, 157, 1000, slabSize, len(long) - 1} {
+	for _, cut := range []int{4, 23, 24, 30, 40, 140, 156, 157, 1000, SlabSize, len(long) - 1} {
 		samePcapRecords(t, long[:cut])
 	}
 	// Lengths pcapgo refuses: past the snap length, past the wire length.

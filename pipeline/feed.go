@@ -18,8 +18,8 @@ type feed struct {
 	outs     []chan *packetBatch
 	stop     *atomic.Bool
 	readErr  error
-	free     chan *[slabSize]byte // slabs released by the workers
-	batches  chan *packetBatch    // batches released by the workers
+	slabs    *capture.Slabs    // for the payloads the feed copies
+	batches  chan *packetBatch // batches released by the workers
 }
 
 const (
@@ -29,15 +29,13 @@ const (
 	// past its last packet, so that the batches in flight hold a few MiB
 	// whatever the packets' sizes.
 	batchBytes = 2 << 20
-	feedDepth  = 4       // batches waiting for a worker at most
-	slabSize   = 1 << 20 // payload bytes per slab of the feed's; a larger payload gets its own
+	feedDepth  = 4 // batches waiting for a worker at most
 )
 
-// packetBatch is packets whose payloads live in slabs, the feed's or the
-// source's (holds), until every worker has released the batch.
+// packetBatch is packets whose payloads live in slabs, the source's or
+// the feed's, held until every worker has released the batch.
 type packetBatch struct {
 	packets []capture.Packet
-	slabs   []*[slabSize]byte
 	holds   []*capture.Hold
 	refs    atomic.Int32
 	feed    *feed
@@ -47,17 +45,11 @@ func (b *packetBatch) release() {
 	if b.refs.Add(-1) != 0 {
 		return
 	}
-	for _, s := range b.slabs {
-		select {
-		case b.feed.free <- s:
-		default: // enough are free: let this one go
-		}
-	}
 	for _, h := range b.holds {
 		h.Release()
 	}
 	clear(b.holds)
-	b.packets, b.slabs, b.holds = b.packets[:0], b.slabs[:0], b.holds[:0]
+	b.packets, b.holds = b.packets[:0], b.holds[:0]
 	select {
 	case b.feed.batches <- b:
 	default:
@@ -72,8 +64,8 @@ func (f *feed) run() {
 			close(o)
 		}
 	}()
-	var slab *[slabSize]byte
-	var hold *capture.Hold // the last kept for b
+	var slab *capture.Hold // the feed's, that b's copies go to
+	var hold *capture.Hold // the source's last kept for b
 	used, pinned := 0, 0
 	b := f.newBatch()
 	dispatch := func() {
@@ -115,21 +107,16 @@ func (f *feed) run() {
 				b.holds = append(b.holds, hold)
 			}
 			pinned += len(p.Frame) // the frame, in the same slab, may be longer
-		case n > slabSize/4:
+		case n > capture.SlabSize/4:
 			p.Payload = bytes.Clone(p.Payload)
 			pinned += n
 		default:
 			pinned += n
-			if slab == nil || used+n > slabSize {
-				select {
-				case slab = <-f.free:
-				default:
-					slab = new([slabSize]byte)
-				}
-				used = 0
-				b.slabs = append(b.slabs, slab)
+			if slab == nil || used+n > capture.SlabSize {
+				slab, used = f.slabs.Get(), 0
+				b.holds = append(b.holds, slab) // the batch releases it
 			}
-			dst := slab[used : used+n : used+n]
+			dst := slab.Bytes()[used : used+n : used+n]
 			copy(dst, p.Payload)
 			p.Payload = dst
 			used += n
@@ -148,7 +135,7 @@ func newFeed(src capture.Source, n int, stop *atomic.Bool, duration time.Duratio
 	for i := range f.outs {
 		f.outs[i] = make(chan *packetBatch, feedDepth)
 	}
-	f.free = make(chan *[slabSize]byte, 64)
+	f.slabs = capture.NewSlabs()
 	f.batches = make(chan *packetBatch, 64)
 	return f
 }

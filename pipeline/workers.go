@@ -304,7 +304,7 @@ func (cfg Config) Overhead() int64 {
 	if cfg.Live {
 		return base
 	}
-	return base + int64(feedDepth+cfg.Workers+1)*(batchBytes+2*slabSize)
+	return base + int64(feedDepth+cfg.Workers+1)*(batchBytes+2*capture.SlabSize)
 }
 
 // Result is what a run saw besides its connections.
