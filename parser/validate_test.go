@@ -10,12 +10,20 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"crypto/x509/pkix"
+	"encoding/pem"
 	"fmt"
 	"math/big"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strconv"
 	"testing"
 	"time"
 
 	"golang.org/x/crypto/ocsp"
+
+	"github.com/tlssniff/tlssniff/internal/testenv"
 )
 
 // issue makes a certificate for name valid from notBefore for a year, signed
@@ -154,6 +162,83 @@ func TestValidate(t *testing.T) {
 	c.ClientHello.ServerName = "www.example.test"
 	if m, ok := c.SNIMatchesCert(); !ok || !m {
 		t.Errorf("right name: match %v ok %v", m, ok)
+	}
+}
+
+// A chain that reaches no trusted root by its issuers' names gets OpenSSL's
+// verdict (Zeek's validation_status), which says so before it checks
+// signatures, basic constraints, path lengths or name constraints:
+// openssl verify, trusting nothing, is the oracle.
+func TestUntrustedChainsAsOpenSSL(t *testing.T) {
+	openssl := testenv.Tool(t, "openssl")
+	jan := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	root, rootKey := issue(t, "Untrusted Root", jan, true, nil, nil, nil)
+	inter, interKey := issue(t, "Untrusted CA", jan, true, root, rootKey, nil)
+	leaf, _ := issue(t, "www.example.test", jan, false, inter, interKey, nil)
+	notCA, notCAKey := issue(t, "Not a CA", jan, false, root, rootKey, nil)
+	underNotCA, _ := issue(t, "www.example.test", jan, false, notCA, notCAKey, nil)
+	forgedDER := bytes.Clone(leaf.Raw)
+	forgedDER[len(forgedDER)-1] ^= 1 // the signature's last byte
+	forged, err := x509.ParseCertificate(forgedDER)
+	if err != nil {
+		t.Fatal(err)
+	}
+	noChildCA, noChildKey := issue(t, "Leaves Only CA", jan, true, root, rootKey, nil,
+		func(c *x509.Certificate) { c.MaxPathLen, c.MaxPathLenZero = 0, true })
+	subCA, subKey := issue(t, "Sub CA", jan, true, noChildCA, noChildKey, nil)
+	tooDeep, _ := issue(t, "www.example.test", jan, false, subCA, subKey, nil)
+	constrained, constrainedKey := issue(t, "Constrained CA", jan, true, root, rootKey, nil,
+		func(c *x509.Certificate) { c.PermittedDNSDomains = []string{"other.test"} })
+	outside, _ := issue(t, "www.example.test", jan, false, constrained, constrainedKey, nil)
+	self, _ := issue(t, "self.example.test", jan, false, nil, nil, nil)
+	// OpenSSL's words for its codes, as Zeek (OpenSSL 1.1) writes them.
+	words := map[string]string{"18": "self signed certificate", "19": "self signed certificate in certificate chain",
+		"20": "unable to get local issuer certificate"}
+	v := NewValidator(nil)
+	at := jan.AddDate(0, 3, 0)
+	dir := t.TempDir()
+	for _, tc := range []struct {
+		name  string
+		chain []*x509.Certificate
+	}{
+		{"intermediate", []*x509.Certificate{leaf, inter}},
+		{"intermediate and root", []*x509.Certificate{leaf, inter, root}},
+		{"leaf alone", []*x509.Certificate{leaf}},
+		{"issuer not a CA", []*x509.Certificate{underNotCA, notCA}},
+		{"leaf signature wrong", []*x509.Certificate{forged, inter}},
+		{"path too long, root sent", []*x509.Certificate{tooDeep, subCA, noChildCA, root}},
+		{"name outside the issuer's constraints", []*x509.Certificate{outside, constrained}},
+		{"self-signed", []*x509.Certificate{self}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var chain []Certificate
+			var untrusted []byte
+			for i, c := range tc.chain {
+				chain = append(chain, parsed(c.Raw))
+				if i > 0 {
+					untrusted = append(untrusted, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: c.Raw})...)
+				}
+			}
+			leafFile, untrustedFile := filepath.Join(dir, "leaf.pem"), filepath.Join(dir, "untrusted.pem")
+			if err := os.WriteFile(leafFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: tc.chain[0].Raw}), 0o600); err != nil {
+				t.Fatal(err)
+			}
+			args := []string{"verify", "-no-CAfile", "-no-CApath", "-no-CAstore", "-attime", strconv.FormatInt(at.Unix(), 10)}
+			if len(untrusted) > 0 {
+				if err := os.WriteFile(untrustedFile, untrusted, 0o600); err != nil {
+					t.Fatal(err)
+				}
+				args = append(args, "-untrusted", untrustedFile)
+			}
+			out, _ := exec.Command(openssl, append(args, leafFile)...).CombinedOutput()
+			m := regexp.MustCompile(`error (\d+) at`).FindSubmatch(out)
+			if m == nil || words[string(m[1])] == "" {
+				t.Fatalf("openssl verify: %s", out)
+			}
+			if r := v.Validate(chain, at, nil, 0); r.Status != words[string(m[1])] || r.Trusted {
+				t.Errorf("status %q trusted %v, openssl verify: %s", r.Status, r.Trusted, out)
+			}
+		})
 	}
 }
 
