@@ -170,6 +170,9 @@ func TestValidate(t *testing.T) {
 // signatures, basic constraints, path lengths or name constraints:
 // openssl verify, trusting nothing, is the oracle.
 func TestUntrustedChainsAsOpenSSL(t *testing.T) {
+	if NewValidator(nil).rootNames == nil {
+		testenv.Unavailable(t, "every chain is verified where crypto/x509 may ask the platform (NewValidator)")
+	}
 	openssl := testenv.Tool(t, "openssl")
 	jan := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
 	root, rootKey := issue(t, "Untrusted Root", jan, true, nil, nil, nil)
