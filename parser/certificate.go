@@ -53,9 +53,6 @@ func (c *Certificate) X509() *x509.Certificate { return c.x509 }
 // maxChainLen caps how many certificates of one Certificate message are kept.
 const maxChainLen = 32
 
-// decodeCertificate decodes a Certificate message body: the TLS 1.2 layout
-// (RFC 5246, section 7.4.2) or, when tls13, the TLS 1.3 layout with a request
-// context and per-entry extensions (RFC 8446, section 4.4.2).
 // chainCost is what a decoded chain costs while a connection keeps it: its
 // copy of the DER and what crypto/x509 parses from it, about 3 kB a
 // certificate besides the DER (TestCertificateCost measures it).
@@ -67,6 +64,9 @@ func chainCost(chain []Certificate) int {
 	return n
 }
 
+// decodeCertificate decodes a Certificate message body: the TLS 1.2 layout
+// (RFC 5246, section 7.4.2) or, when tls13, the TLS 1.3 layout with a request
+// context and per-entry extensions (RFC 8446, section 4.4.2).
 func decodeCertificate(body []byte, tls13 bool, v *Validator) ([]Certificate, bool) {
 	s := cryptobyte.String(body)
 	if tls13 {
