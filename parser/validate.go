@@ -217,7 +217,9 @@ func (v *Validator) Validate(chain []Certificate, at time.Time, ocspResp []byte,
 }
 
 // verify builds the chain to a root, at a time every certificate is valid,
-// so that the verdict holds for any capture time (validity is judged apart).
+// so that the verdict holds for any capture time (validity is judged apart);
+// a chain that cannot reach one by its names is judged by them
+// (reachesRoot).
 func (v *Validator) verify(chain []Certificate) chainVerdict {
 	h := sha256.New()
 	for _, c := range chain {
@@ -229,8 +231,7 @@ func (v *Validator) verify(chain []Certificate) chainVerdict {
 	if ok {
 		return verdict
 	}
-	leaf := chain[0].x509
-	when := leaf.NotBefore
+	when := chain[0].x509.NotBefore
 	for i, c := range chain {
 		if c.x509.NotBefore.After(when) {
 			when = c.x509.NotBefore
@@ -241,11 +242,18 @@ func (v *Validator) verify(chain []Certificate) chainVerdict {
 			verdict.weakSig = true
 		}
 	}
-	if !verdict.weakSig && !v.reachesRoot(chain) {
+	if verdict.weakSig || v.reachesRoot(chain) {
+		verdict.trusted, verdict.status = v.verifyX509(chain, when, verdict.weakSig)
+	} else {
 		verdict.status = untrustedStatus(chain)
-		v.verdicts.put(key, verdict, 1)
-		return verdict
 	}
+	v.verdicts.put(key, verdict, 1)
+	return verdict
+}
+
+// verifyX509 has crypto/x509 build chain to a root at time when, and
+// words its verdict.
+func (v *Validator) verifyX509(chain []Certificate, when time.Time, weakSig bool) (trusted bool, status string) {
 	// A self-signed certificate sent last cannot make the chain trusted:
 	// a trusted root of its name is found in the roots. It is left out of
 	// the intermediates, as checking its signature on the certificate
@@ -253,16 +261,13 @@ func (v *Validator) verify(chain []Certificate) chainVerdict {
 	// unless a weak signature below it must be seen to be told apart.
 	inter := x509.NewCertPool()
 	for i, c := range chain[1:] {
-		if i < len(chain)-2 || !c.selfSigned || verdict.weakSig {
+		if i < len(chain)-2 || !c.selfSigned || weakSig {
 			inter.AddCert(c.x509)
 		}
 	}
-	_, err := leaf.Verify(x509.VerifyOptions{Roots: v.roots, Intermediates: inter, CurrentTime: when,
+	_, err := chain[0].x509.Verify(x509.VerifyOptions{Roots: v.roots, Intermediates: inter, CurrentTime: when,
 		KeyUsages: []x509.ExtKeyUsage{x509.ExtKeyUsageAny}})
-	verdict.trusted = err == nil
-	verdict.status = verifyStatus(err, chain)
-	v.verdicts.put(key, verdict, 1)
-	return verdict
+	return err == nil, verifyStatus(err, chain)
 }
 
 // verifyStatus words a crypto/x509 verification error as OpenSSL does.
