@@ -20,20 +20,31 @@ const (
 // it. Note must see the connections in the order they are written; the
 // result is then the same for any number of workers.
 type Sessions struct {
-	seen *lru[sessionKey, given]
+	seen *lru[uint64, given] // by sessionKey
 	seed maphash.Seed
 }
 
 // maxSessions bounds Sessions: an entry is its key, what was given and
-// the bookkeeping, under 200 bytes.
+// the bookkeeping, about 100 bytes.
 const maxSessions = 4096
 
-// sessionKey names a client and a server name; the SNI, as long as the
-// wire makes it, is kept as its hash.
-type sessionKey struct {
-	client netip.Addr
-	server netip.AddrPort
-	sni    uint64
+// sessionKey names a client and a server name by a hash of the client's
+// address, the server's address and port and the SNI, which is as long as
+// the wire makes it. Two pairs share a key with a chance of 2^-64, which
+// no sender can aim at: the seed is the run's own.
+func (s *Sessions) sessionKey(client netip.Addr, server netip.AddrPort, sni string) uint64 {
+	var h maphash.Hash
+	h.SetSeed(s.seed)
+	for _, a := range [2]netip.Addr{client, server.Addr()} {
+		b := a.As16()
+		h.Write(b[:])
+		h.WriteByte(byte(a.BitLen())) // 10.0.0.1 is not ::ffff:10.0.0.1
+	}
+	port := server.Port()
+	h.WriteByte(byte(port >> 8))
+	h.WriteByte(byte(port))
+	h.WriteString(sni)
+	return h.Sum64()
 }
 
 // given is what a connection was given to resume with.
@@ -45,7 +56,7 @@ type given struct {
 
 // NewSessions returns an empty history.
 func NewSessions() *Sessions {
-	return &Sessions{seen: newLRU[sessionKey, given](maxSessions), seed: maphash.MakeSeed()}
+	return &Sessions{seen: newLRU[uint64, given](maxSessions), seed: maphash.MakeSeed()}
 }
 
 // Note adds a finding to a full handshake that could have been resumed,
@@ -56,7 +67,7 @@ func (s *Sessions) Note(c *Connection) {
 		return
 	}
 	sni, _ := c.SNI()
-	key := sessionKey{c.Client.Addr(), c.Server, maphash.String(s.seed, sni)}
+	key := s.sessionKey(c.Client.Addr(), c.Server, sni)
 	offered := ch.PSKIdentities > 0 || ch.SessionTicketLen > 0 || len(ch.SessionID) > 0 && !c.TLS13()
 	if prev, ok := s.seen.get(key, true); ok && !c.Resumed && (prev.tickets > 0 || prev.sessionID) {
 		ago := c.Start.Sub(prev.at)

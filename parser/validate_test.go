@@ -316,46 +316,6 @@ func TestOCSPAndKeySizes(t *testing.T) {
 	}
 }
 
-// TestLRUForgetsLeastRecentlyUsed: the cache holds values up to its
-// bound of their costs, forgets the one used least recently first, keeps
-// the first of two values put for a key, keeps no value costlier than its
-// bound, and counts its hits and misses.
-func TestLRUForgetsLeastRecentlyUsed(t *testing.T) {
-	const n = 100
-	l := newLRU[int, string](n)
-	for i := range n {
-		l.put(i, fmt.Sprint(i), 1)
-	}
-	if got, ok := l.get(0, true); !ok || got != "0" { // now the most recent
-		t.Fatalf("value 0: %q %v", got, ok)
-	}
-	l.put(n, "new", 1)
-	if _, ok := l.get(1, true); ok {
-		t.Error("value 1, the least recently used, is still kept")
-	}
-	l.put(0, "again", 1) // put twice at once: the first stays
-	if got, ok := l.get(0, true); !ok || got != "0" {
-		t.Errorf("value 0 put again: %q %v", got, ok)
-	}
-	if _, ok := l.get(2, true); !ok {
-		t.Error("value 2 forgotten before its turn")
-	}
-	if len(l.m) != n || l.recent.Len() != n || l.size != n {
-		t.Errorf("%d kept, %d in order, size %d; want %d", len(l.m), l.recent.Len(), l.size, n)
-	}
-	l.put(-1, "costly", n/2) // makes room: the 50 least recently used go
-	if len(l.m) != n/2+1 || l.size != n {
-		t.Errorf("after a costly value: %d kept, size %d", len(l.m), l.size)
-	}
-	l.put(-2, "too costly", n+1)
-	if _, ok := l.get(-2, true); ok || l.size > n {
-		t.Errorf("a value costlier than the bound is kept: size %d", l.size)
-	}
-	if hits, misses := l.counts(); hits != 3 || misses != 2 {
-		t.Errorf("%d hits, %d misses; want 3, 2", hits, misses)
-	}
-}
-
 // TestCertificateCache: a chain seen again is not parsed again, its
 // certificates are those parsed the first time, the hits are counted; the
 // parsed certificates kept are bounded by their cost.
