@@ -78,11 +78,16 @@ func (f *feed) run() {
 		}
 		b, slab, hold, used, pinned = f.newBatch(), nil, nil, 0, 0
 	}
-	var p capture.Packet
 	var deadline time.Time
 	for !f.stop.Load() {
-		err := f.src.Next(&p)
+		// Each packet is decoded in its place in the batch (dispatched
+		// before it is full), not copied there.
+		at := len(b.packets)
+		b.packets = b.packets[:at+1]
+		p := &b.packets[at]
+		err := f.src.Next(p)
 		if err != nil {
+			b.packets = b.packets[:at]
 			if !errors.Is(err, io.EOF) {
 				f.readErr = err
 			}
@@ -93,6 +98,7 @@ func (f *feed) run() {
 				deadline = p.Time.Add(f.duration)
 			}
 			if p.Time.After(deadline) {
+				b.packets = b.packets[:at]
 				break
 			}
 		}
@@ -121,7 +127,6 @@ func (f *feed) run() {
 			p.Payload = dst
 			used += n
 		}
-		b.packets = append(b.packets, p)
 		if len(b.packets) == batchLen || pinned >= batchBytes {
 			dispatch()
 		}
@@ -158,6 +163,15 @@ type feedSource struct {
 }
 
 func (s *feedSource) Next(p *capture.Packet) error {
+	q, err := s.next()
+	if err == nil {
+		*p = *q
+	}
+	return err
+}
+
+// next returns the next packet in its batch, valid until the next call.
+func (s *feedSource) next() (*capture.Packet, error) {
 	for s.cur == nil || s.i == len(s.cur.packets) {
 		if s.cur != nil {
 			s.cur.release()
@@ -165,13 +179,12 @@ func (s *feedSource) Next(p *capture.Packet) error {
 		b, ok := <-s.in
 		if !ok {
 			s.cur = nil
-			return io.EOF
+			return nil, io.EOF
 		}
 		s.cur, s.i = b, 0
 	}
-	*p = s.cur.packets[s.i]
 	s.i++
-	return nil
+	return &s.cur.packets[s.i-1], nil
 }
 
 // drain releases what the feed still sends until it closes the input.
