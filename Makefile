@@ -95,10 +95,11 @@ bench/mix-200k.pcap:
 # peak RSS of every view on both sizes of each; the time per connection
 # at 2,000, 20,000 and 200,000 connections; the time with the clients' key
 # log (every handshake decrypted) against without; and tshark on the same
-# file when it is installed. Each time is the best of five rounds of every
-# benchmark, read loop included, so that a busy minute on a shared machine
-# does not fall on one of them alone (single runs' ratios ranged from 2.3x
-# to 4.0x).
+# file when it is installed. Each ratio's times are the best of five rounds
+# of every benchmark, read loop included, so that a busy minute on a shared
+# machine does not fall on one of them alone (single runs' ratios ranged
+# from 2.3x to 4.0x); the other times and every peak RSS are the median of
+# three runs (internal/measure).
 bench: build $(BENCH) $(BENCH_SMALL) $(BENCH:.pcap=.keys) $(BENCH_DENSE) $(BENCH_DENSE:.pcap=.keys) $(MIX) $(MIX_SMALL) $(MIX_HUGE)
 	@for f in $(MIX) $(BENCH); do \
 		rm -f bench/result-$$(basename $$f .pcap).txt; \
@@ -149,7 +150,7 @@ attacks: build
 	@for f in bench/attacks/*.pcap*; do \
 		r=$$($(GO) run ./internal/measure ./$(BIN) -r $$f --json -v 2>bench/attacks/v.txt); \
 		printf '%-36s %5d MB  %6.3f s  %6.1f MiB RSS  budget %s\n' $$(basename $$f) $$(($$(stat -c %s $$f) / 1000000)) $$r \
-			"$$(grep -o 'peak [0-9.]* MiB' bench/attacks/v.txt)"; \
+			"$$(grep -m1 -o 'peak [0-9.]* MiB' bench/attacks/v.txt)"; \
 	done
 
 # Live capture under load (root): TLS 1.3 handshakes over loopback as fast
