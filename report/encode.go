@@ -614,11 +614,13 @@ func appendFloat(b []byte, f float64) []byte {
 
 const hexDigits = "0123456789abcdef"
 
-// plainASCII marks the ASCII bytes appendString copies as they are: a
-// table, as encoding/json's safeSet, because the five comparisons it
+// plainASCII marks the bytes appendString copies as they are, all ASCII:
+// a table, as encoding/json's safeSet, because the five comparisons it
 // replaces took 1.7 times as long on the names NDJSON is made of (about
-// 300 ns against 180 for ten of them).
-var plainASCII = func() (t [utf8.RuneSelf]bool) {
+// 300 ns against 180 for ten of them). It has a place for every byte so
+// that a run of plain bytes is skipped with one lookup each and no test of
+// the high bit first: 180 to 133 ns for the same ten names.
+var plainASCII = func() (t [256]bool) {
 	for c := 0x20; c < utf8.RuneSelf; c++ {
 		t[c] = c != '"' && c != '\\' && c != '<' && c != '>' && c != '&'
 	}
@@ -634,12 +636,14 @@ func appendString(b []byte, s string) []byte {
 	b = append(b, '"')
 	start := 0
 	for i := 0; i < len(s); {
+		for i < len(s) && plainASCII[s[i]] {
+			i++
+		}
+		if i == len(s) {
+			break
+		}
 		c := s[i]
 		if c < utf8.RuneSelf {
-			if plainASCII[c] {
-				i++
-				continue
-			}
 			b = append(b, s[start:i]...)
 			switch c {
 			case '"', '\\':
