@@ -154,20 +154,11 @@ func (f *feed) newBatch() *packetBatch {
 	}
 }
 
-// feedSource is one worker's view of a feed, as a capture.Source.
+// feedSource is one worker's view of a feed.
 type feedSource struct {
 	in  chan *packetBatch
 	cur *packetBatch
 	i   int
-	f   *feed
-}
-
-func (s *feedSource) Next(p *capture.Packet) error {
-	q, err := s.next()
-	if err == nil {
-		*p = *q
-	}
-	return err
 }
 
 // next returns the next packet in its batch, valid until the next call.
@@ -197,6 +188,3 @@ func (s *feedSource) drain() {
 		b.release()
 	}
 }
-
-func (s *feedSource) Stats() capture.Stats { return s.f.src.Stats() }
-func (s *feedSource) Close() error         { return nil }

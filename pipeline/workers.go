@@ -56,7 +56,8 @@ type batch struct {
 type worker struct {
 	cfg      *Config
 	index, n int
-	src      capture.Source
+	src      capture.Source    // read directly: live; nil when fed
+	fed      *feedSource       // its share of a file's feed
 	asm      reassembly.Config // with the worker's share of the limits
 	stop     *atomic.Bool
 	out      chan batch
@@ -109,7 +110,7 @@ func (w *worker) run() {
 	// A feed stops on its own and its workers take what it read, so that
 	// all of them see the same packets; a source read directly is stopped
 	// here.
-	fs, fed := w.src.(*feedSource)
+	fs, fed := w.fed, w.fed != nil
 	for fed || !w.stop.Load() {
 		// A fed packet is read where the feed decoded it, in its batch:
 		// copying the 200 bytes of each, with the collector's write
@@ -336,22 +337,20 @@ func Run(src capture.Source, cfg Config, stop *atomic.Bool, write func(*parser.C
 	switch {
 	case byKernel:
 		srcs = sharded.Shards()
-		asm.MaxFlows = max(asm.MaxFlows/len(srcs), 1)
-		asm.Memory /= int64(len(srcs))
 	case !cfg.Live:
 		fd = newFeed(src, cfg.Workers, stop, cfg.Duration)
-		srcs = srcs[:0]
-		for _, in := range fd.outs {
-			srcs = append(srcs, &feedSource{in: in, f: fd})
-		}
-		asm.MaxFlows = max(asm.MaxFlows/len(srcs), 1)
-		asm.Memory /= int64(len(srcs))
+		srcs = make([]capture.Source, len(fd.outs)) // each worker reads its share of the feed
 		go fd.run()
 	}
+	asm.MaxFlows = max(asm.MaxFlows/len(srcs), 1)
+	asm.Memory /= int64(len(srcs))
 	ws := make([]*worker, len(srcs))
 	for i, s := range srcs {
 		ws[i] = &worker{cfg: &cfg, index: i, n: len(srcs), src: s, asm: asm, stop: stop, out: make(chan batch, 256)}
-		if byKernel {
+		switch {
+		case fd != nil:
+			ws[i].fed = &feedSource{in: fd.outs[i]}
+		case byKernel:
 			ws[i].index, ws[i].n = 0, 1 // every packet of its socket is its own
 		}
 		go ws[i].run()
