@@ -429,6 +429,9 @@ func TestLiveFanout(t *testing.T) {
 			for i := range c.Alerts {
 				c.Alerts[i].TS = report.Timestamp{}
 			}
+			for i := range c.Quality.Marks {
+				c.Quality.Marks[i].TS = report.Timestamp{} // each socket stamps its copy
+			}
 			b, _ := json.Marshal(c)
 			out[c.Client.Port] = string(b)
 		}
@@ -443,12 +446,18 @@ func TestLiveFanout(t *testing.T) {
 			t.Errorf("client port %d:\n one worker  %s\n two workers %s", port, want, b[port])
 		}
 	}
-	// No packet is seen twice by the two sockets: the test's connections
-	// have no retransmitted segment (another test's loopback connection
-	// caught by the filter may have some).
+	// No packet is seen twice by the two sockets: a test connection has
+	// no more retransmitted segments than the one socket saw. It may have
+	// some: loopback on a loaded machine retransmits now and then (a CI
+	// run saw one, at both sniffers), and another test's connection
+	// caught by the filter is left out above.
+	once := map[uint16]uint64{}
+	for _, c := range parseNDJSON(t, one.out.String()) {
+		once[c.Client.Port] = c.Quality.Retransmits
+	}
 	for _, c := range parseNDJSON(t, two.out.String()) {
-		if c.SNI != nil && strings.HasPrefix(*c.SNI, "fan") && c.Quality.Retransmits != 0 {
-			t.Errorf("client port %d: %d segments seen twice", c.Client.Port, c.Quality.Retransmits)
+		if c.SNI != nil && strings.HasPrefix(*c.SNI, "fan") && c.Quality.Retransmits > once[c.Client.Port] {
+			t.Errorf("client port %d: %d segments seen twice", c.Client.Port, c.Quality.Retransmits-once[c.Client.Port])
 		}
 	}
 }
