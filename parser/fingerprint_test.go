@@ -1,6 +1,9 @@
 package parser
 
-import "testing"
+import (
+	"slices"
+	"testing"
+)
 
 // The vector of FoxIO's reference implementation (rust/ja4/src/tls.rs,
 // test_client_stats_into_out), with GREASE values added that JA4 ignores.
@@ -97,5 +100,60 @@ func TestJA4WithoutSignatureAlgorithms(t *testing.T) {
 		if got := ja4Version(m); got != want {
 			t.Errorf("supported_versions %04x: version %s, want %s", versions, got, want)
 		}
+	}
+}
+
+// TestFingerprintsKept changes each input of JA3 and JA4 in turn: a
+// Validator that kept the fingerprints of one hello must never hand them
+// to a hello that differs in any of them, and must hand them back for the
+// same hello.
+func TestFingerprintsKept(t *testing.T) {
+	base := func() *ClientHello {
+		return &ClientHello{
+			Version:             0x0303,
+			SupportedVersions:   []uint16{0x2a2a, 0x0304, 0x0303},
+			CipherSuites:        []uint16{0x1a1a, 0x1301, 0x1302, 0xc02b, 0xc02f},
+			Extensions:          []uint16{0x3a3a, 0x0000, 0x0033, 0x0010, 0x000a, 0x000b, 0x000d, 0x002b},
+			SupportedGroups:     []uint16{0x11ec, 0x001d, 0x0017},
+			ECPointFormats:      []uint8{0},
+			SignatureAlgorithms: []uint16{0x0403, 0x0804, 0x0401},
+			ALPN:                []string{"h2", "http/1.1"},
+			unprinted:           't',
+		}
+	}
+	v := NewValidator(nil)
+	for _, tc := range []struct {
+		name   string
+		change func(m *ClientHello)
+	}{
+		{"the first", func(*ClientHello) {}},
+		{"the same again", func(*ClientHello) {}},
+		{"over QUIC", func(m *ClientHello) { m.unprinted = 'q' }},
+		{"legacy version", func(m *ClientHello) { m.Version = 0x0301 }},
+		{"suites in another order", func(m *ClientHello) { m.CipherSuites[1], m.CipherSuites[2] = m.CipherSuites[2], m.CipherSuites[1] }},
+		{"a suite moved to the extensions", func(m *ClientHello) {
+			m.Extensions = append([]uint16{m.CipherSuites[4]}, m.Extensions...)
+			m.CipherSuites = m.CipherSuites[:4]
+		}},
+		{"no SNI", func(m *ClientHello) { m.Extensions = slices.Delete(m.Extensions, 1, 2) }},
+		{"groups", func(m *ClientHello) { m.SupportedGroups = m.SupportedGroups[1:] }},
+		{"point formats", func(m *ClientHello) { m.ECPointFormats = []uint8{0, 1} }},
+		{"supported versions", func(m *ClientHello) { m.SupportedVersions = []uint16{0x0303} }},
+		{"signature algorithms in another order", func(m *ClientHello) { slices.Reverse(m.SignatureAlgorithms) }},
+		{"ALPN", func(m *ClientHello) { m.ALPN = []string{"http/1.1"} }},
+		{"ALPN of the same first and last byte", func(m *ClientHello) { m.ALPN = []string{"h3x2"} }},
+	} {
+		want, got := base(), base()
+		tc.change(want)
+		tc.change(got)
+		want.fingerprint(want.unprinted)
+		v.Judge(&Connection{ClientHello: got})
+		if got.Fingerprints != want.Fingerprints {
+			t.Errorf("%s: got %+v, want %+v", tc.name, got.Fingerprints, want.Fingerprints)
+		}
+	}
+	// The ALPN "h3x2" prints as "h2", as "h2" does: the same fingerprints.
+	if st := v.Stats(); st.FingerprintHits != 2 || st.FingerprintMisses != 11 {
+		t.Errorf("fingerprints made %d times, reused %d times; want 11 and 2", st.FingerprintMisses, st.FingerprintHits)
 	}
 }

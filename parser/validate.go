@@ -45,7 +45,10 @@ type Validator struct {
 	// certs are keyed by a fast hash of their DER, checked on a hit:
 	// SHA-256 would cost a tenth of a dense capture's decrypted run.
 	certs *lru[uint64, Certificate]
-	seed  maphash.Seed
+	// prints are ClientHellos' fingerprints, keyed by a fast hash of
+	// their inputs, checked on a hit (Validator.fingerprint).
+	prints *lru[uint64, printed]
+	seed   maphash.Seed
 	// rootNames are the subjects of the roots, by which crypto/x509 looks
 	// a chain's issuers up in them; nil where it asks the platform instead
 	// (reachesRoot).
@@ -78,7 +81,7 @@ func NewValidator(roots *x509.CertPool) *Validator {
 		roots = x509.NewCertPool()
 	}
 	v := &Validator{roots: roots, verdicts: newLRU[chainKey, chainVerdict](maxVerdicts),
-		certs: newLRU[uint64, Certificate](maxCertificateCache), seed: maphash.MakeSeed()}
+		certs: newLRU[uint64, Certificate](maxCertificateCache), prints: newLRU[uint64, printed](maxPrinted), seed: maphash.MakeSeed()}
 	switch runtime.GOOS {
 	case "darwin", "ios", "windows": // the system's roots are the platform's, not the pool's
 	default:
@@ -91,11 +94,13 @@ func NewValidator(roots *x509.CertPool) *Validator {
 	return v
 }
 
-// CacheStats says how often a certificate or a chain's verdict was found
-// already parsed or judged (hits), and how often it had to be (misses).
+// CacheStats says how often a certificate, a chain's verdict or a
+// ClientHello's fingerprints were found already parsed, judged or made
+// (hits), and how often they had to be (misses).
 type CacheStats struct {
 	CertificateHits, CertificateMisses int
 	VerdictHits, VerdictMisses         int
+	FingerprintHits, FingerprintMisses int
 }
 
 // Stats returns the counts of the Validator's caches.
@@ -103,6 +108,7 @@ func (v *Validator) Stats() CacheStats {
 	var s CacheStats
 	s.CertificateHits, s.CertificateMisses = v.certs.counts()
 	s.VerdictHits, s.VerdictMisses = v.verdicts.counts()
+	s.FingerprintHits, s.FingerprintMisses = v.prints.counts()
 	return s
 }
 
@@ -155,7 +161,7 @@ func (v *Validator) complete(chain []Certificate) {
 // connection with a Validator leaves to it.
 func (v *Validator) Judge(c *Connection) {
 	if ch := c.ClientHello; ch != nil && ch.unprinted != 0 {
-		ch.fingerprint(ch.unprinted)
+		v.fingerprint(ch)
 		ch.unprinted = 0
 	}
 	v.complete(c.Certificates)

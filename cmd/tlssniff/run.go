@@ -250,8 +250,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 	if c.verbose {
 		printStats(log, src.Stats(), res.Reassembly, conns, time.Since(began))
 		vs := validator.Stats()
-		log.printf("certificates: %d parsed, %d reused; chains: %d verified, %d verdicts reused",
-			vs.CertificateMisses, vs.CertificateHits, vs.VerdictMisses, vs.VerdictHits)
+		log.printf("certificates: %d parsed, %d reused; chains: %d verified, %d verdicts reused; client fingerprints: %d made, %d reused",
+			vs.CertificateMisses, vs.CertificateHits, vs.VerdictMisses, vs.VerdictHits, vs.FingerprintMisses, vs.FingerprintHits)
 		if keys.Len() > 0 {
 			log.printf("decryption: %d connections decrypted, %d without keys, %d whose keys did not fit, %d not decrypted yet",
 				decryption["decrypted"], decryption["none"], decryption["mismatch"], decryption["unsupported"])
