@@ -115,11 +115,37 @@ func TestFloats(t *testing.T) {
 			t.Errorf("%g: %s, want %s", f, got, want)
 		}
 	}
+	// Whole microseconds in milliseconds, of every number of digits.
+	rng := rand.New(rand.NewSource(1))
+	for range 100000 {
+		n := rng.Int63n(int64(math.Pow(10, float64(1+rng.Intn(17)))))
+		if f := float64(n) / 1000; !bytes.Equal(appendFloat(nil, f), referenceJSON(t, f)) {
+			t.Fatalf("%d/1000: %s, want %s", n, appendFloat(nil, f), referenceJSON(t, f))
+		}
+	}
 	for _, f := range []float64{math.NaN(), math.Inf(1), math.Inf(-1)} {
 		if got := appendFloat(nil, f); string(got) != "null" {
 			t.Errorf("%g: %s", f, got)
 		}
 	}
+}
+
+// FuzzAppendMilli: a duration of whole microseconds in milliseconds, as
+// ms makes it, is written as encoding/json writes it; so is the float
+// next to it, which the short cut must not take.
+func FuzzAppendMilli(f *testing.F) {
+	for _, n := range []int64{0, 1, -1, 5, 10, 100, 999, 1000, 1001, 12345, 73150, 999999, 1e12, 999999999999999, 1e15, 1 << 53} {
+		f.Add(n)
+	}
+	f.Fuzz(func(t *testing.T, n int64) {
+		n %= 2e15 // across the short cut's bound of 1e15
+		v := float64(n) / 1000
+		for _, v := range []float64{v, math.Nextafter(v, math.Inf(1)), -v} {
+			if got, want := appendFloat(nil, v), referenceJSON(t, v); !bytes.Equal(got, want) {
+				t.Fatalf("%d/1000 (%v): %s, want %s", n, v, got, want)
+			}
+		}
+	})
 }
 
 // FuzzAppendString: any bytes, valid UTF-8 or not, are written as
