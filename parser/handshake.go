@@ -1,7 +1,6 @@
 package parser
 
 import (
-	"bytes"
 	"fmt"
 	"time"
 )
@@ -246,7 +245,6 @@ func (c *Conn) clientHello(side int, ts time.Time, body []byte, sslv2 bool) {
 		c.clientIs(side) // the side that sends the ClientHello is the client
 	}
 	c.hello(side, ts)
-	body = bytes.Clone(body) // the decoded hello keeps slices of it
 	var m *ClientHello
 	var ok bool
 	if sslv2 {
@@ -259,6 +257,7 @@ func (c *Conn) clientHello(side int, ts time.Time, body []byte, sslv2 bool) {
 		c.issue(ts, side, IssueMalformedMessage, fmt.Sprintf("malformed ClientHello of %d bytes", len(body)))
 		return
 	}
+	m.keep()
 	if r := c.renegotiation(side, ts, MsgClientHello); r != nil {
 		r.clientHello, r.helloMsg = m, i
 		c.mem.Fixed(len(body)) // kept until decided, as the first hello is within connCost
@@ -300,12 +299,13 @@ func (c *Conn) serverHello(side int, ts time.Time, body []byte) {
 		c.clientIs(1 - side) // no ClientHello captured: the other side is the client
 	}
 	c.hello(side, ts)
-	m, ok := decodeServerHello(bytes.Clone(body)) // the decoded hello keeps slices of it
+	m, ok := decodeServerHello(body)
 	if !ok {
 		c.message(ts, side, MsgServerHello, len(body), false)
 		c.issue(ts, side, IssueMalformedMessage, fmt.Sprintf("malformed ServerHello of %d bytes", len(body)))
 		return
 	}
+	m.keep()
 	m.ja3s()
 	if m.HelloRetry {
 		c.message(ts, side, MsgHelloRetryRequest, len(body), false)

@@ -3,7 +3,9 @@ package parser
 import (
 	"crypto/tls"
 	"encoding/binary"
+	"reflect"
 	"testing"
+	"unsafe"
 )
 
 // firstMessage returns the body of the first handshake message in a write
@@ -239,4 +241,82 @@ func TestSSLv2ClientHello(t *testing.T) {
 		got[0].Version != 0x0301 || CipherSuiteName(got[0].CipherSuite) != "TLS_RSA_WITH_AES_128_CBC_SHA" {
 		t.Errorf("ClientHello %+v, version %s", ch, VersionName(got[0].Version))
 	}
+}
+
+// TestHellosKeepNoneOfTheirBody: once kept, no byte slice or string of a
+// decoded hello lies in the buffer it was decoded from, which the record
+// layer reuses. Every field is looked at, so that a new one kept as a
+// slice of the body fails here.
+func TestHellosKeepNoneOfTheirBody(t *testing.T) {
+	c, s := testPKI(t).Configs("www.example.test", tls.VersionTLS12, tls.VersionTLS13)
+	writes := session(t, c, s) // TLS 1.3: a session ID, key shares, PSK modes
+	_, ch13 := firstMessage(t, writes[0].Data)
+	_, sh13 := firstMessage(t, writes[1].Data)
+	ch12, sh12, _ := realHellos(t)
+	dtls := []byte{0xfe, 0xfd}
+	dtls = append(dtls, make([]byte, 32)...)
+	dtls = append(dtls, 0, 4, 1, 2, 3, 4, 0, 2, 0xc0, 0x2b, 1, 0) // no session ID, a cookie, a suite, null compression
+
+	for name, body := range map[string][]byte{"TLS 1.3 ClientHello": ch13, "TLS 1.2 ClientHello": ch12, "DTLS ClientHello": dtls} {
+		m, ok := decodeClientHello(body)
+		if !ok {
+			t.Fatalf("%s rejected", name)
+		}
+		m.keep()
+		if len(m.Random) != 32 || (name == "DTLS ClientHello") != (len(m.Cookie) == 4) || len(m.CompressionMethods) != 1 {
+			t.Errorf("%s: %+v", name, m)
+		}
+		for _, f := range aliases(reflect.ValueOf(m).Elem(), body) {
+			t.Errorf("%s: %s lies in the body", name, f)
+		}
+	}
+	for name, body := range map[string][]byte{"TLS 1.3 ServerHello": sh13, "TLS 1.2 ServerHello": sh12} {
+		m, ok := decodeServerHello(body)
+		if !ok {
+			t.Fatalf("%s rejected", name)
+		}
+		m.keep()
+		for _, f := range aliases(reflect.ValueOf(m).Elem(), body) {
+			t.Errorf("%s: %s lies in the body", name, f)
+		}
+	}
+}
+
+// aliases names the byte slices and strings reachable from v whose bytes
+// lie in buf.
+func aliases(v reflect.Value, buf []byte) []string {
+	in := func(p unsafe.Pointer, n int) bool {
+		lo, hi := uintptr(unsafe.Pointer(&buf[0])), uintptr(unsafe.Pointer(&buf[len(buf)-1]))
+		return n > 0 && uintptr(p) >= lo && uintptr(p) <= hi
+	}
+	var found []string
+	var walk func(v reflect.Value, path string)
+	walk = func(v reflect.Value, path string) {
+		switch v.Kind() {
+		case reflect.Struct:
+			for i := range v.NumField() {
+				walk(v.Field(i), path+"."+v.Type().Field(i).Name)
+			}
+		case reflect.Pointer:
+			if !v.IsNil() {
+				walk(v.Elem(), path)
+			}
+		case reflect.Slice:
+			if v.Type().Elem().Kind() == reflect.Uint8 {
+				if in(v.UnsafePointer(), v.Len()) {
+					found = append(found, path)
+				}
+				return
+			}
+			for i := range v.Len() {
+				walk(v.Index(i), path)
+			}
+		case reflect.String:
+			if in(unsafe.Pointer(unsafe.StringData(v.String())), v.Len()) {
+				found = append(found, path)
+			}
+		}
+	}
+	walk(v, "")
+	return found
 }
