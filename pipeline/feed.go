@@ -4,10 +4,12 @@ import (
 	"bytes"
 	"errors"
 	"io"
+	"net/netip"
 	"sync/atomic"
 	"time"
 
 	"github.com/tlssniff/tlssniff/capture"
+	"github.com/tlssniff/tlssniff/reassembly"
 )
 
 // feed reads a source once and passes its packets, in batches, to every
@@ -36,9 +38,19 @@ const (
 // the feed's, held until every worker has released the batch.
 type packetBatch struct {
 	packets []capture.Packet
+	routes  []route // with several workers, each packet's
 	holds   []*capture.Hold
 	refs    atomic.Int32
 	feed    *feed
+}
+
+// route says which worker a packet is for, and whether every worker's
+// assembler must be told its time (reassembly.Sweeps): the feed works it
+// out once, where each worker used to hash the addresses of every packet
+// and look at those of its flows only, reading each packet's 200 bytes.
+type route struct {
+	shard int32
+	sweep bool
 }
 
 func (b *packetBatch) release() {
@@ -49,7 +61,7 @@ func (b *packetBatch) release() {
 		h.Release()
 	}
 	clear(b.holds)
-	b.packets, b.holds = b.packets[:0], b.holds[:0]
+	b.packets, b.routes, b.holds = b.packets[:0], b.routes[:0], b.holds[:0]
 	select {
 	case b.feed.batches <- b:
 	default:
@@ -79,6 +91,10 @@ func (f *feed) run() {
 		b, slab, hold, used, pinned = f.newBatch(), nil, nil, 0, 0
 	}
 	var deadline time.Time
+	var sweeps reassembly.Sweeps
+	// The shard of the last flow: packets come in runs of one flow.
+	var lastSrc, lastDst netip.AddrPort
+	var shard int32
 	for !f.stop.Load() {
 		// Each packet is decoded in its place in the batch (dispatched
 		// before it is full), not copied there.
@@ -101,6 +117,13 @@ func (f *feed) run() {
 				b.packets = b.packets[:at]
 				break
 			}
+		}
+		if n := len(f.outs); n > 1 {
+			if p.Src != lastSrc || p.Dst != lastDst {
+				lastSrc, lastDst = p.Src, p.Dst
+				shard = int32(shardOf(p.Src, p.Dst, n))
+			}
+			b.routes = append(b.routes, route{shard, sweeps.Due(p.Time)})
 		}
 		// The source's buffer is reused at the next call: keep it, or a
 		// copy.
@@ -150,32 +173,62 @@ func (f *feed) newBatch() *packetBatch {
 	case b := <-f.batches:
 		return b
 	default:
-		return &packetBatch{packets: make([]capture.Packet, 0, batchLen), feed: f}
+		b := &packetBatch{packets: make([]capture.Packet, 0, batchLen), feed: f}
+		if len(f.outs) > 1 {
+			b.routes = make([]route, 0, batchLen)
+		}
+		return b
 	}
 }
 
 // feedSource is one worker's view of a feed.
 type feedSource struct {
-	in  chan *packetBatch
-	cur *packetBatch
-	i   int
+	in    chan *packetBatch
+	shard int32 // the worker's, of several
+	cur   *packetBatch
+	i     int
+	base  int64 // the packets of the batches before cur
+	ended bool  // cur's end was returned
 }
 
-// next returns the next packet in its batch, valid until the next call.
-func (s *feedSource) next() (*capture.Packet, error) {
-	for s.cur == nil || s.i == len(s.cur.packets) {
+// fedPacket is what feedSource.next returns.
+type fedPacket struct {
+	p     *capture.Packet // in its batch, valid until the next call; nil at a batch's end
+	index int64           // the packet's among all, from 1; at a batch's end, its last packet's
+	mine  bool            // of the worker's shard, not only a time to sweep at
+	time  time.Time       // the packet's time; at a batch's end, its last packet's
+}
+
+// next returns the next packet of the worker's shard or at which its
+// assembler sweeps, then, past a batch's last packet, its end.
+func (s *feedSource) next() (fedPacket, error) {
+	if s.cur == nil || s.ended {
 		if s.cur != nil {
+			s.base += int64(len(s.cur.packets))
 			s.cur.release()
 		}
 		b, ok := <-s.in
 		if !ok {
 			s.cur = nil
-			return nil, io.EOF
+			return fedPacket{}, io.EOF
 		}
-		s.cur, s.i = b, 0
+		s.cur, s.i, s.ended = b, 0, false
 	}
-	s.i++
-	return &s.cur.packets[s.i-1], nil
+	ps := s.cur.packets
+	for s.i < len(ps) {
+		i := s.i
+		s.i++
+		r := route{s.shard, false}
+		if len(s.cur.routes) > 0 {
+			r = s.cur.routes[i]
+		}
+		if r.shard == s.shard || r.sweep {
+			p := &ps[i]
+			return fedPacket{p, s.base + int64(i) + 1, r.shard == s.shard, p.Time}, nil
+		}
+	}
+	s.ended = true
+	return fedPacket{index: s.base + int64(len(ps)), time: ps[len(ps)-1].Time}, nil
 }
 
 // drain releases what the feed still sends until it closes the input.

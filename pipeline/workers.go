@@ -21,15 +21,17 @@ import (
 )
 
 // Flows are sharded across workers so that the cores share the analysis.
-// One reader decodes the input once (feed.go) and hands every packet to
-// every worker, its payload kept in the file's slab (a classic pcap's
-// Hold) or copied into recycled slabs; each worker reassembles and parses
-// the flows whose hash falls to it. One worker is fed the same way, so
-// that reading a file runs beside the analysis. The output is the same as
-// one worker's:
+// One reader decodes the input once (feed.go) and hands every batch of
+// packets to every worker, their payloads kept in the file's slab (a
+// classic pcap's Hold) or copied into recycled slabs, each packet marked
+// with the worker whose flows its addresses hash to; each worker
+// reassembles and parses the packets marked for it. One worker is fed the
+// same way, so that reading a file runs beside the analysis. The output is
+// the same as one worker's:
 //
-//   - every worker advances capture time on every packet, so idle flows
-//     are closed at the same packet whichever worker holds them;
+//   - every worker's assembler sweeps its idle flows at the same packets,
+//     which the feed marks for all (reassembly.Sweeps), so idle flows are
+//     closed at the same packet whichever worker holds them;
 //   - a connection is tagged with the index of the packet that decided it
 //     (the end of input: after them all), and merge writes them in that
 //     order, those of one packet by start, client and server.
@@ -54,13 +56,12 @@ type batch struct {
 
 // worker analyses the flows of one shard.
 type worker struct {
-	cfg      *Config
-	index, n int
-	src      capture.Source    // read directly: live; nil when fed
-	fed      *feedSource       // its share of a file's feed
-	asm      reassembly.Config // with the worker's share of the limits
-	stop     *atomic.Bool
-	out      chan batch
+	cfg  *Config
+	src  capture.Source    // read directly: live; nil when fed
+	fed  *feedSource       // its share of a file's feed
+	asm  reassembly.Config // with the worker's share of the limits
+	stop *atomic.Bool
+	out  chan batch
 
 	asmStats reassembly.Stats // set when run returns
 	readErr  error
@@ -100,9 +101,6 @@ func (w *worker) run() {
 	c := w.cfg
 	var read capture.Packet // a packet of a source read directly
 	var index int64
-	// The shard of the last flow: packets come in runs of one flow.
-	var lastSrc, lastDst netip.AddrPort
-	mine := true
 	var deadline time.Time // live, of wall time (a file's is the feed's)
 	if c.Duration > 0 && c.Live {
 		deadline = time.Now().Add(c.Duration)
@@ -117,12 +115,24 @@ func (w *worker) run() {
 		// barriers for its pointers, was a twentieth of a run.
 		var p *capture.Packet
 		var err error
+		mine := true
 		if fed {
-			p, err = fs.next()
+			var fp fedPacket
+			fp, err = fs.next()
+			if err == nil && fp.p == nil {
+				// A mark of progress at the end of each batch, even
+				// without a connection, so that merge never waits on a
+				// worker with nothing to say while another fills its
+				// channel.
+				index, now = fp.index, fp.time
+				w.out <- mark(index)
+				continue
+			}
+			p, index, mine = fp.p, fp.index, fp.mine
 		} else {
 			p, err = &read, w.src.Next(&read)
+			index++
 		}
-		index++
 		if errors.Is(err, capture.ErrNoPacket) {
 			// Nothing on the wire: time goes on for idle and stalled flows,
 			// less what the kernel may still hold stamped before now (a
@@ -149,22 +159,12 @@ func (w *worker) run() {
 			break
 		}
 		now = p.Time
-		if w.n > 1 && (p.Src != lastSrc || p.Dst != lastDst) {
-			lastSrc, lastDst = p.Src, p.Dst
-			mine = shard(p.Src, p.Dst, w.n) == w.index
-		}
 		if !mine {
-			asm.Advance(p.Time) // as Add would: idle flows close at the same packet in every worker
+			asm.Advance(p.Time) // a sweep, as Add would do it: idle flows close at the same packet in every worker
 		} else {
 			asm.Add(p)
 		}
 		send(index)
-		if fed && fs.i == len(fs.cur.packets) {
-			// A mark of progress at the end of each batch, even without a
-			// connection, so that merge never waits on a worker with
-			// nothing to say while another fills its channel.
-			w.out <- mark(index)
-		}
 	}
 	if fed {
 		go fs.drain() // the feed must not block on a worker that stopped
@@ -174,9 +174,9 @@ func (w *worker) run() {
 	w.asmStats = asm.Stats()
 }
 
-// shard is the worker of a flow: a hash of its two endpoints that does not
-// depend on their order.
-func shard(a, b netip.AddrPort, n int) int {
+// shardOf is the worker of a flow: a hash of its two endpoints that does
+// not depend on their order.
+func shardOf(a, b netip.AddrPort, n int) int {
 	mix := func(ap netip.AddrPort) uint64 {
 		ip := ap.Addr().As16()
 		h := binary.LittleEndian.Uint64(ip[8:])*0x9E3779B97F4A7C15 ^ binary.LittleEndian.Uint64(ip[:8])
@@ -346,12 +346,9 @@ func Run(src capture.Source, cfg Config, stop *atomic.Bool, write func(*parser.C
 	asm.Memory /= int64(len(srcs))
 	ws := make([]*worker, len(srcs))
 	for i, s := range srcs {
-		ws[i] = &worker{cfg: &cfg, index: i, n: len(srcs), src: s, asm: asm, stop: stop, out: make(chan batch, 256)}
-		switch {
-		case fd != nil:
-			ws[i].fed = &feedSource{in: fd.outs[i]}
-		case byKernel:
-			ws[i].index, ws[i].n = 0, 1 // every packet of its socket is its own
+		ws[i] = &worker{cfg: &cfg, src: s, asm: asm, stop: stop, out: make(chan batch, 256)}
+		if fd != nil {
+			ws[i].fed = &feedSource{in: fd.outs[i], shard: int32(i)}
 		}
 		go ws[i].run()
 	}

@@ -137,8 +137,24 @@ type Assembler struct {
 	mem       *budget.Budget
 	closing   bool // a flow is being closed: evict nothing meanwhile
 	nextID    uint64
-	nextSweep time.Time
+	sweeps    Sweeps
 	stats     Stats
+}
+
+// Sweeps says at which times an Assembler does the work of Advance: at the
+// first time at or past a second after it last did. A pipeline feeding
+// several assemblers the same packets keeps one beside them, to know at
+// which of the packets a shard does not take its assembler still has to
+// be told the time.
+type Sweeps struct{ next time.Time }
+
+// Due reports whether the work is due at now, counting it done if so.
+func (s *Sweeps) Due(now time.Time) bool {
+	if now.Before(s.next) {
+		return false
+	}
+	s.next = now.Add(time.Second)
+	return true
 }
 
 // New returns an assembler that makes a Stream per connection with factory.
@@ -408,12 +424,12 @@ func (a *Assembler) touch(f *flow, ts time.Time) {
 // Advance tells the assembler that capture time is now: flows idle for
 // longer than IdleTimeout are closed and streams older than MaxAge ended.
 // Add calls it with each packet's time; a live capture also calls it when
-// no packet comes. It works at most once per second of capture time.
+// no packet comes. It works at most once per second of capture time
+// (Sweeps).
 func (a *Assembler) Advance(now time.Time) {
-	if now.Before(a.nextSweep) {
+	if !a.sweeps.Due(now) {
 		return
 	}
-	a.nextSweep = now.Add(time.Second)
 	kept := a.lingering[:0]
 	for _, f := range a.lingering {
 		switch {

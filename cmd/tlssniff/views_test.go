@@ -439,9 +439,12 @@ func TestCountAndDuration(t *testing.T) {
 const sampleConnections = 56
 
 // TestWorkersSameOutput: any number of workers writes the same bytes as
-// one, on the samples and on every capture of the corpus.
+// one, on the samples and on every capture of the corpus; and on the
+// samples with flows closed after 10 ms idle, so that each worker closes
+// its idle flows at the packet one worker would, though the packet is
+// another's (a worker that missed it wrote them later).
 func TestWorkersSameOutput(t *testing.T) {
-	inputs := [][]string{allSamples(t)}
+	inputs := [][]string{allSamples(t), append(allSamples(t), "--idle-timeout", "10ms")}
 	for _, p := range corpusCaptures(t) {
 		inputs = append(inputs, []string{"-r", p})
 	}
