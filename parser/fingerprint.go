@@ -36,13 +36,19 @@ type printed struct {
 	Fingerprints
 }
 
-// maxPrinted bounds the fingerprints a Validator keeps: an entry is about
-// 700 bytes (its inputs, JA3's and JA4's strings and the bookkeeping), so
-// 512 take about 350 KiB. A capture point sees a few dozen client stacks
-// (bench/mix-1024.pcap: 5 in 23,552 connections), each sending the same
-// lists in every hello, so the few hundred nanoseconds of hashing them
-// save the microseconds of MD5, two SHA-256 and the strings.
-const maxPrinted = 512
+// maxPrinted bounds the bytes of the fingerprints a Validator keeps (cost):
+// an entry is about 700 (its inputs, JA3's and JA4's strings and the
+// bookkeeping), so about 1,500 of them. A capture point sees a few dozen
+// client stacks (bench/mix-1024.pcap: 5 in 23,552 connections), each
+// sending the same lists in every hello, so the few hundred nanoseconds of
+// hashing them save the microseconds of MD5, two SHA-256 and the strings.
+const maxPrinted = 1 << 20
+
+// cost is what an entry keeps: its strings, and its key and bookkeeping
+// in the lru.
+func (p *printed) cost() int {
+	return len(p.inputs) + len(p.JA3String) + len(p.JA3) + len(p.JA4R) + len(p.JA4) + 160
+}
 
 // maxPrintInputs is the longest inputs kept: hellos listing more code
 // points (a hostile one may list 30,000 suites) are printed every time.
@@ -64,7 +70,7 @@ func (v *Validator) fingerprint(m *ClientHello) {
 	}
 	m.fingerprint(m.unprinted)
 	p := printed{string(in), m.Fingerprints}
-	v.prints.put(h, p, 1)
+	v.prints.put(h, p, p.cost())
 }
 
 // printInputs appends everything JA3 and JA4 are made from, each list

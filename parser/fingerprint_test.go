@@ -156,4 +156,20 @@ func TestFingerprintsKept(t *testing.T) {
 	if st := v.Stats(); st.FingerprintHits != 2 || st.FingerprintMisses != 11 {
 		t.Errorf("fingerprints made %d times, reused %d times; want 11 and 2", st.FingerprintMisses, st.FingerprintHits)
 	}
+	// Hellos of 400 suites each, all different: what is kept, 5 kB each,
+	// stays within its bound.
+	for i := range 2000 {
+		m := base()
+		m.CipherSuites = make([]uint16, 400)
+		for j := range m.CipherSuites {
+			m.CipherSuites[j] = uint16(0x1000 + i + j)
+		}
+		v.Judge(&Connection{ClientHello: m})
+		if v.prints.size > maxPrinted {
+			t.Fatalf("%d bytes of fingerprints kept", v.prints.size)
+		}
+	}
+	if n := len(v.prints.m); n == 0 || n > maxPrinted/4000 {
+		t.Errorf("%d fingerprints of 5 kB kept", n)
+	}
 }

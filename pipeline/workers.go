@@ -305,7 +305,7 @@ type Config struct {
 
 // Overhead is the memory a run uses outside the budget: the runtime, the
 // read buffers, IP reassembly's own 4 MiB, the Validator's parsed
-// certificates and verdicts (9 MiB at most), and for files the slabs of
+// certificates, verdicts and fingerprints (9 MiB at most), and for files the slabs of
 // the packets in flight between the feed and the workers: the batches
 // waiting for a worker and those being read, each holding batchBytes and
 // its last packet, in slabs of 1 MiB.
