@@ -51,18 +51,19 @@ func (p *printed) cost() int {
 }
 
 // maxPrintInputs is the longest inputs kept: hellos listing more code
-// points (a hostile one may list 30,000 suites) are printed every time.
+// points (a hostile one may list 30,000 suites) are printed every time,
+// without their inputs being written out.
 const maxPrintInputs = 1024
 
 // fingerprint makes m's fingerprints, or takes those made for a hello
 // with the same inputs while they are among those used most recently.
 func (v *Validator) fingerprint(m *ClientHello) {
-	var stack [maxPrintInputs]byte
-	in := m.printInputs(stack[:0])
-	if len(in) > maxPrintInputs {
+	if m.printLen() > maxPrintInputs {
 		m.fingerprint(m.unprinted)
 		return
 	}
+	var stack [maxPrintInputs]byte
+	in := m.printInputs(stack[:0])
 	h := maphash.Bytes(v.seed, in)
 	if p, ok := v.prints.get(h, true); ok && p.inputs == string(in) {
 		m.Fingerprints = p.Fingerprints
@@ -71,6 +72,12 @@ func (v *Validator) fingerprint(m *ClientHello) {
 	m.fingerprint(m.unprinted)
 	p := printed{string(in), m.Fingerprints}
 	v.prints.put(h, p, p.cost())
+}
+
+// printLen is the length of printInputs: its fixed 29 bytes and its lists.
+func (m *ClientHello) printLen() int {
+	return 29 + 2*(len(m.CipherSuites)+len(m.Extensions)+len(m.SupportedGroups)+len(m.SupportedVersions)+len(m.SignatureAlgorithms)) +
+		len(m.ECPointFormats)
 }
 
 // printInputs appends everything JA3 and JA4 are made from, each list

@@ -146,6 +146,9 @@ func TestFingerprintsKept(t *testing.T) {
 		want, got := base(), base()
 		tc.change(want)
 		tc.change(got)
+		if n := len(got.printInputs(nil)); n != got.printLen() {
+			t.Errorf("%s: inputs of %d bytes, printLen says %d", tc.name, n, got.printLen())
+		}
 		want.fingerprint(want.unprinted)
 		v.Judge(&Connection{ClientHello: got})
 		if got.Fingerprints != want.Fingerprints {

@@ -193,10 +193,10 @@ type feedSource struct {
 
 // fedPacket is what feedSource.next returns.
 type fedPacket struct {
-	p     *capture.Packet // in its batch, valid until the next call; nil at a batch's end
-	index int64           // the packet's among all, from 1; at a batch's end, its last packet's
-	mine  bool            // of the worker's shard, not only a time to sweep at
-	time  time.Time       // the packet's time; at a batch's end, its last packet's
+	p     *capture.Packet // in its batch, valid until the next call; at a batch's end, its last
+	index int64           // p's among all packets, from 1
+	mine  bool            // p is of the worker's shard, not only a time to sweep at
+	end   bool            // the batch's end: p is there for its index and time only
 }
 
 // next returns the next packet of the worker's shard or at which its
@@ -223,12 +223,11 @@ func (s *feedSource) next() (fedPacket, error) {
 			r = s.cur.routes[i]
 		}
 		if r.shard == s.shard || r.sweep {
-			p := &ps[i]
-			return fedPacket{p, s.base + int64(i) + 1, r.shard == s.shard, p.Time}, nil
+			return fedPacket{p: &ps[i], index: s.base + int64(i) + 1, mine: r.shard == s.shard}, nil
 		}
 	}
 	s.ended = true
-	return fedPacket{index: s.base + int64(len(ps)), time: ps[len(ps)-1].Time}, nil
+	return fedPacket{p: &ps[len(ps)-1], index: s.base + int64(len(ps)), end: true}, nil
 }
 
 // drain releases what the feed still sends until it closes the input.

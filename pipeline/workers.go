@@ -119,12 +119,12 @@ func (w *worker) run() {
 		if fed {
 			var fp fedPacket
 			fp, err = fs.next()
-			if err == nil && fp.p == nil {
+			if err == nil && fp.end {
 				// A mark of progress at the end of each batch, even
 				// without a connection, so that merge never waits on a
 				// worker with nothing to say while another fills its
 				// channel.
-				index, now = fp.index, fp.time
+				index, now = fp.index, fp.p.Time
 				w.out <- mark(index)
 				continue
 			}

@@ -597,6 +597,8 @@ func appendFloat(b []byte, f float64) []byte {
 	if math.IsNaN(f) || math.IsInf(f, 0) {
 		return append(b, "null"...)
 	}
+	// Whole microseconds in milliseconds (appendMilli); not zero, which
+	// strconv writes with its sign.
 	if n := math.Round(f * 1000); f != 0 && math.Abs(n) < 1e15 && n/1000 == f {
 		return appendMilli(b, int64(n))
 	}
