@@ -8,6 +8,7 @@ import (
 	"math"
 	"net/netip"
 	"os"
+	"runtime"
 	"slices"
 	"strconv"
 	"strings"
@@ -182,7 +183,7 @@ func parseFlags(args []string) (*cli, *pflag.FlagSet, error) {
 	fs.DurationVar(&c.maxAge, "max-age", reassembly.DefaultConfig.MaxAge, "decide a handshake still pending `D` after its first packet")
 	fs.IntVar(&c.maxFlows, "max-flows", reassembly.DefaultConfig.MaxFlows, "track at most `N` connections at once; the least recently active is evicted")
 	memory := fs.String("memory", "256MiB", "buffer at most `SIZE` (KiB, MiB, GiB) for all flows together; flows holding the most are cut first")
-	fs.IntVar(&c.workers, "workers", 1, "analyse with `N` workers, flows sharded by their addresses (live, by the kernel: N sockets in an AF_PACKET fanout group); the output is the same for any N")
+	fs.IntVar(&c.workers, "workers", 0, "analyse with `N` workers, flows sharded by their addresses (live, by the kernel: N sockets in an AF_PACKET fanout group); the output is the same for any N (default: 2 reading files with 3 CPUs or more, else 1)")
 	fs.StringVar(&c.caFile, "ca-file", "", "trust the certificates in `PEM` file as roots, besides the system's")
 	fs.StringArrayVar(&c.keylogs, "keylog", nil, "decrypt handshakes with the secrets in `FILE`, an SSLKEYLOGFILE (NSS key log); repeatable")
 	fs.StringArrayVar(&c.rsaKeys, "rsa-key", nil, "decrypt TLS 1.0-1.2 RSA key exchanges with the server's private key in `PEM`; repeatable")
@@ -200,6 +201,9 @@ func parseFlags(args []string) (*cli, *pflag.FlagSet, error) {
 		return c, fs, &usageError{err.Error(), hint}
 	}
 	c.reads = append(c.reads, fs.Args()...) // capture files, as tcpdump -r takes one and tshark many
+	if !fs.Changed("workers") {
+		c.workers = defaultWorkers(c.iface != "", runtime.GOMAXPROCS(0))
+	}
 	var chosen []string
 	if fs.Changed("format") {
 		chosen = append(chosen, "--format "+c.format)
@@ -404,4 +408,20 @@ func countOf(s []string, v string) int {
 		}
 	}
 	return n
+}
+
+// defaultWorkers is --workers when not given, for procs CPUs to run on
+// (GOMAXPROCS: the machine's, or a container's share). One worker already
+// keeps two CPUs busy, as the feed that reads the file, the chain judge and
+// the writer run beside it; its own goroutine is then the longest stage
+// (make bench's mixed capture, NDJSON, pprof: the worker 277 ms of CPU a
+// run, the reader 226, the writer 213; the summary 281, 128 and 104), so a
+// third CPU only helps a second worker, and a third worker would wait on
+// the reader and the writer. Live, more workers mean a fanout group of
+// sockets and connections written as decided: that is left to be asked for.
+func defaultWorkers(live bool, procs int) int {
+	if live || procs < 3 {
+		return 1
+	}
+	return 2
 }

@@ -11,6 +11,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"runtime"
 	"slices"
 	"strconv"
 	"strings"
@@ -459,6 +460,31 @@ func TestWorkersSameOutput(t *testing.T) {
 				t.Errorf("%v: --workers %s writes other bytes or exits %d, not %d as one worker", in, n, manyCode, code)
 			}
 		}
+	}
+}
+
+// TestDefaultWorkers: without --workers, a file is read with two workers
+// where GOMAXPROCS gives 3 CPUs or more, else one; live with one; a number
+// given is kept, and 0 refused.
+func TestDefaultWorkers(t *testing.T) {
+	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(0))
+	for _, tc := range []struct {
+		procs int
+		args  []string
+		want  int
+	}{
+		{1, []string{"-r", "x.pcap"}, 1}, {2, []string{"-r", "x.pcap"}, 1}, {3, []string{"-r", "x.pcap"}, 2},
+		{64, []string{"x.pcap"}, 2}, {64, []string{"-i", "lo"}, 1}, {64, []string{"-r", "x.pcap", "--workers", "5"}, 5},
+		{2, []string{"-r", "x.pcap", "--workers", "3"}, 3},
+	} {
+		runtime.GOMAXPROCS(tc.procs)
+		c, _, err := parseFlags(tc.args)
+		if err != nil || c.workers != tc.want {
+			t.Errorf("%v with %d CPUs: %d workers (%v), want %d", tc.args, tc.procs, c.workers, err, tc.want)
+		}
+	}
+	if _, _, err := parseFlags([]string{"-r", "x.pcap", "--workers", "0"}); err == nil {
+		t.Error("--workers 0 taken")
 	}
 }
 
