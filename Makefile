@@ -161,7 +161,7 @@ load:
 FUZZ_TARGETS := parser:FuzzRecordLayer parser:FuzzConn parser:FuzzDecodeClientHello \
 	parser:FuzzDecodeServerHello parser:FuzzDecodeCertificate parser:FuzzDecrypt reassembly:FuzzAssembler capture:FuzzDecode \
 	capture:FuzzPlainTCP capture:FuzzDefrag capture:FuzzPcapng capture:FuzzPcapReader parser:FuzzQUICDatagrams parser:FuzzCryptoStream parser:FuzzDTLSFragments \
-	parser:FuzzRecordStorm reorder:FuzzReorder report:FuzzAppendString export:FuzzExporter
+	parser:FuzzRecordStorm reorder:FuzzReorder report:FuzzAppendString report:FuzzAppendMilli export:FuzzExporter
 
 # Every fuzz target for FUZZTIME each; crashers land in testdata/fuzz and
 # become regression tests that go test replays. Go 1.26's coordinator can

@@ -1,7 +1,10 @@
 package main
 
 import (
+	"os"
 	"os/exec"
+	"path/filepath"
+	"regexp"
 	"slices"
 	"strings"
 	"testing"
@@ -50,5 +53,39 @@ func TestLayering(t *testing.T) {
 				t.Errorf("%s imports %s", pkg, dep)
 			}
 		}
+	}
+}
+
+// TestFuzzTargetsListed: make fuzz runs every fuzz target of the module,
+// so that a new one is not left to go test's replay of its seeds alone.
+func TestFuzzTargetsListed(t *testing.T) {
+	makefile, err := os.ReadFile("../../Makefile")
+	if err != nil {
+		t.Fatal(err)
+	}
+	def := regexp.MustCompile(`(?m)^FUZZ_TARGETS := ((?:.*\\\n)*.*)$`).FindSubmatch(makefile)
+	if def == nil {
+		t.Fatal("no FUZZ_TARGETS in the Makefile")
+	}
+	listed := strings.Fields(strings.ReplaceAll(string(def[1]), "\\", ""))
+	var found []string
+	tests, err := filepath.Glob("../../*/*_test.go")
+	if err != nil {
+		t.Fatal(err)
+	}
+	target := regexp.MustCompile(`(?m)^func (Fuzz\w+)\(f \*testing\.F\)`)
+	for _, file := range tests {
+		src, err := os.ReadFile(file)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, m := range target.FindAllSubmatch(src, -1) {
+			found = append(found, filepath.Base(filepath.Dir(file))+":"+string(m[1]))
+		}
+	}
+	slices.Sort(listed)
+	slices.Sort(found)
+	if !slices.Equal(listed, found) || len(found) == 0 {
+		t.Errorf("FUZZ_TARGETS lists %v\nthe tests define %v", listed, found)
 	}
 }
