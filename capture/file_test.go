@@ -5,6 +5,7 @@ import (
 	"compress/gzip"
 	"encoding/binary"
 	"errors"
+	"io"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -289,4 +290,68 @@ func FuzzPcapng(f *testing.F) {
 			t.Fatalf("%d bytes of key logs from a file of %d", total, len(b))
 		}
 	})
+}
+
+// TestPipeWaits: a capture read from a pipe says it may wait once the
+// pipe holds nothing, and not while bytes are in it; a regular file never
+// waits.
+func TestPipeWaits(t *testing.T) {
+	ipv4 := func(payload string) []byte {
+		return frame(t, []gopacket.SerializableLayer{eth(layers.EthernetTypeIPv4)}, false, payload)
+	}
+	whole := pcapFile(t, layers.LinkTypeEthernet, ipv4("one"), ipv4("two"))
+	first := pcapFile(t, layers.LinkTypeEthernet, ipv4("one"))
+	second := whole[len(first):]
+
+	r, w, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	if _, err := w.Write(first); err != nil {
+		t.Fatal(err)
+	}
+	f, err := newFile("pipe", r)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var p Packet
+	if !f.Waits() {
+		t.Error("the pipe is drained, and the file does not say it may wait")
+	}
+	if err := f.Next(&p); err != nil || string(p.Payload) != "one" {
+		t.Fatalf("first packet: %q, %v", p.Payload, err)
+	}
+	if _, err := w.Write(second); err != nil {
+		t.Fatal(err)
+	}
+	if f.Waits() {
+		t.Error("the pipe holds a packet, and the file says it may wait")
+	}
+	if err := f.Next(&p); err != nil || string(p.Payload) != "two" {
+		t.Fatalf("second packet: %q, %v", p.Payload, err)
+	}
+	if !f.Waits() {
+		t.Error("the pipe is drained again, and the file does not say it may wait")
+	}
+	if n := testing.AllocsPerRun(100, func() { f.Waits() }); n != 0 {
+		t.Errorf("Waits allocates %v times a call; the feed asks before every packet", n)
+	}
+	w.Close()
+	if err := f.Next(&p); err != io.EOF {
+		t.Errorf("after the writer closed: %v, not EOF", err)
+	}
+
+	path := filepath.Join(t.TempDir(), "whole.pcap")
+	if err := os.WriteFile(path, whole, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	regular, err := Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer regular.Close()
+	if regular.Waits() || NewMerge(regular).Waits() {
+		t.Error("a regular file says it may wait")
+	}
 }

@@ -14,11 +14,30 @@ type Merge struct {
 	started bool
 	last    int // file whose packet was returned last
 	errs    []error
+	pipes   bool // a file is read from a pipe
 }
 
 // NewMerge merges files; it takes ownership of them.
 func NewMerge(files ...*File) *Merge {
-	return &Merge{files: files, pending: make([]Packet, len(files)), live: make([]bool, len(files))}
+	m := &Merge{files: files, pending: make([]Packet, len(files)), live: make([]bool, len(files))}
+	for _, f := range files {
+		m.pipes = m.pipes || f.pipe != nil
+	}
+	return m
+}
+
+// Waits reports whether the next Next may wait for bytes not yet written
+// to a pipe (File.Waits).
+func (m *Merge) Waits() bool {
+	if !m.pipes {
+		return false
+	}
+	for _, f := range m.files {
+		if f.Waits() {
+			return true
+		}
+	}
+	return false
 }
 
 // Next returns the earliest pending packet. Its payload is valid until the

@@ -102,6 +102,7 @@ type packetReader interface {
 type File struct {
 	name   string
 	closer io.Closer
+	pipe   *pipe // the input when it is not a regular file: a pipe, a socket, a terminal
 	r      packetReader
 	ng     *pcapgo.NgReader // nil for pcap
 	pcap   *pcapReader      // nil for pcapng
@@ -173,6 +174,11 @@ func newFile(name string, rc io.ReadCloser) (*File, error) {
 		src = zr
 	}
 	file := &File{name: name, closer: rc, dec: newDecoder()}
+	if f, ok := rc.(*os.File); ok {
+		if st, err := f.Stat(); err == nil && !st.Mode().IsRegular() {
+			file.pipe = newPipe(f)
+		}
+	}
 	switch {
 	case len(magic) < 4:
 		return nil, fmt.Errorf("%s: %w", name, ErrNotCapture)
@@ -236,6 +242,12 @@ func (f *File) checkNgLinks() error {
 	}
 	return unsupportedLink(f.name, first)
 }
+
+// Waits reports whether the next Next may wait for bytes not yet written:
+// the input is a pipe (tcpdump -w - | tlssniff -r -) with nothing left in
+// it, though what was read of it may still hold packets. A regular file
+// never waits.
+func (f *File) Waits() bool { return f.pipe != nil && f.pipe.unread() == 0 }
 
 // Name is the name the file was opened with.
 func (f *File) Name() string { return f.name }

@@ -95,7 +95,14 @@ func (f *feed) run() {
 	// The shard of the last flow: packets come in runs of one flow.
 	var lastSrc, lastDst netip.AddrPort
 	var shard int32
+	// A pipe (tcpdump -w - | tlssniff -r -) may hold the next packet back
+	// for long: what was read is passed on before a read that may wait,
+	// so that its connections are written as they are decided.
+	waiter, _ := f.src.(interface{ Waits() bool })
 	for !f.stop.Load() {
+		if waiter != nil && len(b.packets) > 0 && waiter.Waits() {
+			dispatch()
+		}
 		// Each packet is decoded in its place in the batch (dispatched
 		// before it is full), not copied there.
 		at := len(b.packets)

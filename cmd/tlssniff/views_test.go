@@ -1,11 +1,13 @@
 package main
 
 import (
+	"bufio"
 	"bytes"
 	"cmp"
 	"encoding/csv"
 	"encoding/hex"
 	"fmt"
+	"io"
 	"math"
 	"os"
 	"os/exec"
@@ -16,6 +18,7 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 	"unicode/utf8"
 
 	"github.com/tlssniff/tlssniff/capture"
@@ -460,6 +463,60 @@ func TestWorkersSameOutput(t *testing.T) {
 				t.Errorf("%v: --workers %s writes other bytes or exits %d, not %d as one worker", in, n, manyCode, code)
 			}
 		}
+	}
+}
+
+// TestPipeStreams: a capture read from a pipe, as from tcpdump -w - |
+// tlssniff -l -r -, has its first connection written while the pipe is
+// still open (a batch of packets used to wait for 256 packets or the end),
+// with one worker and with two; once the pipe ends the output is the same
+// as the file's.
+func TestPipeStreams(t *testing.T) {
+	if runtime.GOOS != "linux" {
+		t.Skip("the pipe is named by /proc/self/fd")
+	}
+	const path = "../../samples/resumption.pcap"
+	capture, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want, _, code := tlssniff(t, "-r", path, "--json")
+	if code != 0 || want == "" {
+		t.Fatalf("the file: exit %d, %d bytes", code, len(want))
+	}
+	for _, workers := range []string{"1", "2"} {
+		r, w, err := os.Pipe()
+		if err != nil {
+			t.Fatal(err)
+		}
+		go w.Write(capture) // the pipe stays open after it
+		outR, outW := io.Pipe()
+		done := make(chan int, 1)
+		var stderr bytes.Buffer
+		go func() {
+			code := run([]string{"-l", "-r", fmt.Sprintf("/proc/self/fd/%d", r.Fd()), "--json", "--workers", workers}, outW, &stderr)
+			outW.Close()
+			done <- code
+		}()
+		out := bufio.NewReader(outR)
+		first := make(chan string, 1)
+		go func() {
+			line, _ := out.ReadString('\n')
+			first <- line
+		}()
+		var got string
+		select {
+		case got = <-first:
+		case <-time.After(time.Minute):
+			t.Fatalf("--workers %s: no connection written in a minute while the pipe is open", workers)
+		}
+		w.Close()
+		rest, _ := io.ReadAll(out)
+		got += string(rest)
+		if code := <-done; code != 0 || got != want {
+			t.Errorf("--workers %s: exit %d (%s), output the same as the file's: %v", workers, code, stderr.String(), got == want)
+		}
+		r.Close()
 	}
 }
 
