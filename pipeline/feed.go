@@ -22,6 +22,7 @@ type feed struct {
 	readErr  error
 	slabs    *capture.Slabs    // for the payloads the feed copies
 	batches  chan *packetBatch // batches released by the workers
+	done     chan struct{}     // closed when run returns
 }
 
 const (
@@ -75,6 +76,7 @@ func (f *feed) run() {
 		for _, o := range f.outs {
 			close(o)
 		}
+		close(f.done)
 	}()
 	var slab *capture.Hold // the feed's, that b's copies go to
 	var hold *capture.Hold // the source's last kept for b
@@ -172,6 +174,7 @@ func newFeed(src capture.Source, n int, stop *atomic.Bool, duration time.Duratio
 	}
 	f.slabs = capture.NewSlabs()
 	f.batches = make(chan *packetBatch, 64)
+	f.done = make(chan struct{})
 	return f
 }
 
@@ -191,6 +194,7 @@ func (f *feed) newBatch() *packetBatch {
 // feedSource is one worker's view of a feed.
 type feedSource struct {
 	in    chan *packetBatch
+	halt  <-chan struct{} // closed once the run is stopped
 	shard int32 // the worker's, of several
 	cur   *packetBatch
 	i     int
@@ -214,7 +218,7 @@ func (s *feedSource) next() (fedPacket, error) {
 			s.base += int64(len(s.cur.packets))
 			s.cur.release()
 		}
-		b, ok := <-s.in
+		b, ok := s.receive()
 		if !ok {
 			s.cur = nil
 			return fedPacket{}, io.EOF
@@ -235,6 +239,24 @@ func (s *feedSource) next() (fedPacket, error) {
 	}
 	s.ended = true
 	return fedPacket{p: &ps[len(ps)-1], index: s.base + int64(len(ps)), end: true}, nil
+}
+
+// receive returns the feed's next batch, false at its end. Once the run is
+// stopped it takes only the batches already sent: the feed stops at its
+// next packet, which a pipe may hold back for as long as its writer likes
+// (tcpdump -w - | tlssniff -r - -c 1 on a quiet link).
+func (s *feedSource) receive() (*packetBatch, bool) {
+	select {
+	case b, ok := <-s.in:
+		return b, ok
+	case <-s.halt:
+		select {
+		case b, ok := <-s.in:
+			return b, ok
+		default:
+			return nil, false
+		}
+	}
 }
 
 // drain releases what the feed still sends until it closes the input.

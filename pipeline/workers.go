@@ -333,6 +333,7 @@ func Run(src capture.Source, cfg Config, stop *atomic.Bool, write func(*parser.C
 	srcs := []capture.Source{src}
 	asm := cfg.Reassembly
 	var fd *feed
+	halt := make(chan struct{})
 	sharded, byKernel := src.(capture.Sharded)
 	switch {
 	case byKernel:
@@ -341,6 +342,7 @@ func Run(src capture.Source, cfg Config, stop *atomic.Bool, write func(*parser.C
 		fd = newFeed(src, cfg.Workers, stop, cfg.Duration)
 		srcs = make([]capture.Source, len(fd.outs)) // each worker reads its share of the feed
 		go fd.run()
+		go halting(stop, halt, fd.done)
 	}
 	asm.MaxFlows = max(asm.MaxFlows/len(srcs), 1)
 	asm.Memory /= int64(len(srcs))
@@ -348,7 +350,7 @@ func Run(src capture.Source, cfg Config, stop *atomic.Bool, write func(*parser.C
 	for i, s := range srcs {
 		ws[i] = &worker{cfg: &cfg, src: s, asm: asm, stop: stop, out: make(chan batch, 256)}
 		if fd != nil {
-			ws[i].fed = &feedSource{in: fd.outs[i], shard: int32(i)}
+			ws[i].fed = &feedSource{in: fd.outs[i], halt: halt, shard: int32(i)}
 		}
 		go ws[i].run()
 	}
@@ -371,7 +373,31 @@ func Run(src capture.Source, cfg Config, stop *atomic.Bool, write func(*parser.C
 		res.ReadErr = cmp.Or(res.ReadErr, w.readErr)
 	}
 	if fd != nil {
-		res.ReadErr = fd.readErr
+		select {
+		case <-fd.done:
+			res.ReadErr = fd.readErr
+		default: // stopped while the feed waits on a pipe: it ends with the process
+		}
 	}
 	return res
+}
+
+// halting closes halt once stop is set, until the feed is done: the
+// workers then stop without waiting for the feed, which a pipe may hold
+// (feedSource.receive). stop is a flag, so it is looked at ten times a
+// second.
+func halting(stop *atomic.Bool, halt chan<- struct{}, done <-chan struct{}) {
+	tick := time.NewTicker(100 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		select {
+		case <-done:
+			return
+		case <-tick.C:
+			if stop.Load() {
+				close(halt)
+				return
+			}
+		}
+	}
 }

@@ -518,6 +518,29 @@ func TestPipeStreams(t *testing.T) {
 		}
 		r.Close()
 	}
+
+	// -c 1 ends the run once a connection is written, though the pipe
+	// stays open and the feed waits on it.
+	r, w, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	go w.Write(capture)
+	var out, stderr bytes.Buffer
+	done := make(chan int, 1)
+	go func() {
+		done <- run([]string{"-r", fmt.Sprintf("/proc/self/fd/%d", r.Fd()), "--json", "-c", "1"}, &out, &stderr)
+	}()
+	select {
+	case code := <-done:
+		if n := strings.Count(out.String(), "\n"); code != 0 || n != 1 {
+			t.Errorf("-c 1: exit %d (%s), %d connections", code, stderr.String(), n)
+		}
+	case <-time.After(time.Minute):
+		t.Error("-c 1: still running a minute after its connection, the pipe open")
+	}
+	w.Close()
 }
 
 // TestDefaultWorkers: without --workers, a file is read with two workers
