@@ -195,7 +195,7 @@ func (f *feed) newBatch() *packetBatch {
 type feedSource struct {
 	in    chan *packetBatch
 	halt  <-chan struct{} // closed once the run is stopped
-	shard int32 // the worker's, of several
+	shard int32           // the worker's, of several
 	cur   *packetBatch
 	i     int
 	base  int64 // the packets of the batches before cur
