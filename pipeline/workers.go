@@ -105,9 +105,10 @@ func (w *worker) run() {
 	if c.Duration > 0 && c.Live {
 		deadline = time.Now().Add(c.Duration)
 	}
-	// A feed stops on its own and its workers take what it read, so that
-	// all of them see the same packets; a source read directly is stopped
-	// here.
+	// A feed stops on its own and its workers take what it sent, so that
+	// all of them see the same packets (once stopped, only the batches
+	// already sent: feedSource.receive); a source read directly is
+	// stopped here.
 	fs, fed := w.fed, w.fed != nil
 	for fed || !w.stop.Load() {
 		// A fed packet is read where the feed decoded it, in its batch:
