@@ -408,6 +408,12 @@ func TestVerbose(t *testing.T) {
 			t.Errorf("no %q in\n%s", want, errs)
 		}
 	}
+	for _, workers := range []string{"1", "2"} {
+		_, errs, _ := tlssniff(t, "-r", "../../samples/impaired.pcap", "--workers", workers, "-v")
+		if want := map[string]string{"1": " packets/s, 1 worker\n", "2": " packets/s, 2 workers\n"}[workers]; !strings.Contains(errs, want) {
+			t.Errorf("--workers %s: no %q in\n%s", workers, want, errs)
+		}
+	}
 	_, errs, _ = tlssniff(t, "-r", "../../samples/resumption.pcap", "--max-flows", "1", "-v")
 	if !strings.Contains(errs, "4 flows, 4 TLS connections; 0 evicted") {
 		t.Errorf("--max-flows 1 over sequential connections:\n%s", errs)

@@ -248,7 +248,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 		log.warningf("no connection's ClientHello random is in the key log (%d handshakes in it): is it this capture's?", keys.Len())
 	}
 	if c.verbose {
-		printStats(log, src.Stats(), res.Reassembly, conns, time.Since(began))
+		printStats(log, src.Stats(), res.Reassembly, conns, c.workers, time.Since(began))
 		vs := validator.Stats()
 		log.printf("certificates: %d parsed, %d reused; chains: %d verified, %d verdicts reused; client fingerprints: %d made, %d reused",
 			vs.CertificateMisses, vs.CertificateHits, vs.VerdictMisses, vs.VerdictHits, vs.FingerprintMisses, vs.FingerprintHits)
@@ -417,10 +417,15 @@ func listInterfaces(stdout io.Writer, log logger) int {
 }
 
 // printStats writes what -v shows.
-func printStats(log logger, cs capture.Stats, rs reassembly.Stats, conns uint64, elapsed time.Duration) {
+func printStats(log logger, cs capture.Stats, rs reassembly.Stats, conns uint64, workers int, elapsed time.Duration) {
 	secs := max(elapsed.Seconds(), 1e-9)
-	log.printf("read %d packets, %d bytes in %.3f s: %.1f MB/s, %.0f packets/s",
-		cs.Packets, cs.Bytes, elapsed.Seconds(), float64(cs.Bytes)/secs/1e6, float64(cs.Packets)/secs)
+	plural := "s"
+	if workers == 1 {
+		plural = ""
+	}
+	// The number of workers depends on the machine without --workers.
+	log.printf("read %d packets, %d bytes in %.3f s: %.1f MB/s, %.0f packets/s, %d worker%s",
+		cs.Packets, cs.Bytes, elapsed.Seconds(), float64(cs.Bytes)/secs/1e6, float64(cs.Packets)/secs, workers, plural)
 	log.printf("%d TCP segments, %d UDP datagrams, %d other packets, %d IP fragments (%d datagrams dropped), %d decode errors",
 		cs.TCP, cs.UDP, cs.Other, cs.Fragments, cs.DatagramsDropped, cs.Undecoded)
 	log.printf("%d flows, %d TLS connections; %d evicted, %d closed idle, %d stalled handshakes aged out",
