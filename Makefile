@@ -58,7 +58,7 @@ test: lint
 	[ ! -f ../shared/CONTRACT.md ] || cmp docs/CONTRACT.md ../shared/CONTRACT.md
 	$(GO) generate ./parser && git diff --exit-code -- parser/names_gen.go
 	$(GO) test -count=1 ./...
-	[ "$(CGO_ENABLED)" != 1 ] || $(GO) test -count=1 -race -run 'Workers|CountAndDuration|Live' ./cmd/tlssniff
+	[ "$(CGO_ENABLED)" != 1 ] || $(GO) test -count=1 -race -run 'Workers|CountAndDuration|Live|Pipe' ./cmd/tlssniff
 	CGO_ENABLED=0 $(GO) build -o $(BIN)-nocgo ./cmd/tlssniff
 	./$(BIN)-nocgo -r samples/tls12.pcap | grep -q tls12.example.test
 	./$(BIN)-nocgo -i lo 2>&1 | grep -q 'live capture and -f need libpcap'; \
