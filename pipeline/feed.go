@@ -22,7 +22,7 @@ type feed struct {
 	readErr  error
 	slabs    *capture.Slabs    // for the payloads the feed copies
 	batches  chan *packetBatch // batches released by the workers
-	done     chan struct{}     // closed when run returns
+	done     chan struct{}     // closed when run returns, before the workers' inputs
 }
 
 const (
@@ -73,10 +73,10 @@ func (b *packetBatch) release() {
 // inputs.
 func (f *feed) run() {
 	defer func() {
+		close(f.done) // first: a worker that sees its input closed sees the feed done
 		for _, o := range f.outs {
 			close(o)
 		}
-		close(f.done)
 	}()
 	var slab *capture.Hold // the feed's, that b's copies go to
 	var hold *capture.Hold // the source's last kept for b
