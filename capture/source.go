@@ -18,6 +18,13 @@ type Source interface {
 	Close() error
 }
 
+// Waiter is a source that can say whether its next packet may be long in
+// coming, so that what was read before it is passed on: a capture read from
+// a pipe (File.Waits).
+type Waiter interface {
+	Waits() bool
+}
+
 // Sharded is a source read by several workers at once, each through one of
 // its shards: a live capture whose kernel fans the flows out (OpenFanout).
 type Sharded interface {

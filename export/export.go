@@ -128,6 +128,12 @@ func (s *source) Next(p *capture.Packet) error {
 	return err
 }
 
+// Waits passes on what the source says of a pipe (capture.Waiter).
+func (s *source) Waits() bool {
+	w, ok := s.Source.(capture.Waiter)
+	return ok && w.Waits()
+}
+
 // shardedSource keeps a live capture's fanout: each shard is seen.
 type shardedSource struct {
 	capture.Source

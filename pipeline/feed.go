@@ -100,7 +100,7 @@ func (f *feed) run() {
 	// A pipe (tcpdump -w - | tlssniff -r -) may hold the next packet back
 	// for long: what was read is passed on before a read that may wait,
 	// so that its connections are written as they are decided.
-	waiter, _ := f.src.(interface{ Waits() bool })
+	waiter, _ := f.src.(capture.Waiter)
 	for !f.stop.Load() {
 		if waiter != nil && len(b.packets) > 0 && waiter.Waits() {
 			dispatch()

@@ -469,8 +469,8 @@ func TestWorkersSameOutput(t *testing.T) {
 // TestPipeStreams: a capture read from a pipe, as from tcpdump -w - |
 // tlssniff -l -r -, has its first connection written while the pipe is
 // still open (a batch of packets used to wait for 256 packets or the end),
-// with one worker and with two; once the pipe ends the output is the same
-// as the file's.
+// with one worker, with two, and writing the connections' packets (-w);
+// once the pipe ends the output is the same as the file's.
 func TestPipeStreams(t *testing.T) {
 	if runtime.GOOS != "linux" {
 		t.Skip("the pipe is named by /proc/self/fd")
@@ -484,7 +484,8 @@ func TestPipeStreams(t *testing.T) {
 	if code != 0 || want == "" {
 		t.Fatalf("the file: exit %d, %d bytes", code, len(want))
 	}
-	for _, workers := range []string{"1", "2"} {
+	exported := filepath.Join(t.TempDir(), "out.pcapng")
+	for _, flags := range [][]string{{"--workers", "1"}, {"--workers", "2"}, {"-w", exported}} {
 		r, w, err := os.Pipe()
 		if err != nil {
 			t.Fatal(err)
@@ -494,7 +495,7 @@ func TestPipeStreams(t *testing.T) {
 		done := make(chan int, 1)
 		var stderr bytes.Buffer
 		go func() {
-			code := run([]string{"-l", "-r", fmt.Sprintf("/proc/self/fd/%d", r.Fd()), "--json", "--workers", workers}, outW, &stderr)
+			code := run(append([]string{"-l", "-r", fmt.Sprintf("/proc/self/fd/%d", r.Fd()), "--json"}, flags...), outW, &stderr)
 			outW.Close()
 			done <- code
 		}()
@@ -508,13 +509,13 @@ func TestPipeStreams(t *testing.T) {
 		select {
 		case got = <-first:
 		case <-time.After(time.Minute):
-			t.Fatalf("--workers %s: no connection written in a minute while the pipe is open", workers)
+			t.Fatalf("%v: no connection written in a minute while the pipe is open", flags)
 		}
 		w.Close()
 		rest, _ := io.ReadAll(out)
 		got += string(rest)
 		if code := <-done; code != 0 || got != want {
-			t.Errorf("--workers %s: exit %d (%s), output the same as the file's: %v", workers, code, stderr.String(), got == want)
+			t.Errorf("%v: exit %d (%s), output the same as the file's: %v", flags, code, stderr.String(), got == want)
 		}
 		r.Close()
 	}
