@@ -292,9 +292,9 @@ func FuzzPcapng(f *testing.F) {
 	})
 }
 
-// TestPipeWaits: a capture read from a pipe says it may wait once the
-// pipe holds nothing, and not while bytes are in it; a regular file never
-// waits.
+// TestPipeWaits: a capture read from a pipe says it may wait once nothing
+// more of it is read, and not when bytes are; Interrupt ends a Next that
+// waits, with io.EOF; a regular file never waits.
 func TestPipeWaits(t *testing.T) {
 	ipv4 := func(payload string) []byte {
 		return frame(t, []gopacket.SerializableLayer{eth(layers.EthernetTypeIPv4)}, false, payload)
@@ -307,7 +307,7 @@ func TestPipeWaits(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer r.Close()
+	defer w.Close()
 	if _, err := w.Write(first); err != nil {
 		t.Fatal(err)
 	}
@@ -315,31 +315,38 @@ func TestPipeWaits(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	defer f.Close()
 	var p Packet
-	if !f.Waits() {
-		t.Error("the pipe is drained, and the file does not say it may wait")
-	}
 	if err := f.Next(&p); err != nil || string(p.Payload) != "one" {
 		t.Fatalf("first packet: %q, %v", p.Payload, err)
 	}
-	if _, err := w.Write(second); err != nil {
-		t.Fatal(err)
-	}
-	if f.Waits() {
-		t.Error("the pipe holds a packet, and the file says it may wait")
-	}
-	if err := f.Next(&p); err != nil || string(p.Payload) != "two" {
-		t.Fatalf("second packet: %q, %v", p.Payload, err)
-	}
 	if !f.Waits() {
-		t.Error("the pipe is drained again, and the file does not say it may wait")
+		t.Error("all the pipe held is read, and the file does not say it may wait")
 	}
 	if n := testing.AllocsPerRun(100, func() { f.Waits() }); n != 0 {
 		t.Errorf("Waits allocates %v times a call; the feed asks before every packet", n)
 	}
-	w.Close()
-	if err := f.Next(&p); err != io.EOF {
-		t.Errorf("after the writer closed: %v, not EOF", err)
+	if _, err := w.Write(second); err != nil {
+		t.Fatal(err)
+	}
+	for deadline := time.Now().Add(time.Minute); f.Waits(); time.Sleep(time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("the pipe holds a packet, and the file still says it may wait after a minute")
+		}
+	}
+	if err := f.Next(&p); err != nil || string(p.Payload) != "two" {
+		t.Fatalf("second packet: %q, %v", p.Payload, err)
+	}
+	ended := make(chan error, 1)
+	go func() { ended <- f.Next(&p) }() // waits: the pipe is open and empty
+	f.Interrupt()
+	select {
+	case err := <-ended:
+		if err != io.EOF {
+			t.Errorf("Next after Interrupt: %v, not EOF", err)
+		}
+	case <-time.After(time.Minute):
+		t.Fatal("Next still waits a minute after Interrupt")
 	}
 
 	path := filepath.Join(t.TempDir(), "whole.pcap")
@@ -351,7 +358,8 @@ func TestPipeWaits(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer regular.Close()
-	if regular.Waits() || NewMerge(regular).Waits() {
-		t.Error("a regular file says it may wait")
+	regular.Interrupt() // reads on
+	if regular.Waits() || NewMerge(regular).Waits() || len(readAll(t, regular)) != 2 {
+		t.Error("a regular file says it may wait, or stops when interrupted")
 	}
 }

@@ -21,9 +21,16 @@ type Merge struct {
 func NewMerge(files ...*File) *Merge {
 	m := &Merge{files: files, pending: make([]Packet, len(files)), live: make([]bool, len(files))}
 	for _, f := range files {
-		m.pipes = m.pipes || f.pipe != nil
+		m.pipes = m.pipes || f.pump != nil
 	}
 	return m
+}
+
+// Interrupt ends the input of every file read from a pipe (File.Interrupt).
+func (m *Merge) Interrupt() {
+	for _, f := range m.files {
+		f.Interrupt()
+	}
 }
 
 // Waits reports whether the next Next may wait for bytes not yet written

@@ -102,7 +102,7 @@ type packetReader interface {
 type File struct {
 	name   string
 	closer io.Closer
-	pipe   *pipe // the input when it is not a regular file: a pipe, a socket, a terminal
+	pump   *pump // reads the input when it is not a regular file: a pipe, a socket, a terminal
 	r      packetReader
 	ng     *pcapgo.NgReader // nil for pcap
 	pcap   *pcapReader      // nil for pcapng
@@ -159,9 +159,17 @@ func Open(name string) (*File, error) {
 }
 
 func newFile(name string, rc io.ReadCloser) (*File, error) {
+	var in io.Reader = rc
+	var pumped *pump
+	if f, ok := rc.(*os.File); ok {
+		if st, err := f.Stat(); err == nil && !st.Mode().IsRegular() {
+			pumped = newPump(f)
+			in = pumped
+		}
+	}
 	// Smaller than a pcap read (readSize), so that those go straight
 	// from the file to a slab.
-	br := bufio.NewReaderSize(rc, 1<<16)
+	br := bufio.NewReaderSize(in, 1<<16)
 	magic, _ := br.Peek(4)
 	var src io.Reader = br
 	if len(magic) >= 2 && magic[0] == 0x1f && magic[1] == 0x8b {
@@ -173,12 +181,7 @@ func newFile(name string, rc io.ReadCloser) (*File, error) {
 		magic, _ = zr.Peek(4)
 		src = zr
 	}
-	file := &File{name: name, closer: rc, dec: newDecoder()}
-	if f, ok := rc.(*os.File); ok {
-		if st, err := f.Stat(); err == nil && !st.Mode().IsRegular() {
-			file.pipe = newPipe(f)
-		}
-	}
+	file := &File{name: name, closer: rc, pump: pumped, dec: newDecoder()}
 	switch {
 	case len(magic) < 4:
 		return nil, fmt.Errorf("%s: %w", name, ErrNotCapture)
@@ -244,10 +247,19 @@ func (f *File) checkNgLinks() error {
 }
 
 // Waits reports whether the next Next may wait for bytes not yet written:
-// the input is a pipe (tcpdump -w - | tlssniff -r -) with nothing left in
-// it, though what was read of it may still hold packets. A regular file
+// the input is a pipe (tcpdump -w - | tlssniff -r -) and nothing more of it
+// has been read, though what was may still hold packets. A regular file
 // never waits.
-func (f *File) Waits() bool { return f.pipe != nil && f.pipe.unread() == 0 }
+func (f *File) Waits() bool { return f.pump != nil && f.pump.waits() }
+
+// Interrupt ends a pipe's input where it is: Next returns io.EOF instead of
+// waiting for more. It may be called from any goroutine; a regular file,
+// which never waits, reads on.
+func (f *File) Interrupt() {
+	if f.pump != nil {
+		f.pump.interrupt()
+	}
+}
 
 // Name is the name the file was opened with.
 func (f *File) Name() string { return f.name }
@@ -260,7 +272,10 @@ func (f *File) Stats() Stats {
 }
 
 // Close closes the file.
-func (f *File) Close() error { return f.closer.Close() }
+func (f *File) Close() error {
+	f.Interrupt() // the pump's goroutine ends with its read
+	return f.closer.Close()
+}
 
 // Next reads the next TCP segment into p. It returns io.EOF at the end of
 // the file and a *ReadError when the file is truncated or corrupt.
@@ -268,7 +283,7 @@ func (f *File) Next(p *Packet) error {
 	for {
 		data, ci, err := f.r.ZeroCopyReadPacketData()
 		if err != nil {
-			if err == io.EOF {
+			if err == io.EOF || f.pump != nil && f.pump.interrupted() { // a record cut by Interrupt is no error
 				return io.EOF
 			}
 			return &ReadError{Name: f.name, Packet: f.stats.Packets + 1, Err: err}

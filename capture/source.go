@@ -18,11 +18,14 @@ type Source interface {
 	Close() error
 }
 
-// Waiter is a source that can say whether its next packet may be long in
-// coming, so that what was read before it is passed on: a capture read from
-// a pipe (File.Waits).
+// Waiter is a source whose next packet may be long in coming: a capture
+// read from a pipe. Waits says whether the next Next may wait, so that what
+// was read before is passed on; Interrupt, from any goroutine, has Next
+// return io.EOF instead of waiting, so that a stopped run ends without the
+// next packet.
 type Waiter interface {
 	Waits() bool
+	Interrupt()
 }
 
 // Sharded is a source read by several workers at once, each through one of

@@ -128,10 +128,16 @@ func (s *source) Next(p *capture.Packet) error {
 	return err
 }
 
-// Waits passes on what the source says of a pipe (capture.Waiter).
+// Waits and Interrupt pass a pipe's on (capture.Waiter).
 func (s *source) Waits() bool {
 	w, ok := s.Source.(capture.Waiter)
 	return ok && w.Waits()
+}
+
+func (s *source) Interrupt() {
+	if w, ok := s.Source.(capture.Waiter); ok {
+		w.Interrupt()
+	}
 }
 
 // shardedSource keeps a live capture's fanout: each shard is seen.

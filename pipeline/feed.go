@@ -22,7 +22,7 @@ type feed struct {
 	readErr  error
 	slabs    *capture.Slabs    // for the payloads the feed copies
 	batches  chan *packetBatch // batches released by the workers
-	done     chan struct{}     // closed when run returns, before the workers' inputs
+	done     chan struct{}     // closed when run returns
 }
 
 const (
@@ -73,10 +73,10 @@ func (b *packetBatch) release() {
 // inputs.
 func (f *feed) run() {
 	defer func() {
-		close(f.done) // first: a worker that sees its input closed sees the feed done
 		for _, o := range f.outs {
 			close(o)
 		}
+		close(f.done)
 	}()
 	var slab *capture.Hold // the feed's, that b's copies go to
 	var hold *capture.Hold // the source's last kept for b
@@ -194,8 +194,7 @@ func (f *feed) newBatch() *packetBatch {
 // feedSource is one worker's view of a feed.
 type feedSource struct {
 	in    chan *packetBatch
-	halt  <-chan struct{} // closed once the run is stopped
-	shard int32           // the worker's, of several
+	shard int32 // the worker's, of several
 	cur   *packetBatch
 	i     int
 	base  int64 // the packets of the batches before cur
@@ -218,7 +217,7 @@ func (s *feedSource) next() (fedPacket, error) {
 			s.base += int64(len(s.cur.packets))
 			s.cur.release()
 		}
-		b, ok := s.receive()
+		b, ok := <-s.in
 		if !ok {
 			s.cur = nil
 			return fedPacket{}, io.EOF
@@ -239,24 +238,6 @@ func (s *feedSource) next() (fedPacket, error) {
 	}
 	s.ended = true
 	return fedPacket{p: &ps[len(ps)-1], index: s.base + int64(len(ps)), end: true}, nil
-}
-
-// receive returns the feed's next batch, false at its end. Once the run is
-// stopped it takes only the batches already sent: the feed stops at its
-// next packet, which a pipe may hold back for as long as its writer likes
-// (tcpdump -w - | tlssniff -r - -c 1 on a quiet link).
-func (s *feedSource) receive() (*packetBatch, bool) {
-	select {
-	case b, ok := <-s.in:
-		return b, ok
-	case <-s.halt:
-		select {
-		case b, ok := <-s.in:
-			return b, ok
-		default:
-			return nil, false
-		}
-	}
 }
 
 // drain releases what the feed still sends until it closes the input.

@@ -105,10 +105,9 @@ func (w *worker) run() {
 	if c.Duration > 0 && c.Live {
 		deadline = time.Now().Add(c.Duration)
 	}
-	// A feed stops on its own and its workers take what it sent, so that
-	// all of them see the same packets (once stopped, only the batches
-	// already sent: feedSource.receive); a source read directly is
-	// stopped here.
+	// A feed stops on its own and its workers take what it read, so that
+	// all of them see the same packets; a source read directly is stopped
+	// here.
 	fs, fed := w.fed, w.fed != nil
 	for fed || !w.stop.Load() {
 		// A fed packet is read where the feed decoded it, in its batch:
@@ -334,7 +333,6 @@ func Run(src capture.Source, cfg Config, stop *atomic.Bool, write func(*parser.C
 	srcs := []capture.Source{src}
 	asm := cfg.Reassembly
 	var fd *feed
-	halt := make(chan struct{})
 	sharded, byKernel := src.(capture.Sharded)
 	switch {
 	case byKernel:
@@ -343,7 +341,9 @@ func Run(src capture.Source, cfg Config, stop *atomic.Bool, write func(*parser.C
 		fd = newFeed(src, cfg.Workers, stop, cfg.Duration)
 		srcs = make([]capture.Source, len(fd.outs)) // each worker reads its share of the feed
 		go fd.run()
-		go halting(stop, halt, fd.done)
+		if w, ok := src.(capture.Waiter); ok {
+			go interrupting(stop, w, fd.done)
+		}
 	}
 	asm.MaxFlows = max(asm.MaxFlows/len(srcs), 1)
 	asm.Memory /= int64(len(srcs))
@@ -351,7 +351,7 @@ func Run(src capture.Source, cfg Config, stop *atomic.Bool, write func(*parser.C
 	for i, s := range srcs {
 		ws[i] = &worker{cfg: &cfg, src: s, asm: asm, stop: stop, out: make(chan batch, 256)}
 		if fd != nil {
-			ws[i].fed = &feedSource{in: fd.outs[i], halt: halt, shard: int32(i)}
+			ws[i].fed = &feedSource{in: fd.outs[i], shard: int32(i)}
 		}
 		go ws[i].run()
 	}
@@ -374,20 +374,16 @@ func Run(src capture.Source, cfg Config, stop *atomic.Bool, write func(*parser.C
 		res.ReadErr = cmp.Or(res.ReadErr, w.readErr)
 	}
 	if fd != nil {
-		select {
-		case <-fd.done:
-			res.ReadErr = fd.readErr
-		default: // stopped while the feed waits on a pipe: it ends with the process
-		}
+		res.ReadErr = fd.readErr
 	}
 	return res
 }
 
-// halting closes halt once stop is set, until the feed is done: the
-// workers then stop without waiting for the feed, which a pipe may hold
-// (feedSource.receive). stop is a flag, so it is looked at ten times a
-// second.
-func halting(stop *atomic.Bool, halt chan<- struct{}, done <-chan struct{}) {
+// interrupting ends a pipe's input once stop is set, until the feed is
+// done: the feed stops at its next packet, which a pipe may hold back for
+// as long as its writer likes (tcpdump -w - | tlssniff -r - -c 1 on a quiet
+// link). stop is a flag, so it is looked at ten times a second.
+func interrupting(stop *atomic.Bool, w capture.Waiter, done <-chan struct{}) {
 	tick := time.NewTicker(100 * time.Millisecond)
 	defer tick.Stop()
 	for {
@@ -396,7 +392,7 @@ func halting(stop *atomic.Bool, halt chan<- struct{}, done <-chan struct{}) {
 			return
 		case <-tick.C:
 			if stop.Load() {
-				close(halt)
+				w.Interrupt()
 				return
 			}
 		}
