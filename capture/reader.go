@@ -158,13 +158,18 @@ func Open(name string) (*File, error) {
 	return file, nil
 }
 
-func newFile(name string, rc io.ReadCloser) (*File, error) {
+func newFile(name string, rc io.ReadCloser) (_ *File, err error) {
 	var in io.Reader = rc
 	var pumped *pump
 	if f, ok := rc.(*os.File); ok {
-		if st, err := f.Stat(); err == nil && !st.Mode().IsRegular() {
+		if st, statErr := f.Stat(); statErr == nil && !st.Mode().IsRegular() {
 			pumped = newPump(f)
 			in = pumped
+			defer func() {
+				if err != nil {
+					pumped.interrupt() // its goroutine ends with its read
+				}
+			}()
 		}
 	}
 	// Smaller than a pcap read (readSize), so that those go straight
