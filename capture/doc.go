@@ -5,7 +5,10 @@
 //
 // It opens pcap (microsecond and nanosecond, both byte orders) and pcapng
 // (several interfaces, mixed link types) with pcapgo, finds the format and
-// gzip compression by magic number, and reads "-" from standard input.
+// gzip compression by magic number, and reads "-" from standard input. A
+// pipe, socket or terminal is read by a goroutine of its own (pump.go), so
+// that a reader can tell when the next packet is not here yet and can end
+// the input without it (Waiter).
 // pcap's records are then read by hand, into slabs a Hold can keep,
 // because pcapgo copies each twice and a pipeline sharing packets between
 // workers once more (pcapReader's comment has the figures).
