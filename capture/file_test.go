@@ -6,8 +6,10 @@ import (
 	"encoding/binary"
 	"errors"
 	"io"
+	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"reflect"
 	"runtime"
 	"slices"
 	"strings"
@@ -361,5 +363,100 @@ func TestPipeWaits(t *testing.T) {
 	regular.Interrupt() // reads on
 	if regular.Waits() || NewMerge(regular).Waits() || len(readAll(t, regular)) != 2 {
 		t.Error("a regular file says it may wait, or stops when interrupted")
+	}
+}
+
+// TestPipeInPieces: what is written into a pipe is read through the pump as
+// written, in pieces of other sizes than it read; and a capture, pcap, gzip
+// or pcapng, written in pieces of random sizes, reads as the same packets
+// as from memory.
+func TestPipeInPieces(t *testing.T) {
+	rng := rand.New(rand.NewPCG(5, 6))
+	var frames [][]byte
+	for i := range 3000 { // 2 MiB: past a slab, and little for gzip to take off
+		typ := layers.EthernetTypeIPv4
+		if i%3 == 0 {
+			typ = layers.EthernetTypeIPv6
+		}
+		payload := make([]byte, rng.IntN(1400))
+		for j := range payload {
+			payload[j] = byte(rng.IntN(256))
+		}
+		frames = append(frames, frame(t, []gopacket.SerializableLayer{eth(typ)}, i%3 == 0, string(payload)))
+	}
+	pcap := pcapFile(t, layers.LinkTypeEthernet, frames...)
+	var gz bytes.Buffer
+	zw := gzip.NewWriter(&gz)
+	zw.Write(pcap)
+	zw.Close()
+	var ng bytes.Buffer
+	nw, _ := pcapgo.NewNgWriter(&ng, layers.LinkTypeEthernet)
+	for i, fr := range frames {
+		nw.WritePacket(gopacket.CaptureInfo{Timestamp: t0.Add(time.Duration(i) * time.Millisecond), CaptureLength: len(fr), Length: len(fr)}, fr)
+	}
+	nw.Flush()
+	// The pump itself, read in pieces of other sizes than it read.
+	r, w, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	go func() {
+		w.Write(pcap)
+		w.Close()
+	}()
+	p := newPump(r)
+	var got []byte
+	for {
+		b := make([]byte, 1+rng.IntN(5000))
+		n, err := p.Read(b)
+		got = append(got, b[:n]...)
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	r.Close()
+	if !bytes.Equal(got, pcap) {
+		t.Fatalf("the pump gave %d bytes, not the %d written", len(got), len(pcap))
+	}
+	for name, capture := range map[string][]byte{"pcap": pcap, "gzip": gz.Bytes(), "pcapng": ng.Bytes()} {
+		f, err := openBytes(t, capture)
+		if err != nil {
+			t.Fatal(err)
+		}
+		want := readAll(t, f)
+		r, w, err := os.Pipe()
+		if err != nil {
+			t.Fatal(err)
+		}
+		go func() {
+			for rest := capture; len(rest) > 0; {
+				n := 1 + rng.IntN(3000)
+				if rng.IntN(10) == 0 {
+					n = 100000 // more than the pump reads at once
+				}
+				n = min(n, len(rest))
+				w.Write(rest[:n])
+				rest = rest[n:]
+			}
+			w.Close()
+		}()
+		piped, err := newFile("pipe", r)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got := readAll(t, piped)
+		piped.Close()
+		if len(got) != len(frames) || len(got) != len(want) {
+			t.Fatalf("%s: %d packets through the pipe, %d from memory, %d written", name, len(got), len(want), len(frames))
+		}
+		for i := range got {
+			got[i].Hold, want[i].Hold = nil, nil
+			if !reflect.DeepEqual(got[i], want[i]) {
+				t.Fatalf("%s: packet %d differs through the pipe:\n%+v\n%+v", name, i, got[i], want[i])
+			}
+		}
 	}
 }
