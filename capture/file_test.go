@@ -28,10 +28,7 @@ func TestFormats(t *testing.T) {
 	w.WriteFileHeader(65535, layers.LinkTypeEthernet)
 	fr := frame(t, []gopacket.SerializableLayer{eth(layers.EthernetTypeIPv4)}, false, "x")
 	w.WritePacket(gopacket.CaptureInfo{Timestamp: t0, CaptureLength: len(fr), Length: len(fr)}, fr)
-	var gz bytes.Buffer
-	zw := gzip.NewWriter(&gz)
-	zw.Write(le)
-	zw.Close()
+	gz := gzipped(le)
 	var ng bytes.Buffer
 	nw, _ := pcapgo.NewNgWriter(&ng, layers.LinkTypeRaw)
 	nw.AddInterface(pcapgo.NgInterface{LinkType: layers.LinkTypeEthernet})
@@ -50,7 +47,7 @@ func TestFormats(t *testing.T) {
 		{"pcap, nanoseconds, big-endian", bigEndian(t, le), 1, false},
 		{"pcap, microseconds, little-endian", us.Bytes(), 1, true},
 		{"pcap, microseconds, big-endian", bigEndian(t, us.Bytes()), 1, true},
-		{"gzip", gz.Bytes(), 1, false},
+		{"gzip", gz, 1, false},
 		{"pcapng with raw IP and Ethernet interfaces", ng.Bytes(), 2, false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -91,18 +88,20 @@ func bigEndian(t *testing.T, le []byte) []byte {
 	return out
 }
 
+func gzipped(b []byte) []byte {
+	var out bytes.Buffer
+	w := gzip.NewWriter(&out)
+	w.Write(b)
+	w.Close()
+	return out.Bytes()
+}
+
 func TestBadFiles(t *testing.T) {
 	for name, data := range map[string][]byte{
-		"empty":  nil,
-		"text":   []byte("this is a text file, not a capture\n"),
-		"random": {0x9e, 0x12, 0x77, 0x01, 0xff, 0x00, 0x42, 0x42},
-		"gzip of text": func() []byte {
-			var b bytes.Buffer
-			w := gzip.NewWriter(&b)
-			w.Write([]byte("hello"))
-			w.Close()
-			return b.Bytes()
-		}(),
+		"empty":        nil,
+		"text":         []byte("this is a text file, not a capture\n"),
+		"random":       {0x9e, 0x12, 0x77, 0x01, 0xff, 0x00, 0x42, 0x42},
+		"gzip of text": gzipped([]byte("hello")),
 	} {
 		if _, err := openBytes(t, data); !errors.Is(err, ErrNotCapture) {
 			t.Errorf("%s: %v", name, err)
@@ -385,10 +384,6 @@ func TestPipeInPieces(t *testing.T) {
 		frames = append(frames, frame(t, []gopacket.SerializableLayer{eth(typ)}, i%3 == 0, string(payload)))
 	}
 	pcap := pcapFile(t, layers.LinkTypeEthernet, frames...)
-	var gz bytes.Buffer
-	zw := gzip.NewWriter(&gz)
-	zw.Write(pcap)
-	zw.Close()
 	var ng bytes.Buffer
 	nw, _ := pcapgo.NewNgWriter(&ng, layers.LinkTypeEthernet)
 	for i, fr := range frames {
@@ -421,7 +416,7 @@ func TestPipeInPieces(t *testing.T) {
 	if !bytes.Equal(got, pcap) {
 		t.Fatalf("the pump gave %d bytes, not the %d written", len(got), len(pcap))
 	}
-	for name, capture := range map[string][]byte{"pcap": pcap, "gzip": gz.Bytes(), "pcapng": ng.Bytes()} {
+	for name, capture := range map[string][]byte{"pcap": pcap, "gzip": gzipped(pcap), "pcapng": ng.Bytes()} {
 		f, err := openBytes(t, capture)
 		if err != nil {
 			t.Fatal(err)
