@@ -318,6 +318,9 @@ func TestPipeWaits(t *testing.T) {
 	}
 	defer f.Close()
 	var p Packet
+	if !f.Piped() || !NewMerge(f).Piped() {
+		t.Error("a pipe is not said to be one")
+	}
 	if err := f.Next(&p); err != nil || string(p.Payload) != "one" {
 		t.Fatalf("first packet: %q, %v", p.Payload, err)
 	}
@@ -360,8 +363,8 @@ func TestPipeWaits(t *testing.T) {
 	}
 	defer regular.Close()
 	regular.Interrupt() // reads on
-	if regular.Waits() || NewMerge(regular).Waits() || len(readAll(t, regular)) != 2 {
-		t.Error("a regular file says it may wait, or stops when interrupted")
+	if regular.Piped() || NewMerge(regular).Piped() || regular.Waits() || len(readAll(t, regular)) != 2 {
+		t.Error("a regular file says it is a pipe or may wait, or stops when interrupted")
 	}
 }
 

@@ -21,10 +21,13 @@ type Merge struct {
 func NewMerge(files ...*File) *Merge {
 	m := &Merge{files: files, pending: make([]Packet, len(files)), live: make([]bool, len(files))}
 	for _, f := range files {
-		m.pipes = m.pipes || f.pump != nil
+		m.pipes = m.pipes || f.Piped()
 	}
 	return m
 }
+
+// Piped reports whether a file is read from a pipe.
+func (m *Merge) Piped() bool { return m.pipes }
 
 // Interrupt ends the input of every file read from a pipe (File.Interrupt).
 func (m *Merge) Interrupt() {
@@ -36,9 +39,6 @@ func (m *Merge) Interrupt() {
 // Waits reports whether the next Next may wait for bytes not yet written
 // to a pipe (File.Waits).
 func (m *Merge) Waits() bool {
-	if !m.pipes {
-		return false
-	}
 	for _, f := range m.files {
 		if f.Waits() {
 			return true

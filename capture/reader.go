@@ -251,6 +251,10 @@ func (f *File) checkNgLinks() error {
 	return unsupportedLink(f.name, first)
 }
 
+// Piped reports whether the file is read from a pipe, a socket or a
+// terminal, whose next packet may be long in coming.
+func (f *File) Piped() bool { return f.pump != nil }
+
 // Waits reports whether the next Next may wait for bytes not yet written:
 // the input is a pipe (tcpdump -w - | tlssniff -r -) and nothing more of it
 // has been read, though what was may still hold packets. A regular file

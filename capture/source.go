@@ -18,12 +18,14 @@ type Source interface {
 	Close() error
 }
 
-// Waiter is a source whose next packet may be long in coming: a capture
-// read from a pipe. Waits says whether the next Next may wait, so that what
-// was read before is passed on; Interrupt, from any goroutine, has Next
-// return io.EOF instead of waiting, so that a stopped run ends without the
-// next packet.
+// Waiter is a source whose next packet may be long in coming when Piped:
+// a capture read from a pipe. Waits says whether the next Next may wait, so
+// that what was read before is passed on; Interrupt, from any goroutine,
+// has Next return io.EOF instead of waiting, so that a stopped run ends
+// without the next packet. Piped does not change: a reader asks it once,
+// and asks nothing per packet of regular files.
 type Waiter interface {
+	Piped() bool
 	Waits() bool
 	Interrupt()
 }

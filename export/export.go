@@ -128,7 +128,12 @@ func (s *source) Next(p *capture.Packet) error {
 	return err
 }
 
-// Waits and Interrupt pass a pipe's on (capture.Waiter).
+// Piped, Waits and Interrupt pass a pipe's on (capture.Waiter).
+func (s *source) Piped() bool {
+	w, ok := s.Source.(capture.Waiter)
+	return ok && w.Piped()
+}
+
 func (s *source) Waits() bool {
 	w, ok := s.Source.(capture.Waiter)
 	return ok && w.Waits()

@@ -101,6 +101,9 @@ func (f *feed) run() {
 	// for long: what was read is passed on before a read that may wait,
 	// so that its connections are written as they are decided.
 	waiter, _ := f.src.(capture.Waiter)
+	if waiter != nil && !waiter.Piped() {
+		waiter = nil
+	}
 	for !f.stop.Load() {
 		if waiter != nil && len(b.packets) > 0 && waiter.Waits() {
 			dispatch()

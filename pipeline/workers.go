@@ -341,7 +341,7 @@ func Run(src capture.Source, cfg Config, stop *atomic.Bool, write func(*parser.C
 		fd = newFeed(src, cfg.Workers, stop, cfg.Duration)
 		srcs = make([]capture.Source, len(fd.outs)) // each worker reads its share of the feed
 		go fd.run()
-		if w, ok := src.(capture.Waiter); ok {
+		if w, ok := src.(capture.Waiter); ok && w.Piped() {
 			go interrupting(stop, w, fd.done)
 		}
 	}
