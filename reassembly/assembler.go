@@ -119,8 +119,7 @@ type flow struct {
 	sides     [2]side
 	mem       *budget.Account
 	last      time.Time
-	active    links // in Assembler.active
-	age       links // in Assembler.age
+	links     [2]links // in Assembler.active and Assembler.age
 }
 
 // Assembler puts TCP segments in order per direction and hands them to
@@ -160,8 +159,7 @@ func (s *Sweeps) Due(now time.Time) bool {
 // New returns an assembler that makes a Stream per connection with factory.
 func New(cfg Config, factory Factory) *Assembler {
 	a := &Assembler{cfg: cfg, factory: factory, flows: map[key]*flow{}, mem: budget.New(cfg.Memory),
-		active: flowList{at: func(f *flow) *links { return &f.active }},
-		age:    flowList{at: func(f *flow) *links { return &f.age }}}
+		active: flowList{which: activeLinks}, age: flowList{which: ageLinks}}
 	a.mem.Evict = a.evict
 	return a
 }
@@ -177,7 +175,7 @@ func (a *Assembler) evict(not *budget.Account) bool {
 	}
 	f := a.active.head
 	if f != nil && f.mem == not {
-		f = f.active.next
+		f = f.links[activeLinks].next
 	}
 	if f == nil {
 		return false

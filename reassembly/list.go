@@ -3,12 +3,23 @@ package reassembly
 // links place a flow in one list.
 type links struct{ prev, next *flow }
 
-// flowList is a doubly linked list threaded through one links field of its
-// flows, so that a flow is moved or removed in O(1) without allocating.
+// flowList is a doubly linked list threaded through one of its flows'
+// links, so that a flow is moved or removed in O(1) without allocating.
 type flowList struct {
 	head, tail *flow
-	at         func(*flow) *links
+	which      int // the flows' links it uses: activeLinks or ageLinks
 }
+
+// The flows' links, one per list.
+const (
+	activeLinks = iota
+	ageLinks
+)
+
+// at is f's links in l: an index, where calling a function for them made
+// moveToBack, done for each packet, 79 instructions instead of 51
+// (callgrind).
+func (l *flowList) at(f *flow) *links { return &f.links[l.which] }
 
 func (l *flowList) pushBack(f *flow) {
 	ln := l.at(f)
