@@ -98,8 +98,12 @@ type key struct {
 	udp    bool
 }
 
+// keyOf orders the two endpoints by port, then address: any order names a
+// flow the same both ways, and ports, which differ in almost every flow,
+// compare in one instruction where netip's order (address first) took 50
+// a packet (callgrind).
 func keyOf(a, b netip.AddrPort, udp bool) key {
-	if a.Compare(b) > 0 {
+	if pa, pb := a.Port(), b.Port(); pa > pb || pa == pb && a.Addr().Compare(b.Addr()) > 0 {
 		a, b = b, a
 	}
 	return key{a, b, udp}
