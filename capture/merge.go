@@ -3,6 +3,7 @@ package capture
 import (
 	"errors"
 	"io"
+	"slices"
 )
 
 // Merge reads several files as one stream in capture-time order. A file that
@@ -14,20 +15,15 @@ type Merge struct {
 	started bool
 	last    int // file whose packet was returned last
 	errs    []error
-	pipes   bool // a file is read from a pipe
 }
 
 // NewMerge merges files; it takes ownership of them.
 func NewMerge(files ...*File) *Merge {
-	m := &Merge{files: files, pending: make([]Packet, len(files)), live: make([]bool, len(files))}
-	for _, f := range files {
-		m.pipes = m.pipes || f.Piped()
-	}
-	return m
+	return &Merge{files: files, pending: make([]Packet, len(files)), live: make([]bool, len(files))}
 }
 
 // Piped reports whether a file is read from a pipe.
-func (m *Merge) Piped() bool { return m.pipes }
+func (m *Merge) Piped() bool { return slices.ContainsFunc(m.files, (*File).Piped) }
 
 // Interrupt ends the input of every file read from a pipe (File.Interrupt).
 func (m *Merge) Interrupt() {

@@ -112,7 +112,15 @@ func (e *Exporter) Source(src capture.Source) capture.Source {
 	if sh, ok := src.(capture.Sharded); ok {
 		return &shardedSource{src, sh, e}
 	}
+	if w, ok := src.(capture.Waiter); ok {
+		return &waitingSource{source{src, e}, w} // a pipe's, passed on
+	}
 	return &source{src, e}
+}
+
+type waitingSource struct {
+	source
+	capture.Waiter
 }
 
 type source struct {
@@ -126,23 +134,6 @@ func (s *source) Next(p *capture.Packet) error {
 		s.e.packet(p)
 	}
 	return err
-}
-
-// Piped, Waits and Interrupt pass a pipe's on (capture.Waiter).
-func (s *source) Piped() bool {
-	w, ok := s.Source.(capture.Waiter)
-	return ok && w.Piped()
-}
-
-func (s *source) Waits() bool {
-	w, ok := s.Source.(capture.Waiter)
-	return ok && w.Waits()
-}
-
-func (s *source) Interrupt() {
-	if w, ok := s.Source.(capture.Waiter); ok {
-		w.Interrupt()
-	}
 }
 
 // shardedSource keeps a live capture's fanout: each shard is seen.

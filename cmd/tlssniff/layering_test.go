@@ -1,6 +1,7 @@
 package main
 
 import (
+	"io/fs"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -69,19 +70,23 @@ func TestFuzzTargetsListed(t *testing.T) {
 	}
 	listed := strings.Fields(strings.ReplaceAll(string(def[1]), "\\", ""))
 	var found []string
-	tests, err := filepath.Glob("../../*/*_test.go")
+	target := regexp.MustCompile(`(?m)^func (Fuzz\w+)\(f \*testing\.F\)`)
+	err = filepath.WalkDir("../..", func(path string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() || !strings.HasSuffix(path, "_test.go") {
+			return err
+		}
+		src, err := os.ReadFile(path)
+		if err != nil {
+			return err
+		}
+		pkg, _ := filepath.Rel("../..", filepath.Dir(path)) // as make fuzz names it: ./pkg
+		for _, m := range target.FindAllSubmatch(src, -1) {
+			found = append(found, filepath.ToSlash(pkg)+":"+string(m[1]))
+		}
+		return nil
+	})
 	if err != nil {
 		t.Fatal(err)
-	}
-	target := regexp.MustCompile(`(?m)^func (Fuzz\w+)\(f \*testing\.F\)`)
-	for _, file := range tests {
-		src, err := os.ReadFile(file)
-		if err != nil {
-			t.Fatal(err)
-		}
-		for _, m := range target.FindAllSubmatch(src, -1) {
-			found = append(found, filepath.Base(filepath.Dir(file))+":"+string(m[1]))
-		}
 	}
 	slices.Sort(listed)
 	slices.Sort(found)
