@@ -457,22 +457,28 @@ func (s *countingSink) Write(c *parser.Connection) error {
 
 func (s *countingSink) full() bool { return s.max > 0 && s.n >= s.max }
 
-// newValidator trusts the system's roots and those of caFile.
+// newValidator trusts the system's roots and those of caFile, which is
+// read and checked here; the roots are loaded beside the reading
+// (parser.NewValidator).
 func newValidator(caFile string) (*parser.Validator, error) {
-	roots, err := x509.SystemCertPool()
-	if err != nil {
-		roots = x509.NewCertPool()
-	}
+	var pem []byte
 	if caFile != "" {
-		pem, err := os.ReadFile(caFile)
-		if err != nil {
+		var err error
+		if pem, err = os.ReadFile(caFile); err != nil {
 			return nil, fmt.Errorf("--ca-file: %w", err)
 		}
-		if !roots.AppendCertsFromPEM(pem) {
+		if !x509.NewCertPool().AppendCertsFromPEM(pem) {
 			return nil, fmt.Errorf("--ca-file %s: no PEM certificate in it", caFile)
 		}
 	}
-	return parser.NewValidator(roots), nil
+	return parser.NewValidator(func() *x509.CertPool {
+		roots, err := x509.SystemCertPool()
+		if err != nil {
+			roots = x509.NewCertPool()
+		}
+		roots.AppendCertsFromPEM(pem) // checked above: a CA file's certificates are few
+		return roots
+	}), nil
 }
 
 // readKeyLogs reads the --keylog files into the log that pcapng Decryption
