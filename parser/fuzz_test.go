@@ -30,7 +30,8 @@ func seedSessions(f *testing.F, add func(client, server []byte)) {
 }
 
 // rerecord cuts the handshake records of a stream into records of size
-// bytes of handshake data each; other records stay as they are.
+// bytes of handshake data each; other records, and the bytes after the
+// last whole record, stay as they are.
 func rerecord(stream []byte, size int) []byte {
 	var out, hs []byte
 	flush := func() {
@@ -55,7 +56,7 @@ func rerecord(stream []byte, size int) []byte {
 		stream = stream[recordHeaderLen+n:]
 	}
 	flush()
-	return out
+	return append(out, stream...)
 }
 
 // FuzzRecordStorm re-cuts a real session's handshake into records of any
