@@ -30,8 +30,9 @@ func seedSessions(f *testing.F, add func(client, server []byte)) {
 }
 
 // rerecord cuts the handshake records of a stream into records of size
-// bytes of handshake data each; other records, and the bytes after the
-// last whole record, stay as they are.
+// bytes of handshake data each; other records, and the bytes from the
+// first that are not a whole record the parser would take on, stay as
+// they are (cutting those would give the parser other input).
 func rerecord(stream []byte, size int) []byte {
 	var out, hs []byte
 	flush := func() {
@@ -42,7 +43,7 @@ func rerecord(stream []byte, size int) []byte {
 			hs = hs[n:]
 		}
 	}
-	for len(stream) >= recordHeaderLen {
+	for len(stream) >= recordHeaderLen && validRecordHeader(stream) {
 		n := int(stream[3])<<8 | int(stream[4])
 		if len(stream) < recordHeaderLen+n {
 			break
