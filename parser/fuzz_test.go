@@ -30,9 +30,9 @@ func seedSessions(f *testing.F, add func(client, server []byte)) {
 }
 
 // rerecord cuts the handshake records of a stream into records of size
-// bytes of handshake data each; other records, and the bytes from the
-// first that are not a whole record the parser would take on, stay as
-// they are (cutting those would give the parser other input).
+// bytes of handshake data each. Other records stay as they are, and so
+// does the rest of the stream from the first bytes that are not a whole
+// record the parser takes: cutting those would give it other input.
 func rerecord(stream []byte, size int) []byte {
 	var out, hs []byte
 	flush := func() {
