@@ -34,14 +34,7 @@ func (m *Merge) Interrupt() {
 
 // Waits reports whether the next Next may wait for bytes not yet written
 // to a pipe (File.Waits).
-func (m *Merge) Waits() bool {
-	for _, f := range m.files {
-		if f.Waits() {
-			return true
-		}
-	}
-	return false
-}
+func (m *Merge) Waits() bool { return slices.ContainsFunc(m.files, (*File).Waits) }
 
 // Next returns the earliest pending packet. Its payload is valid until the
 // next call. It returns io.EOF when every file is done.
