@@ -49,7 +49,7 @@ func BenchmarkCoreRoundTrip(b *testing.B) {
 	if runtime.GOMAXPROCS(0) < 2 {
 		b.Skip("one CPU")
 	}
-	const trips = 100_000 // a round trip, each
+	const trips = 100_000 // round trips an op
 	var line atomic.Int64
 	done := make(chan struct{})
 	// Each side waits for the other's last number and writes the next.
