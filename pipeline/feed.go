@@ -26,18 +26,7 @@ type feed struct {
 }
 
 const (
-	// batchLen is the packets of a batch at most for one worker, and
-	// sharedBatchLen for several. Each worker pays for a batch's hand-off,
-	// its reference count and its mark to the merge, all between cores,
-	// so batches shared by several are made longer. With two workers on
-	// bench/mix-1024.pcap, 1,024 packets took 4 to 7% less time than 256
-	// (NDJSON, summary, table; 13 alternated pairs) where a cache line
-	// crossed between the cores in 450 ns (make bench's round trip), and
-	// 3% less in 8 pairs where it crossed in 150 ns (3 more were a wash).
-	// With one worker, 1,024 took 3% more at 150 ns (its reading lags
-	// further behind, past the cache), and 8% more on bulk traffic.
-	batchLen       = 256
-	sharedBatchLen = 1024
+	batchLen = 256 // packets per batch at most
 	// batchBytes bounds the bytes a batch keeps from being reused (the
 	// frames of a file's held records, the payloads the feed copies),
 	// past its last packet, so that the batches in flight hold a few MiB
@@ -173,7 +162,7 @@ func (f *feed) run() {
 			p.Payload = dst
 			used += n
 		}
-		if len(b.packets) == cap(b.packets) || pinned >= batchBytes {
+		if len(b.packets) == batchLen || pinned >= batchBytes {
 			dispatch()
 		}
 	}
@@ -197,13 +186,9 @@ func (f *feed) newBatch() *packetBatch {
 	case b := <-f.batches:
 		return b
 	default:
-		n := batchLen
+		b := &packetBatch{packets: make([]capture.Packet, 0, batchLen), feed: f}
 		if len(f.outs) > 1 {
-			n = sharedBatchLen
-		}
-		b := &packetBatch{packets: make([]capture.Packet, 0, n), feed: f}
-		if len(f.outs) > 1 {
-			b.routes = make([]route, 0, n)
+			b.routes = make([]route, 0, batchLen)
 		}
 		return b
 	}
