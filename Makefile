@@ -112,9 +112,11 @@ bench: build $(BENCH) $(BENCH_SMALL) $(BENCH:.pcap=.keys) $(BENCH_DENSE) $(BENCH
 		awk -v f=$$f '/^BenchmarkReadLoop/ && (r == 0 || $$3 < r) {r=$$3} \
 			/^BenchmarkCoreRoundTrip/ {rt=$$5; if (lo == 0 || rt < lo) lo=rt; if (rt > hi) hi=rt} \
 			/^BenchmarkPipeline/ {split($$1, n, "-"); if (!(n[1] in v)) o[++k]=n[1]; \
-				if (!(n[1] in v) || $$3 < v[n[1]]) {v[n[1]]=$$3; m[n[1]]=sprintf(" (in a round whose round trip took %.0f ns)", rt); \
+				if (!(n[1] in v) || $$3 < v[n[1]]) {v[n[1]]=$$3; m[n[1]]=rt == "" ? "" : sprintf(" (in a round whose round trip took %.0f ns)", rt); \
 					for (i=5; i<NF; i+=2) m[n[1]]=m[n[1]] sprintf(", %s %s", $$i, $$(i+1))}} \
-			END {printf "%s: the read loop %.0f ms; a cache line between the cores and back %.0f to %.0f ns over the rounds\n", f, r/1e6, lo, hi; for (i=1; i<=k; i++) {name=o[i]; sub("BenchmarkPipeline/", "", name); \
+			END {printf "%s: the read loop %.0f ms", f, r/1e6; \
+				if (hi > 0) printf "; a cache line between the cores and back %.0f to %.0f ns over the rounds", lo, hi; \
+				printf "\n"; for (i=1; i<=k; i++) {name=o[i]; sub("BenchmarkPipeline/", "", name); \
 				printf "%s %s: %.2fx the read loop%s\n", f, name, v[o[i]]/r, m[o[i]]}}' bench/result-$$(basename $$f .pcap).txt; \
 	done
 	@echo "targets on $(MIX): json/workers=1 2.5x, summary/workers=1 2.0x, workers=CPUs 1.6x, 80 allocs/conn"
