@@ -100,8 +100,9 @@ bench/mix-200k.pcap:
 # machine does not fall on one of them alone (single runs' ratios ranged
 # from 2.3x to 4.0x); the other times and every peak RSS are the median of
 # three runs (internal/measure). Each round also times a cache line's
-# round trip between two cores (BenchmarkCoreRoundTrip): the pipeline's
-# ratios follow it, the read loop's time does not.
+# round trip between two cores (BenchmarkCoreRoundTrip), and the read loop
+# on each CPU alone (BenchmarkPinnedReadLoop): the pipeline's ratios follow
+# the round trip and the slower CPU, the read loop's time neither.
 bench: build $(BENCH) $(BENCH_SMALL) $(BENCH:.pcap=.keys) $(BENCH_DENSE) $(BENCH_DENSE:.pcap=.keys) $(MIX) $(MIX_SMALL) $(MIX_HUGE)
 	@for f in $(MIX) $(BENCH); do \
 		rm -f bench/result-$$(basename $$f .pcap).txt; \
@@ -111,11 +112,16 @@ bench: build $(BENCH) $(BENCH_SMALL) $(BENCH:.pcap=.keys) $(BENCH_DENSE) $(BENCH
 		done; \
 		awk -v f=$$f '/^BenchmarkReadLoop/ && (r == 0 || $$3 < r) {r=$$3} \
 			/^BenchmarkCoreRoundTrip/ {rt=$$5; if (lo == 0 || rt < lo) lo=rt; if (rt > hi) hi=rt} \
+			/^BenchmarkPinnedReadLoop/ {split($$1, c, "[=-]"); t=$$3/1e6; if (!(c[2] in pin)) {pc[++np]=c[2]; plo[c[2]]=t}; \
+				pin[c[2]]=t; if (t < plo[c[2]]) plo[c[2]]=t; if (t > phi[c[2]]) phi[c[2]]=t} \
 			/^BenchmarkPipeline/ {split($$1, n, "-"); if (!(n[1] in v)) o[++k]=n[1]; \
-				if (!(n[1] in v) || $$3 < v[n[1]]) {v[n[1]]=$$3; m[n[1]]=rt == "" ? "" : sprintf(" (in a round whose round trip took %.0f ns)", rt); \
+				if (!(n[1] in v) || $$3 < v[n[1]]) {v[n[1]]=$$3; s=rt == "" ? "" : sprintf("its round trip took %.0f ns", rt); \
+					for (j=1; j<=np; j++) s=s sprintf("%s%.0f", j == 1 ? (s == "" ? "" : ", ") "the read loop alone on each CPU " : " and ", pin[pc[j]]); \
+					m[n[1]]=s == "" ? "" : " (in a round where " s (np > 0 ? " ms" : "") ")"; \
 					for (i=5; i<NF; i+=2) m[n[1]]=m[n[1]] sprintf(", %s %s", $$i, $$(i+1))}} \
 			END {printf "%s: the read loop %.0f ms", f, r/1e6; \
 				if (hi > 0) printf "; a cache line between the cores and back %.0f to %.0f ns over the rounds", lo, hi; \
+				for (j=1; j<=np; j++) printf "%s%s %.0f to %.0f ms", j == 1 ? "; the read loop alone on each CPU over the rounds: " : ", ", "cpu " pc[j], plo[pc[j]], phi[pc[j]]; \
 				printf "\n"; for (i=1; i<=k; i++) {name=o[i]; sub("BenchmarkPipeline/", "", name); \
 				printf "%s %s: %.2fx the read loop%s\n", f, name, v[o[i]]/r, m[o[i]]}}' bench/result-$$(basename $$f .pcap).txt; \
 	done
