@@ -10,12 +10,12 @@ import (
 
 // BenchmarkPinnedReadLoop is BenchmarkReadLoop on each CPU alone (the
 // first eight the process may use), its thread held there: make bench
-// prints them beside the pipeline's figures. On a virtual machine one CPU
-// can be much slower than the other for minutes, when the host gives its
-// core's time to someone else, and a pipeline spread over both then runs
-// at the pace of the slower (on the machine of make bench's figures in the
-// README, 230 to 250 ms on one and 320 to 390 on the other, either way
-// round, in the same hour), while the read loop, on one, takes the faster.
+// prints them beside the pipeline's figures. On a virtual machine the host
+// can slow one CPU for minutes (on the machine of make bench's figures in
+// the README, 320 to 390 ms against 230 to 250 on the other, either way
+// round, in the same hour). The read loop, on one CPU, takes the faster; a
+// pipeline spread over both is slowed too (NDJSON with two workers there:
+// a median of 608 ms against 566 with both fast).
 func BenchmarkPinnedReadLoop(b *testing.B) {
 	var all unix.CPUSet
 	if err := unix.SchedGetaffinity(0, &all); err != nil {
