@@ -3,6 +3,7 @@ package report
 import (
 	"bytes"
 	"encoding/json"
+	"io"
 	"math/rand/v2"
 	"net/netip"
 	"strings"
@@ -186,6 +187,56 @@ func TestTableStreamsPastItsRows(t *testing.T) {
 	for i, l := range append(lines[1:], smallLines[1:]...) {
 		if len(l) <= col || l[col-2:col+2] != "  - " {
 			t.Fatalf("row %d: %q, VERSION at %d", i, l, col)
+		}
+	}
+}
+
+// TestTableLaysOutAsTablewriter: a table lays its rows out itself as
+// tablewriter, which the summary's tables use, lays out the same rows: the
+// same bytes with names of wide, combining and escaped characters. A
+// value's leading and trailing spaces, which tablewriter trims, are kept.
+func TestTableLaysOutAsTablewriter(t *testing.T) {
+	conn := func(i int, name string) *parser.Connection {
+		return &parser.Connection{Start: time.Unix(1700000000, int64(i)*1e6), Client: netip.MustParseAddrPort("10.0.0.1:40000"),
+			Server: netip.MustParseAddrPort("[2001:db8::1]:443"), ClientHello: &parser.ClientHello{HasServerName: true, ServerName: name}}
+	}
+	var got, want bytes.Buffer
+	tbl := NewTable(&got)
+	var rows [][]string
+	for i, name := range []string{"a.example.test", "例え.テスト", "e\u0301cole.example", "\U0001F600.example", "x\x1b[2J.example", strings.Repeat("w", 40)} {
+		c := conn(i, name)
+		tbl.Write(c)
+		rows = append(rows, row(c))
+	}
+	tbl.Close()
+	if err := renderTable(&want, tableHeader, rows); err != nil {
+		t.Fatal(err)
+	}
+	if got.String() != want.String() {
+		t.Fatalf("laid out:\n%s\ntablewriter:\n%s", got.String(), want.String())
+	}
+
+	var spaced bytes.Buffer
+	tbl = NewTable(&spaced)
+	tbl.Write(conn(0, " padded "))
+	tbl.Close()
+	lines := strings.Split(spaced.String(), "\n")
+	col := strings.Index(lines[0], "SNI")
+	if len(lines) < 2 || !strings.HasPrefix(lines[1][col:], " padded   ") {
+		t.Fatalf("the SNI's spaces are not kept:\n%s", spaced.String())
+	}
+}
+
+// TestTableWithoutRows: a table, streaming or not, writes its header once
+// when no connection came (a live one wrote it twice).
+func TestTableWithoutRows(t *testing.T) {
+	for name, newTable := range map[string]func(io.Writer) *Table{"kept": NewTable, "streaming": NewStreamingTable} {
+		var b bytes.Buffer
+		if err := newTable(&b).Close(); err != nil {
+			t.Fatal(err)
+		}
+		if lines := strings.Count(b.String(), "\n"); lines != 1 || !strings.HasPrefix(b.String(), "START") {
+			t.Errorf("%s: %d lines:\n%s", name, lines, b.String())
 		}
 	}
 }
