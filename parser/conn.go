@@ -35,7 +35,7 @@ const (
 // dtls.go and quic.go). Side 0 is the side the caller believes is the client (the SYN
 // sender); the side that sends the ClientHello becomes the client.
 type Conn struct {
-	c         Connection
+	c         *Connection // what is emitted: apart, as the Conn is recycled once closed
 	sides     [2]side
 	client    int // which side is the client
 	tr        adapter
@@ -157,7 +157,7 @@ func NewConn(transport Transport, a, b netip.AddrPort, start time.Time, opts Opt
 	c.wait = opts.KeysFollowed && opts.Keys != nil
 	c.rsaKeys = opts.RSAKeys
 	c.mem.Fixed(connCost)
-	c.c = Connection{Transport: transport, Client: a, Server: b, Start: start}
+	c.c = &Connection{Transport: transport, Client: a, Server: b, Start: start}
 	return c
 }
 
@@ -267,13 +267,17 @@ func (c *Conn) lostMessage(side int) string {
 
 // Close ends the connection; a TLS connection not yet emitted is emitted
 // now, and so is one picked up after its hellos whose records held
-// together (two at least, and none broken).
+// together (two at least, and none broken). The Conn must not be used
+// after: a TCP connection's is recycled.
 func (c *Conn) Close() {
 	if !c.tls && c.headless[0]+c.headless[1] >= 2 && !c.sides[0].broken && !c.sides[1].broken {
 		c.tls = true
 	}
 	if c.tls && !c.emitted {
 		c.decide()
+	}
+	if s, ok := c.tr.(*stream); ok {
+		s.recycle()
 	}
 }
 
@@ -296,7 +300,7 @@ func (c *Conn) decide() {
 		c.tr.shed(side)
 	}
 	c.judge()
-	c.emit(&c.c)
+	c.emit(c.c)
 }
 
 func (c *Conn) issue(ts time.Time, side int, kind IssueKind, detail string) {
@@ -355,7 +359,7 @@ func (c *Conn) unit(handle func()) {
 	if c.emitted {
 		return // decided: what follows is not part of the handshake
 	}
-	cc := &c.c
+	cc := c.c
 	if cc.Established {
 		c.postRecords++
 	}

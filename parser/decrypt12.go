@@ -304,7 +304,7 @@ func (c *Conn) transcribe(typ MessageType, body []byte) {
 // with the private key of the server's certificate, when one was given,
 // and derives the master secret (RFC 5246, section 8.1; RFC 7627).
 func (c *Conn) rsaMasterSecret() ([]byte, bool) {
-	cc := &c.c
+	cc := c.c
 	if c.rsaExchange != nil && len(cc.Certificates) > 0 {
 		cc.Certificates[0].parse() // its key is needed now, before the Validator's Judge
 	}

@@ -116,7 +116,7 @@ func (c *Conn) cutMessages(side int, ts time.Time, b []byte) []byte {
 // clear; body is not retained.
 func (c *Conn) handshakeMessage(side int, ts time.Time, typ MessageType, body []byte) {
 	h := &c.sides[side]
-	cc := &c.c
+	cc := c.c
 	c.transcribe(typ, body)
 	malformed := func() {
 		c.issue(ts, side, IssueMalformedMessage, fmt.Sprintf("malformed %s of %d bytes", typ, len(body)))
@@ -199,7 +199,7 @@ func (c *Conn) handshakeMessage(side int, ts time.Time, typ MessageType, body []
 // certificate reads a Certificate, or a CompressedCertificate (RFC 8879)
 // holding one, and keeps each side's first chain.
 func (c *Conn) certificate(side int, ts time.Time, typ MessageType, body []byte) {
-	cc := &c.c
+	cc := c.c
 	n := len(body)
 	if typ == MsgCompressedCertificate {
 		plain, algorithm, ok := decompressCertificate(body)
@@ -294,7 +294,7 @@ func (c *Conn) hello(side int, ts time.Time) {
 
 // serverHello decodes a ServerHello or HelloRetryRequest from side.
 func (c *Conn) serverHello(side int, ts time.Time, body []byte) {
-	cc := &c.c
+	cc := c.c
 	if cc.ClientHello == nil && !c.sides[1-side].helloSeen {
 		c.clientIs(1 - side) // no ClientHello captured: the other side is the client
 	}

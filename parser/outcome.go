@@ -15,7 +15,7 @@ var refusals = map[uint8]bool{40: true, 70: true, 71: true, 86: true} // handsha
 
 // judge fills in the connection's Quality and Outcome when it is emitted.
 func (c *Conn) judge() {
-	cc := &c.c
+	cc := c.c
 	var t flowstats.Stats
 	if c.transport != nil {
 		t = c.transport.ByRole(c.client)

@@ -59,7 +59,7 @@ func (c *Conn) renegotiating() *Renegotiation {
 // of side belongs to, starting one when it starts one; nil when the
 // message is not part of a renegotiation, or past maxRenegotiations.
 func (c *Conn) renegotiation(side int, ts time.Time, typ MessageType) *Renegotiation {
-	cc := &c.c
+	cc := c.c
 	if !cc.Established || cc.TLS13() || cc.QUIC != nil {
 		return nil
 	}

@@ -51,7 +51,7 @@ func endOfEarlyDataLen(suite uint16) int { return 4 + 1 + tagLen(suite) }
 // applicationData13 handles an application_data record of a TLS 1.3
 // connection.
 func (c *Conn) applicationData13(side int, r Record) {
-	cc := &c.c
+	cc := c.c
 	st := &c.t13
 	suite := cc.CipherSuite
 	h := &c.sides[side]
@@ -149,7 +149,7 @@ func (c *Conn) ticketOrData(side int, r Record) {
 // EncryptedHandshake; the flight summary lists what they must hold.
 func (c *Conn) closeServerFlight() {
 	st := &c.t13
-	cc := &c.c
+	cc := c.c
 	want := []MessageType{MsgEncryptedExtensions, MsgCertificate, MsgCertificateVerify, MsgFinished}
 	if cc.Resumed {
 		want = []MessageType{MsgEncryptedExtensions, MsgFinished}
@@ -178,7 +178,7 @@ func (c *Conn) closeServerFlight() {
 // there are.
 func (c *Conn) clientFinished() int {
 	st := &c.t13
-	cc := &c.c
+	cc := c.c
 	fin := 0
 	if cc.EarlyData.Records > 0 && len(st.clientRecs) > 1 && cc.Messages[st.clientRecs[0]].Length == endOfEarlyDataLen(cc.CipherSuite) {
 		fin = 1
@@ -194,7 +194,7 @@ func (c *Conn) clientFinished() int {
 // Certificate and CertificateVerify when the server asked for them.
 func (c *Conn) closeClientFlight(fin int) {
 	st := &c.t13
-	cc := &c.c
+	cc := c.c
 	recs := st.clientRecs[:fin+1]
 	names := make([]MessageType, len(recs))
 	names[fin] = MsgFinished

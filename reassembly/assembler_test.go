@@ -26,6 +26,9 @@ type recorder struct {
 	client netip.AddrPort
 	stop   map[int]int // side: stop wanting after this many bytes
 	got    [2]int
+	// stats, when set, is given the flow's stats at Close, the last the
+	// stream may read them: the assembler reuses a closed flow.
+	stats, fs *flowstats.Stats
 }
 
 func (r *recorder) Data(side int, data []byte, ts time.Time) bool {
@@ -45,7 +48,12 @@ func (r *recorder) Cut(side int, n int, ts time.Time) {
 
 func (r *recorder) Shed() { *r.log = append(*r.log, "shed") }
 
-func (r *recorder) Close() { *r.log = append(*r.log, "close "+r.client.String()) }
+func (r *recorder) Close() {
+	*r.log = append(*r.log, "close "+r.client.String())
+	if r.stats != nil {
+		*r.stats = *r.fs
+	}
+}
 
 // seg is a segment in a step table: from the client unless server is set.
 type seg struct {

@@ -29,8 +29,8 @@ func flowStatsStop(t *testing.T, stop map[int]int, segs []seg) (*flowstats.Stats
 		if stats != nil {
 			t.Fatalf("a second flow for %v", client)
 		}
-		stats = fs
-		return &recorder{log: &log, client: client, stop: stop}
+		stats = new(flowstats.Stats)
+		return &recorder{log: &log, client: client, stop: stop, stats: stats, fs: fs}
 	})
 	for _, s := range segs {
 		src, dst := cli, srv
