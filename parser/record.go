@@ -190,6 +190,9 @@ const (
 // get returns an empty buffer of at least n bytes.
 func (p *bufferPool) get(n int) []byte {
 	k := max(bits.Len(uint(n-1)), minBufferShift) - minBufferShift
+	if k >= bufferClasses {
+		return make([]byte, 0, n) // longer than any body: not pooled
+	}
 	if b, ok := p.classes[k].Get().(*[]byte); ok {
 		return (*b)[:0]
 	}
