@@ -4,7 +4,6 @@ import (
 	"cmp"
 	"net/netip"
 	"slices"
-	"sync"
 	"time"
 
 	"github.com/tlssniff/tlssniff/budget"
@@ -138,6 +137,7 @@ type Assembler struct {
 	active    flowList   // least recently active first
 	age       flowList   // streams not yet ended, oldest first
 	lingering []lingerer // flows reset or finished, not yet closed
+	free      []*flow    // closed flows to reuse
 	mem       *budget.Budget
 	closing   bool // a flow is being closed: evict nothing meanwhile
 	nextID    uint64
@@ -348,8 +348,12 @@ func (a *Assembler) newFlow(k key, p *capture.Packet) *flow {
 	}
 	a.nextID++
 	a.stats.Flows++
-	f, ok := flows.Get().(*flow)
-	if !ok {
+	var f *flow
+	if n := len(a.free); n > 0 {
+		f = a.free[n-1]
+		a.free[n-1] = nil
+		a.free = a.free[:n-1]
+	} else {
 		f = new(flow)
 	}
 	f.key, f.id, f.client, f.start = k, a.nextID, client, p.Time
@@ -419,15 +423,20 @@ func (a *Assembler) close(f *flow) {
 	a.active.remove(f)
 	a.age.remove(f)
 	*f = flow{}
-	flows.Put(f)
+	if len(a.free) < maxFree {
+		a.free = append(a.free, f)
+	}
 }
 
-// flows holds closed flows for newFlow to reuse: allocated afresh, they
-// were a tenth of the bytes a run allocated on bench/mix-1024.pcap.
-var flows sync.Pool // of *flow
+// maxFree bounds the closed flows an assembler keeps to reuse, about 640
+// bytes each: allocated afresh, flows were a tenth of the bytes a run
+// allocated on bench/mix-1024.pcap. They are the assembler's own, not a
+// pool's that other assemblers take from, as its lingering list may still
+// name them.
+const maxFree = 256
 
 // lingerer is a lingering flow, as long as it has the id it had then: the
-// struct is reused once the flow is closed.
+// struct is reused once the flow is closed, and ids are never reused.
 type lingerer struct {
 	f  *flow
 	id uint64
