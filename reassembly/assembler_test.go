@@ -180,6 +180,18 @@ func TestAssembler(t *testing.T) {
 			want:  []string{"open 10.0.0.1:40000", `data 0 "a"`, "close 10.0.0.1:40000"},
 			stats: func(s Stats) string { return fmt.Sprint(s.Aged) }},
 		{name: "a bare ACK opens nothing", segs: []seg{{flags: A, seq: 1, ack: 1}}, want: nil},
+		// The reset flow's struct is reused for the new one on the same
+		// ports while the list of lingering flows still names it: the
+		// sweep at 3s must not close the new flow, idle for less than
+		// IdleTimeout.
+		{name: "ports reused after a RST: the new flow outlives the old one's lingering", segs: []seg{
+			{flags: S, seq: 1},
+			{flags: R, seq: 2},
+			{flags: S, seq: 100, at: 100 * time.Millisecond},
+			{flags: A, seq: 101, data: "x", at: 200 * time.Millisecond},
+			{src: netip.MustParseAddrPort("10.0.0.3:40001"), flags: S, seq: 1, at: 3 * time.Second}},
+			want: []string{"open 10.0.0.1:40000", "close 10.0.0.1:40000", "open 10.0.0.1:40000", `data 0 "x"`,
+				"open 10.0.0.3:40001", "close 10.0.0.1:40000", "close 10.0.0.3:40001"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			cfg := DefaultConfig
