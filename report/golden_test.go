@@ -122,3 +122,43 @@ func TestLadderColors(t *testing.T) {
 		}
 	}
 }
+
+// TestSinksKeepNothing: every view but --sort's is done with a connection
+// when Write returns, as tlssniff reuses it then (pipeline.Config.Reuse):
+// given back to the parser, which clears it, right after each Write, the
+// samples render as they do when kept.
+func TestSinksKeepNothing(t *testing.T) {
+	paths, _ := filepath.Glob("../samples/*.pcap*")
+	views := map[string]func(w *bytes.Buffer) Sink{
+		"json":    func(w *bytes.Buffer) Sink { return NewJSON(w) },
+		"table":   func(w *bytes.Buffer) Sink { return NewTable(w) },
+		"stream":  func(w *bytes.Buffer) Sink { return NewStreamingTable(w) },
+		"csv":     func(w *bytes.Buffer) Sink { return NewCSV(w) },
+		"ladder":  func(w *bytes.Buffer) Sink { return NewLadder(w, LadderOptions{}) },
+		"summary": func(w *bytes.Buffer) Sink { return NewSummary(w) },
+		"html":    func(w *bytes.Buffer) Sink { return NewHTML(w, "samples") },
+		"zeek":    func(w *bytes.Buffer) Sink { return NewZeekJSON(w) },
+		"zeekdir": func(w *bytes.Buffer) Sink { return NewZeekDir(w, w) },
+		"ecs":     func(w *bytes.Buffer) Sink { return NewECS(w) },
+	}
+	for name, view := range views {
+		var kept, reused bytes.Buffer
+		want := render(t, view(&kept), &kept, sampleConnections(t, paths...))
+		s := view(&reused)
+		for _, c := range sampleConnections(t, paths...) {
+			if err := s.Write(c); err != nil {
+				t.Fatal(err)
+			}
+			parser.Reuse(c)
+		}
+		if err := s.Close(); err != nil {
+			t.Fatal(err)
+		}
+		if reused.String() != want {
+			t.Errorf("%s: the connections given back after Write changed the output:\n%s", name, reused.String())
+		}
+		if len(want) < 100 {
+			t.Errorf("%s: %d bytes for %d samples", name, len(want), len(paths))
+		}
+	}
+}

@@ -12,7 +12,10 @@ import (
 // Sink writes connections in one output format.
 type Sink interface {
 	// Write writes one connection. It may write at once (NDJSON) or keep
-	// the connection until Close (table).
+	// what it makes of it until Close (the table's rows), but not c, which
+	// tlssniff reuses once Write returns (pipeline.Config.Reuse;
+	// TestSinksKeepNothing). Sorted is the exception, and tlssniff does not
+	// reuse with it.
 	Write(c *parser.Connection) error
 	// Close writes whatever is pending.
 	Close() error
