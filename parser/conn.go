@@ -4,7 +4,6 @@ import (
 	"crypto/rsa"
 	"fmt"
 	"net/netip"
-	"sync"
 	"time"
 
 	"github.com/tlssniff/tlssniff/budget"
@@ -158,42 +157,8 @@ func NewConn(transport Transport, a, b netip.AddrPort, start time.Time, opts Opt
 	c.wait = opts.KeysFollowed && opts.Keys != nil
 	c.rsaKeys = opts.RSAKeys
 	c.mem.Fixed(connCost)
-	c.c = newConnection()
-	c.c.Transport, c.c.Client, c.c.Server, c.c.Start = transport, a, b, start
+	c.c = &Connection{Transport: transport, Client: a, Server: b, Start: start}
 	return c
-}
-
-// written holds Connections given back with Reuse, for the Conns to come.
-// Allocated afresh, the Connection, its message list and its ClientHello
-// were half the bytes a run allocated on bench/mix-1024.pcap once what
-// dies with the flow was reused.
-var written, writtenHellos sync.Pool // of *Connection, *ClientHello
-
-// Reuse gives back a connection that was written and that nothing reads
-// any more: its struct, its message list and its ClientHello serve
-// connections to come. What it pointed to otherwise (strings, the
-// certificates, findings) is left to whoever kept it.
-func Reuse(c *Connection) {
-	if c.ClientHello != nil {
-		writtenHellos.Put(c.ClientHello)
-	}
-	*c = Connection{spare: c.Messages[:0]}
-	written.Put(c)
-}
-
-func newConnection() *Connection {
-	if c, ok := written.Get().(*Connection); ok {
-		return c
-	}
-	return new(Connection)
-}
-
-func newClientHello() *ClientHello {
-	if m, ok := writtenHellos.Get().(*ClientHello); ok {
-		*m = ClientHello{}
-		return m
-	}
-	return new(ClientHello)
 }
 
 func (c *Conn) role(side int) Direction {
@@ -366,10 +331,7 @@ func (c *Conn) message(ts time.Time, side int, typ MessageType, length int, encr
 		return -1
 	}
 	if c.c.Messages == nil {
-		c.c.Messages, c.c.spare = c.c.spare, nil
-		if c.c.Messages == nil {
-			c.c.Messages = make([]Message, 0, 16) // a handshake's, in one allocation (connCost)
-		}
+		c.c.Messages = make([]Message, 0, 16) // a handshake's, in one allocation (connCost)
 	}
 	c.c.Messages = append(c.c.Messages, Message{Time: ts, From: c.role(side), Type: typ, Length: length,
 		Encrypted: encrypted && !c.opened, Decrypted: c.opened})

@@ -138,8 +138,7 @@ func (m *ServerHello) keep() { keep(&m.Random, &m.SessionID) }
 // decodeClientHello decodes a ClientHello body (the bytes after the 4-byte
 // handshake header), in place: the hello keeps slices of body until keep.
 func decodeClientHello(body []byte) (*ClientHello, bool) {
-	m := newClientHello()
-	m.Length = len(body)
+	m := &ClientHello{Length: len(body)}
 	s := cryptobyte.String(body)
 	var random, sid, suites, comp cryptobyte.String
 	if !s.ReadUint16(&m.Version) || !s.ReadBytes((*[]byte)(&random), 32) ||

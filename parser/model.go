@@ -158,10 +158,6 @@ type Connection struct {
 	ServerFinishedTime    time.Time
 	// The first application data record of each side (0-RTT data counts).
 	ClientDataTime, ServerDataTime time.Time
-
-	// spare is the message list of a connection given back with Reuse,
-	// for this one's messages.
-	spare []Message
 }
 
 // CompareStart orders connections by start, then client, then server: the

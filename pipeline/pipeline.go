@@ -57,15 +57,6 @@ func noting(sessions *parser.Sessions, write func(*parser.Connection)) func(*par
 	}
 }
 
-// reusing gives each connection back to the parser once write is done
-// with it.
-func reusing(write func(*parser.Connection)) func(*parser.Connection) {
-	return func(c *parser.Connection) {
-		write(c)
-		parser.Reuse(c)
-	}
-}
-
 // Read reads src to its end with one assembler and returns every
 // connection in the order they started, as Run writes them with
 // StartOrder (exactly: Read keeps them all).

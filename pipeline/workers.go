@@ -301,10 +301,6 @@ type Config struct {
 	// than decided, within bounds (order.go). A live capture read by
 	// several sockets (capture.Sharded) writes them as decided.
 	StartOrder bool
-	// Reuse gives each connection back to the parser once it is written
-	// (parser.Reuse): only when nothing the write function calls keeps it
-	// or reads it later.
-	Reuse bool
 }
 
 // Overhead is the memory a run uses outside the budget: the runtime, the
@@ -365,9 +361,6 @@ func Run(src capture.Source, cfg Config, stop *atomic.Bool, write func(*parser.C
 	}
 	sessions := parser.NewSessions()
 	write = noting(sessions, write)
-	if cfg.Reuse {
-		write = reusing(write)
-	}
 	if byKernel {
 		fanIn(outs, write)
 	} else {

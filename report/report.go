@@ -12,10 +12,7 @@ import (
 // Sink writes connections in one output format.
 type Sink interface {
 	// Write writes one connection. It may write at once (NDJSON) or keep
-	// what it makes of it until Close (the table's rows), but not c, which
-	// tlssniff reuses once Write returns (pipeline.Config.Reuse;
-	// TestSinksKeepNothing). Sorted is the exception, and tlssniff does not
-	// reuse with it.
+	// the connection until Close (table).
 	Write(c *parser.Connection) error
 	// Close writes whatever is pending.
 	Close() error

@@ -150,7 +150,7 @@ const (
 )
 
 // Sorted keeps every connection and passes them to s at Close, in the order
-// named by by: the one Sink that keeps what Write is given. Ties keep the order of the start, then of the endpoints, so
+// named by by. Ties keep the order of the start, then of the endpoints, so
 // that the output is the same for the same input.
 func Sorted(s Sink, by string) Sink { return &sorted{s: s, by: by} }
 

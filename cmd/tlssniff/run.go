@@ -182,12 +182,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 
 	cfg := pipeline.Config{Reassembly: reassembly.DefaultConfig, Validator: validator, Keys: keys,
 		KeysFollowed: c.iface != "" && len(c.keylogs) > 0, RSAKeys: rsaKeys, Workers: c.workers,
-		Live: c.iface != "", Duration: c.duration, StartOrder: c.iface == "",
-		// Every view but --sort's is done with a connection when Write
-		// returns: it writes it, or keeps values made from it (rows, the
-		// summary's counters, the HTML report's diagrams); -w and the
-		// metrics keep its addresses and names.
-		Reuse: c.sort == ""}
+		Live: c.iface != "", Duration: c.duration, StartOrder: c.iface == ""}
 	asm := &cfg.Reassembly
 	asm.IdleTimeout, asm.MaxAge, asm.MaxFlows, asm.Memory = c.idle, c.maxAge, c.maxFlows, memory
 	if os.Getenv("GOMEMLIMIT") == "" {
