@@ -94,9 +94,13 @@ func (s Stats) Add(o Stats) Stats {
 		SkippedBytes: s.SkippedBytes + o.SkippedBytes, Memory: s.Memory.Add(o.Memory)}
 }
 
+// key names a flow. Its fields leave no padding, so that the map hashes
+// and compares it as one run of 56 bytes: two netip.AddrPorts (each with
+// six bytes of padding) and a bool were hashed field by field.
 type key struct {
-	lo, hi netip.AddrPort
-	udp    bool
+	lo, hi netip.Addr
+	ports  uint32 // lo's port, then hi's
+	udp    uint32 // 1 for UDP
 }
 
 // keyOf orders the two endpoints by port, then address: any order names a
@@ -107,7 +111,11 @@ func keyOf(a, b netip.AddrPort, udp bool) key {
 	if pa, pb := a.Port(), b.Port(); pa > pb || pa == pb && a.Addr().Compare(b.Addr()) > 0 {
 		a, b = b, a
 	}
-	return key{a, b, udp}
+	k := key{lo: a.Addr(), hi: b.Addr(), ports: uint32(a.Port())<<16 | uint32(b.Port())}
+	if udp {
+		k.udp = 1
+	}
+	return k
 }
 
 type flow struct {
