@@ -25,7 +25,8 @@ import (
 // summary's tables (the same bytes), not by it: it took 43 µs a row, and
 // the table of bench/bulk-1024.pcap's 976 connections on one CPU fell from
 // 239–257 to 214–217 ms without it. Unlike tablewriter, a value's leading
-// and trailing spaces are kept.
+// and trailing spaces are kept, but at the end of a line (the outcome's
+// column, never a wire string).
 type Table struct {
 	w      io.Writer
 	rows   [][]string
