@@ -10,6 +10,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/olekukonko/tablewriter/pkg/twwidth"
+
 	"github.com/tlssniff/tlssniff/parser"
 )
 
@@ -148,6 +150,24 @@ func TestTableNamesTheDecisiveAlert(t *testing.T) {
 	table.Close()
 	if out := buf.String(); !strings.Contains(out, "alert bad_certificate from server") || strings.Contains(out, "close_notify") {
 		t.Errorf("table:\n%s", out)
+	}
+}
+
+// TestNoWidthCache: tablewriter's width cache is dropped, and the table
+// and summary, which measure wide names, make none again.
+func TestNoWidthCache(t *testing.T) {
+	c, _ := hostileConnection(t)
+	c.ClientHello = &parser.ClientHello{HasServerName: true, ServerName: "日本語.example.test"}
+	for _, s := range []Sink{NewTable(io.Discard), NewSummary(io.Discard)} {
+		if err := s.Write(c); err != nil {
+			t.Fatal(err)
+		}
+		if err := s.Close(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if size, capacity, _ := twwidth.GetCacheStats(); size != 0 || capacity != 0 {
+		t.Errorf("tablewriter's width cache holds %d strings, room for %d", size, capacity)
 	}
 }
 
