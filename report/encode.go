@@ -658,7 +658,7 @@ var plainASCII = func() (t [256]bool) {
 
 // skipPlain returns the index of the first byte of s from i on that
 // appendString does not copy as it is, or len(s). It tests eight bytes at
-// a time, with the carries of one subtraction (SWAR): a byte of the word
+// a time, with the borrows of subtractions (SWAR): a byte of the word
 // is plain unless it is below 0x20, from 0x80 on, or one of the five
 // escaped, taken two by two where they differ in one bit ('"' and '&',
 // '<' and '>'). The tests have no false positive in a word without a byte
