@@ -41,7 +41,8 @@ func NewHTML(w io.Writer, title string) *HTML {
 
 // Write implements Sink.
 func (h *HTML) Write(c *parser.Connection) error {
-	h.acc.add(newEntry(c))
+	e := newEntry(c)
+	h.acc.add(&e)
 	if len(h.diagram) < maxDiagrams {
 		h.diagram = append(h.diagram, newDiagram(c))
 	}

@@ -133,24 +133,39 @@ func newCounter(limit, latency int) *counter {
 	return &counter{limit: limit, latency: latency, m: map[string]*group{}}
 }
 
-func (c *counter) add(name string, e entry) {
+func (c *counter) add(name string, e *entry) {
 	g := c.m[name]
 	if g == nil {
 		c.names.add(name)
-		g = &group{Name: name, handshakes: quantiles{limit: c.latency}}
 		if len(c.m) < c.limit {
+			g = &group{Name: name, handshakes: quantiles{limit: c.latency}}
 			heap.Push(&c.least, g)
 		} else {
-			least := c.least[0]
-			delete(c.m, least.Name)
-			g.Conns, g.err, g.index = least.Conns, least.Conns, 0
-			c.least[0] = g
+			// The least counted gives the new name its place, its count
+			// as an error bound, and its struct with the room it made:
+			// past limit, names come and go at every connection.
+			g = c.least[0]
+			delete(c.m, g.Name)
+			clear(g.causes)
+			*g = group{Name: name, Conns: g.Conns, err: g.Conns, causes: g.causes,
+				handshakes: quantiles{limit: c.latency, exact: g.handshakes.exact[:0]}}
 			c.evicted = true
 		}
 		c.m[name] = g
 	}
 	g.add(e)
 	heap.Fix(&c.least, g.index)
+}
+
+// addKey counts e under the name in key, which is made a string only
+// when the name is new.
+func (c *counter) addKey(key []byte, e *entry) {
+	if g := c.m[string(key)]; g != nil {
+		g.add(e)
+		heap.Fix(&c.least, g.index)
+		return
+	}
+	c.add(string(key), e)
 }
 
 // total is how many names there were, and whether that is exact.

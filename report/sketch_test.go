@@ -54,7 +54,7 @@ func abs(d time.Duration) time.Duration { return max(d, -d) }
 func TestCounter(t *testing.T) {
 	few := newCounter(10, 0)
 	for i := range 100 {
-		few.add(fmt.Sprint(i%7), entry{outcome: parser.OutcomeEstablished})
+		few.add(fmt.Sprint(i%7), &entry{outcome: parser.OutcomeEstablished})
 	}
 	if n, exact := few.total(); n != 7 || !exact || few.m["3"].Conns != 14 || few.m["3"].err != 0 {
 		t.Fatalf("7 names: total %d (exact %v), %+v", n, exact, few.m["3"])
@@ -70,9 +70,18 @@ func TestCounter(t *testing.T) {
 			heavy[name]++
 		}
 		distinct[name] = true
-		c.add(name, entry{outcome: parser.OutcomeEstablished, handshake: new(time.Duration)})
+		c.add(name, &entry{outcome: parser.OutcomeEstablished, handshake: new(time.Duration),
+			costs: []parser.Finding{{Kind: name, Cost: time.Millisecond, HasCost: true}}})
 		if len(c.m) > limit {
 			t.Fatalf("%d names kept", len(c.m))
+		}
+	}
+	// A name that took the place of another, and its struct, kept
+	// nothing of it: its handshakes and causes are its own.
+	for name, g := range c.m {
+		own := g.Conns - g.err
+		if g.handshakes.n != own || len(g.handshakes.exact) > own || len(g.causes) != 1 || g.causes[name] != time.Duration(own)*time.Millisecond {
+			t.Fatalf("%s: %d connections of its own, %d handshakes (%d kept exactly), causes %v", name, own, g.handshakes.n, len(g.handshakes.exact), g.causes)
 		}
 	}
 	for name, want := range heavy {

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"math"
+	"net/netip"
 	"slices"
 	"strings"
 	"time"
@@ -31,16 +32,18 @@ func NewSummary(w io.Writer) *Summary { return &Summary{w: w, acc: newAccumulato
 
 // Write implements Sink.
 func (s *Summary) Write(c *parser.Connection) error {
-	s.acc.add(newEntry(c))
+	e := newEntry(c)
+	s.acc.add(&e)
 	return nil
 }
 
 // entry is what a summary counts of one connection.
 type entry struct {
-	sni, server, version, suite, group, alpn, ja4 string
-	outcome                                       parser.Outcome
-	handshake                                     *time.Duration
-	start                                         time.Time
+	sni, version, suite, group, alpn, ja4 string
+	server                                netip.AddrPort
+	outcome                               parser.Outcome
+	handshake                             *time.Duration
+	start                                 time.Time
 	// why is the failure's Reason, else its outcome; alerts are "from
 	// description" of the alerts it carried (close_notify left out, an
 	// encrypted one counted when the handshake failed).
@@ -57,7 +60,7 @@ type entry struct {
 const sep = "\x00"
 
 func newEntry(c *parser.Connection) entry {
-	e := entry{sni: dash(c.SNI()), server: c.Server.String(), outcome: c.Outcome, start: c.Start,
+	e := entry{sni: dash(c.SNI()), server: c.Server, outcome: c.Outcome, start: c.Start,
 		version: "-", suite: "-", group: "-", alpn: dash(c.ALPN()), ja4: "-", handshake: c.Timing.Handshake}
 	if e.failed() {
 		e.why = cmp.Or(c.Reason(), c.Outcome.String()+": "+c.OutcomeDetail)
@@ -119,7 +122,7 @@ func appendNew(list []string, s string) []string {
 // failed reports whether the handshake failed: refused, alerted, aborted,
 // reset or broken. A capture that ended early or holds one side only shows
 // no failure, nor a success.
-func (e entry) failed() bool { return e.outcome.Failed() }
+func (e *entry) failed() bool { return e.outcome.Failed() }
 
 // Bounds of what a summary keeps: the handshake times overall exactly up
 // to maxExact, and by name (SNI, server) up to maxExactByName; at most
@@ -138,6 +141,7 @@ type accumulator struct {
 	// description, and certificates.
 	failures, alerts, certs *counter
 	last                    time.Time // the latest start
+	key                     []byte    // add's, reused
 }
 
 func newAccumulator() *accumulator {
@@ -149,7 +153,7 @@ func newAccumulator() *accumulator {
 	return a
 }
 
-func (a *accumulator) add(e entry) {
+func (a *accumulator) add(e *entry) {
 	a.all.add(e)
 	a.outcomes.add(e.outcome.String(), e)
 	a.versions.add(e.version, e)
@@ -158,16 +162,23 @@ func (a *accumulator) add(e entry) {
 	a.alpns.add(e.alpn, e)
 	a.ja4s.add(e.ja4, e)
 	a.snis.add(e.sni, e)
-	a.servers.add(e.server, e)
-	where := e.server + sep + e.sni + sep
+	// The keys made of parts are made in one buffer, and a string only
+	// for a name not counted yet.
+	a.key = e.server.AppendTo(a.key[:0])
+	a.servers.addKey(a.key, e)
+	a.key = append(append(append(a.key, sep...), e.sni...), sep...)
+	where := len(a.key)
 	if e.why != "" {
-		a.failures.add(where+e.why, e)
+		a.key = append(a.key[:where], e.why...)
+		a.failures.addKey(a.key, e)
 	}
 	for _, al := range e.alerts {
-		a.alerts.add(where+al, e)
+		a.key = append(a.key[:where], al...)
+		a.alerts.addKey(a.key, e)
 	}
 	if e.cert != "" {
-		a.certs.add(where+e.cert, e)
+		a.key = append(a.key[:where], e.cert...)
+		a.certs.addKey(a.key, e)
 	}
 	if e.start.After(a.last) {
 		a.last = e.start
@@ -288,7 +299,7 @@ func (a *accumulator) summarize() summary {
 // certWarnDays is how close to its end a valid certificate is at risk.
 const certWarnDays = 30
 
-func (g *group) add(e entry) {
+func (g *group) add(e *entry) {
 	g.Conns++
 	if e.outcome == parser.OutcomeEstablished {
 		g.Established++
