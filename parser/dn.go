@@ -4,6 +4,7 @@ import (
 	"encoding/asn1"
 	"encoding/binary"
 	"encoding/hex"
+	"strconv"
 	"strings"
 	"unicode/utf16"
 	"unicode/utf8"
@@ -30,14 +31,16 @@ func distinguishedName(der []byte) string {
 	if !in.ReadASN1(&rdns, cbasn1.SEQUENCE) || !in.Empty() {
 		return ""
 	}
-	// The attributes in order, each with the index of its relative name.
+	// The attributes in order, each with the index of its relative name;
+	// an OID is kept as its DER, looked up as it is (attributeNamesDER).
 	type attribute struct {
 		rdn   int
-		oid   asn1.ObjectIdentifier
+		oid   cryptobyte.String
 		value cryptobyte.String
 		tag   cbasn1.Tag
 	}
-	var attrs []attribute
+	var room [8]attribute
+	attrs := room[:0]
 	for rdn := 0; !rdns.Empty(); rdn++ {
 		var set cryptobyte.String
 		if !rdns.ReadASN1(&set, cbasn1.SET) {
@@ -46,7 +49,7 @@ func distinguishedName(der []byte) string {
 		for !set.Empty() {
 			var atv cryptobyte.String
 			a := attribute{rdn: rdn}
-			if !set.ReadASN1(&atv, cbasn1.SEQUENCE) || !atv.ReadASN1ObjectIdentifier(&a.oid) ||
+			if !set.ReadASN1(&atv, cbasn1.SEQUENCE) || !atv.ReadASN1Element(&a.oid, cbasn1.OBJECT_IDENTIFIER) ||
 				!atv.ReadAnyASN1Element(&a.value, &a.tag) || !atv.Empty() {
 				return ""
 			}
@@ -54,6 +57,7 @@ func distinguishedName(der []byte) string {
 		}
 	}
 	var b strings.Builder
+	b.Grow(len(der))
 	for i := len(attrs) - 1; i >= 0; i-- {
 		a := attrs[i]
 		switch {
@@ -63,9 +67,13 @@ func distinguishedName(der []byte) string {
 		default:
 			b.WriteByte(',')
 		}
-		short, known := attributeNames[a.oid.String()]
+		short, known := attributeNamesDER[string(a.oid)]
 		if !known {
-			short = a.oid.String()
+			var oid asn1.ObjectIdentifier
+			if !a.oid.ReadASN1ObjectIdentifier(&oid) {
+				return ""
+			}
+			short = oid.String()
 		}
 		b.WriteString(short)
 		b.WriteByte('=')
@@ -116,6 +124,29 @@ var attributeNames = map[string]string{
 	"1.3.6.1.4.1.311.60.2.1.2":   "jurisdictionST",
 	"1.3.6.1.4.1.311.60.2.1.3":   "jurisdictionC",
 }
+
+// attributeNamesDER are attributeNames by the DER of their OIDs, so that
+// a name is found without parsing its OID into a slice and formatting it:
+// two allocations an attribute, a dozen a certificate, before.
+var attributeNamesDER = func() map[string]string {
+	m := make(map[string]string, len(attributeNames))
+	for dotted, short := range attributeNames {
+		var oid asn1.ObjectIdentifier
+		for part := range strings.SplitSeq(dotted, ".") {
+			n, err := strconv.Atoi(part)
+			if err != nil {
+				panic("attributeNames: " + dotted)
+			}
+			oid = append(oid, n)
+		}
+		der, err := asn1.Marshal(oid)
+		if err != nil {
+			panic("attributeNames: " + dotted)
+		}
+		m[string(der)] = short
+	}
+	return m
+}()
 
 // attributeText decodes an attribute value of one of the string types
 // names use; isText is false for any other type.
