@@ -171,7 +171,7 @@ load:
 	$(GO) test -run '^$$' -bench LiveLoad -benchtime 5s ./cmd/tlssniff
 
 FUZZ_TARGETS := parser:FuzzRecordLayer parser:FuzzConn parser:FuzzDecodeClientHello \
-	parser:FuzzDecodeServerHello parser:FuzzDecodeCertificate parser:FuzzDecrypt reassembly:FuzzAssembler capture:FuzzDecode \
+	parser:FuzzDecodeServerHello parser:FuzzDecodeCertificate parser:FuzzDistinguishedName parser:FuzzDecrypt reassembly:FuzzAssembler capture:FuzzDecode \
 	capture:FuzzPlainTCP capture:FuzzDefrag capture:FuzzPcapng capture:FuzzPcapReader parser:FuzzQUICDatagrams parser:FuzzCryptoStream parser:FuzzDTLSFragments \
 	parser:FuzzRecordStorm reorder:FuzzReorder report:FuzzAppendString report:FuzzAppendMilli export:FuzzExporter
 

@@ -2,6 +2,9 @@ package parser
 
 import (
 	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/asn1"
 	"os/exec"
 	"path/filepath"
 	"strings"
@@ -51,4 +54,41 @@ func TestDistinguishedNamesAsOpenSSL(t *testing.T) {
 			t.Errorf("%s:\n subject %s\n issuer  %s\n openssl %s", subj, got.Subject, got.Issuer, name)
 		}
 	}
+}
+
+// FuzzDistinguishedName: any bytes give a name or "", never a panic; a
+// name written has the attributes encoding/asn1 reads, last to first,
+// each under OpenSSL's short name for its type or its dotted OID ("" is
+// for what crypto/x509 would not parse, stricter than encoding/asn1).
+func FuzzDistinguishedName(f *testing.F) {
+	_, s := testPKI(f).Configs("www.example.test", tls.VersionTLS12, tls.VersionTLS12)
+	leaf, err := x509.ParseCertificate(s.Certificates[0].Certificate[0])
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Add(leaf.RawSubject)
+	f.Add(leaf.RawIssuer)
+	f.Add([]byte{0x30, 0x0b, 0x31, 0x09, 0x30, 0x07, 0x06, 0x03, 0x2a, 0x03, 0x04, 0x13, 0x00}) // 1.2.3.4 = ""
+	f.Fuzz(func(t *testing.T, der []byte) {
+		got := distinguishedName(der)
+		var rdns pkix.RDNSequence
+		if rest, err := asn1.Unmarshal(der, &rdns); err != nil || len(rest) > 0 || got == "" {
+			return
+		}
+		at := 0
+		for i := len(rdns) - 1; i >= 0; i-- {
+			for j := len(rdns[i]) - 1; j >= 0; j-- {
+				oid := rdns[i][j].Type.String()
+				name, known := attributeNames[oid]
+				if !known {
+					name = oid
+				}
+				k := strings.Index(got[at:], name+"=")
+				if k < 0 {
+					t.Fatalf("%x: %q lacks %s= after byte %d", der, got, name, at)
+				}
+				at += k + len(name) + 1
+			}
+		}
+	})
 }
