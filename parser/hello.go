@@ -234,11 +234,17 @@ func (m *ClientHello) decodeExtension(typ uint16, data cryptobyte.String) bool {
 		if !data.ReadUint16LengthPrefixed(&list) || !data.Empty() {
 			return false
 		}
-		for !list.Empty() {
+		n := 0 // counted first, for one allocation
+		for l := list; !l.Empty(); n++ {
 			var proto cryptobyte.String
-			if !list.ReadUint8LengthPrefixed(&proto) {
+			if !l.ReadUint8LengthPrefixed(&proto) {
 				return false
 			}
+		}
+		m.ALPN = slices.Grow(m.ALPN, n)
+		for !list.Empty() {
+			var proto cryptobyte.String
+			list.ReadUint8LengthPrefixed(&proto)
 			m.ALPN = append(m.ALPN, protocolName(proto))
 		}
 		return true
@@ -281,12 +287,21 @@ func (m *ClientHello) decodeExtension(typ uint16, data cryptobyte.String) bool {
 		if !data.ReadUint16LengthPrefixed(&list) || !data.Empty() {
 			return false
 		}
+		n := 0 // counted first, to take the list from m's store
+		for l := list; !l.Empty(); n++ {
+			var key cryptobyte.String
+			if !l.Skip(2) || !l.ReadUint16LengthPrefixed(&key) {
+				return false
+			}
+		}
+		if m.KeyShares == nil {
+			m.KeyShares = m.list(n)
+		}
 		for !list.Empty() {
 			var group uint16
 			var key cryptobyte.String
-			if !list.ReadUint16(&group) || !list.ReadUint16LengthPrefixed(&key) {
-				return false
-			}
+			list.ReadUint16(&group)
+			list.ReadUint16LengthPrefixed(&key)
 			m.KeyShares = append(m.KeyShares, group)
 		}
 		return true
