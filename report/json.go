@@ -189,29 +189,36 @@ func (a *arena) connection(c *parser.Connection) *Connection {
 		}
 		out.Renegotiations = append(out.Renegotiations, j)
 	}
-	out.Timing = timing(c)
+	out.Timing = timing(c, (*[timingFields]float64)(take(&a.floats, timingFields)))
 	out.Diagnosis = diagnosis(a, c)
 	return out
 }
 
 // timing converts the connection's durations to milliseconds, null when a
-// step was not seen; the values share one allocation.
-func timing(c *parser.Connection) Timing {
+// step was not seen, the values kept in vals; the place it was captured
+// near points into c.
+func timing(c *parser.Connection, vals *[timingFields]float64) Timing {
 	t := &c.Timing
-	ds := [...]*time.Duration{t.Handshake, t.SYNToSYNACK, t.SYNACKToACK, t.TCPRoundTrip, t.SYNToClientHello,
+	ds := [timingFields]*time.Duration{t.Handshake, t.SYNToSYNACK, t.SYNACKToACK, t.TCPRoundTrip, t.SYNToClientHello,
 		t.ServerFlight, t.HelloRetry, t.ClientHelloToServerHello, t.ClientFirstData, t.ServerFirstData}
-	vals := new([len(ds)]float64)
-	var p [len(ds)]*float64
+	var p [timingFields]*float64
 	for i, d := range ds {
 		if d != nil {
 			vals[i] = ms(*d)
 			p[i] = &vals[i]
 		}
 	}
+	var near *string
+	if t.CaptureNear != "" {
+		near = &t.CaptureNear
+	}
 	return Timing{HandshakeMS: p[0], SYNToSYNACKMS: p[1], SYNACKToACKMS: p[2], TCPRoundTripMS: p[3],
-		CaptureNear: nonEmpty(t.CaptureNear), SYNToClientHelloMS: p[4], ServerFlightMS: p[5], HelloRetryMS: p[6],
+		CaptureNear: near, SYNToClientHelloMS: p[4], ServerFlightMS: p[5], HelloRetryMS: p[6],
 		ClientHelloToServerHelloMS: p[7], ClientFirstDataMS: p[8], ServerFirstDataMS: p[9]}
 }
+
+// timingFields is how many durations Timing has.
+const timingFields = 10
 
 // diagnosis converts the connection's findings; the list is never null.
 func diagnosis(a *arena, c *parser.Connection) []Finding {

@@ -170,7 +170,7 @@ func timingParts(c *parser.Connection) []string {
 			parts = append(parts, fmt.Sprintf("%s %.3f ms", name, *d))
 		}
 	}
-	t := timing(c)
+	t := timing(c, new([timingFields]float64))
 	add("SYN to SYN/ACK", t.SYNToSYNACKMS)
 	add("SYN/ACK to ACK", t.SYNACKToACKMS)
 	if t.CaptureNear != nil {
