@@ -20,6 +20,11 @@ type tls13 struct {
 	tickets     int   // NewSessionTickets inferred
 	ticketLen   int   // their length, to recognise a run of them
 	dataStarted bool  // the server sent application data
+	// The lists' first records are kept here, not allocated: a server's
+	// flight is four at most without a client certificate request, the
+	// client's before its Finished three.
+	serverRoom [4]int
+	clientRoom [3]int
 }
 
 // tagLen is the AEAD tag size of a TLS 1.3 suite.
@@ -84,6 +89,9 @@ func (c *Conn) applicationData13(side int, r Record) {
 		if i < 0 {
 			return // past maxMessages: nothing left to infer from
 		}
+		if st.serverRecs == nil {
+			st.serverRecs = st.serverRoom[:0]
+		}
 		st.serverRecs = append(st.serverRecs, i)
 		if r.Length == finishedLen(suite) && len(st.serverRecs) >= 2 {
 			st.serverFin = true
@@ -107,6 +115,9 @@ func (c *Conn) applicationData13(side int, r Record) {
 		i := c.message(r.Time, side, MsgEncryptedHandshake, r.Length, true)
 		if i < 0 {
 			return
+		}
+		if st.clientRecs == nil {
+			st.clientRecs = st.clientRoom[:0]
 		}
 		st.clientRecs = append(st.clientRecs, i)
 		switch {
