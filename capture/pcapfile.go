@@ -89,7 +89,7 @@ const (
 // (FuzzPcapReader).
 type pcapReader struct {
 	r      io.Reader
-	order  binary.ByteOrder
+	big    bool   // the file's byte order (u32)
 	factor uint32 // nanoseconds per unit of the timestamp's fraction
 	max    int    // the longest record taken, as pcapgo's
 	snap   uint32
@@ -110,12 +110,12 @@ func newPcapReader(r io.Reader) (*pcapReader, layers.LinkType, error) {
 	if err != nil {
 		return nil, 0, err
 	}
-	pr := &pcapReader{r: r, order: binary.BigEndian, factor: 1000, snap: check.Snaplen(), slabs: NewSlabs()}
+	pr := &pcapReader{r: r, big: true, factor: 1000, snap: check.Snaplen(), slabs: NewSlabs()}
 	switch binary.LittleEndian.Uint32(hdr[:4]) { // pcapgo took the magic
 	case 0xa1b2c3d4:
-		pr.order = binary.LittleEndian
+		pr.big = false
 	case 0xa1b23c4d:
-		pr.order, pr.factor = binary.LittleEndian, 1
+		pr.big, pr.factor = false, 1
 	case 0x4d3cb2a1:
 		pr.factor = 1
 	}
@@ -163,9 +163,9 @@ func (r *pcapReader) ZeroCopyReadPacketData() ([]byte, gopacket.CaptureInfo, err
 		return nil, ci, r.short(got)
 	}
 	h := r.slab.buf[r.start : r.start+16]
-	ci.Timestamp = time.Unix(int64(r.order.Uint32(h[0:4])), int64(r.order.Uint32(h[4:8])*r.factor)).UTC()
-	ci.CaptureLength = int(r.order.Uint32(h[8:12]))
-	ci.Length = int(r.order.Uint32(h[12:16]))
+	ci.Timestamp = time.Unix(int64(r.u32(h[0:4])), int64(r.u32(h[4:8])*r.factor)).UTC()
+	ci.CaptureLength = int(r.u32(h[8:12]))
+	ci.Length = int(r.u32(h[12:16]))
 	r.start += 16
 	switch {
 	case ci.CaptureLength > r.max:
@@ -184,6 +184,16 @@ func (r *pcapReader) ZeroCopyReadPacketData() ([]byte, gopacket.CaptureInfo, err
 	data := r.slab.buf[r.start : r.start+ci.CaptureLength]
 	r.start += ci.CaptureLength
 	return data, ci, nil
+}
+
+// u32 reads a record header's field in the file's byte order: a flag, not
+// a binary.ByteOrder, whose four calls through the interface at every
+// record were not inlined.
+func (r *pcapReader) u32(b []byte) uint32 {
+	if r.big {
+		return binary.BigEndian.Uint32(b)
+	}
+	return binary.LittleEndian.Uint32(b)
 }
 
 // short is the error of a read that found got bytes of a record's header
