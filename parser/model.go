@@ -158,6 +158,11 @@ type Connection struct {
 	ServerFinishedTime    time.Time
 	// The first application data record of each side (0-RTT data counts).
 	ClientDataTime, ServerDataTime time.Time
+
+	// Where Timing's durations and the two flights are kept, so that they
+	// cost the connection no allocation of their own.
+	durations [10]time.Duration
+	flights   [2]Flight // the server's, the client's
 }
 
 // CompareStart orders connections by start, then client, then server: the

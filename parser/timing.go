@@ -51,7 +51,7 @@ func span(slot *time.Duration, from, to time.Time) *time.Duration {
 // timing derives the connection's Timing from its landmarks.
 func (c *Conn) timing(t flowstats.Stats) {
 	cc := c.c
-	d := new([10]time.Duration) // the durations share one allocation
+	d := &cc.durations
 	cc.Timing = Timing{
 		Handshake:                span(&d[0], cc.ClientHelloTime, cc.ClientFinishedTime),
 		ClientHelloToServerHello: span(&d[1], cc.ClientHelloTime, cc.ServerHelloTime),

@@ -173,13 +173,13 @@ func (c *Conn) closeServerFlight() {
 	case whole && n == len(want)+1 && !cc.Resumed:
 		want = []MessageType{MsgEncryptedExtensions, MsgCertificateRequest, MsgCertificate, MsgCertificateVerify, MsgFinished}
 	default:
-		cc.ServerFlight = c.flight(st.serverRecs, want)
+		cc.ServerFlight = c.flight(&cc.flights[0], st.serverRecs, want)
 		return
 	}
 	for k, i := range st.serverRecs {
 		cc.Messages[i].Type = want[k]
 	}
-	cc.ServerFlight = c.flight(st.serverRecs, want)
+	cc.ServerFlight = c.flight(&cc.flights[0], st.serverRecs, want)
 }
 
 // clientFinished is the index in clientRecs of the client's Finished when
@@ -230,7 +230,7 @@ func (c *Conn) closeClientFlight(fin int) {
 		m := cc.ServerFlight.Messages
 		cc.ServerFlight.Messages = append([]MessageType{m[0], MsgCertificateRequest}, m[1:]...)
 	}
-	cc.ClientFlight = c.flight(recs, names)
+	cc.ClientFlight = c.flight(&cc.flights[1], recs, names)
 	// Records after the Finished were the client's first application data.
 	for _, i := range st.clientRecs[fin+1:] {
 		cc.Messages[i].Type = MsgApplicationData
@@ -240,8 +240,9 @@ func (c *Conn) closeClientFlight(fin int) {
 	c.setFinished(c.client, cc.Messages[recs[fin]].Time)
 }
 
-func (c *Conn) flight(recs []int, msgs []MessageType) *Flight {
-	f := &Flight{Records: len(recs), Messages: msgs}
+// flight sums up recs, named msgs, in f, one of the connection's flights.
+func (c *Conn) flight(f *Flight, recs []int, msgs []MessageType) *Flight {
+	*f = Flight{Records: len(recs), Messages: msgs}
 	for _, i := range recs {
 		f.Bytes += c.c.Messages[i].Length
 	}
