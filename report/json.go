@@ -17,11 +17,12 @@ func validation(v *parser.Validation) *Validation {
 	return &out
 }
 
-func flight(a *arena, f *parser.Flight) *Flight {
+// flight converts f into out, one of the arena's.
+func flight(a *arena, out *Flight, f *parser.Flight) *Flight {
 	if f == nil {
 		return nil
 	}
-	out := &Flight{Records: f.Records, Bytes: f.Bytes, Messages: take(&a.strs, len(f.Messages))}
+	*out = Flight{Records: f.Records, Bytes: f.Bytes, Messages: take(&a.strs, len(f.Messages))}
 	for i, m := range f.Messages {
 		out.Messages[i] = m.String()
 	}
@@ -131,8 +132,8 @@ func (a *arena) connection(c *parser.Connection) *Connection {
 		MessagesDropped:    c.MessagesDropped,
 		Certificates:       certificates(a, c.Certificates),
 		Validation:         validation(c.Validation),
-		ServerFlight:       flight(a, c.ServerFlight),
-		ClientFlight:       flight(a, c.ClientFlight),
+		ServerFlight:       flight(a, &a.flights[0], c.ServerFlight),
+		ClientFlight:       flight(a, &a.flights[1], c.ClientFlight),
 		EarlyData:          EarlyData(c.EarlyData),
 		ClientValidation:   validation(c.ClientValidation),
 		ClientCertificates: certificates(a, c.ClientCertificates),
@@ -250,6 +251,7 @@ func nonEmpty(s string) *string {
 type arena struct {
 	conn         Connection
 	clientHello  ClientHello
+	flights      [2]Flight         // the server's, the client's
 	serverHellos pool[ServerHello] // the ServerHello's and the HelloRetryRequest's
 	strs         pool[string]
 	nums         pool[int]
