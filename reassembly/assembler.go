@@ -118,6 +118,14 @@ func keyOf(a, b netip.AddrPort, udp bool) key {
 	return k
 }
 
+// recentFlows is how many open flows an Assembler finds by their ports
+// before its map: packets come in runs of one flow, and between a few
+// hundred flows at once, so most are found without hashing the 56 bytes
+// of their key. The slot of a flow is a multiplicative hash of its ports.
+const recentFlows = 256
+
+func recentSlot(k key) int { return int(k.ports * 0x9E3779B1 >> 24) }
+
 type flow struct {
 	key   key
 	id    uint64
@@ -142,10 +150,10 @@ type Assembler struct {
 	cfg       Config
 	factory   Factory
 	flows     map[key]*flow
-	last      *flow      // the flow of the previous packet, if still open
-	active    flowList   // least recently active first
-	age       flowList   // streams not yet ended, oldest first
-	lingering []lingerer // flows reset or finished, not yet closed
+	recent    [recentFlows]*flow // open flows, by their ports (recentSlot)
+	active    flowList           // least recently active first
+	age       flowList           // streams not yet ended, oldest first
+	lingering []lingerer         // flows reset or finished, not yet closed
 	// free holds closed flows, about 640 bytes each, to reuse: allocated
 	// afresh, flows were a tenth of the bytes a run allocated on
 	// bench/mix-1024.pcap. The pool is the assembler's own, not one that
@@ -215,10 +223,9 @@ func (a *Assembler) Stats() Stats {
 func (a *Assembler) Add(p *capture.Packet) {
 	a.Advance(p.Time)
 	k := keyOf(p.Src, p.Dst, p.UDP)
-	f := a.last
+	slot := &a.recent[recentSlot(k)]
+	f := *slot
 	if f == nil || f.key != k {
-		// Bulk data comes in runs of one flow: the cache spares hashing
-		// the addresses of most packets.
 		f = a.flows[k]
 	}
 	if f != nil && f.lingering && (p.Flags&(capture.FlagSYN|capture.FlagACK) == capture.FlagSYN || p.Time.Sub(f.last) > lingerWindow) {
@@ -231,7 +238,7 @@ func (a *Assembler) Add(p *capture.Packet) {
 		}
 		f = a.newFlow(k, p)
 	}
-	a.last = f
+	*slot = f
 	a.touch(f, p.Time)
 	s := 0
 	if p.Src != f.client {
@@ -427,8 +434,8 @@ func (a *Assembler) close(f *flow) {
 	}
 	f.mem.Close()
 	delete(a.flows, f.key)
-	if a.last == f {
-		a.last = nil
+	if slot := &a.recent[recentSlot(f.key)]; *slot == f {
+		*slot = nil
 	}
 	a.active.remove(f)
 	a.age.remove(f)

@@ -192,6 +192,17 @@ func TestAssembler(t *testing.T) {
 			{src: netip.MustParseAddrPort("10.0.0.3:40001"), flags: S, seq: 1, at: 3 * time.Second}},
 			want: []string{"open 10.0.0.1:40000", "close 10.0.0.1:40000", "open 10.0.0.1:40000", `data 0 "x"`,
 				"open 10.0.0.3:40001", "close 10.0.0.1:40000", "close 10.0.0.3:40001"}},
+		// Two clients on the same port share a slot of the recent flows:
+		// each packet still goes to its own flow.
+		{name: "two flows on the same ports, their packets interleaved", segs: []seg{
+			{flags: S, seq: 1},
+			{src: netip.MustParseAddrPort("10.0.0.3:40000"), flags: S, seq: 1000},
+			{flags: A, seq: 2, data: "aa"},
+			{src: netip.MustParseAddrPort("10.0.0.3:40000"), flags: A, seq: 1001, data: "bb"},
+			{flags: A, seq: 4, data: "cc"},
+			{src: netip.MustParseAddrPort("10.0.0.3:40000"), flags: A, seq: 1003, data: "dd"}},
+			want: []string{"open 10.0.0.1:40000", "open 10.0.0.3:40000", `data 0 "aa"`, `data 0 "bb"`, `data 0 "cc"`, `data 0 "dd"`,
+				"close 10.0.0.1:40000", "close 10.0.0.3:40000"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			cfg := DefaultConfig
