@@ -29,6 +29,7 @@ const (
 	helloWithin = 3 * time.Second
 	maxHeld     = 1024
 	maxTracked  = 1 << 16
+	maxFree     = 1024 // tracked shells kept for reuse
 )
 
 // tracked is a worker's flow, with its start, for its mark. Close lets go
@@ -47,6 +48,19 @@ func (t *tracked) Close() {
 type starts struct {
 	q    []*tracked
 	head int
+	// free is shells let go of by their flows and by the queue, to
+	// reuse: one was allocated for every connection.
+	free []*tracked
+}
+
+// shell returns a tracked to fill, reused when one is free.
+func (s *starts) shell() *tracked {
+	if n := len(s.free); n > 0 {
+		t := s.free[n-1]
+		s.free = s.free[:n-1]
+		return t
+	}
+	return new(tracked)
 }
 
 func (s *starts) add(t *tracked) {
@@ -69,6 +83,10 @@ func (s *starts) mark(now time.Time) time.Time {
 				return f.start
 			}
 			return now
+		}
+		if f.Conn == nil && len(s.free) < maxFree {
+			// Closed, so the assembler has let go of it too.
+			s.free = append(s.free, f)
 		}
 		s.q[s.head] = nil
 	}

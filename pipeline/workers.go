@@ -79,7 +79,8 @@ func (w *worker) run() {
 	if w.cfg.StartOrder {
 		base := streams
 		streams = func(client, server netip.AddrPort, start time.Time, fs *flowstats.Stats, mem *budget.Account) reassembly.Stream {
-			t := &tracked{Conn: base(client, server, start, fs, mem).(*parser.Conn), start: start}
+			t := flows.shell()
+			t.Conn, t.start = base(client, server, start, fs, mem).(*parser.Conn), start
 			flows.add(t)
 			return t
 		}
@@ -212,6 +213,7 @@ func merge(ins []<-chan batch, o *orderer) {
 	heads := make([]batch, len(ins))
 	done := make([]bool, len(ins))
 	used := make([]bool, len(ins)) // the head was written: receive the next
+	var conns []*parser.Connection // those decided at one packet, reused
 	for i := range used {
 		used[i] = true
 	}
@@ -238,7 +240,7 @@ func merge(ins []<-chan batch, o *orderer) {
 			o.take(nil)
 			return
 		}
-		var conns []*parser.Connection
+		conns = conns[:0]
 		for i := range ins {
 			if !done[i] && heads[i].index == least {
 				conns = append(conns, heads[i].conns...)
@@ -247,6 +249,7 @@ func merge(ins []<-chan batch, o *orderer) {
 			}
 		}
 		o.take(conns)
+		clear(conns) // take keeps none: let the written go
 	}
 }
 
