@@ -234,17 +234,14 @@ func (m *ClientHello) decodeExtension(typ uint16, data cryptobyte.String) bool {
 		if !data.ReadUint16LengthPrefixed(&list) || !data.Empty() {
 			return false
 		}
-		n := 0 // counted first, for one allocation
-		for l := list; !l.Empty(); n++ {
-			var proto cryptobyte.String
-			if !l.ReadUint8LengthPrefixed(&proto) {
-				return false
-			}
+		if m.ALPN == nil {
+			m.ALPN = make([]string, 0, 2) // h2 and http/1.1, in one allocation
 		}
-		m.ALPN = slices.Grow(m.ALPN, n)
 		for !list.Empty() {
 			var proto cryptobyte.String
-			list.ReadUint8LengthPrefixed(&proto)
+			if !list.ReadUint8LengthPrefixed(&proto) {
+				return false
+			}
 			m.ALPN = append(m.ALPN, protocolName(proto))
 		}
 		return true
@@ -287,21 +284,15 @@ func (m *ClientHello) decodeExtension(typ uint16, data cryptobyte.String) bool {
 		if !data.ReadUint16LengthPrefixed(&list) || !data.Empty() {
 			return false
 		}
-		n := 0 // counted first, to take the list from m's store
-		for l := list; !l.Empty(); n++ {
-			var key cryptobyte.String
-			if !l.Skip(2) || !l.ReadUint16LengthPrefixed(&key) {
-				return false
-			}
-		}
 		if m.KeyShares == nil {
-			m.KeyShares = m.list(n)
+			m.KeyShares = m.list(2) // one or two shares, from m's store
 		}
 		for !list.Empty() {
 			var group uint16
 			var key cryptobyte.String
-			list.ReadUint16(&group)
-			list.ReadUint16LengthPrefixed(&key)
+			if !list.ReadUint16(&group) || !list.ReadUint16LengthPrefixed(&key) {
+				return false
+			}
 			m.KeyShares = append(m.KeyShares, group)
 		}
 		return true

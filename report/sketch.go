@@ -153,19 +153,23 @@ func (c *counter) add(name string, e *entry) {
 		}
 		c.m[name] = g
 	}
-	g.add(e)
-	heap.Fix(&c.least, g.index)
+	c.count(g, e)
 }
 
 // addKey counts e under the name in key, which is made a string only
 // when the name is new.
 func (c *counter) addKey(key []byte, e *entry) {
 	if g := c.m[string(key)]; g != nil {
-		g.add(e)
-		heap.Fix(&c.least, g.index)
+		c.count(g, e)
 		return
 	}
 	c.add(string(key), e)
+}
+
+// count adds e to g and keeps g in its place among the least counted.
+func (c *counter) count(g *group, e *entry) {
+	g.add(e)
+	heap.Fix(&c.least, g.index)
 }
 
 // total is how many names there were, and whether that is exact.
