@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/spf13/pflag"
+	"golang.org/x/term"
 
 	"github.com/tlssniff/tlssniff/capture"
 	"github.com/tlssniff/tlssniff/metrics"
@@ -376,14 +377,13 @@ func (c *cli) sink(stdout io.Writer) report.Sink {
 	return report.NewTable(stdout)
 }
 
-// isTerminal reports whether w is a character device, as a terminal is.
+// isTerminal reports whether w is a terminal, as isatty does: not any
+// character device, as it was once taken to be. /dev/null is one, and
+// NDJSON of bench/mix-1024.pcap sent there was written a connection at a
+// time (23,552 writes).
 func isTerminal(w io.Writer) bool {
 	f, ok := w.(*os.File)
-	if !ok {
-		return false
-	}
-	st, err := f.Stat()
-	return err == nil && st.Mode()&os.ModeCharDevice != 0
+	return ok && term.IsTerminal(int(f.Fd()))
 }
 
 // utf8Locale reports whether the locale's character set is UTF-8, as

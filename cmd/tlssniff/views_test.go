@@ -148,6 +148,14 @@ func TestColor(t *testing.T) {
 	if isTerminal(&bytes.Buffer{}) {
 		t.Error("a buffer is taken for a terminal")
 	}
+	null, err := os.OpenFile(os.DevNull, os.O_WRONLY, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer null.Close()
+	if isTerminal(null) {
+		t.Error("/dev/null, a character device, is taken for a terminal")
+	}
 	c := &cli{format: formatLadder, color: "auto"}
 	for _, noColor := range []string{"", "1"} {
 		t.Setenv("NO_COLOR", noColor)
