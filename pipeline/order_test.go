@@ -3,6 +3,7 @@ package pipeline
 import (
 	"container/heap"
 	"net/netip"
+	"slices"
 	"testing"
 	"time"
 
@@ -47,5 +48,34 @@ func TestStartOrderBounds(t *testing.T) {
 	h.release(t0.Add(time.Hour), func(c *parser.Connection) { written = append(written, c) })
 	if h.Len() != 0 || len(written) != maxHeld+10 {
 		t.Errorf("%d held after the end", h.Len())
+	}
+}
+
+// Connections that started at the same time are written by client, then
+// server, as Order sorts them; and a start is ordered by its seconds and
+// nanoseconds together, whatever the time zone it was read in.
+func TestHeldOrder(t *testing.T) {
+	t0 := time.Unix(1_700_000_000, 999_999_999)
+	ap := netip.MustParseAddrPort
+	conns := []*parser.Connection{
+		{Start: t0, Client: ap("10.0.0.2:1000"), Server: ap("10.0.0.9:443")},
+		{Start: t0.Add(time.Nanosecond).In(time.FixedZone("east", 3600)), Client: ap("10.0.0.1:1000"), Server: ap("10.0.0.9:443")},
+		{Start: t0, Client: ap("10.0.0.1:1000"), Server: ap("10.0.0.9:444")},
+		{Start: t0, Client: ap("10.0.0.1:1000"), Server: ap("10.0.0.9:443")},
+		{Start: t0.Add(-time.Nanosecond), Client: ap("10.0.0.3:1000"), Server: ap("10.0.0.9:443")},
+		{Start: t0.Add(-time.Second), Client: ap("10.0.0.3:1000"), Server: ap("10.0.0.9:443")},
+	}
+	var h held
+	for _, c := range conns {
+		heap.Push(&h, c)
+	}
+	var got []*parser.Connection
+	h.release(t0.Add(time.Hour), func(c *parser.Connection) { got = append(got, c) })
+	want := slices.Clone(conns)
+	Order(want)
+	if !slices.Equal(got, want) {
+		for i := range got {
+			t.Errorf("%d: %v %v %v, want %v %v %v", i, got[i].Start, got[i].Client, got[i].Server, want[i].Start, want[i].Client, want[i].Server)
+		}
 	}
 }
