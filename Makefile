@@ -14,7 +14,7 @@ MIX         := bench/mix-1024.pcap
 MIX_SMALL   := bench/mix-100.pcap
 MIX_HUGE    := bench/mix-200k.pcap
 
-.PHONY: build demo report test lint bench attacks load fuzz mutants samples clean
+.PHONY: build demo report test lint bench pgo attacks load fuzz mutants samples clean
 
 build:
 	@[ "$(CGO_ENABLED)" = 1 ] || echo "make: no libpcap headers: building without live capture (apt-get install libpcap-dev for it)"
@@ -152,6 +152,19 @@ bench: build $(BENCH) $(BENCH_SMALL) $(BENCH:.pcap=.keys) $(BENCH_DENSE) $(BENCH
 			-e tls.handshake.extensions_server_name 2>/dev/null); \
 		echo "$$t $$big" | awk '{printf "tshark %.2f s, tlssniff %.3f s: %.0fx faster (target 20x)\n", $$1, $$3, $$1/$$3}'; \
 	fi
+
+# The CPU profile that go build and go test take for profile-guided
+# optimization (cmd/tlssniff/default.pgo, found there on their own): NDJSON,
+# the summary and the table with one worker on the mixed and the bulk
+# captures of make bench. Made again when the hot code changes much; a
+# stale profile still builds, and optimizes less.
+pgo: $(MIX) $(BENCH)
+	@rm -rf bench/pgo && mkdir -p bench/pgo
+	@for f in $(MIX) $(BENCH); do for view in json summary table; do \
+		TLSSNIFF_BENCH_FILE=$(CURDIR)/$$f $(GO) test -run '^$$' -bench "Pipeline/$$view/workers=1$$" -benchtime 3x \
+			-o bench/pgo/tlssniff.test -cpuprofile bench/pgo/$$(basename $$f .pcap)-$$view.prof ./cmd/tlssniff >/dev/null || exit 1; \
+	done; done
+	$(GO) tool pprof -proto bench/pgo/*.prof > cmd/tlssniff/default.pgo
 
 # The hostile captures of cmd/tlssniff/attack_test.go at two sizes each (the
 # second 4x the first): wall time and peak RSS of tlssniff under the default
