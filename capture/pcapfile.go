@@ -84,9 +84,13 @@ const (
 // pprof of make bench's BenchmarkPipeline (summary, one worker, on
 // bench/mix-1024.pcap) reading was 1.30 s of the worker's 3.20 s; test
 // binaries before and after, alternated four times: NDJSON with one worker
-// 743 against 617 ms (median), 57.5 against 49.6 CPU-µs a connection. Its
-// errors are pcapgo's, word for word, at the same records
-// (FuzzPcapReader).
+// 743 against 617 ms (median), 57.5 against 49.6 CPU-µs a connection.
+// Mapping the file instead (mmap, slabs as windows of it) saves the
+// kernel's copy but was 3 to 4 times slower on the virtual machine of
+// make bench's figures: BenchmarkFile took 565 to 745 ms against 172 to
+// 176, with or without MADV_POPULATE_READ, as faulting each page in cost
+// more than copying it. Its errors are pcapgo's, word for word, at the
+// same records (FuzzPcapReader).
 type pcapReader struct {
 	r      io.Reader
 	big    bool   // the file's byte order (u32)
