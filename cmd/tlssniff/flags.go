@@ -383,7 +383,20 @@ func (c *cli) sink(stdout io.Writer) report.Sink {
 // time (23,552 writes).
 func isTerminal(w io.Writer) bool {
 	f, ok := w.(*os.File)
-	return ok && term.IsTerminal(int(f.Fd()))
+	if !ok {
+		return false
+	}
+	// Through SyscallConn, not Fd, which would put the file in blocking
+	// mode, and with it a pipe shared with the process that made it.
+	conn, err := f.SyscallConn()
+	if err != nil {
+		return false
+	}
+	tty := false
+	if err := conn.Control(func(fd uintptr) { tty = term.IsTerminal(int(fd)) }); err != nil {
+		return false
+	}
+	return tty
 }
 
 // utf8Locale reports whether the locale's character set is UTF-8, as
