@@ -157,7 +157,7 @@ bench: build $(BENCH) $(BENCH_SMALL) $(BENCH:.pcap=.keys) $(BENCH_DENSE) $(BENCH
 # optimization (cmd/tlssniff/default.pgo, found there on their own): NDJSON,
 # the summary and the table with one worker on the mixed capture of make
 # bench (web traffic, 21,800 connections a GB) and on the bulk one (976
-# connections a GiB), so that neither many short connections nor long
+# connections in 1.03 GiB), so that neither many short connections nor long
 # transfers are left out. Made again when the hot code changes much; a
 # stale profile still builds, and optimizes less.
 pgo: $(MIX) $(BENCH)
