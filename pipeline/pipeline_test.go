@@ -2,6 +2,7 @@ package pipeline
 
 import (
 	"fmt"
+	"net/netip"
 	"path/filepath"
 	"slices"
 	"sync/atomic"
@@ -87,6 +88,55 @@ func TestRunStops(t *testing.T) {
 		Run(src, Config{Reassembly: reassembly.DefaultConfig, Workers: n}, &stop, func(*parser.Connection) { written++ })
 		if src.read != 100 || written == 0 {
 			t.Errorf("%d workers: %d packets read after a stop at the 100th, %d connections written", n, src.read, written)
+		}
+	}
+}
+
+// TestShardOf: a flow's two directions go to one worker, and flows that
+// differ only in the client's port, or only in its address (IPv4, IPv6 or
+// IPv4 in IPv6), spread evenly over the workers.
+func TestShardOf(t *testing.T) {
+	server4, server6 := netip.MustParseAddrPort("192.0.2.1:443"), netip.MustParseAddrPort("[2001:db8::1]:443")
+	const flows = 4096
+	for _, vary := range []struct {
+		name   string
+		client func(i int) netip.AddrPort
+		server netip.AddrPort
+	}{
+		{"IPv4 port", func(i int) netip.AddrPort {
+			return netip.AddrPortFrom(netip.MustParseAddr("198.51.100.7"), uint16(32768+i))
+		}, server4},
+		{"IPv4 address", func(i int) netip.AddrPort {
+			return netip.AddrPortFrom(netip.AddrFrom4([4]byte{10, byte(i >> 8), byte(i), 1}), 50000)
+		}, server4},
+		{"IPv6 port", func(i int) netip.AddrPort {
+			return netip.AddrPortFrom(netip.MustParseAddr("2001:db8::7"), uint16(32768+i))
+		}, server6},
+		{"IPv6 address", func(i int) netip.AddrPort {
+			return netip.AddrPortFrom(netip.AddrFrom16([16]byte{0x20, 0x01, 0x0d, 0xb8, 14: byte(i >> 8), 15: byte(i)}), 50000)
+		}, server6},
+		{"IPv4 in IPv6 port", func(i int) netip.AddrPort {
+			return netip.AddrPortFrom(netip.MustParseAddr("::ffff:198.51.100.7"), uint16(32768+i))
+		}, netip.MustParseAddrPort("[::ffff:192.0.2.1]:443")},
+	} {
+		for _, n := range []int{2, 3, 8} {
+			counts := make([]int, n)
+			for i := range flows {
+				c := vary.client(i)
+				s := shardOf(c, vary.server, n)
+				if back := shardOf(vary.server, c, n); back != s {
+					t.Fatalf("%s, %d workers: %v to %v on worker %d, back on %d", vary.name, n, c, vary.server, s, back)
+				}
+				if s < 0 || s >= n {
+					t.Fatalf("%s: worker %d of %d", vary.name, s, n)
+				}
+				counts[s]++
+			}
+			for w, k := range counts {
+				if fair := flows / n; k < fair*8/10 || k > fair*12/10 {
+					t.Errorf("%s, %d workers: worker %d has %d flows of %d (%v)", vary.name, n, w, k, flows, counts)
+				}
+			}
 		}
 	}
 }
