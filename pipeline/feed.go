@@ -82,10 +82,22 @@ func (f *feed) run() {
 	var hold *capture.Hold // the source's last kept for b
 	used, pinned := 0, 0
 	b := f.newBatch()
+	// Packets are decoded into the feed's own array, which stays in its
+	// core's cache, and copied into the batch at once when it is sent.
+	// Decoded in place in a recycled batch, each packet's stores waited on
+	// lines the workers' core had read: with two workers at a long round
+	// trip between the two vCPUs, File.Next less its read system call took
+	// 0.48 s of CPU in a profile against 0.09 held on one CPU. Copied, six
+	// alternated rounds took 497 to 559 ms against 546 to 601 (median 504
+	// against 555), 40.8 against 45.0 µs of CPU a connection; one worker
+	// took the same time.
+	read := make([]capture.Packet, 0, batchLen)
 	dispatch := func() {
-		if len(b.packets) == 0 {
+		if len(read) == 0 {
 			return
 		}
+		b.packets = append(b.packets, read...)
+		read = read[:0]
 		b.refs.Store(int32(len(f.outs)))
 		for _, o := range f.outs {
 			o <- b
@@ -105,17 +117,15 @@ func (f *feed) run() {
 		waiter = nil
 	}
 	for !f.stop.Load() {
-		if waiter != nil && len(b.packets) > 0 && waiter.Waits() {
+		if waiter != nil && len(read) > 0 && waiter.Waits() {
 			dispatch()
 		}
-		// Each packet is decoded in its place in the batch (dispatched
-		// before it is full), not copied there.
-		at := len(b.packets)
-		b.packets = b.packets[:at+1]
-		p := &b.packets[at]
+		at := len(read)
+		read = read[:at+1]
+		p := &read[at]
 		err := f.src.Next(p)
 		if err != nil {
-			b.packets = b.packets[:at]
+			read = read[:at]
 			if !errors.Is(err, io.EOF) {
 				f.readErr = err
 			}
@@ -126,7 +136,7 @@ func (f *feed) run() {
 				deadline = p.Time.Add(f.duration)
 			}
 			if p.Time.After(deadline) {
-				b.packets = b.packets[:at]
+				read = read[:at]
 				break
 			}
 		}
@@ -162,7 +172,7 @@ func (f *feed) run() {
 			p.Payload = dst
 			used += n
 		}
-		if len(b.packets) == batchLen || pinned >= batchBytes {
+		if len(read) == batchLen || pinned >= batchBytes {
 			dispatch()
 		}
 	}
