@@ -111,7 +111,7 @@ func (w *worker) run() {
 	// here.
 	fs, fed := w.fed, w.fed != nil
 	for fed || !w.stop.Load() {
-		// A fed packet is read where the feed decoded it, in its batch:
+		// A fed packet is read in its batch, where the feed put it:
 		// copying the 200 bytes of each, with the collector's write
 		// barriers for its pointers, was a twentieth of a run.
 		var p *capture.Packet
